@@ -1,0 +1,252 @@
+package scalers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+)
+
+// AuthResolver resolves the parameters a trigger takes from outside its
+// metadata: its TriggerAuthentication (or ClusterTriggerAuthentication) and
+// the environment of the scale target's container.
+//
+// Reader must not be a cache-backed client for Secrets: every Secret and
+// ConfigMap is read with one GET, so the operator needs no cluster-wide
+// list/watch of Secrets. Secrets of a ClusterTriggerAuthentication are read in
+// OperatorNamespace.
+type AuthResolver struct {
+	Reader            client.Reader
+	OperatorNamespace string
+}
+
+// Resolved is what a trigger's references resolved to. The values are
+// secrets.
+type Resolved struct {
+	AuthParams map[string]string
+	Env        map[string]string
+}
+
+// Resolve reads trigger i of so's references. Errors name the objects and
+// keys involved, never a value.
+func (r *AuthResolver) Resolve(ctx context.Context, so *v1alpha1.ScaledObject, i int) (Resolved, error) {
+	trig := so.Spec.Triggers[i]
+	what := fmt.Sprintf("trigger %d %q (%s)", i, so.Spec.TriggerName(i), trig.Type)
+	var out Resolved
+	var envOnce bool
+	var env map[string]map[string]string // container name → variables
+	containerEnv := func(container string) (map[string]string, error) {
+		if !envOnce {
+			var err error
+			env, err = r.targetEnv(ctx, so)
+			if err != nil {
+				return nil, err
+			}
+			envOnce = true
+		}
+		if container == "" {
+			container = so.Spec.ScaleTargetRef.EnvSourceContainerName
+		}
+		if container == "" {
+			return env[""], nil
+		}
+		vars, ok := env[container]
+		if !ok {
+			return nil, fmt.Errorf("scale target %s has no container %q", so.Spec.ScaleTargetRef.Name, container)
+		}
+		return vars, nil
+	}
+
+	if usesFromEnv(trig.Metadata) {
+		vars, err := containerEnv("")
+		if err != nil {
+			return out, fmt.Errorf("%s: reading the target's environment: %w", what, err)
+		}
+		out.Env = vars
+	}
+	if trig.AuthenticationRef == nil {
+		return out, nil
+	}
+
+	ref := trig.AuthenticationRef
+	var spec v1alpha1.TriggerAuthenticationSpec
+	secretNS := so.Namespace
+	switch ref.Kind {
+	case "", "TriggerAuthentication":
+		var ta v1alpha1.TriggerAuthentication
+		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: so.Namespace, Name: ref.Name}, &ta); err != nil {
+			return out, fmt.Errorf("%s: TriggerAuthentication %s/%s: %w", what, so.Namespace, ref.Name, notFoundOr(err))
+		}
+		spec = ta.Spec
+	case "ClusterTriggerAuthentication":
+		var cta v1alpha1.ClusterTriggerAuthentication
+		if err := r.Reader.Get(ctx, client.ObjectKey{Name: ref.Name}, &cta); err != nil {
+			return out, fmt.Errorf("%s: ClusterTriggerAuthentication %s: %w", what, ref.Name, notFoundOr(err))
+		}
+		spec = cta.Spec
+		secretNS = r.OperatorNamespace
+	default:
+		return out, fmt.Errorf("%s: authenticationRef.kind %q is not TriggerAuthentication or ClusterTriggerAuthentication", what, ref.Kind)
+	}
+
+	out.AuthParams = map[string]string{}
+	for _, s := range spec.SecretTargetRef {
+		var sec corev1.Secret
+		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: secretNS, Name: s.Name}, &sec); err != nil {
+			return out, fmt.Errorf("%s: parameter %q: Secret %s/%s: %w", what, s.Parameter, secretNS, s.Name, notFoundOr(err))
+		}
+		v, ok := sec.Data[s.Key]
+		if !ok {
+			return out, fmt.Errorf("%s: parameter %q: Secret %s/%s has no key %q", what, s.Parameter, secretNS, s.Name, s.Key)
+		}
+		out.AuthParams[s.Parameter] = string(v)
+	}
+	for _, c := range spec.ConfigMapTargetRef {
+		var cm corev1.ConfigMap
+		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: secretNS, Name: c.Name}, &cm); err != nil {
+			return out, fmt.Errorf("%s: parameter %q: ConfigMap %s/%s: %w", what, c.Parameter, secretNS, c.Name, notFoundOr(err))
+		}
+		v, ok := cm.Data[c.Key]
+		if !ok {
+			return out, fmt.Errorf("%s: parameter %q: ConfigMap %s/%s has no key %q", what, c.Parameter, secretNS, c.Name, c.Key)
+		}
+		out.AuthParams[c.Parameter] = v
+	}
+	for _, e := range spec.Env {
+		vars, err := containerEnv(e.ContainerName)
+		if err != nil {
+			return out, fmt.Errorf("%s: parameter %q: %w", what, e.Parameter, err)
+		}
+		v, ok := vars[e.Name]
+		if !ok {
+			return out, fmt.Errorf("%s: parameter %q: the target's container has no environment variable %q", what, e.Parameter, e.Name)
+		}
+		out.AuthParams[e.Parameter] = v
+	}
+	return out, nil
+}
+
+func usesFromEnv(md map[string]string) bool {
+	for k := range md {
+		if len(k) > len("FromEnv") && k[len(k)-len("FromEnv"):] == "FromEnv" {
+			return true
+		}
+	}
+	return false
+}
+
+func notFoundOr(err error) error {
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("not found")
+	}
+	return err
+}
+
+// targetEnv reads the scale target's pod template and resolves each
+// container's environment. The first container is also keyed "".
+func (r *AuthResolver) targetEnv(ctx context.Context, so *v1alpha1.ScaledObject) (map[string]map[string]string, error) {
+	ref := so.Spec.ScaleTargetRef
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil {
+		return nil, fmt.Errorf("scaleTargetRef.apiVersion %q: %w", ref.APIVersion, err)
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gv.WithKind(ref.Kind))
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: so.Namespace, Name: ref.Name}, u); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", ref.Kind, ref.Name, notFoundOr(err))
+	}
+	raw, found, err := unstructured.NestedMap(u.Object, "spec", "template")
+	if err != nil || !found {
+		return nil, fmt.Errorf("%s %s has no pod template (spec.template)", ref.Kind, ref.Name)
+	}
+	var tmpl corev1.PodTemplateSpec
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &tmpl); err != nil {
+		return nil, fmt.Errorf("%s %s: reading spec.template: %w", ref.Kind, ref.Name, err)
+	}
+	out := map[string]map[string]string{}
+	for i, c := range tmpl.Spec.Containers {
+		vars, err := r.containerEnv(ctx, so.Namespace, c)
+		if err != nil {
+			return nil, fmt.Errorf("container %q: %w", c.Name, err)
+		}
+		out[c.Name] = vars
+		if i == 0 {
+			out[""] = vars
+		}
+	}
+	return out, nil
+}
+
+func (r *AuthResolver) containerEnv(ctx context.Context, ns string, c corev1.Container) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, from := range c.EnvFrom {
+		switch {
+		case from.SecretRef != nil:
+			var sec corev1.Secret
+			if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: from.SecretRef.Name}, &sec); err != nil {
+				if optional(from.SecretRef.Optional) && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("envFrom Secret %s: %w", from.SecretRef.Name, notFoundOr(err))
+			}
+			for k, v := range sec.Data {
+				vars[from.Prefix+k] = string(v)
+			}
+		case from.ConfigMapRef != nil:
+			var cm corev1.ConfigMap
+			if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: from.ConfigMapRef.Name}, &cm); err != nil {
+				if optional(from.ConfigMapRef.Optional) && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("envFrom ConfigMap %s: %w", from.ConfigMapRef.Name, notFoundOr(err))
+			}
+			for k, v := range cm.Data {
+				vars[from.Prefix+k] = v
+			}
+		}
+	}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			vars[e.Name] = e.Value
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			var sec corev1.Secret
+			if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &sec); err != nil {
+				if optional(ref.Optional) && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("env %s: Secret %s: %w", e.Name, ref.Name, notFoundOr(err))
+			}
+			if v, ok := sec.Data[ref.Key]; ok {
+				vars[e.Name] = string(v)
+			} else if !optional(ref.Optional) {
+				return nil, fmt.Errorf("env %s: Secret %s has no key %q", e.Name, ref.Name, ref.Key)
+			}
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			var cm corev1.ConfigMap
+			if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &cm); err != nil {
+				if optional(ref.Optional) && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("env %s: ConfigMap %s: %w", e.Name, ref.Name, notFoundOr(err))
+			}
+			if v, ok := cm.Data[ref.Key]; ok {
+				vars[e.Name] = v
+			} else if !optional(ref.Optional) {
+				return nil, fmt.Errorf("env %s: ConfigMap %s has no key %q", e.Name, ref.Name, ref.Key)
+			}
+		}
+	}
+	return vars, nil
+}
+
+func optional(p *bool) bool { return p != nil && *p }

@@ -1,0 +1,51 @@
+package scalers
+
+import (
+	"context"
+	"sync"
+)
+
+// Coalescer merges identical queries in flight: while a query for a key runs,
+// other callers for the same key wait for its result instead of querying the
+// source again. Keys identify the source, the credentials and the query. A
+// Coalescer is safe for concurrent use; its zero value is ready.
+type Coalescer[V any] struct {
+	mu    sync.Mutex
+	calls map[string]*call[V]
+}
+
+type call[V any] struct {
+	done chan struct{}
+	val  V
+	err  error
+}
+
+// Do runs fn for key, or waits for the run already in flight. Each caller
+// stops waiting when its own ctx ends. The run uses the context of the caller
+// that started it.
+func (c *Coalescer[V]) Do(ctx context.Context, key string, fn func(ctx context.Context) (V, error)) (V, error) {
+	c.mu.Lock()
+	if c.calls == nil {
+		c.calls = map[string]*call[V]{}
+	}
+	if cl, ok := c.calls[key]; ok {
+		c.mu.Unlock()
+		select {
+		case <-cl.done:
+			return cl.val, cl.err
+		case <-ctx.Done():
+			var zero V
+			return zero, ctx.Err()
+		}
+	}
+	cl := &call[V]{done: make(chan struct{})}
+	c.calls[key] = cl
+	c.mu.Unlock()
+
+	cl.val, cl.err = fn(ctx)
+	c.mu.Lock()
+	delete(c.calls, key)
+	c.mu.Unlock()
+	close(cl.done)
+	return cl.val, cl.err
+}

@@ -1,0 +1,430 @@
+package scalers
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseMetadata fills the config struct pointed to by out from a trigger's
+// metadata, authentication parameters and environment, as its `meta` tags say.
+//
+// A tag reads `meta:"<key>[,<option>]..."`. Options:
+//
+//	optional        the key may be missing (the field keeps its zero value)
+//	default=<v>     the value when the key is missing (implies optional)
+//	enum=<a>|<b>    the value must be one of these
+//	min=<n>         numbers: the value must be at least n
+//	from=<sources>  where the value may come from, in order, joined by '+':
+//	                metadata (the trigger's metadata), auth (the resolved
+//	                TriggerAuthentication), env (metadata "<key>FromEnv" names
+//	                a variable of the target container); default metadata+env
+//	secret          the value is a credential: it is never shown in errors
+//
+// Field types: string, bool, int, int32, int64, float64, time.Duration
+// ("30s", or a number of seconds), []string (comma-separated) and
+// map[string]string ("k1=v1,k2=v2").
+//
+// Metadata keys that no field claims are errors. Every problem is reported,
+// joined, each naming the trigger and the key and saying what was expected
+// and what was found (never a secret's value). When the config implements
+// Validator, its Validate runs after a clean parse. ParseMetadata does no I/O.
+func ParseMetadata(t Trigger, out any) error {
+	fields, err := tagsOf(out)
+	if err != nil {
+		return fmt.Errorf("%s: %w", t, err)
+	}
+	v := reflect.ValueOf(out).Elem()
+	var errs []error
+	claimed := make(map[string]bool, 2*len(fields))
+	for _, f := range fields {
+		claimed[f.key] = true
+		claimed[f.key+"FromEnv"] = true
+		raw, source, found, ferr := f.lookup(t)
+		if ferr != nil {
+			errs = append(errs, &FieldError{Trigger: t.String(), Key: f.key, Msg: ferr.Error()})
+			continue
+		}
+		if !found {
+			switch {
+			case f.hasDefault:
+				raw, source = f.def, "default"
+			case f.optional:
+				continue
+			case t.AuthPending && (f.sources&(fromAuth|fromEnv)) != 0:
+				continue
+			default:
+				errs = append(errs, &FieldError{Trigger: t.String(), Key: f.key, Msg: "is required" + f.whereHint()})
+				continue
+			}
+		}
+		if err := f.set(v.Field(f.index), raw); err != nil {
+			shown := strconv.Quote(raw)
+			if f.secret {
+				shown = "a value that is not shown"
+			}
+			where := ""
+			if source != "metadata" {
+				where = " (from " + source + ")"
+			}
+			errs = append(errs, &FieldError{Trigger: t.String(), Key: f.key, Msg: fmt.Sprintf("expected %s, found %s%s", err.Error(), shown, where)})
+		}
+	}
+	var unknown []string
+	for k := range t.Metadata {
+		if !claimed[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		errs = append(errs, &FieldError{Trigger: t.String(), Key: k, Msg: "is not a key of " + t.Type + " triggers; known keys: " + knownKeys(fields)})
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if val, ok := out.(Validator); ok {
+		if err := val.Validate(); err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) && fe.Trigger == "" {
+				fe.Trigger = t.String()
+				return fe
+			}
+			return fmt.Errorf("%s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// Validator is implemented by config structs with rules across keys. Validate
+// must not change the config; it returns KeyError for a bad key.
+type Validator interface {
+	Validate() error
+}
+
+// FieldError is a problem with one key of a trigger's metadata.
+type FieldError struct {
+	Trigger string // e.g. `trigger 0 "orders" (rabbitmq)`; empty until ParseMetadata fills it
+	Key     string
+	Msg     string
+}
+
+func (e *FieldError) Error() string {
+	if e.Trigger == "" {
+		return fmt.Sprintf("key %q %s", e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: key %q %s", e.Trigger, e.Key, e.Msg)
+}
+
+// KeyError returns a FieldError for a config's Validate.
+func KeyError(key, format string, args ...any) error {
+	return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// CheckTags reports mistakes in a config struct's `meta` tags: unknown
+// options, unsupported field types, defaults that do not parse or are not in
+// the enum, duplicate keys. Tests call it for every registered Type.
+func CheckTags(cfg any) error {
+	fields, err := tagsOf(cfg)
+	if err != nil {
+		return err
+	}
+	v := reflect.New(reflect.TypeOf(cfg).Elem()).Elem()
+	for _, f := range fields {
+		if f.hasDefault {
+			if err := f.set(v.Field(f.index), f.def); err != nil {
+				return fmt.Errorf("field %s: default %q: expected %s", f.goName, f.def, err)
+			}
+		}
+	}
+	return nil
+}
+
+type source uint8
+
+const (
+	fromMetadata source = 1 << iota
+	fromAuth
+	fromEnv
+)
+
+type fieldSpec struct {
+	index      int
+	goName     string
+	key        string
+	optional   bool
+	hasDefault bool
+	def        string
+	enum       []string
+	min        *float64
+	sources    source
+	order      []source
+	secret     bool
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func tagsOf(cfg any) ([]fieldSpec, error) {
+	rv := reflect.ValueOf(cfg)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("config must be a pointer to a struct, got %T", cfg)
+	}
+	rt := rv.Elem().Type()
+	var fields []fieldSpec
+	seen := map[string]bool{}
+	for i := 0; i < rt.NumField(); i++ {
+		sf := rt.Field(i)
+		tag, ok := sf.Tag.Lookup("meta")
+		if !ok || tag == "-" {
+			continue
+		}
+		if !sf.IsExported() {
+			return nil, fmt.Errorf("field %s has a meta tag but is not exported", sf.Name)
+		}
+		f, err := parseTag(i, sf, tag)
+		if err != nil {
+			return nil, err
+		}
+		if seen[f.key] {
+			return nil, fmt.Errorf("field %s: key %q is used twice", sf.Name, f.key)
+		}
+		seen[f.key] = true
+		fields = append(fields, f)
+	}
+	return fields, nil
+}
+
+func parseTag(i int, sf reflect.StructField, tag string) (fieldSpec, error) {
+	parts := strings.Split(tag, ",")
+	f := fieldSpec{index: i, goName: sf.Name, key: strings.TrimSpace(parts[0])}
+	if f.key == "" {
+		return f, fmt.Errorf("field %s: meta tag has no key", sf.Name)
+	}
+	f.order = []source{fromMetadata, fromEnv}
+	for _, p := range parts[1:] {
+		name, val, hasVal := strings.Cut(strings.TrimSpace(p), "=")
+		switch {
+		case name == "optional" && !hasVal:
+			f.optional = true
+		case name == "secret" && !hasVal:
+			f.secret = true
+		case name == "default" && hasVal:
+			f.hasDefault, f.def = true, val
+		case name == "enum" && hasVal && val != "":
+			f.enum = strings.Split(val, "|")
+		case name == "min" && hasVal:
+			m, err := strconv.ParseFloat(val, 64)
+			if err != nil {
+				return f, fmt.Errorf("field %s: min=%q is not a number", sf.Name, val)
+			}
+			f.min = &m
+		case name == "from" && hasVal:
+			f.order = nil
+			for _, s := range strings.Split(val, "+") {
+				switch s {
+				case "metadata":
+					f.order = append(f.order, fromMetadata)
+				case "auth":
+					f.order = append(f.order, fromAuth)
+				case "env":
+					f.order = append(f.order, fromEnv)
+				default:
+					return f, fmt.Errorf("field %s: unknown source %q in from=", sf.Name, s)
+				}
+			}
+		default:
+			return f, fmt.Errorf("field %s: unknown meta tag option %q", sf.Name, p)
+		}
+	}
+	for _, s := range f.order {
+		f.sources |= s
+	}
+	if !supported(sf.Type) {
+		return f, fmt.Errorf("field %s: type %s is not supported", sf.Name, sf.Type)
+	}
+	if f.min != nil && !isNumber(sf.Type) {
+		return f, fmt.Errorf("field %s: min= on a non-number", sf.Name)
+	}
+	if f.enum != nil && sf.Type.Kind() != reflect.String {
+		return f, fmt.Errorf("field %s: enum= on a non-string", sf.Name)
+	}
+	return f, nil
+}
+
+func supported(t reflect.Type) bool {
+	if t == durationType {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64, reflect.Float64:
+		return true
+	case reflect.Slice:
+		return t.Elem().Kind() == reflect.String
+	case reflect.Map:
+		return t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.String
+	}
+	return false
+}
+
+func isNumber(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+// lookup finds the raw value in the tag's sources, in order. found is false
+// when no source has it; err reports a "<key>FromEnv" naming a missing variable.
+func (f *fieldSpec) lookup(t Trigger) (raw, from string, found bool, err error) {
+	for _, s := range f.order {
+		switch s {
+		case fromMetadata:
+			if v, ok := t.Metadata[f.key]; ok {
+				return v, "metadata", true, nil
+			}
+		case fromAuth:
+			if v, ok := t.AuthParams[f.key]; ok {
+				return v, "authentication", true, nil
+			}
+		case fromEnv:
+			name, ok := t.Metadata[f.key+"FromEnv"]
+			if !ok {
+				continue
+			}
+			if t.AuthPending {
+				return "", "", false, nil
+			}
+			if v, ok := t.Env[name]; ok {
+				return v, "environment variable " + name, true, nil
+			}
+			return "", "", false, fmt.Errorf("names environment variable %q via %sFromEnv, which the target container does not have", name, f.key)
+		}
+	}
+	if _, ok := t.Metadata[f.key+"FromEnv"]; ok && f.sources&fromEnv == 0 {
+		return "", "", false, fmt.Errorf("cannot be read from the environment (%sFromEnv)", f.key)
+	}
+	return "", "", false, nil
+}
+
+func (f *fieldSpec) whereHint() string {
+	var w []string
+	for _, s := range f.order {
+		switch s {
+		case fromMetadata:
+			w = append(w, "metadata")
+		case fromAuth:
+			w = append(w, "the TriggerAuthentication")
+		case fromEnv:
+			w = append(w, f.key+"FromEnv")
+		}
+	}
+	return "; set it in " + strings.Join(w, " or ")
+}
+
+// set parses raw into the field. Its error says what was expected.
+func (f *fieldSpec) set(v reflect.Value, raw string) error {
+	s := strings.TrimSpace(raw)
+	if f.enum != nil {
+		ok := false
+		for _, e := range f.enum {
+			if s == e {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return fmt.Errorf("one of %s", strings.Join(f.enum, ", "))
+		}
+	}
+	if v.Type() == durationType {
+		d, err := parseDuration(s)
+		if err != nil {
+			return err
+		}
+		if f.min != nil && d.Seconds() < *f.min {
+			return fmt.Errorf("a duration of at least %gs", *f.min)
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if f.secret {
+			v.SetString(raw)
+		} else {
+			v.SetString(s)
+		}
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return errors.New("true or false")
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, v.Type().Bits())
+		if err != nil {
+			return errors.New("a whole number")
+		}
+		if f.min != nil && float64(n) < *f.min {
+			return fmt.Errorf("a whole number of at least %g", *f.min)
+		}
+		v.SetInt(n)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+			return errors.New("a number")
+		}
+		if f.min != nil && n < *f.min {
+			return fmt.Errorf("a number of at least %g", *f.min)
+		}
+		v.SetFloat(n)
+	case reflect.Slice:
+		var items []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				items = append(items, p)
+			}
+		}
+		v.Set(reflect.ValueOf(items))
+	case reflect.Map:
+		m := map[string]string{}
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(p, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return errors.New("a list of key=value pairs separated by commas")
+			}
+			m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+		v.Set(reflect.ValueOf(m))
+	}
+	return nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(n) && !math.IsInf(n, 0) && math.Abs(n) < 1e9 {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New(`a duration such as "30s" or a number of seconds`)
+	}
+	return d, nil
+}
+
+func knownKeys(fields []fieldSpec) string {
+	keys := make([]string, 0, len(fields))
+	for _, f := range fields {
+		keys = append(keys, f.key)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}

@@ -1,0 +1,134 @@
+package scalers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+)
+
+// Scaler reads one trigger's event source.
+//
+// The scale loop calls Read once per polling interval (more often while the
+// target is idle and being probed for activation), and the metrics adapter
+// calls it when its stored value is stale; calls come from many goroutines at
+// once, so implementations must be safe for concurrent use. Read must honour
+// ctx: when it is cancelled or its deadline passes, Read returns promptly with
+// an error.
+//
+// An error is never a zero: when the source cannot be read, Read returns an
+// error, and the caller treats the trigger as unknown. Error text must never
+// contain a credential (see Redact).
+type Scaler interface {
+	// Metric describes the metric the trigger serves. It does not change
+	// during the Scaler's life and does no I/O.
+	Metric() MetricSpec
+	// Read returns the source's current value and whether it activates the
+	// trigger.
+	Read(ctx context.Context) (Reading, error)
+	// Close releases what the Scaler holds, such as its lease on a pooled
+	// connection. The Scaler is not used after Close; Close is called once.
+	Close() error
+}
+
+// MetricSpec describes the metric a trigger serves.
+type MetricSpec struct {
+	// Name is the external metric's name, unique within the ScaledObject:
+	// "s<index>-<type>-<detail>" (see MetricName).
+	Name string
+	// Target is the value one replica handles (AverageValue) or the value to
+	// hold (Value).
+	Target float64
+	// ActivationTarget is the activation threshold: the trigger is active
+	// when its value is above it.
+	ActivationTarget float64
+	// Type is AverageValue or Value.
+	Type v1alpha1.MetricType
+}
+
+// Reading is one read of a trigger's source.
+type Reading struct {
+	Value  float64
+	Active bool
+}
+
+// IsActive is the activation rule shared by every scaler: a value above the
+// activation threshold.
+func IsActive(value, activationTarget float64) bool { return value > activationTarget }
+
+// Trigger is one trigger of one ScaledObject with its parameters resolved: the
+// input from which a Type validates metadata and builds a Scaler.
+type Trigger struct {
+	// Namespace and ScaledObject name the owner.
+	Namespace    string
+	ScaledObject string
+	// Index is the trigger's position in spec.triggers.
+	Index int
+	// Name is the trigger's name (its own, or "<type>-<index>").
+	Name string
+	// Type is the trigger type, e.g. "rabbitmq".
+	Type string
+	// Metadata is the trigger's metadata, as written by the user.
+	Metadata map[string]string
+	// AuthParams are the parameters its TriggerAuthentication resolved to.
+	// The values are secrets: they never appear in logs or errors.
+	AuthParams map[string]string
+	// Env is the environment of the scale target's container, read by keys
+	// given as "<key>FromEnv".
+	Env map[string]string
+	// MetricType is the trigger's metric type (AverageValue by default).
+	MetricType v1alpha1.MetricType
+	// AuthPending says that the authentication parameters and environment
+	// could not be resolved yet (at admission): a required key that may come
+	// from them is then taken as present.
+	AuthPending bool
+}
+
+// String names the trigger in errors: `trigger 0 "orders" (rabbitmq)`.
+func (t Trigger) String() string {
+	return fmt.Sprintf("trigger %d %q (%s)", t.Index, t.Name, t.Type)
+}
+
+// MetricTypeOrDefault is the trigger's metric type, AverageValue when unset.
+func (t Trigger) MetricTypeOrDefault() v1alpha1.MetricType {
+	if t.MetricType == "" {
+		return v1alpha1.MetricTypeAverageValue
+	}
+	return t.MetricType
+}
+
+// MetricName builds a trigger's external metric name from its index, type and
+// a detail (a queue, a topic...): lowercase, only [a-z0-9-], at most 200
+// characters, e.g. "s0-rabbitmq-orders".
+func MetricName(t Trigger, detail string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "s%d-%s", t.Index, t.Type)
+	if detail != "" {
+		b.WriteByte('-')
+		b.WriteString(detail)
+	}
+	return sanitizeMetricName(b.String())
+}
+
+func sanitizeMetricName(s string) string {
+	out := make([]byte, 0, len(s))
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			out = append(out, byte(r))
+			dash = false
+		default:
+			if !dash {
+				out = append(out, '-')
+				dash = true
+			}
+		}
+	}
+	name := strings.Trim(string(out), "-")
+	if len(name) > 200 {
+		name = strings.TrimRight(name[:200], "-")
+	}
+	return name
+}
