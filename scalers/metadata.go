@@ -306,6 +306,9 @@ func (f *fieldSpec) lookup(t Trigger) (raw, from string, found bool, err error) 
 			return "", "", false, fmt.Errorf("names environment variable %q via %sFromEnv, which the target container does not have", name, f.key)
 		}
 	}
+	if _, ok := t.Metadata[f.key]; ok && f.sources&fromMetadata == 0 {
+		return "", "", false, fmt.Errorf("cannot be set in metadata%s", f.whereHint())
+	}
 	if _, ok := t.Metadata[f.key+"FromEnv"]; ok && f.sources&fromEnv == 0 {
 		return "", "", false, fmt.Errorf("cannot be read from the environment (%sFromEnv)", f.key)
 	}

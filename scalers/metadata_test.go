@@ -1,0 +1,239 @@
+package scalers
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+type testConfig struct {
+	Host     string            `meta:"host,from=metadata+auth+env,secret"`
+	Queue    string            `meta:"queueName"`
+	Value    float64           `meta:"value,default=20,min=0"`
+	Mode     string            `meta:"mode,default=QueueLength,enum=QueueLength|MessageRate"`
+	Regex    bool              `meta:"useRegex,optional"`
+	Page     int32             `meta:"pageSize,default=100,min=1"`
+	Timeout  time.Duration     `meta:"timeout,default=10s"`
+	Brokers  []string          `meta:"brokers,optional"`
+	Headers  map[string]string `meta:"customHeaders,optional"`
+	Password string            `meta:"password,from=auth,optional,secret"`
+	Ignored  string
+}
+
+type crossConfig struct {
+	A string `meta:"a,optional"`
+	B string `meta:"b,optional"`
+}
+
+func (c *crossConfig) Validate() error {
+	if (c.A == "") == (c.B == "") {
+		return KeyError("a", "or key \"b\" must be set, not both and not neither")
+	}
+	return nil
+}
+
+func trig(md map[string]string) Trigger {
+	return Trigger{Index: 2, Name: "orders", Type: "rabbitmq", Metadata: md}
+}
+
+func TestParseMetadataFillsTheConfig(t *testing.T) {
+	tr := trig(map[string]string{
+		"host": "amqp://guest:guest@localhost:5672/", "queueName": " work ", "value": "7.5",
+		"mode": "MessageRate", "useRegex": "true", "pageSize": "5", "timeout": "3",
+		"brokers": "a:1, b:2,", "customHeaders": "X-A=1, X-B = two",
+	})
+	tr.AuthParams = map[string]string{"password": " s3cret "}
+	var c testConfig
+	if err := ParseMetadata(tr, &c); err != nil {
+		t.Fatal(err)
+	}
+	want := testConfig{
+		Host: "amqp://guest:guest@localhost:5672/", Queue: "work", Value: 7.5, Mode: "MessageRate", Regex: true,
+		Page: 5, Timeout: 3 * time.Second, Brokers: []string{"a:1", "b:2"},
+		Headers: map[string]string{"X-A": "1", "X-B": "two"}, Password: " s3cret ",
+	}
+	if c.Host != want.Host || c.Queue != want.Queue || c.Value != want.Value || c.Mode != want.Mode ||
+		c.Regex != want.Regex || c.Page != want.Page || c.Timeout != want.Timeout || c.Password != want.Password ||
+		strings.Join(c.Brokers, ";") != "a:1;b:2" || len(c.Headers) != 2 || c.Headers["X-B"] != "two" {
+		t.Errorf("parsed %+v\nwant   %+v", c, want)
+	}
+}
+
+func TestParseMetadataDefaults(t *testing.T) {
+	var c testConfig
+	if err := ParseMetadata(trig(map[string]string{"host": "h", "queueName": "q"}), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Value != 20 || c.Mode != "QueueLength" || c.Page != 100 || c.Timeout != 10*time.Second || c.Regex {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestParseMetadataSources(t *testing.T) {
+	tests := []struct {
+		name string
+		tr   Trigger
+		want string
+	}{
+		{"metadata wins over authentication", Trigger{Metadata: map[string]string{"host": "m", "queueName": "q"}, AuthParams: map[string]string{"host": "a"}}, "m"},
+		{"authentication is read when metadata lacks the key", Trigger{Metadata: map[string]string{"queueName": "q"}, AuthParams: map[string]string{"host": "a"}}, "a"},
+		{"FromEnv reads the target container's variable", Trigger{Metadata: map[string]string{"queueName": "q", "hostFromEnv": "RABBIT"}, Env: map[string]string{"RABBIT": "e"}}, "e"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c testConfig
+			if err := ParseMetadata(tt.tr, &c); err != nil {
+				t.Fatal(err)
+			}
+			if c.Host != tt.want {
+				t.Errorf("host = %q, want %q", c.Host, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseMetadataErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		md       map[string]string
+		auth     map[string]string
+		pending  bool
+		wantKey  string
+		wantText string
+	}{
+		{"a required key is missing", map[string]string{"host": "h"}, nil, false, "queueName", "is required"},
+		{"a number is not a number", map[string]string{"host": "h", "queueName": "q", "value": "lots"}, nil, false, "value", `expected a number, found "lots"`},
+		{"a number is below its minimum", map[string]string{"host": "h", "queueName": "q", "value": "-1"}, nil, false, "value", "at least 0"},
+		{"a value is not in the enum", map[string]string{"host": "h", "queueName": "q", "mode": "Fast"}, nil, false, "mode", "one of QueueLength, MessageRate"},
+		{"a bool is not a bool", map[string]string{"host": "h", "queueName": "q", "useRegex": "yes please"}, nil, false, "useRegex", "true or false"},
+		{"a whole number has a fraction", map[string]string{"host": "h", "queueName": "q", "pageSize": "1.5"}, nil, false, "pageSize", "a whole number"},
+		{"a duration does not parse", map[string]string{"host": "h", "queueName": "q", "timeout": "soon"}, nil, false, "timeout", "a duration"},
+		{"a map is not key=value pairs", map[string]string{"host": "h", "queueName": "q", "customHeaders": "novalue"}, nil, false, "customHeaders", "key=value"},
+		{"an unknown key is named", map[string]string{"host": "h", "queueName": "q", "queuename": "x"}, nil, false, "queuename", "is not a key of rabbitmq triggers"},
+		{"FromEnv names a missing variable", map[string]string{"hostFromEnv": "NOPE", "queueName": "q"}, nil, false, "host", `names environment variable "NOPE"`},
+		{"FromEnv on a key that cannot come from the environment", map[string]string{"host": "h", "queueName": "q", "passwordFromEnv": "P"}, nil, false, "password", "cannot be read from the environment"},
+		{"a key that may only come from the TriggerAuthentication is set in metadata", map[string]string{"host": "h", "queueName": "q", "password": "x"}, nil, false, "password", "cannot be set in metadata; set it in the TriggerAuthentication"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := trig(tt.md)
+			tr.AuthParams = tt.auth
+			tr.AuthPending = tt.pending
+			var c testConfig
+			err := ParseMetadata(tr, &c)
+			if err == nil {
+				t.Fatalf("no error for %v", tt.md)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, `trigger 2 "orders" (rabbitmq)`) {
+				t.Errorf("error %q does not name the trigger", msg)
+			}
+			if !strings.Contains(msg, `key "`+tt.wantKey+`"`) {
+				t.Errorf("error %q does not name key %q", msg, tt.wantKey)
+			}
+			if !strings.Contains(msg, tt.wantText) {
+				t.Errorf("error %q does not say %q", msg, tt.wantText)
+			}
+		})
+	}
+}
+
+func TestParseMetadataNeverShowsASecret(t *testing.T) {
+	type cfg struct {
+		Port int `meta:"port,from=auth,secret"`
+	}
+	tr := trig(nil)
+	tr.AuthParams = map[string]string{"port": "hunter2"}
+	err := ParseMetadata(tr, &cfg{})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error = %v; want one that does not show the secret", err)
+	}
+	if !strings.Contains(err.Error(), "a value that is not shown") || !strings.Contains(err.Error(), "from authentication") {
+		t.Errorf("error %q does not say where the hidden value came from", err)
+	}
+}
+
+func TestParseMetadataReportsEveryProblem(t *testing.T) {
+	err := ParseMetadata(trig(map[string]string{"value": "x", "mode": "y"}), &testConfig{})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, key := range []string{"host", "queueName", "value", "mode"} {
+		if !strings.Contains(err.Error(), `key "`+key+`"`) {
+			t.Errorf("error does not report key %q: %v", key, err)
+		}
+	}
+}
+
+func TestParseMetadataAtAdmissionTakesAuthKeysAsPresent(t *testing.T) {
+	tr := trig(map[string]string{"queueName": "q"})
+	tr.AuthPending = true
+	if err := ParseMetadata(tr, &testConfig{}); err != nil {
+		t.Fatalf("host may come from auth, so admission must accept it missing: %v", err)
+	}
+	tr.AuthPending = false
+	if err := ParseMetadata(tr, &testConfig{}); err == nil {
+		t.Fatal("with auth resolved, a missing host must be an error")
+	}
+}
+
+func TestParseMetadataRunsTheConfigsValidate(t *testing.T) {
+	err := ParseMetadata(trig(map[string]string{"a": "1", "b": "2"}), &crossConfig{})
+	if err == nil || !strings.Contains(err.Error(), `trigger 2 "orders" (rabbitmq): key "a"`) {
+		t.Fatalf("error = %v, want the config's own error with the trigger named", err)
+	}
+	if err := ParseMetadata(trig(map[string]string{"a": "1"}), &crossConfig{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckTagsFindsMistakes(t *testing.T) {
+	type badOption struct {
+		A string `meta:"a,optinal"`
+	}
+	type badDefault struct {
+		A int `meta:"a,default=ten"`
+	}
+	type defaultOutsideEnum struct {
+		A string `meta:"a,default=c,enum=a|b"`
+	}
+	type badType struct {
+		A []int `meta:"a"`
+	}
+	type duplicate struct {
+		A string `meta:"a"`
+		B string `meta:"a"`
+	}
+	type badSource struct {
+		A string `meta:"a,from=metadata+vault"`
+	}
+	for name, cfg := range map[string]any{
+		"a misspelt option": &badOption{}, "a default that does not parse": &badDefault{},
+		"a default outside the enum": &defaultOutsideEnum{}, "an unsupported type": &badType{},
+		"a key used twice": &duplicate{}, "an unknown source": &badSource{}, "a non-pointer": testConfig{},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := CheckTags(cfg); err == nil {
+				t.Error("CheckTags accepted it")
+			}
+		})
+	}
+	if err := CheckTags(&testConfig{}); err != nil {
+		t.Errorf("CheckTags(testConfig) = %v", err)
+	}
+}
+
+func FuzzParseMetadata(f *testing.F) {
+	f.Add("host", "amqp://x", "value", "1.5", "customHeaders", "a=b")
+	f.Add("timeout", "1e300", "pageSize", "-0", "mode", "")
+	f.Add("hostFromEnv", "X", "brokers", ",,,", "useRegex", "TRUE")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+		tr := trig(map[string]string{k1: v1, k2: v2, k3: v3})
+		tr.Env = map[string]string{"X": v1}
+		var c testConfig
+		err := ParseMetadata(tr, &c)
+		if err == nil && c.Page < 1 {
+			t.Fatalf("accepted pageSize %d below its minimum", c.Page)
+		}
+	})
+}
