@@ -90,9 +90,12 @@ type ScaledObjectSpec struct {
 	// +optional
 	InitialCooldownPeriod *int32 `json:"initialCooldownPeriod,omitempty"`
 
-	// IdleReplicaCount is the replica count while no trigger is active, when
-	// it should differ from zero; it must be less than minReplicaCount.
+	// IdleReplicaCount, when set, lets a target with minReplicaCount > 0 rest
+	// at this count while no trigger is active; it must be less than
+	// minReplicaCount. The HPA cannot hold a count below its minReplicas other
+	// than zero, so the only value allowed is 0.
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=0
 	// +optional
 	IdleReplicaCount *int32 `json:"idleReplicaCount,omitempty"`
 
