@@ -1,0 +1,185 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ebbv1alpha1 "github.com/ebbscale/ebb/apis/v1alpha1"
+)
+
+func TestStart(t *testing.T) {
+	cp := Start(t)
+	ctx := t.Context()
+
+	t.Run("the API server reports the version the binaries were built as", func(t *testing.T) {
+		dc, err := discovery.NewDiscoveryClientForConfig(cp.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := dc.ServerVersion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.GitVersion != KubeVersion {
+			t.Errorf("server version %q, want %q", v.GitVersion, KubeVersion)
+		}
+	})
+
+	t.Run("Ebb's types are served and the client knows them", func(t *testing.T) {
+		var list ebbv1alpha1.ScaledObjectList
+		if err := cp.Client.List(ctx, &list, client.InNamespace("default")); err != nil {
+			t.Fatalf("list ScaledObjects: %v", err)
+		}
+	})
+
+	t.Run("the kubeconfig file reaches the same API server as an admin", func(t *testing.T) {
+		cfg, err := clientcmd.BuildConfigFromFlags("", cp.Kubeconfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSuffix(cfg.Host, "/") != cp.URL() {
+			t.Errorf("kubeconfig server %q, want %q", cfg.Host, cp.URL())
+		}
+		c, err := client.New(cfg, client.Options{Scheme: cp.Scheme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nodes corev1.NodeList // cluster-scoped: needs more than namespace rights
+		if err := c.List(ctx, &nodes); err != nil {
+			t.Errorf("list nodes through the kubeconfig: %v", err)
+		}
+	})
+}
+
+func TestStopLeavesNoProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cp, err := New(ctx, Options{ControllerManager: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := cp.Dir
+	pids, err := Processes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pids) != 3 {
+		_ = cp.Stop()
+		t.Fatalf("running processes of %s: %v, want 3 (etcd, kube-apiserver, kube-controller-manager)", dir, pids)
+	}
+	if err := cp.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if left, _ := Processes(dir); len(left) > 0 {
+		t.Errorf("processes left after Stop: %v", left)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("folder %s not removed: %v", dir, err)
+	}
+	if err := cp.Stop(); err != nil {
+		t.Errorf("second stop: %v", err)
+	}
+}
+
+func TestMissingBinariesSayHowToBuildThem(t *testing.T) {
+	_, err := New(t.Context(), Options{ToolsDir: t.TempDir(), ControllerManager: true})
+	if err == nil {
+		t.Fatal("New with an empty tools folder succeeded")
+	}
+	for _, want := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "make tools"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestWithAggregator(t *testing.T) {
+	cp := Start(t, WithAggregator())
+	fp := cp.FrontProxy
+	if fp == nil {
+		t.Fatal("no front proxy certificates")
+	}
+	for _, f := range []string{fp.CAFile, fp.ClientCertFile, fp.ClientKeyFile} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("front proxy file: %v", err)
+		}
+	}
+	// The API server publishes its request-header settings for aggregated
+	// API servers to read.
+	var cm corev1.ConfigMap
+	key := client.ObjectKey{Namespace: "kube-system", Name: "extension-apiserver-authentication"}
+	if err := cp.Client.Get(t.Context(), key, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(cm.Data["requestheader-client-ca-file"]); got != strings.TrimSpace(string(fp.CAPEM)) {
+		t.Errorf("requestheader-client-ca-file is not the front proxy CA:\n%s", got)
+	}
+	if got := cm.Data["requestheader-allowed-names"]; !strings.Contains(got, FrontProxyClientName) {
+		t.Errorf("requestheader-allowed-names = %s, want it to hold %s", got, FrontProxyClientName)
+	}
+}
+
+func TestGuardKillsWhatItWatchesWhenItsOwnerDies(t *testing.T) {
+	g, err := startGuard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := exec.Command("sleep", "300")
+	victim.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = victim.Process.Kill() })
+	if err := g.watch(victim.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	// The owner dying closes the guard's standard input without a disarm.
+	if err := g.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Wait(); err != nil {
+		t.Fatalf("guard: %v", err)
+	}
+	err = victim.Wait()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) {
+		t.Fatalf("watched process exited with %v, want killed", err)
+	}
+	if ws := exitErr.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("watched process ended with %v, want SIGKILL", ws)
+	}
+}
+
+func TestGuardDisarmedKillsNothing(t *testing.T) {
+	g, err := startGuard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bystander := exec.Command("sleep", "300")
+	bystander.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := bystander.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bystander.Process.Kill(); _ = bystander.Wait() })
+	if err := g.watch(bystander.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.disarm(); err != nil {
+		t.Fatal(err)
+	}
+	// Signal 0 checks the process exists.
+	if err := bystander.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("process watched by a disarmed guard is gone: %v", err)
+	}
+}
