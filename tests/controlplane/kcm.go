@@ -74,8 +74,6 @@ func runControllerManager(bin, kubeconfig, dir string, port int) (*controllerMan
 
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
-		"--authentication-kubeconfig=" + kubeconfig,
-		"--authorization-kubeconfig=" + kubeconfig,
 		"--controllers=" + ControllerManagerControllers,
 		"--horizontal-pod-autoscaler-sync-period=1s",
 		"--leader-elect=false",
