@@ -1,0 +1,229 @@
+package rabbitmq
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// amqpKey identifies one pooled AMQP connection: endpoint, vhost and
+// credentials. It is never logged.
+type amqpKey struct {
+	tls      bool
+	addr     string // host:port
+	vhost    string
+	username string
+	password string
+}
+
+// amqpConn is a pooled AMQP connection with a few idle channels kept for
+// reuse, so that a read costs one queue.declare round trip.
+type amqpConn struct {
+	conn *amqp.Connection
+
+	mu   sync.Mutex
+	idle []*amqp.Channel
+}
+
+const (
+	// maxIdleChannels bounds the channels an amqpConn keeps open between
+	// reads; reads beyond it open (and close) their own.
+	maxIdleChannels = 8
+	// closeTimeout bounds the close handshake of a connection being dropped.
+	closeTimeout = 2 * time.Second
+)
+
+// openAMQP dials the broker. The dial and the AMQP handshake end at ctx's
+// deadline; when ctx is cancelled first, openAMQP returns at once and the
+// connection, if it still opens, is closed.
+func (t *Type) openAMQP(ctx context.Context, k amqpKey) (*amqpConn, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(defaultTimeout)
+	}
+	scheme := "amqp"
+	var tlsConfig *tls.Config
+	if k.tls {
+		scheme = "amqps"
+		host, _, _ := net.SplitHostPort(k.addr)
+		tlsConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName("ebb rabbitmq scaler")
+	cfg := amqp.Config{
+		SASL:            []amqp.Authentication{&amqp.PlainAuth{Username: k.username, Password: k.password}},
+		Vhost:           k.vhost,
+		Heartbeat:       10 * time.Second,
+		TLSClientConfig: tlsConfig,
+		Properties:      props,
+		Locale:          "en_US",
+		Dial: func(network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// The TLS and AMQP handshakes end at the deadline; the client
+			// clears it once the connection is open.
+			if err := c.SetDeadline(deadline); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+			return c, nil
+		},
+	}
+	type result struct {
+		conn *amqp.Connection
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := amqp.DialConfig(scheme+"://"+k.addr+"/", cfg)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, describeDialError(r.err, k)
+		}
+		t.dials.Add(1)
+		return &amqpConn{conn: r.conn}, nil
+	case <-ctx.Done():
+		// The handshake is bounded by the deadline set in Dial, so this
+		// goroutine ends by then.
+		go func() {
+			if r := <-done; r.conn != nil {
+				_ = r.conn.CloseDeadline(time.Now().Add(closeTimeout))
+			}
+		}()
+		return nil, fmt.Errorf("connecting to %s: %w", k.addr, ctx.Err())
+	}
+}
+
+func describeDialError(err error, k amqpKey) error {
+	var ae *amqp.Error
+	if errors.As(err, &ae) {
+		switch {
+		case ae == amqp.ErrVhost || strings.Contains(ae.Reason, "vhost"):
+			return fmt.Errorf("connecting to %s: vhost %q: %w (%s)", k.addr, k.vhost, ErrVhostNotFound, ae.Reason)
+		case ae == amqp.ErrCredentials || ae.Code == amqp.AccessRefused:
+			return fmt.Errorf("connecting to %s: the broker refused the credentials: %s", k.addr, ae.Reason)
+		}
+	}
+	return fmt.Errorf("connecting to %s: %w", k.addr, err)
+}
+
+func closeAMQP(c *amqpConn) {
+	c.mu.Lock()
+	c.idle = nil // closing the connection closes its channels
+	c.mu.Unlock()
+	_ = c.conn.CloseDeadline(time.Now().Add(closeTimeout))
+}
+
+func sameAMQP(a, b *amqpConn) bool { return a == b }
+
+// channel takes an idle channel or opens one.
+func (c *amqpConn) channel() (*amqp.Channel, error) {
+	c.mu.Lock()
+	for len(c.idle) > 0 {
+		ch := c.idle[len(c.idle)-1]
+		c.idle = c.idle[:len(c.idle)-1]
+		if !ch.IsClosed() {
+			c.mu.Unlock()
+			return ch, nil
+		}
+	}
+	c.mu.Unlock()
+	return c.conn.Channel()
+}
+
+// putChannel keeps a healthy channel for the next read, or closes it when
+// enough are kept.
+func (c *amqpConn) putChannel(ch *amqp.Channel) {
+	c.mu.Lock()
+	if len(c.idle) < maxIdleChannels && !ch.IsClosed() {
+		c.idle = append(c.idle, ch)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	_ = ch.Close()
+}
+
+// ready returns the number of messages ready for delivery in queue, by a
+// passive declare. A missing queue closes the channel (the broker answers
+// 404); the connection stays usable.
+func (c *amqpConn) ready(queue string) (int, error) {
+	ch, err := c.channel()
+	if err != nil {
+		return 0, err
+	}
+	q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
+	if err != nil {
+		_ = ch.Close()
+		return 0, err
+	}
+	c.putChannel(ch)
+	return q.Messages, nil
+}
+
+// readAMQP reads the queue's ready messages over the pooled connection. A
+// connection that was closed (broker restart, network) is replaced; one that
+// fails or stalls during the read is dropped so that the next read reconnects.
+func (s *scaler) readAMQP(ctx context.Context) (float64, error) {
+	k := s.plan.amqp
+	c, err := s.amqpLease.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if c.conn.IsClosed() {
+		s.invalidateAMQP(ctx, c)
+		if c, err = s.amqpLease.Get(ctx); err != nil {
+			return 0, err
+		}
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := c.ready(s.plan.queue)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err == nil {
+			return float64(r.n), nil
+		}
+		var ae *amqp.Error
+		if errors.As(r.err, &ae) && ae.Code == amqp.NotFound {
+			return 0, fmt.Errorf("queue %q in vhost %q at %s: %w", s.plan.queue, k.vhost, k.addr, ErrQueueNotFound)
+		}
+		if c.conn.IsClosed() || errors.Is(r.err, amqp.ErrClosed) || (ae != nil && !ae.Recover) {
+			s.invalidateAMQP(ctx, c)
+		}
+		return 0, fmt.Errorf("reading queue %q in vhost %q at %s: %w", s.plan.queue, k.vhost, k.addr, r.err)
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The broker did not answer in time: the connection may be
+			// wedged (a half-open TCP connection); start afresh next time.
+			s.invalidateAMQP(ctx, c)
+		}
+		return 0, fmt.Errorf("reading queue %q in vhost %q at %s: %w", s.plan.queue, k.vhost, k.addr, ctx.Err())
+	}
+}
+
+// invalidateAMQP drops c from the pool, even when ctx is already done.
+func (s *scaler) invalidateAMQP(ctx context.Context, c *amqpConn) {
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout+time.Second)
+	defer cancel()
+	s.amqpLease.Invalidate(ictx, c, sameAMQP)
+}

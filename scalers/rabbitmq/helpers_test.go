@@ -1,0 +1,413 @@
+package rabbitmq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// The RabbitMQ the tests read: the broker on its standard loopback ports.
+const (
+	amqpAddr = "127.0.0.1:5672"
+	mgmtAddr = "127.0.0.1:15672"
+	amqpURL  = "amqp://guest:guest@" + amqpAddr + "/"
+	mgmtURL  = "http://guest:guest@" + mgmtAddr + "/"
+)
+
+// requireAMQP fails the test when RabbitMQ's AMQP port is closed.
+func requireAMQP(t testing.TB) {
+	t.Helper()
+	if !reachable(amqpAddr) {
+		t.Fatalf("RabbitMQ is not reachable on %s: these tests need the real broker (start it, e.g. `service rabbitmq-server start`)", amqpAddr)
+	}
+}
+
+// requireManagement fails the test when the management API is closed (in CI,
+// CI=true) or skips it (elsewhere), naming the fix.
+func requireManagement(t testing.TB) {
+	t.Helper()
+	requireAMQP(t)
+	if reachable(mgmtAddr) {
+		return
+	}
+	msg := "the RabbitMQ management API is not reachable on " + mgmtAddr + ": run `rabbitmq-plugins enable rabbitmq_management` (make test does)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+func reachable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
+}
+
+// uniqueName returns prefix followed by a random suffix.
+func uniqueName(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "ebb-test-" + prefix + "-" + hex.EncodeToString(b)
+}
+
+// admin is the tests' own AMQP connection, for declaring queues and
+// publishing; it does not go through the scaler.
+type admin struct {
+	t    testing.TB
+	conn *amqp.Connection
+	ch   *amqp.Channel
+}
+
+func newAdmin(t testing.TB) *admin {
+	t.Helper()
+	requireAMQP(t)
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		t.Fatalf("test admin connection: %v", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("test admin channel: %v", err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatalf("test admin confirms: %v", err)
+	}
+	a := &admin{t: t, conn: conn, ch: ch}
+	t.Cleanup(func() { _ = conn.Close() })
+	return a
+}
+
+// queue declares a fresh queue, deleted when the test ends.
+func (a *admin) queue(prefix string) string {
+	a.t.Helper()
+	name := uniqueName(prefix)
+	if _, err := a.ch.QueueDeclare(name, false, false, false, false, nil); err != nil {
+		a.t.Fatalf("declaring queue %s: %v", name, err)
+	}
+	a.t.Cleanup(func() {
+		conn, err := amqp.Dial(amqpURL)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if ch, err := conn.Channel(); err == nil {
+			_, _ = ch.QueueDelete(name, false, false, false)
+		}
+	})
+	return name
+}
+
+// queueWithStats declares a fresh queue and waits until the management API
+// reports its message counts (it does every few seconds), so that a read
+// over HTTP right away gives a value rather than ErrNoStatistics.
+func (a *admin) queueWithStats(prefix string) string {
+	a.t.Helper()
+	requireManagement(a.t)
+	q := a.queue(prefix)
+	eventually(a.t, 30*time.Second, "the management API to report queue "+q, func() (bool, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+mgmtAddr+"/api/queues/%2F/"+q, nil)
+		req.SetBasicAuth("guest", "guest")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return false, err.Error()
+		}
+		_, ok := body["messages"]
+		return ok, resp.Status
+	})
+	return q
+}
+
+// publish puts n messages on queue and waits for the broker's confirms.
+func (a *admin) publish(queue string, n int) {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var confirms []*amqp.DeferredConfirmation
+	for i := 0; i < n; i++ {
+		dc, err := a.ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, true, false, amqp.Publishing{Body: []byte("m")})
+		if err != nil {
+			a.t.Fatalf("publishing to %s: %v", queue, err)
+		}
+		confirms = append(confirms, dc)
+	}
+	for _, dc := range confirms {
+		ok, err := dc.WaitContext(ctx)
+		if err != nil || !ok {
+			a.t.Fatalf("publish to %s not confirmed: ok=%v err=%v", queue, ok, err)
+		}
+	}
+}
+
+// holdUnacked takes n messages from queue on a channel of its own and does
+// not acknowledge them until the test ends.
+func (a *admin) holdUnacked(queue string, n int) {
+	a.t.Helper()
+	ch, err := a.conn.Channel()
+	if err != nil {
+		a.t.Fatalf("consumer channel: %v", err)
+	}
+	a.t.Cleanup(func() { _ = ch.Close() })
+	if err := ch.Qos(n, 0, false); err != nil {
+		a.t.Fatalf("qos: %v", err)
+	}
+	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		a.t.Fatalf("consuming %s: %v", queue, err)
+	}
+	timeout := time.After(30 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-deliveries:
+		case <-timeout:
+			a.t.Fatalf("received %d of %d deliveries from %s", i, n, queue)
+		}
+	}
+}
+
+// trigger builds a rabbitmq trigger from metadata and auth parameters.
+func trigger(meta, auth map[string]string) scalers.Trigger {
+	return scalers.Trigger{
+		Namespace: "default", ScaledObject: "worker", Index: 0, Name: "queue", Type: "rabbitmq",
+		Metadata: meta, AuthParams: auth,
+	}
+}
+
+// with returns a copy of m with the given key/value pairs set (an empty
+// value deletes the key).
+func with(m map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(m)+len(kv)/2)
+	for k, v := range m {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			delete(out, kv[i])
+			continue
+		}
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+func newScaler(t testing.TB, typ *Type, tr scalers.Trigger) scalers.Scaler {
+	t.Helper()
+	sc, err := typ.New(tr)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = sc.Close() })
+	return sc
+}
+
+func read(sc scalers.Scaler) (scalers.Reading, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return sc.Read(ctx)
+}
+
+// eventually polls cond until it holds or the deadline passes; cond returns
+// what it saw, for the failure message.
+func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, saw := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s; last saw %s", within, what, saw)
+		}
+		<-tick.C
+	}
+}
+
+// eventuallyReads waits until sc reads want.
+func eventuallyReads(t testing.TB, sc scalers.Scaler, want float64) scalers.Reading {
+	t.Helper()
+	var last scalers.Reading
+	eventually(t, 30*time.Second, "the scaler to read "+ftoa(want), func() (bool, string) {
+		r, err := read(sc)
+		if err != nil {
+			return false, "error " + err.Error()
+		}
+		last = r
+		return r.Value == want, "value " + ftoa(r.Value)
+	})
+	return last
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// tcpProxy forwards a loopback port to the broker, so that a test can take
+// "the broker" away (and stall it) without touching the shared RabbitMQ.
+type tcpProxy struct {
+	t      testing.TB
+	target string
+	addr   string
+
+	stall atomic.Bool  // accept, but forward nothing
+	delay atomic.Int64 // nanoseconds to wait before forwarding each client chunk
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func newProxy(t testing.TB, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{t: t, target: target, addr: ln.Addr().String(), conns: map[net.Conn]struct{}{}}
+	p.serve(ln)
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.handle(c)
+			}()
+		}
+	}()
+}
+
+func (p *tcpProxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *tcpProxy) handle(client net.Conn) {
+	if !p.track(client) {
+		_ = client.Close()
+		return
+	}
+	if p.stall.Load() {
+		// Hold the connection open and silent until the proxy closes.
+		_, _ = io.Copy(io.Discard, client)
+		return
+	}
+	upstream, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		_ = client.Close()
+		return
+	}
+	if !p.track(upstream) {
+		_ = client.Close()
+		_ = upstream.Close()
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := client.Read(buf)
+			if n > 0 {
+				if d := time.Duration(p.delay.Load()); d > 0 {
+					time.Sleep(d) // the simulated network latency itself
+				}
+				if _, werr := upstream.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		done <- struct{}{}
+	}()
+	go func() {
+		_, _ = io.Copy(client, upstream)
+		done <- struct{}{}
+	}()
+	<-done
+	_ = client.Close()
+	_ = upstream.Close()
+	<-done
+}
+
+// accepted is the number of client connections the proxy holds.
+func (p *tcpProxy) accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// Close stops listening and cuts every connection: the broker is gone.
+func (p *tcpProxy) Close() {
+	p.mu.Lock()
+	if p.ln != nil {
+		_ = p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = map[net.Conn]struct{}{}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// Reopen listens on the same address again: the broker is back.
+func (p *tcpProxy) Reopen() {
+	p.t.Helper()
+	var ln net.Listener
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ln, err = net.Listen("tcp", p.addr)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // the port is briefly in use after Close
+	}
+	if err != nil {
+		p.t.Fatalf("reopening proxy on %s: %v", p.addr, err)
+	}
+	p.serve(ln)
+}

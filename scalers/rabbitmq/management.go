@@ -1,0 +1,241 @@
+package rabbitmq
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// httpKey identifies one pooled management API client: the API's base URL
+// (scheme, host, port and any path prefix, no credentials) and the
+// credentials. It is never logged.
+type httpKey struct {
+	base     string
+	username string
+	password string
+}
+
+// httpClient is a pooled management API client with its own transport, so
+// that dropping it closes its connections.
+type httpClient struct {
+	key       httpKey
+	client    *http.Client
+	transport *http.Transport
+}
+
+// maxBody bounds a management API answer read into memory.
+const maxBody = 64 << 20
+
+func openHTTP(_ context.Context, k httpKey) (*httpClient, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 8
+	tr.IdleConnTimeout = 90 * time.Second
+	return &httpClient{key: k, client: &http.Client{Transport: tr}, transport: tr}, nil
+}
+
+func closeHTTP(c *httpClient) { c.transport.CloseIdleConnections() }
+
+// queueStats is the part of a management API queue object Ebb reads. The
+// counts are pointers: a queue the broker has not reported statistics for
+// yet lacks them, which is not the same as zero.
+type queueStats struct {
+	Name          string   `json:"name"`
+	Messages      *float64 `json:"messages"`
+	MessagesReady *float64 `json:"messages_ready"`
+	MessageStats  *struct {
+		PublishDetails *struct {
+			Rate float64 `json:"rate"`
+		} `json:"publish_details"`
+	} `json:"message_stats"`
+}
+
+type queuePage struct {
+	Items     []queueStats `json:"items"`
+	Page      int          `json:"page"`
+	PageCount int          `json:"page_count"`
+}
+
+const queueColumns = "name,messages,messages_ready,message_stats.publish_details.rate"
+
+// statusError is a management API answer other than 200.
+type statusError struct {
+	code   int
+	reason string
+}
+
+func (e *statusError) Error() string {
+	switch e.code {
+	case http.StatusUnauthorized:
+		return "the management API refused the credentials (HTTP 401)"
+	case http.StatusForbidden:
+		return "the management API user may not read this (HTTP 403)"
+	}
+	if e.reason != "" {
+		return fmt.Sprintf("the management API answered HTTP %d: %s", e.code, e.reason)
+	}
+	return fmt.Sprintf("the management API answered HTTP %d", e.code)
+}
+
+// get fetches base+path (path already escaped, with its query) into out.
+func (c *httpClient) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.key.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.key.username != "" || c.key.password != "" {
+		req.SetBasicAuth(c.key.username, c.key.password)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode != http.StatusOK {
+		var body struct {
+			Reason string `json:"reason"`
+		}
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&body)
+		reason := body.Reason
+		if len(reason) > 200 {
+			reason = reason[:200]
+		}
+		return &statusError{code: resp.StatusCode, reason: reason}
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(out); err != nil {
+		return fmt.Errorf("decoding the management API's answer: %w", err)
+	}
+	return nil
+}
+
+// notFound tells a missing vhost from a missing queue after a 404.
+func (c *httpClient) notFound(ctx context.Context, vhost string) error {
+	var v struct {
+		Name string `json:"name"`
+	}
+	err := c.get(ctx, "/api/vhosts/"+url.PathEscape(vhost), &v)
+	if se, ok := err.(*statusError); ok && se.code == http.StatusNotFound {
+		return ErrVhostNotFound
+	}
+	return ErrQueueNotFound
+}
+
+// readHTTP reads the queue (or the queues matching the regular expression)
+// from the management API.
+func (s *scaler) readHTTP(ctx context.Context) (float64, error) {
+	c, err := s.httpLease.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	p := &s.plan
+	if p.useRegex {
+		return s.readRegex(ctx, c)
+	}
+	var q queueStats
+	path := "/api/queues/" + url.PathEscape(p.vhost) + "/" + url.PathEscape(p.queue) + "?columns=" + queueColumns
+	if err := c.get(ctx, path, &q); err != nil {
+		return 0, s.describeHTTPError(ctx, c, err)
+	}
+	return p.valueOf(q)
+}
+
+func (s *scaler) readRegex(ctx context.Context, c *httpClient) (float64, error) {
+	p := &s.plan
+	q := url.Values{}
+	q.Set("name", p.queue)
+	q.Set("use_regex", "true")
+	q.Set("page_size", strconv.Itoa(p.pageSize))
+	q.Set("columns", queueColumns)
+	var values []float64
+	for page := 1; ; page++ {
+		q.Set("page", strconv.Itoa(page))
+		var pg queuePage
+		if err := c.get(ctx, "/api/queues/"+url.PathEscape(p.vhost)+"?"+q.Encode(), &pg); err != nil {
+			return 0, s.describeHTTPError(ctx, c, err)
+		}
+		for _, item := range pg.Items {
+			v, err := p.valueOf(item)
+			if err != nil {
+				return 0, err
+			}
+			values = append(values, v)
+		}
+		if page >= pg.PageCount {
+			break
+		}
+	}
+	if len(values) == 0 {
+		return 0, fmt.Errorf("no queue in vhost %q at %s matches %q: %w", p.vhost, p.where, p.queue, ErrQueueNotFound)
+	}
+	return combine(p.operation, values), nil
+}
+
+// valueOf is one queue's value for the plan's mode.
+func (p *plan) valueOf(q queueStats) (float64, error) {
+	if p.mode == modeMessageRate {
+		// No message_stats: nothing was published since the queue appeared
+		// (or the broker collects no rates); the rate is 0.
+		if q.MessageStats == nil || q.MessageStats.PublishDetails == nil {
+			return 0, nil
+		}
+		return q.MessageStats.PublishDetails.Rate, nil
+	}
+	n := q.Messages
+	if p.excludeUnacked {
+		n = q.MessagesReady
+	}
+	if n == nil {
+		return 0, fmt.Errorf("queue %q in vhost %q at %s: %w", q.Name, p.vhost, p.where, ErrNoStatistics)
+	}
+	return *n, nil
+}
+
+func combine(op string, values []float64) float64 {
+	var sum, maxV float64
+	for i, v := range values {
+		sum += v
+		if i == 0 || v > maxV {
+			maxV = v
+		}
+	}
+	switch op {
+	case opAvg:
+		return sum / float64(len(values))
+	case opMax:
+		return maxV
+	}
+	return sum
+}
+
+func (s *scaler) describeHTTPError(ctx context.Context, c *httpClient, err error) error {
+	p := &s.plan
+	what := fmt.Sprintf("queue %q in vhost %q at %s", p.queue, p.vhost, p.where)
+	if p.useRegex {
+		what = fmt.Sprintf("queues matching %q in vhost %q at %s", p.queue, p.vhost, p.where)
+	}
+	if se, ok := err.(*statusError); ok && se.code == http.StatusNotFound {
+		if p.useRegex {
+			return fmt.Errorf("%s: %w", what, ErrVhostNotFound)
+		}
+		return fmt.Errorf("%s: %w", what, c.notFound(ctx, p.vhost))
+	}
+	return fmt.Errorf("reading %s: %w", what, stripURL(err))
+}
+
+// stripURL drops the request URL from a transport error (it repeats the
+// queue and query); what remains says what failed.
+func stripURL(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	return err
+}
