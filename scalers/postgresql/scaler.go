@@ -1,0 +1,262 @@
+package postgresql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/sqlscaler"
+)
+
+const (
+	// maxConns caps each database's pgx pool: triggers with different
+	// queries on one database share these connections; identical queries
+	// share one run.
+	maxConns = 4
+	// cancelGrace is how long a query may take to stop after its context
+	// ends: pgx asks the server to cancel the statement at once and cuts the
+	// connection after this delay if the server does not answer.
+	cancelGrace = 500 * time.Millisecond
+	// applicationName is shown in pg_stat_activity unless the connection
+	// string names another.
+	applicationName = "ebb"
+)
+
+// Type is the postgresql trigger type. It owns one pgx pool per set of
+// connection parameters (including credentials) and coalesces identical
+// queries on one pool.
+type Type struct {
+	pools     *scalers.Pool[poolKey, *pgxpool.Pool]
+	coalescer scalers.Coalescer[float64]
+}
+
+var (
+	_ scalers.Type   = (*Type)(nil)
+	_ scalers.Scaler = (*scaler)(nil)
+)
+
+// poolKey identifies a database and the credentials used on it. It holds a
+// password: it is never logged or shown.
+type poolKey struct {
+	conn     string
+	password string
+}
+
+// NewType returns the postgresql trigger type.
+func NewType() *Type {
+	return &Type{pools: scalers.NewPool(openPool, closePool)}
+}
+
+// Name implements scalers.Type.
+func (t *Type) Name() string { return "postgresql" }
+
+// Config implements scalers.Type.
+func (t *Type) Config() any { return &Config{} }
+
+// Validate implements scalers.Type.
+func (t *Type) Validate(tr scalers.Trigger) error {
+	_, _, err := parse(tr)
+	return err
+}
+
+// OpenConnections is the number of open pgx pools, one per database and
+// credentials. Each pool holds at most 4 connections.
+func (t *Type) OpenConnections() int {
+	_, open := t.pools.Stats()
+	return open
+}
+
+// New implements scalers.Type. It does no I/O: the pool connects on the first
+// Read.
+func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
+	c, cc, err := parse(tr)
+	if err != nil {
+		return nil, err
+	}
+	if cc == nil { // only when AuthPending, which New is never given
+		return nil, fmt.Errorf("%s: the connection parameters are not resolved", tr)
+	}
+	key := poolKey{conn: c.connString(), password: c.Password}
+	s := &scaler{
+		typ:   t,
+		query: c.Query,
+		metric: scalers.MetricSpec{
+			Name:             scalers.MetricName(tr, cc.Database),
+			Target:           c.TargetQueryValue,
+			ActivationTarget: c.ActivationTargetQueryValue,
+			Type:             tr.MetricTypeOrDefault(),
+		},
+		timeout:     c.Timeout,
+		where:       "PostgreSQL at " + net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))) + "/" + cc.Database,
+		secrets:     []string{c.Password, cc.Password, c.Connection},
+		coalesceKey: key.conn + "\x00" + key.password + "\x00" + c.Query,
+		lease:       t.pools.Acquire(key),
+	}
+	return s, nil
+}
+
+func openPool(ctx context.Context, key poolKey) (*pgxpool.Pool, error) {
+	// The key comes from a validated trigger; the allow-list is checked again
+	// so that no other path can make pgx read the operator's files.
+	cc, err := pgx.ParseConfigWithOptions(key.conn, pgx.ParseConfigOptions{
+		ParseConfigOptions: pgconn.ParseConfigOptions{ConnStringAllowedKeys: allowedConnKeys},
+	})
+	if err != nil {
+		return nil, errors.New("invalid connection string: " + parseProblem(err, key.conn, key.password))
+	}
+	pc, err := pgxpool.ParseConfig("")
+	if err != nil {
+		return nil, errors.New("pgx pool defaults: " + parseProblem(err, key.conn, key.password))
+	}
+	if key.password != "" {
+		cc.Password = key.password
+	}
+	if _, ok := cc.RuntimeParams["application_name"]; !ok {
+		cc.RuntimeParams["application_name"] = applicationName
+	}
+	// One round trip per read, no prepared statements: works through
+	// PgBouncer in transaction mode too.
+	cc.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	// When a read's context ends, cancel the statement on the server at once
+	// rather than leave it running.
+	cc.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: cancelGrace}
+	}
+	pc.ConnConfig = cc
+	pc.MaxConns = maxConns
+	pc.MinConns = 0
+	return pgxpool.NewWithConfig(ctx, pc)
+}
+
+// closePool closes a pool without waiting: Close blocks until queries in
+// flight on it end, and Lease.Invalidate and Release must not.
+func closePool(p *pgxpool.Pool) { go p.Close() }
+
+func samePool(a, b *pgxpool.Pool) bool { return a == b }
+
+type scaler struct {
+	typ         *Type
+	query       string
+	metric      scalers.MetricSpec
+	timeout     time.Duration
+	where       string
+	secrets     []string
+	coalesceKey string
+	lease       *scalers.Lease[poolKey, *pgxpool.Pool]
+}
+
+// Metric implements scalers.Scaler.
+func (s *scaler) Metric() scalers.MetricSpec { return s.metric }
+
+// Read implements scalers.Scaler: it runs the query (or joins the identical
+// query in flight) and returns its number.
+func (s *scaler) Read(ctx context.Context) (scalers.Reading, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	v, err := sqlscaler.Read(ctx, &s.typ.coalescer, s.coalesceKey, s.run)
+	if err != nil {
+		return scalers.Reading{}, err
+	}
+	return scalers.Reading{Value: v, Active: scalers.IsActive(v, s.metric.ActivationTarget)}, nil
+}
+
+func (s *scaler) run(ctx context.Context) (float64, error) {
+	pool, err := s.lease.Get(ctx)
+	if err != nil {
+		return 0, s.fail(ctx, err)
+	}
+	v, err := query(ctx, pool, s.query)
+	if err != nil {
+		if connectionLevel(ctx, err) {
+			s.lease.Invalidate(ctx, pool, samePool)
+		}
+		return 0, s.fail(ctx, err)
+	}
+	return v, nil
+}
+
+func query(ctx context.Context, pool *pgxpool.Pool, q string) (float64, error) {
+	rows, err := pool.Query(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	v, err := sqlscaler.OneNumber(result{rows})
+	if err != nil {
+		return 0, err
+	}
+	rows.Close()
+	return v, rows.Err()
+}
+
+// connectionLevel says whether err may be fixed by new connections: not an
+// error the server returned for the query, not a result of the wrong shape,
+// not the end of the read's own context.
+func connectionLevel(ctx context.Context, err error) bool {
+	var pgErr *pgconn.PgError
+	return ctx.Err() == nil && !errors.As(err, &pgErr) && !sqlscaler.IsResultError(err)
+}
+
+// fail describes a failed read, without credentials. When the read's context
+// ended, the error says so (and errors.Is sees context.DeadlineExceeded) even
+// if the driver reported the cancelled statement in its own words.
+func (s *scaler) fail(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		err = fmt.Errorf("%w (%w)", ctxErr, err)
+	}
+	return scalers.Redact(fmt.Errorf("reading %s: %w", s.where, err), s.secrets...)
+}
+
+// Close implements scalers.Scaler: it releases the pool lease; the last lease
+// on a pool closes it.
+func (s *scaler) Close() error {
+	s.lease.Release()
+	return nil
+}
+
+// result adapts pgx rows to sqlscaler.Result.
+type result struct{ pgx.Rows }
+
+func (r result) Values() ([]any, error) {
+	vals, err := r.Rows.Values()
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vals {
+		if n, ok := v.(pgtype.Numeric); ok {
+			f, err := n.Float64Value()
+			if err != nil {
+				return nil, err
+			}
+			if !f.Valid {
+				vals[i] = nil
+				continue
+			}
+			vals[i] = f.Float64
+		}
+	}
+	return vals, nil
+}
+
+func (r result) TypeName(i int) string {
+	fds := r.FieldDescriptions()
+	if i >= len(fds) {
+		return "unknown"
+	}
+	if conn := r.Conn(); conn != nil {
+		if t, ok := conn.TypeMap().TypeForOID(fds[i].DataTypeOID); ok {
+			return t.Name
+		}
+	}
+	return "oid " + strconv.FormatUint(uint64(fds[i].DataTypeOID), 10)
+}
