@@ -1,0 +1,101 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// CompositeMetricName is the external metric served for scalingModifiers.
+const CompositeMetricName = "composite"
+
+// maxFormulaNodes bounds a formula's size, and so its cost: formulas are
+// arithmetic over numbers with no loops, so cost follows size.
+const maxFormulaNodes = 256
+
+// Composite is a compiled scalingModifiers formula.
+type Composite struct {
+	Spec    scalers.MetricSpec
+	program *vm.Program
+	names   []string
+}
+
+// CompileComposite compiles a ScaledObject's scalingModifiers over its trigger
+// names. The formula may use numbers, trigger names, arithmetic, comparisons,
+// the ternary operator and the functions abs, ceil, floor, round, min and max;
+// nothing else (no strings, maps, loops or other functions).
+func CompileComposite(sm *v1alpha1.ScalingModifiers, triggerNames []string) (*Composite, error) {
+	if sm == nil || sm.Formula == "" {
+		return nil, nil
+	}
+	target, err := strconv.ParseFloat(sm.Target, 64)
+	if err != nil || target <= 0 {
+		return nil, fmt.Errorf("scalingModifiers.target %q: expected a number above 0", sm.Target)
+	}
+	var activation float64
+	if sm.ActivationTarget != "" {
+		if activation, err = strconv.ParseFloat(sm.ActivationTarget, 64); err != nil {
+			return nil, fmt.Errorf("scalingModifiers.activationTarget %q: expected a number", sm.ActivationTarget)
+		}
+	}
+	env := make(map[string]float64, len(triggerNames))
+	for _, n := range triggerNames {
+		env[n] = 0
+	}
+	opts := []expr.Option{
+		expr.Env(env), expr.AsFloat64(), expr.MaxNodes(maxFormulaNodes), expr.DisableAllBuiltins(),
+	}
+	for _, b := range []string{"abs", "ceil", "floor", "round", "min", "max"} {
+		opts = append(opts, expr.EnableBuiltin(b))
+	}
+	prog, err := expr.Compile(sm.Formula, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("scalingModifiers.formula: %w", err)
+	}
+	mt := sm.MetricType
+	if mt == "" {
+		mt = v1alpha1.MetricTypeAverageValue
+	}
+	return &Composite{
+		Spec:    scalers.MetricSpec{Name: CompositeMetricName, Target: target, ActivationTarget: activation, Type: mt},
+		program: prog, names: triggerNames,
+	}, nil
+}
+
+// Eval computes the formula over trigger values.
+func (c *Composite) Eval(values map[string]float64) (float64, error) {
+	out, err := expr.Run(c.program, values)
+	if err != nil {
+		return 0, fmt.Errorf("scalingModifiers.formula: %w", err)
+	}
+	v, ok := out.(float64)
+	if !ok {
+		return 0, errors.New("scalingModifiers.formula did not give a number")
+	}
+	return v, nil
+}
+
+// Evaluate computes the composite sample from the triggers' last samples: an
+// error when any trigger is unknown.
+func (c *Composite) Evaluate(triggers []*loopTrigger, now time.Time) Sample {
+	values := make(map[string]float64, len(triggers))
+	for _, t := range triggers {
+		s := t.lastSample()
+		if s.Err != nil || s.Time.IsZero() {
+			return Sample{Time: now, Err: fmt.Errorf("trigger %q is unknown, so the formula is too", t.name)}
+		}
+		values[t.name] = s.Value
+	}
+	v, err := c.Eval(values)
+	if err != nil {
+		return Sample{Time: now, Err: err}
+	}
+	return Sample{Time: now, Value: v, Active: scalers.IsActive(v, c.Spec.ActivationTarget)}
+}

@@ -1,0 +1,74 @@
+package controller
+
+import (
+	"math"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// LabelManagedBy marks objects Ebb made.
+const LabelManagedBy = "app.kubernetes.io/managed-by"
+
+// DesiredHPA builds the HPA Ebb owns for a ScaledObject: minReplicas
+// max(min, 1), one External metric per trigger (or the composite one) with
+// the selector ebb.dev/scaledobject=<name>, behavior passed through. While
+// paused, minReplicas = maxReplicas = frozen (at least 1), so the HPA holds
+// the count; at zero replicas the HPA is inactive by itself.
+func DesiredHPA(so *v1alpha1.ScaledObject, t Target, metrics []scalers.MetricSpec, frozen *int32) *autoscalingv2.HorizontalPodAutoscaler {
+	spec := &so.Spec
+	minR := max(spec.MinReplicas(), 1)
+	maxR := max(spec.MaxReplicas(), minR)
+	if frozen != nil {
+		minR = max(*frozen, 1)
+		maxR = minR
+	}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      so.HPAName(),
+			Namespace: so.Namespace,
+			Labels:    map[string]string{v1alpha1.LabelScaledObject: so.Name, LabelManagedBy: "ebb"},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: v1alpha1.GroupVersion.String(), Kind: "ScaledObject", Name: so.Name, UID: so.UID,
+				Controller: ptrTo(true), BlockOwnerDeletion: ptrTo(true),
+			}},
+		},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: t.APIVersion, Kind: t.Kind, Name: t.Name},
+			MinReplicas:    &minR,
+			MaxReplicas:    maxR,
+		},
+	}
+	if a := spec.Advanced; a != nil && a.HorizontalPodAutoscalerConfig != nil && a.HorizontalPodAutoscalerConfig.Behavior != nil {
+		hpa.Spec.Behavior = a.HorizontalPodAutoscalerConfig.Behavior.DeepCopy()
+	}
+	selector := &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelScaledObject: so.Name}}
+	for _, m := range metrics {
+		target := autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: quantity(m.Target)}
+		if m.Type == v1alpha1.MetricTypeValue {
+			target = autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType, Value: quantity(m.Target)}
+		}
+		hpa.Spec.Metrics = append(hpa.Spec.Metrics, autoscalingv2.MetricSpec{
+			Type: autoscalingv2.ExternalMetricSourceType,
+			External: &autoscalingv2.ExternalMetricSource{
+				Metric: autoscalingv2.MetricIdentifier{Name: m.Name, Selector: selector.DeepCopy()},
+				Target: target,
+			},
+		})
+	}
+	return hpa
+}
+
+// quantity renders a float as a Quantity with milli precision.
+func quantity(v float64) *resource.Quantity {
+	if v >= math.MaxInt64/1000 {
+		return resource.NewQuantity(math.MaxInt64/1000, resource.DecimalSI)
+	}
+	return resource.NewMilliQuantity(int64(math.Round(v*1000)), resource.DecimalSI)
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -1,0 +1,469 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// LoopTrigger is one built trigger handed to the scale loop.
+type LoopTrigger struct {
+	Name   string
+	Type   string
+	Scaler scalers.Scaler
+}
+
+// ObjectState is what the reconciler hands the scale loop with a
+// ScaledObject: its resolved target and built triggers, and the parts of the
+// status the reconciler decides.
+type ObjectState struct {
+	Object   *v1alpha1.ScaledObject
+	Target   Target
+	Triggers []LoopTrigger
+	// Composite, when set, replaces the triggers' metrics with one.
+	Composite *Composite
+	// Current is the target's replica count as the reconciler just read it.
+	Current int32
+	// Base is the reconciler's part of the status (Ready, HPA name, ...).
+	Base StatusBase
+}
+
+// ScaleLoop polls every ScaledObject's triggers on a shared scheduler, keeps
+// the metric store, moves targets between zero and one (and to fallback or
+// paused counts), records events and writes status. It is a
+// controller-runtime Runnable that runs on the leader only.
+type ScaleLoop struct {
+	Status  StatusWriter
+	Scales  ScaleClient
+	Events  record.EventRecorder
+	Store   *Store
+	Clock   clock.WithTicker
+	Workers int
+	Log     logr.Logger
+
+	once    sync.Once
+	sched   *Scheduler[types.NamespacedName]
+	mu      sync.RWMutex
+	objects map[types.NamespacedName]*loopObject
+}
+
+type loopObject struct {
+	key types.NamespacedName
+
+	// mu serializes polls of the object and guards everything below.
+	mu        sync.Mutex
+	state     ObjectState
+	triggers  []*loopTrigger
+	composite *loopTrigger
+	current   int32
+	readAt    time.Time // when current was last read from /scale
+	lastAct   *time.Time
+	written   *v1alpha1.ScaledObjectStatus // the status last written
+	writtenAt time.Time
+	closed    bool
+}
+
+type loopTrigger struct {
+	name   string
+	typ    string
+	spec   scalers.MetricSpec
+	scaler scalers.Scaler
+	reads  scalers.Coalescer[Sample]
+
+	mu   sync.Mutex
+	last Sample
+}
+
+func (l *ScaleLoop) init() {
+	l.once.Do(func() {
+		if l.Clock == nil {
+			l.Clock = clock.RealClock{}
+		}
+		if l.Store == nil {
+			l.Store = NewStore()
+		}
+		if l.Workers <= 0 {
+			l.Workers = 16
+		}
+		l.objects = map[types.NamespacedName]*loopObject{}
+		l.sched = NewScheduler(l.Clock, l.Workers, l.poll)
+	})
+}
+
+// Start runs the loop until ctx ends.
+func (l *ScaleLoop) Start(ctx context.Context) error {
+	l.init()
+	err := l.sched.Start(ctx)
+	l.mu.Lock()
+	objs := l.objects
+	l.objects = map[types.NamespacedName]*loopObject{}
+	l.mu.Unlock()
+	for _, o := range objs {
+		o.close()
+	}
+	return err
+}
+
+// NeedLeaderElection: only the leader scales.
+func (l *ScaleLoop) NeedLeaderElection() bool { return true }
+
+// Upsert makes the loop poll a ScaledObject with the given triggers, at once.
+// The loop owns the scalers from here on and closes those it replaces.
+func (l *ScaleLoop) Upsert(st ObjectState) {
+	l.init()
+	key := types.NamespacedName{Namespace: st.Object.Namespace, Name: st.Object.Name}
+	o := &loopObject{key: key, state: st, current: st.Current, readAt: l.Clock.Now()}
+	for _, t := range st.Triggers {
+		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: t.Scaler.Metric(), scaler: t.Scaler})
+	}
+	if st.Composite != nil {
+		o.composite = &loopTrigger{name: CompositeMetricName, typ: "composite", spec: st.Composite.Spec}
+	}
+	if la := st.Object.Status.LastActiveTime; la != nil {
+		t := la.Time
+		o.lastAct = &t
+	}
+	// Carry the last readings over, so a spec change does not forget health.
+	l.mu.Lock()
+	old := l.objects[key]
+	l.objects[key] = o
+	l.mu.Unlock()
+	if old != nil {
+		old.mu.Lock()
+		for _, nt := range o.triggers {
+			for _, ot := range old.triggers {
+				if ot.name == nt.name && ot.typ == nt.typ {
+					nt.last = ot.lastSample()
+				}
+			}
+		}
+		if old.lastAct != nil && (o.lastAct == nil || old.lastAct.After(*o.lastAct)) {
+			o.lastAct = old.lastAct
+		}
+		o.written, o.writtenAt = old.written, old.writtenAt
+		old.mu.Unlock()
+		old.close()
+	}
+	l.Store.SetMetrics(key, o.metricNames())
+	l.sched.Schedule(key, l.Clock.Now())
+}
+
+// Remove stops polling a ScaledObject and closes its scalers.
+func (l *ScaleLoop) Remove(key types.NamespacedName) {
+	l.init()
+	l.mu.Lock()
+	o := l.objects[key]
+	delete(l.objects, key)
+	l.mu.Unlock()
+	l.sched.Remove(key)
+	l.Store.SetMetrics(key, nil)
+	if o != nil {
+		o.close()
+	}
+}
+
+// Has says whether the loop polls key.
+func (l *ScaleLoop) Has(key types.NamespacedName) bool {
+	l.init()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	_, ok := l.objects[key]
+	return ok
+}
+
+func (o *loopObject) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.closed = true
+	for _, t := range o.triggers {
+		_ = t.scaler.Close()
+	}
+}
+
+func (o *loopObject) metricNames() []string {
+	if o.composite != nil {
+		return []string{o.composite.spec.Name}
+	}
+	names := make([]string, len(o.triggers))
+	for i, t := range o.triggers {
+		names[i] = t.spec.Name
+	}
+	return names
+}
+
+func (t *loopTrigger) lastSample() Sample {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last
+}
+
+// read reads the trigger's source once (merging concurrent reads) and
+// records the sample.
+func (t *loopTrigger) read(ctx context.Context, clk clock.Clock) Sample {
+	s, _ := t.reads.Do(ctx, "", func(ctx context.Context) (Sample, error) {
+		r, err := t.scaler.Read(ctx)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		s := Sample{Time: clk.Now()}
+		if err != nil {
+			s.Err = err
+			s.Failures = t.last.Failures + 1
+			s.Value = t.last.Value // kept for status only; never served
+		} else {
+			s.Value, s.Active = r.Value, r.Active
+		}
+		t.last = s
+		return s, nil
+	})
+	return s
+}
+
+func (l *ScaleLoop) object(key types.NamespacedName) *loopObject {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.objects[key]
+}
+
+// poll is the scheduler's job for one ScaledObject.
+func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Duration, bool) {
+	o := l.object(key)
+	if o == nil {
+		return 0, false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return 0, false
+	}
+	so := o.state.Object
+	spec := &so.Spec
+	interval := spec.PollingIntervalDuration()
+	log := l.Log.WithValues("scaledObject", key)
+
+	// Read every trigger, in parallel: a slow source must not delay the others.
+	timeout := min(max(interval, 5*time.Second), 30*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	var wg sync.WaitGroup
+	for _, t := range o.triggers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := t.read(rctx, l.Clock)
+			l.Store.Put(MetricRef{Namespace: key.Namespace, ScaledObject: key.Name, Metric: t.spec.Name}, s)
+		}()
+	}
+	wg.Wait()
+	cancel()
+	if ctx.Err() != nil {
+		return 0, false
+	}
+	health := o.health()
+	if o.composite != nil {
+		cs := o.state.Composite.Evaluate(o.triggers, l.Clock.Now())
+		o.composite.mu.Lock()
+		o.composite.last = cs
+		o.composite.mu.Unlock()
+		l.Store.Put(MetricRef{Namespace: key.Namespace, ScaledObject: key.Name, Metric: o.composite.spec.Name}, cs)
+		for i := range health {
+			health[i].Active = false
+		}
+		health = append(health, TriggerHealth{Name: CompositeMetricName, Value: cs.Value, Known: cs.Err == nil, Active: cs.Active})
+	}
+
+	now := l.Clock.Now()
+	if now.Sub(o.readAt) >= interval {
+		if n, err := l.Scales.GetReplicas(ctx, key.Namespace, o.state.Target); err == nil {
+			o.current, o.readAt = n, now
+		} else {
+			log.Error(err, "Reading the target's replica count")
+		}
+	}
+	in := o.inputs(now, health)
+	d := Decide(in)
+	if d.Replicas != nil && o.readAt != now {
+		// Decide on a fresh count before moving the target.
+		n, err := l.Scales.GetReplicas(ctx, key.Namespace, o.state.Target)
+		if err != nil {
+			log.Error(err, "Reading the target's replica count")
+			return l.nextPoll(o, d, interval), true
+		}
+		o.current, o.readAt = n, now
+		in.Current = n
+		d = Decide(in)
+	}
+	o.lastAct = d.LastActive
+	desired := o.current
+	if d.Replicas != nil {
+		from := o.current
+		if err := l.Scales.SetReplicas(ctx, key.Namespace, o.state.Target, *d.Replicas); err != nil {
+			log.Error(err, "Scaling the target", "replicas", *d.Replicas)
+			l.Events.Eventf(so, corev1.EventTypeWarning, "ScaleFailed", "scaling %s %s from %d to %d failed: %s", o.state.Target.Kind, o.state.Target.Name, from, *d.Replicas, apiReason(err))
+		} else {
+			o.current, desired = *d.Replicas, *d.Replicas
+			log.Info("Scaled the target", "from", from, "to", *d.Replicas, "reason", d.Reason)
+			l.Events.Eventf(so, corev1.EventTypeNormal, d.Reason, "%s %s: %s", o.state.Target.Kind, o.state.Target.Name, d.Message)
+		}
+	}
+	l.writeStatus(ctx, o, d, desired, now)
+	return l.nextPoll(o, d, interval), true
+}
+
+// nextPoll is the delay to the next poll: the activation probe interval while
+// the target rests at zero, and never past the end of a cooldown.
+func (l *ScaleLoop) nextPoll(o *loopObject, d Decision, interval time.Duration) time.Duration {
+	next := interval
+	spec := &o.state.Object.Spec
+	if o.current == 0 && !d.Paused {
+		next = min(next, spec.ActivationProbeInterval())
+	}
+	if d.CooldownRemaining > 0 && d.CooldownRemaining < next {
+		next = d.CooldownRemaining
+	}
+	return next
+}
+
+func (o *loopObject) health() []TriggerHealth {
+	h := make([]TriggerHealth, len(o.triggers))
+	for i, t := range o.triggers {
+		s := t.lastSample()
+		h[i] = TriggerHealth{Name: t.name, Value: s.Value, Known: s.Err == nil && !s.Time.IsZero(), Active: s.Err == nil && s.Active, Failures: s.Failures}
+	}
+	return h
+}
+
+func (o *loopObject) inputs(now time.Time, health []TriggerHealth) Inputs {
+	so := o.state.Object
+	spec := &so.Spec
+	in := Inputs{
+		Now: now, Created: so.CreationTimestamp.Time,
+		Min: spec.MinReplicas(), Max: spec.MaxReplicas(), Idle: spec.IdleReplicaCount,
+		Cooldown: spec.CooldownPeriodDuration(), InitialCooldown: spec.InitialCooldownPeriodDuration(),
+		Fallback: spec.Fallback, Current: o.current, LastActive: o.lastAct, Triggers: health,
+	}
+	if spec.Advanced != nil {
+		in.ScaleToZero = spec.Advanced.ScaleToZero
+	}
+	in.Paused, in.PausedReplicas = PauseOf(so)
+	return in
+}
+
+// ExternalMetric returns the value the HPA should see for one metric: the
+// stored sample while it is fresh (younger than the polling interval), else a
+// new read through the same scaler, merged with concurrent ones; the fallback
+// value while the trigger is in fallback. Safe for concurrent use; called by
+// the metrics adapter.
+func (l *ScaleLoop) ExternalMetric(ctx context.Context, ref MetricRef) (float64, error) {
+	l.init()
+	o := l.object(types.NamespacedName{Namespace: ref.Namespace, Name: ref.ScaledObject})
+	if o == nil {
+		return 0, ErrMetricNotFound
+	}
+	// The object's fields read here are set at Upsert and never change.
+	so := o.state.Object
+	interval := so.Spec.PollingIntervalDuration()
+	var t *loopTrigger
+	if o.composite != nil && o.composite.spec.Name == ref.Metric {
+		t = o.composite
+	}
+	for _, c := range o.triggers {
+		if c.spec.Name == ref.Metric {
+			t = c
+		}
+	}
+	if t == nil {
+		return 0, ErrMetricNotFound
+	}
+	s := t.lastSample()
+	if t != o.composite && (s.Time.IsZero() || l.Clock.Since(s.Time) >= interval) {
+		s = t.read(ctx, l.Clock)
+		l.Store.Put(ref, s)
+	}
+	if fb := so.Spec.Fallback; fb != nil && o.inFallback(fb) {
+		o.mu.Lock()
+		cur := o.current
+		o.mu.Unlock()
+		return fallbackValue(t.spec, fallbackReplicas(fb, cur), cur), nil
+	}
+	if s.Err != nil {
+		return 0, fmt.Errorf("%w: %s", ErrMetricUnavailable, s.Err)
+	}
+	if s.Time.IsZero() {
+		return 0, fmt.Errorf("%w: not read yet", ErrMetricUnavailable)
+	}
+	return s.Value, nil
+}
+
+func (o *loopObject) inFallback(fb *v1alpha1.Fallback) bool {
+	for _, t := range o.triggers {
+		if t.lastSample().Failures >= fb.FailureThreshold {
+			return true
+		}
+	}
+	return false
+}
+
+// fallbackValue is the metric value that makes the HPA compute replicas.
+func fallbackValue(spec scalers.MetricSpec, replicas, current int32) float64 {
+	if spec.Type == v1alpha1.MetricTypeValue && current > 0 {
+		// The HPA computes ceil(current × value / target).
+		return spec.Target * float64(replicas) / float64(current)
+	}
+	return spec.Target * float64(replicas)
+}
+
+// PauseOf reads the pause annotations. A paused-replicas value that is not a
+// whole number ≥ 0 is ignored here; admission rejects it.
+func PauseOf(so *v1alpha1.ScaledObject) (paused bool, replicas *int32) {
+	if v, ok := so.Annotations[v1alpha1.AnnotationPausedReplicas]; ok {
+		var n int64
+		if _, err := fmt.Sscan(v, &n); err == nil && n >= 0 && n <= math.MaxInt32 && fmt.Sprint(n) == v {
+			r := int32(n)
+			return true, &r
+		}
+	}
+	return so.Annotations[v1alpha1.AnnotationPaused] == "true", nil
+}
+
+// apiReason is an API error's reason, without a response body that might
+// carry details the user should not see in an event.
+func apiReason(err error) string {
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		return string(st.Status().Reason)
+	}
+	return scalers.RedactString(err.Error())
+}
+
+// MetricSpecs returns the metrics a ScaledObject serves, as the loop holds
+// them; nil when the loop does not poll it.
+func (l *ScaleLoop) MetricSpecs(key types.NamespacedName) []scalers.MetricSpec {
+	l.init()
+	o := l.object(key)
+	if o == nil {
+		return nil
+	}
+	if o.composite != nil {
+		return []scalers.MetricSpec{o.composite.spec}
+	}
+	out := make([]scalers.MetricSpec, len(o.triggers))
+	for i, t := range o.triggers {
+		out[i] = t.spec
+	}
+	return out
+}

@@ -1,0 +1,476 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// Finalizer lets Ebb remove its HPA and restore the target's replicas before
+// a ScaledObject goes.
+const Finalizer = "ebb.dev/finalizer"
+
+// Field indexes.
+const (
+	indexSOTarget  = "ebb.spec.scaleTarget"
+	indexHPATarget = "ebb.hpa.scaleTarget"
+)
+
+// Reconciler reconciles ScaledObjects: it resolves the target, builds the
+// triggers' scalers, keeps the owned HPA as desired, hands the object to the
+// ScaleLoop and writes the Ready condition.
+type Reconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// Mapper resolves scale targets' kinds to resources.
+	Mapper meta.RESTMapper
+	Scales ScaleClient
+	// Registry builds scalers; Auth resolves their credentials by GET.
+	Registry *scalers.Registry
+	Auth     *scalers.AuthResolver
+	Loop     *ScaleLoop
+	Events   record.EventRecorder
+	Status   StatusWriter
+	// MaxConcurrentReconciles: ScaledObjects reconciled at once.
+	MaxConcurrentReconciles int
+
+	mu    sync.Mutex
+	built map[types.NamespacedName]builtState
+}
+
+// builtState remembers what was handed to the loop, so an unchanged
+// ScaledObject is not rebuilt, and the HPA generation Ebb last wrote, so an
+// edit by someone else is noticed and reverted.
+type builtState struct {
+	generation  int64
+	annotations string
+	hpaGen      int64
+	hpaName     string
+}
+
+// SetupWithManager registers the reconciler, its watches and field indexes.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ctx := context.Background()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.ScaledObject{}, indexSOTarget, func(o client.Object) []string {
+		so := o.(*v1alpha1.ScaledObject)
+		return []string{targetKey(so.Spec.ScaleTargetRef.APIVersion, so.Spec.ScaleTargetRef.Kind, so.Spec.ScaleTargetRef.Name)}
+	}); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &autoscalingv2.HorizontalPodAutoscaler{}, indexHPATarget, func(o client.Object) []string {
+		h := o.(*autoscalingv2.HorizontalPodAutoscaler)
+		return []string{targetKey(h.Spec.ScaleTargetRef.APIVersion, h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name)}
+	}); err != nil {
+		return err
+	}
+	if r.MaxConcurrentReconciles <= 0 {
+		r.MaxConcurrentReconciles = 16
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("scaledobject").
+		For(&v1alpha1.ScaledObject{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// Edits of an owned HPA's spec are reverted; its status updates are not
+		// worth a reconcile.
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A foreign HPA appearing on a target is a conflict to notice.
+		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.scaledObjectsOfTarget),
+			builder.WithPredicates(predicate.Funcs{
+				UpdateFunc: func(event.UpdateEvent) bool { return false },
+			})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+// scaledObjectsOfTarget maps a (foreign) HPA to the ScaledObjects on its target.
+func (r *Reconciler) scaledObjectsOfTarget(ctx context.Context, o client.Object) []reconcile.Request {
+	h, ok := o.(*autoscalingv2.HorizontalPodAutoscaler)
+	if !ok || metav1.GetControllerOf(h) != nil && metav1.GetControllerOf(h).Kind == "ScaledObject" {
+		return nil
+	}
+	var list v1alpha1.ScaledObjectList
+	key := targetKey(h.Spec.ScaleTargetRef.APIVersion, h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name)
+	if err := r.Client.List(ctx, &list, client.InNamespace(h.Namespace), client.MatchingFields{indexSOTarget: key}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i, so := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: so.Namespace, Name: so.Name}}
+	}
+	return reqs
+}
+
+// targetKey identifies a scale target by API group (not version), kind and name.
+func targetKey(apiVersion, kind, name string) string {
+	gv, _ := schema.ParseGroupVersion(apiVersion)
+	return gv.Group + "/" + kind + "/" + name
+}
+
+// Reconcile brings one ScaledObject to its desired state.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+	var so v1alpha1.ScaledObject
+	if err := r.Client.Get(ctx, req.NamespacedName, &so); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	if !so.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, r.finalize(ctx, &so)
+	}
+	if !controllerutil.ContainsFinalizer(&so, Finalizer) {
+		patch := client.MergeFrom(so.DeepCopy())
+		controllerutil.AddFinalizer(&so, Finalizer)
+		if err := r.Client.Patch(ctx, &so, patch); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+
+	base := StatusBase{
+		ObservedGeneration:   so.Generation,
+		HPAName:              so.HPAName(),
+		OriginalReplicaCount: so.Status.OriginalReplicaCount,
+	}
+	target, err := r.resolveTarget(&so)
+	if err != nil {
+		return r.notReady(ctx, &so, base, ReasonTargetNotFound, err.Error(), 30*time.Second)
+	}
+	base.ScaleTargetKind = target.Resource.GroupVersion().WithKind(target.Kind).String()
+
+	if msg, err := r.conflict(ctx, &so, target); err != nil {
+		return reconcile.Result{}, err
+	} else if msg != "" {
+		r.Events.Event(&so, corev1.EventTypeWarning, ReasonConflict, msg)
+		return r.notReady(ctx, &so, base, ReasonConflict, msg, 0)
+	}
+
+	current, err := r.Scales.GetReplicas(ctx, so.Namespace, target)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return r.notReady(ctx, &so, base, ReasonTargetNotFound, fmt.Sprintf("%s %q not found", target.Kind, target.Name), 15*time.Second)
+		}
+		return reconcile.Result{}, err
+	}
+	if base.OriginalReplicaCount == nil {
+		base.OriginalReplicaCount = &current
+	}
+
+	annotations := pauseKey(&so)
+	r.mu.Lock()
+	prev, known := r.built[req.NamespacedName]
+	r.mu.Unlock()
+	rebuild := !known || prev.generation != so.Generation || prev.annotations != annotations || !r.Loop.Has(req.NamespacedName)
+
+	var st ObjectState
+	if rebuild {
+		st, err = r.build(ctx, &so, target, current)
+		if err != nil {
+			r.Events.Event(&so, corev1.EventTypeWarning, ReasonScalerError, err.Error())
+			return r.notReady(ctx, &so, base, ReasonScalerError, err.Error(), time.Minute)
+		}
+	}
+
+	// The owned HPA.
+	var metrics []scalers.MetricSpec
+	var metricNames []string
+	if rebuild {
+		metrics = st.metricSpecs()
+		for _, m := range metrics {
+			metricNames = append(metricNames, m.Name)
+		}
+	}
+	hpaGen, err := r.ensureHPA(ctx, &so, target, prev, rebuild, metrics, current)
+	if err != nil {
+		closeTriggers(st.Triggers)
+		msg := "writing the HPA: " + apiReason(err)
+		r.Events.Event(&so, corev1.EventTypeWarning, ReasonHPAError, msg)
+		return r.notReady(ctx, &so, base, ReasonHPAError, msg, 0)
+	}
+	r.mu.Lock()
+	if r.built == nil {
+		r.built = map[types.NamespacedName]builtState{}
+	}
+	r.built[req.NamespacedName] = builtState{generation: so.Generation, annotations: annotations, hpaGen: hpaGen, hpaName: so.HPAName()}
+	r.mu.Unlock()
+
+	if rebuild {
+		base.ExternalMetricNames = metricNames
+		base.Ready = metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
+			Message: fmt.Sprintf("scaling %s %s with HPA %s", target.Kind, target.Name, so.HPAName())}
+		st.Base = base
+		r.Loop.Upsert(st)
+		logger.V(1).Info("Handed the ScaledObject to the scale loop", "triggers", len(st.Triggers))
+	}
+	return reconcile.Result{}, nil
+}
+
+// build resolves each trigger's parameters and builds its scaler.
+func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, target Target, current int32) (ObjectState, error) {
+	st := ObjectState{Object: so.DeepCopy(), Target: target, Current: current}
+	names := make([]string, len(so.Spec.Triggers))
+	for i, trig := range so.Spec.Triggers {
+		names[i] = so.Spec.TriggerName(i)
+		res, err := r.Auth.Resolve(ctx, so, i)
+		if err != nil {
+			closeTriggers(st.Triggers)
+			return st, err
+		}
+		sc, err := r.Registry.New(scalers.Trigger{
+			Namespace: so.Namespace, ScaledObject: so.Name, Index: i, Name: names[i], Type: trig.Type,
+			Metadata: trig.Metadata, AuthParams: res.AuthParams, Env: res.Env, MetricType: trig.MetricType,
+		})
+		if err != nil {
+			closeTriggers(st.Triggers)
+			return st, err
+		}
+		st.Triggers = append(st.Triggers, LoopTrigger{Name: names[i], Type: trig.Type, Scaler: sc})
+	}
+	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil {
+		c, err := CompileComposite(a.ScalingModifiers, names)
+		if err != nil {
+			closeTriggers(st.Triggers)
+			return st, err
+		}
+		st.Composite = c
+	}
+	return st, nil
+}
+
+func (st ObjectState) metricSpecs() []scalers.MetricSpec {
+	if st.Composite != nil {
+		return []scalers.MetricSpec{st.Composite.Spec}
+	}
+	out := make([]scalers.MetricSpec, len(st.Triggers))
+	for i, t := range st.Triggers {
+		out[i] = t.Scaler.Metric()
+	}
+	return out
+}
+
+func closeTriggers(ts []LoopTrigger) {
+	for _, t := range ts {
+		_ = t.Scaler.Close()
+	}
+}
+
+// resolveTarget maps scaleTargetRef to a resource through the RESTMapper.
+func (r *Reconciler) resolveTarget(so *v1alpha1.ScaledObject) (Target, error) {
+	ref := so.Spec.ScaleTargetRef
+	apiVersion, kind := ref.APIVersion, ref.Kind
+	if apiVersion == "" {
+		apiVersion = "apps/v1"
+	}
+	if kind == "" {
+		kind = "Deployment"
+	}
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return Target{}, fmt.Errorf("scaleTargetRef.apiVersion %q: %v", apiVersion, err)
+	}
+	m, err := r.Mapper.RESTMapping(gv.WithKind(kind).GroupKind(), gv.Version)
+	if err != nil {
+		return Target{}, fmt.Errorf("scaleTargetRef: kind %s in %s is not served by the API server", kind, apiVersion)
+	}
+	return Target{Resource: m.Resource, APIVersion: apiVersion, Kind: kind, Name: ref.Name}, nil
+}
+
+// conflict says why so may not scale its target: an older ScaledObject or a
+// foreign HPA scales it already.
+func (r *Reconciler) conflict(ctx context.Context, so *v1alpha1.ScaledObject, t Target) (string, error) {
+	key := targetKey(t.APIVersion, t.Kind, t.Name)
+	var sos v1alpha1.ScaledObjectList
+	if err := r.Client.List(ctx, &sos, client.InNamespace(so.Namespace), client.MatchingFields{indexSOTarget: key}); err != nil {
+		return "", err
+	}
+	for _, other := range sos.Items {
+		if other.UID == so.UID || !other.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if olderThan(&other, so) {
+			return fmt.Sprintf("%s %s is already scaled by ScaledObject %s", t.Kind, t.Name, other.Name), nil
+		}
+	}
+	var hpas autoscalingv2.HorizontalPodAutoscalerList
+	if err := r.Client.List(ctx, &hpas, client.InNamespace(so.Namespace), client.MatchingFields{indexHPATarget: key}); err != nil {
+		return "", err
+	}
+	for _, h := range hpas.Items {
+		if owner := metav1.GetControllerOf(&h); owner != nil && owner.UID == so.UID {
+			continue
+		}
+		if owner := metav1.GetControllerOf(&h); owner != nil && owner.Kind == "ScaledObject" && owner.APIVersion == v1alpha1.GroupVersion.String() {
+			continue // another ScaledObject's HPA: that ScaledObject is handled above
+		}
+		return fmt.Sprintf("%s %s is already scaled by HorizontalPodAutoscaler %s", t.Kind, t.Name, h.Name), nil
+	}
+	return "", nil
+}
+
+func olderThan(a, b *v1alpha1.ScaledObject) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+// ensureHPA applies the desired HPA when the ScaledObject changed, when the
+// HPA is missing, or when someone else changed its spec (its generation is not
+// the one Ebb wrote). It returns the HPA's generation after Ebb's write.
+func (r *Reconciler) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, t Target, prev builtState, rebuild bool, metrics []scalers.MetricSpec, current int32) (int64, error) {
+	var existing autoscalingv2.HorizontalPodAutoscaler
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: so.Namespace, Name: so.HPAName()}, &existing)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return 0, err
+	default:
+		if owner := metav1.GetControllerOf(&existing); owner == nil || owner.UID != so.UID {
+			return 0, fmt.Errorf("HPA %s exists and is not owned by this ScaledObject", existing.Name)
+		}
+		if !rebuild && existing.Generation == prev.hpaGen {
+			return prev.hpaGen, nil
+		}
+	}
+	if metrics == nil {
+		// The spec did not change but the HPA did: rebuild its metrics from
+		// the loop's copy.
+		metrics = r.Loop.MetricSpecs(types.NamespacedName{Namespace: so.Namespace, Name: so.Name})
+	}
+	var frozen *int32
+	if paused, n := PauseOf(so); n != nil {
+		frozen = n
+	} else if paused {
+		frozen = &current
+	}
+	hpa := DesiredHPA(so, t, metrics, frozen)
+	if prev.hpaName != "" && prev.hpaName != hpa.Name {
+		old := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: so.Namespace, Name: prev.hpaName}}
+		if err := r.Client.Delete(ctx, old); err != nil && !apierrors.IsNotFound(err) {
+			return 0, err
+		}
+	}
+	body := struct {
+		APIVersion string                                    `json:"apiVersion"`
+		Kind       string                                    `json:"kind"`
+		Metadata   metav1.ObjectMeta                         `json:"metadata"`
+		Spec       autoscalingv2.HorizontalPodAutoscalerSpec `json:"spec"`
+	}{"autoscaling/v2", "HorizontalPodAutoscaler", hpa.ObjectMeta, hpa.Spec}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	out := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: hpa.Namespace, Name: hpa.Name}}
+	if err := r.Client.Patch(ctx, out, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return 0, err
+	}
+	return out.Generation, nil
+}
+
+// notReady records Ready=False and stops the loop for the object.
+func (r *Reconciler) notReady(ctx context.Context, so *v1alpha1.ScaledObject, base StatusBase, reason, msg string, retry time.Duration) (reconcile.Result, error) {
+	key := types.NamespacedName{Namespace: so.Namespace, Name: so.Name}
+	r.Loop.Remove(key)
+	r.mu.Lock()
+	delete(r.built, key)
+	r.mu.Unlock()
+	msg = scalers.RedactString(msg)
+	st := so.Status.DeepCopy()
+	st.ObservedGeneration = so.Generation
+	st.HPAName = base.HPAName
+	st.ScaleTargetKind = base.ScaleTargetKind
+	st.OriginalReplicaCount = base.OriginalReplicaCount
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: reason, Message: truncate(msg, 1024), ObservedGeneration: so.Generation})
+	if !equalStatus(st, &so.Status) {
+		if err := r.Status.WriteStatus(ctx, so, st); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	return reconcile.Result{RequeueAfter: retry}, nil
+}
+
+func equalStatus(a, b *v1alpha1.ScaledObjectStatus) bool {
+	ac, bc := a.DeepCopy(), b.DeepCopy()
+	for _, c := range [][]metav1.Condition{ac.Conditions, bc.Conditions} {
+		for i := range c {
+			c[i].LastTransitionTime = metav1.Time{}
+		}
+	}
+	return equalJSON(ac, bc)
+}
+
+func equalJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+// finalize stops scaling, removes the HPA, restores the replica count when
+// asked, and lets the ScaledObject go.
+func (r *Reconciler) finalize(ctx context.Context, so *v1alpha1.ScaledObject) error {
+	key := types.NamespacedName{Namespace: so.Namespace, Name: so.Name}
+	r.forget(key)
+	if !controllerutil.ContainsFinalizer(so, Finalizer) {
+		return nil
+	}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: so.Namespace, Name: so.HPAName()}}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(hpa), hpa); err == nil {
+		if owner := metav1.GetControllerOf(hpa); owner != nil && owner.UID == so.UID {
+			if err := r.Client.Delete(ctx, hpa); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return err
+	}
+	if a := so.Spec.Advanced; a != nil && a.RestoreToOriginalReplicaCount && so.Status.OriginalReplicaCount != nil {
+		if t, err := r.resolveTarget(so); err == nil {
+			n := *so.Status.OriginalReplicaCount
+			if err := r.Scales.SetReplicas(ctx, so.Namespace, t, n); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+			r.Events.Eventf(so, corev1.EventTypeNormal, "RestoredReplicas", "%s %s restored to its original %d replicas", t.Kind, t.Name, n)
+		}
+	}
+	patch := client.MergeFrom(so.DeepCopy())
+	controllerutil.RemoveFinalizer(so, Finalizer)
+	return r.Client.Patch(ctx, so, patch)
+}
+
+func (r *Reconciler) forget(key types.NamespacedName) {
+	r.Loop.Remove(key)
+	r.mu.Lock()
+	delete(r.built, key)
+	r.mu.Unlock()
+}
+
+// pauseKey captures the annotations that change scaling.
+func pauseKey(so *v1alpha1.ScaledObject) string {
+	return so.Annotations[v1alpha1.AnnotationPaused] + "|" + so.Annotations[v1alpha1.AnnotationPausedReplicas]
+}

@@ -1,0 +1,75 @@
+package controller
+
+import (
+	"fmt"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/scale"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// Options configure the controller.
+type Options struct {
+	// Registry holds the trigger types.
+	Registry *scalers.Registry
+	// OperatorNamespace holds the Secrets of ClusterTriggerAuthentications.
+	OperatorNamespace string
+	// MaxConcurrentReconciles: ScaledObjects reconciled at once.
+	MaxConcurrentReconciles int
+	// PollWorkers: trigger polls run at once.
+	PollWorkers int
+	// Webhook registers the admission webhook with the manager's server.
+	Webhook bool
+}
+
+// Setup wires the reconciler, the scale loop and (optionally) the admission
+// webhook into a manager, and returns the loop, which the metrics adapter
+// reads.
+func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
+	cfg := mgr.GetConfig()
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("discovery client: %w", err)
+	}
+	sc, err := scale.NewForConfig(cfg, mgr.GetRESTMapper(), dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(dc))
+	if err != nil {
+		return nil, fmt.Errorf("scale client: %w", err)
+	}
+	scales := NewScaleClient(sc)
+	status := NewStatusWriter(mgr.GetClient())
+	events := mgr.GetEventRecorderFor("ebb")
+	loop := &ScaleLoop{
+		Status:  status,
+		Scales:  scales,
+		Events:  events,
+		Workers: o.PollWorkers,
+		Log:     mgr.GetLogger().WithName("scaleloop"),
+	}
+	if err := mgr.Add(loop); err != nil {
+		return nil, err
+	}
+	r := &Reconciler{
+		Client:                  mgr.GetClient(),
+		Mapper:                  mgr.GetRESTMapper(),
+		Scales:                  scales,
+		Registry:                o.Registry,
+		Auth:                    &scalers.AuthResolver{Reader: mgr.GetAPIReader(), OperatorNamespace: o.OperatorNamespace},
+		Loop:                    loop,
+		Events:                  events,
+		Status:                  status,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if o.Webhook {
+		v := &Validator{Registry: o.Registry, Client: mgr.GetClient()}
+		if err := v.SetupWebhookWithManager(mgr); err != nil {
+			return nil, err
+		}
+	}
+	return loop, nil
+}

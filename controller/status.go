@@ -1,0 +1,206 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+)
+
+// FieldOwner is the field manager of everything Ebb writes.
+const FieldOwner = "ebb"
+
+// StatusBase is the reconciler's part of a ScaledObject's status.
+type StatusBase struct {
+	ObservedGeneration   int64
+	Ready                metav1.Condition
+	ScaleTargetKind      string
+	OriginalReplicaCount *int32
+	HPAName              string
+	ExternalMetricNames  []string
+}
+
+// StatusWriter writes a ScaledObject's status.
+type StatusWriter interface {
+	WriteStatus(ctx context.Context, so *v1alpha1.ScaledObject, status *v1alpha1.ScaledObjectStatus) error
+}
+
+// NewStatusWriter writes status with server-side apply on the status
+// subresource: one request, no read-modify-write conflicts.
+func NewStatusWriter(c client.Client) StatusWriter { return applyStatus{c} }
+
+type applyStatus struct{ c client.Client }
+
+func (a applyStatus) WriteStatus(ctx context.Context, so *v1alpha1.ScaledObject, status *v1alpha1.ScaledObjectStatus) error {
+	body := struct {
+		APIVersion string                       `json:"apiVersion"`
+		Kind       string                       `json:"kind"`
+		Metadata   map[string]string            `json:"metadata"`
+		Status     *v1alpha1.ScaledObjectStatus `json:"status"`
+	}{v1alpha1.GroupVersion.String(), "ScaledObject", map[string]string{"name": so.Name, "namespace": so.Namespace}, status}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return a.c.Status().Patch(ctx, so, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldOwner), client.ForceOwnership)
+}
+
+// Condition reasons.
+const (
+	ReasonReady           = "Ready"
+	ReasonTriggerActive   = "TriggerActive"
+	ReasonNoTriggerActive = "NoTriggerActive"
+	ReasonTriggersUnknown = "TriggersUnknown"
+	ReasonFallbackActive  = "FallbackActive"
+	ReasonNoFallback      = "NoFallback"
+	ReasonPaused          = "Paused"
+	ReasonNotPaused       = "NotPaused"
+	ReasonConflict        = "Conflict"
+	ReasonTargetNotFound  = "TargetNotFound"
+	ReasonScalerError     = "ScalerError"
+	ReasonHPAError        = "HPAError"
+)
+
+// loopStatus builds the whole status from the reconciler's base and the
+// loop's last decision.
+func (o *loopObject) loopStatus(d Decision, desired int32, now time.Time) *v1alpha1.ScaledObjectStatus {
+	so := o.state.Object
+	base := o.state.Base
+	st := &v1alpha1.ScaledObjectStatus{
+		ObservedGeneration:   base.ObservedGeneration,
+		ScaleTargetKind:      base.ScaleTargetKind,
+		OriginalReplicaCount: base.OriginalReplicaCount,
+		HPAName:              base.HPAName,
+		ExternalMetricNames:  base.ExternalMetricNames,
+		CurrentReplicas:      o.current,
+		DesiredReplicas:      desired,
+	}
+	if o.lastAct != nil {
+		st.LastActiveTime = &metav1.Time{Time: o.lastAct.Truncate(time.Second)}
+	}
+	for _, t := range append(o.triggers, o.composite) {
+		if t == nil {
+			continue
+		}
+		s := t.lastSample()
+		ts := v1alpha1.TriggerStatus{
+			Name: t.name, Type: t.typ, MetricName: t.spec.Name,
+			Target: formatQuantity(t.spec.Target), Active: s.Err == nil && s.Active, ConsecutiveFailures: s.Failures,
+		}
+		if !s.Time.IsZero() {
+			ts.Value = formatQuantity(s.Value)
+			ts.LastReadTime = &metav1.Time{Time: s.Time.Truncate(time.Second)}
+		}
+		if s.Err != nil {
+			ts.LastError = truncate(s.Err.Error(), 512)
+		}
+		st.Triggers = append(st.Triggers, ts)
+	}
+
+	prev := so.Status.Conditions
+	if o.written != nil {
+		prev = o.written.Conditions
+	}
+	conds := append([]metav1.Condition(nil), prev...)
+	gen := so.Generation
+	ready := base.Ready
+	ready.ObservedGeneration = gen
+	meta.SetStatusCondition(&conds, ready)
+
+	active := metav1.Condition{Type: v1alpha1.ConditionActive, ObservedGeneration: gen}
+	switch {
+	case d.Active:
+		active.Status, active.Reason, active.Message = metav1.ConditionTrue, ReasonTriggerActive, activeMessage(o)
+	case d.NoneKnown:
+		active.Status, active.Reason, active.Message = metav1.ConditionUnknown, ReasonTriggersUnknown, "no trigger could be read"
+	default:
+		active.Status, active.Reason, active.Message = metav1.ConditionFalse, ReasonNoTriggerActive, "no trigger is active"
+	}
+	meta.SetStatusCondition(&conds, active)
+
+	fb := metav1.Condition{Type: v1alpha1.ConditionFallback, ObservedGeneration: gen, Status: metav1.ConditionFalse, Reason: ReasonNoFallback, Message: "every trigger is below its failure threshold"}
+	if d.InFallback {
+		fb.Status, fb.Reason, fb.Message = metav1.ConditionTrue, ReasonFallbackActive, d.Message
+	}
+	meta.SetStatusCondition(&conds, fb)
+
+	pc := metav1.Condition{Type: v1alpha1.ConditionPaused, ObservedGeneration: gen, Status: metav1.ConditionFalse, Reason: ReasonNotPaused, Message: "scaling is not paused"}
+	if d.Paused {
+		pc.Status, pc.Reason, pc.Message = metav1.ConditionTrue, ReasonPaused, d.Message
+		if d.Message == "" {
+			pc.Message = "paused by annotation"
+		}
+	}
+	meta.SetStatusCondition(&conds, pc)
+	for i := range conds {
+		if conds[i].LastTransitionTime.IsZero() {
+			conds[i].LastTransitionTime = metav1.Time{Time: now.Truncate(time.Second)}
+		}
+	}
+	st.Conditions = conds
+	return st
+}
+
+func activeMessage(o *loopObject) string {
+	var names []string
+	for _, t := range append(o.triggers, o.composite) {
+		if t != nil {
+			if s := t.lastSample(); s.Err == nil && s.Active {
+				names = append(names, t.name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "a trigger is active"
+	}
+	return triggerList(names) + " active"
+}
+
+// writeStatus writes the status when something other than trigger values
+// changed, or when values changed and the last write is older than the
+// polling interval (at least 30 s): status tracks health closely without a
+// write per poll.
+func (l *ScaleLoop) writeStatus(ctx context.Context, o *loopObject, d Decision, desired int32, now time.Time) {
+	st := o.loopStatus(d, desired, now)
+	if o.written != nil {
+		if equality.Semantic.DeepEqual(withoutReadings(st), withoutReadings(o.written)) {
+			quiet := max(o.state.Object.Spec.PollingIntervalDuration(), 30*time.Second)
+			if equality.Semantic.DeepEqual(st, o.written) || now.Sub(o.writtenAt) < quiet {
+				return
+			}
+		}
+	}
+	if err := l.Status.WriteStatus(ctx, o.state.Object, st); err != nil {
+		l.Log.Error(err, "Writing status", "scaledObject", o.key)
+		return
+	}
+	o.written, o.writtenAt = st, now
+}
+
+func withoutReadings(st *v1alpha1.ScaledObjectStatus) *v1alpha1.ScaledObjectStatus {
+	c := st.DeepCopy()
+	for i := range c.Triggers {
+		c.Triggers[i].Value = ""
+		c.Triggers[i].LastReadTime = nil
+	}
+	return c
+}
+
+func formatQuantity(v float64) string {
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,164 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// Validator is the admission webhook for ScaledObjects. It runs the same
+// metadata parser as the scalers, so a typo fails at `kubectl apply` naming
+// the trigger and the key, and it rejects a second owner of a target.
+type Validator struct {
+	Registry *scalers.Registry
+	// Client reads ScaledObjects and HPAs (from the manager's cache).
+	Client client.Reader
+}
+
+var _ admission.Validator[*v1alpha1.ScaledObject] = (*Validator)(nil)
+
+// SetupWebhookWithManager registers the webhook at
+// /validate-ebb-dev-v1alpha1-scaledobject.
+func (v *Validator) SetupWebhookWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.ScaledObject{}).WithValidator(v).Complete()
+}
+
+// ValidateCreate validates a new ScaledObject.
+func (v *Validator) ValidateCreate(ctx context.Context, so *v1alpha1.ScaledObject) (admission.Warnings, error) {
+	return nil, v.validate(ctx, so)
+}
+
+// ValidateUpdate validates a changed ScaledObject.
+func (v *Validator) ValidateUpdate(ctx context.Context, _, so *v1alpha1.ScaledObject) (admission.Warnings, error) {
+	if !so.DeletionTimestamp.IsZero() {
+		return nil, nil // let finalization finish whatever the spec says
+	}
+	return nil, v.validate(ctx, so)
+}
+
+// ValidateDelete allows every delete.
+func (v *Validator) ValidateDelete(context.Context, *v1alpha1.ScaledObject) (admission.Warnings, error) {
+	return nil, nil
+}
+
+func (v *Validator) validate(ctx context.Context, so *v1alpha1.ScaledObject) error {
+	errs := ValidateSpec(v.Registry, so)
+	if v.Client != nil {
+		if msg, err := v.conflict(ctx, so); err != nil {
+			return apierrors.NewInternalError(err)
+		} else if msg != "" {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "scaleTargetRef"), msg))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(v1alpha1.GroupVersion.WithKind("ScaledObject").GroupKind(), so.Name, errs)
+}
+
+// ValidateSpec checks what the CRD schema cannot: each trigger's type and
+// metadata (credentials not yet resolved), the formula, the pause
+// annotations. It does no I/O.
+func ValidateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject) field.ErrorList {
+	var errs field.ErrorList
+	triggers := field.NewPath("spec", "triggers")
+	names := make([]string, len(so.Spec.Triggers))
+	for i, t := range so.Spec.Triggers {
+		names[i] = so.Spec.TriggerName(i)
+		p := triggers.Index(i)
+		typ, ok := reg.Lookup(t.Type)
+		if !ok {
+			errs = append(errs, field.NotSupported(p.Child("type"), t.Type, reg.Names()))
+			continue
+		}
+		err := typ.Validate(scalers.Trigger{
+			Namespace: so.Namespace, ScaledObject: so.Name, Index: i, Name: names[i], Type: t.Type,
+			Metadata: t.Metadata, MetricType: t.MetricType, AuthPending: true,
+		})
+		errs = append(errs, metadataErrors(p.Child("metadata"), err)...)
+	}
+	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil && a.ScalingModifiers.Formula != "" {
+		if _, err := CompileComposite(a.ScalingModifiers, names); err != nil {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "advanced", "scalingModifiers", "formula"), a.ScalingModifiers.Formula, err.Error()))
+		}
+	}
+	if v, ok := so.Annotations[v1alpha1.AnnotationPausedReplicas]; ok {
+		if _, n := PauseOf(so); n == nil {
+			errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationPausedReplicas), v, "expected a whole number of replicas, 0 or more"))
+		}
+	}
+	if v, ok := so.Annotations[v1alpha1.AnnotationPaused]; ok && v != "true" && v != "false" {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationPaused), v, `expected "true" or "false"`))
+	}
+	return errs
+}
+
+// metadataErrors turns a scaler's validation error into field errors on
+// spec.triggers[i].metadata[key]. Values are never echoed: they may be
+// credentials.
+func metadataErrors(p *field.Path, err error) field.ErrorList {
+	if err == nil {
+		return nil
+	}
+	var out field.ErrorList
+	var walk func(error)
+	walk = func(e error) {
+		if joined, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range joined.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *scalers.FieldError
+		if errors.As(e, &fe) {
+			out = append(out, &field.Error{Type: field.ErrorTypeInvalid, Field: p.Key(fe.Key).String(), BadValue: field.OmitValueType{}, Detail: fmt.Sprintf("%s: key %q %s", fe.Trigger, fe.Key, fe.Msg)})
+			return
+		}
+		out = append(out, &field.Error{Type: field.ErrorTypeInvalid, Field: p.String(), BadValue: field.OmitValueType{}, Detail: scalers.RedactString(e.Error())})
+	}
+	walk(err)
+	return out
+}
+
+func (v *Validator) conflict(ctx context.Context, so *v1alpha1.ScaledObject) (string, error) {
+	ref := so.Spec.ScaleTargetRef
+	apiVersion, kind := ref.APIVersion, ref.Kind
+	if apiVersion == "" {
+		apiVersion = "apps/v1"
+	}
+	if kind == "" {
+		kind = "Deployment"
+	}
+	key := targetKey(apiVersion, kind, ref.Name)
+	var sos v1alpha1.ScaledObjectList
+	if err := v.Client.List(ctx, &sos, client.InNamespace(so.Namespace), client.MatchingFields{indexSOTarget: key}); err != nil {
+		return "", err
+	}
+	for _, other := range sos.Items {
+		if other.Name != so.Name && other.DeletionTimestamp.IsZero() {
+			return fmt.Sprintf("%s %s is already scaled by ScaledObject %s", kind, ref.Name, other.Name), nil
+		}
+	}
+	var hpas autoscalingv2.HorizontalPodAutoscalerList
+	if err := v.Client.List(ctx, &hpas, client.InNamespace(so.Namespace), client.MatchingFields{indexHPATarget: key}); err != nil {
+		return "", err
+	}
+	for _, h := range hpas.Items {
+		if owner := metav1.GetControllerOf(&h); owner != nil && owner.Kind == "ScaledObject" && owner.APIVersion == v1alpha1.GroupVersion.String() {
+			continue
+		}
+		return fmt.Sprintf("%s %s is already scaled by HorizontalPodAutoscaler %s", kind, ref.Name, h.Name), nil
+	}
+	return "", nil
+}
