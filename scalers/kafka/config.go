@@ -1,0 +1,293 @@
+package kafka
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// Config is a kafka trigger's metadata, with the keys KEDA's kafka scaler
+// uses.
+type Config struct {
+	// BootstrapServers are the brokers to bootstrap from, "host:port" each.
+	BootstrapServers []string `meta:"bootstrapServers,from=metadata+auth+env"`
+	// ConsumerGroup is the group whose lag is measured.
+	ConsumerGroup string `meta:"consumerGroup"`
+	// Topic is the topic whose lag is measured; empty means every topic the
+	// group has committed offsets for.
+	Topic string `meta:"topic,optional"`
+	// PartitionLimitation restricts the measure to these partitions of Topic:
+	// ids and inclusive ranges, "0,1,4-7".
+	PartitionLimitation []string `meta:"partitionLimitation,optional"`
+
+	// LagThreshold is the lag one replica handles (the metric's target).
+	LagThreshold int64 `meta:"lagThreshold,default=10,min=1"`
+	// ActivationLagThreshold: the trigger is active when the total lag is
+	// above it.
+	ActivationLagThreshold int64 `meta:"activationLagThreshold,default=0,min=0"`
+	// OffsetResetPolicy is what the group's consumers do on a partition with
+	// no committed offset: start at its end (latest) or its start (earliest).
+	OffsetResetPolicy string `meta:"offsetResetPolicy,default=latest,enum=latest|earliest"`
+	// AllowIdleConsumers lifts the cap of one replica per partition.
+	AllowIdleConsumers bool `meta:"allowIdleConsumers,default=false"`
+	// LimitToPartitionsWithLag caps replicas at the number of partitions with
+	// lag.
+	LimitToPartitionsWithLag bool `meta:"limitToPartitionsWithLag,default=false"`
+	// ExcludePersistentLag leaves out partitions whose committed offset did
+	// not move since the previous read while they have lag.
+	ExcludePersistentLag bool `meta:"excludePersistentLag,default=false"`
+	// ScaleToZeroOnInvalidOffset counts a partition with no committed offset
+	// as lag 0 instead of 1 under the latest policy.
+	ScaleToZeroOnInvalidOffset bool `meta:"scaleToZeroOnInvalidOffset,default=false"`
+	// Version is KEDA's Kafka protocol version hint. It is accepted so that
+	// KEDA triggers migrate unchanged, and ignored: versions are negotiated
+	// with each broker.
+	Version string `meta:"version,optional"`
+
+	// SASL is the authentication mechanism.
+	SASL     string `meta:"sasl,from=auth+metadata,default=none,enum=none|plaintext|scram_sha256|scram_sha512"`
+	Username string `meta:"username,from=auth,optional"`
+	Password string `meta:"password,from=auth,optional,secret"`
+
+	// TLS turns on TLS to the brokers.
+	TLS string `meta:"tls,from=auth+metadata,default=disable,enum=enable|disable"`
+	// CA is a PEM bundle of the authorities to trust; empty means the
+	// system's.
+	CA string `meta:"ca,from=auth,optional"`
+	// Cert and Key are a PEM client certificate and its key, for mutual TLS.
+	Cert string `meta:"cert,from=auth,optional"`
+	Key  string `meta:"key,from=auth,optional,secret"`
+	// KeyPassword decrypts an encrypted PEM Key.
+	KeyPassword string `meta:"keyPassword,from=auth,optional,secret"`
+	// UnsafeSsl skips the verification of the brokers' certificates.
+	UnsafeSsl bool `meta:"unsafeSsl,from=auth+metadata,default=false"`
+}
+
+var _ scalers.Validator = (*Config)(nil)
+
+// Validate checks the rules across keys that need no authentication
+// parameters. It does not change the config.
+func (c *Config) Validate() error {
+	for _, s := range c.BootstrapServers {
+		if err := checkHostPort(s); err != nil {
+			return scalers.KeyError("bootstrapServers", "expected host:port entries separated by commas, found %q: %v", s, err)
+		}
+	}
+	if _, err := c.partitions(); err != nil {
+		return scalers.KeyError("partitionLimitation", "%v", err)
+	}
+	if len(c.PartitionLimitation) > 0 && c.Topic == "" {
+		return scalers.KeyError("partitionLimitation", "needs topic: partitions are ids within one topic")
+	}
+	if c.LimitToPartitionsWithLag && c.AllowIdleConsumers {
+		return scalers.KeyError("limitToPartitionsWithLag", "cannot be true together with allowIdleConsumers")
+	}
+	if c.LimitToPartitionsWithLag && c.Topic == "" {
+		return scalers.KeyError("limitToPartitionsWithLag", "needs topic")
+	}
+	return nil
+}
+
+// validateResolved checks the keys that may come from a
+// TriggerAuthentication or the environment. It runs only when those are
+// resolved (not at admission).
+func (c *Config) validateResolved() error {
+	if len(c.BootstrapServers) == 0 {
+		return scalers.KeyError("bootstrapServers", "is empty; expected host:port entries separated by commas")
+	}
+	if c.ConsumerGroup == "" {
+		return scalers.KeyError("consumerGroup", "is empty")
+	}
+	if c.SASL != "none" {
+		if c.Username == "" {
+			return scalers.KeyError("username", "is required with sasl %s; set it in the TriggerAuthentication", c.SASL)
+		}
+		if c.Password == "" {
+			return scalers.KeyError("password", "is required with sasl %s; set it in the TriggerAuthentication", c.SASL)
+		}
+	}
+	if c.TLS != "enable" {
+		for _, kv := range [][2]string{{"ca", c.CA}, {"cert", c.Cert}, {"key", c.Key}, {"keyPassword", c.KeyPassword}} {
+			if kv[1] != "" {
+				return scalers.KeyError(kv[0], "is set but tls is not enable")
+			}
+		}
+		return nil
+	}
+	_, err := c.tlsConfig()
+	return err
+}
+
+// tlsConfig builds the TLS client configuration, or nil when TLS is off.
+// Its errors are KeyErrors that never show a key or password.
+func (c *Config) tlsConfig() (*tls.Config, error) {
+	if c.TLS != "enable" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.UnsafeSsl} //nolint:gosec // unsafeSsl is the user's explicit choice
+	if c.CA != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(c.CA)) {
+			return nil, scalers.KeyError("ca", "expected PEM certificates, found none")
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case c.Cert == "" && c.Key == "":
+		if c.KeyPassword != "" {
+			return nil, scalers.KeyError("keyPassword", "is set without cert and key")
+		}
+	case c.Cert == "":
+		return nil, scalers.KeyError("cert", "is required with key")
+	case c.Key == "":
+		return nil, scalers.KeyError("key", "is required with cert")
+	default:
+		keyPEM, err := decryptKey([]byte(c.Key), c.KeyPassword)
+		if err != nil {
+			return nil, err
+		}
+		pair, err := tls.X509KeyPair([]byte(c.Cert), keyPEM)
+		if err != nil {
+			return nil, scalers.KeyError("cert", "and key do not form a valid certificate and private key pair (PEM expected)")
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// decryptKey returns the PEM private key in the clear. A key encrypted with
+// the legacy PEM encryption (Proc-Type: 4,ENCRYPTED) needs keyPassword.
+func decryptKey(keyPEM []byte, password string) ([]byte, error) {
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, scalers.KeyError("key", "expected a PEM private key")
+	}
+	//nolint:staticcheck // legacy PEM encryption is what Kafka tooling still produces.
+	if !x509.IsEncryptedPEMBlock(block) {
+		if password != "" {
+			return nil, scalers.KeyError("keyPassword", "is set but the key is not encrypted")
+		}
+		return keyPEM, nil
+	}
+	if password == "" {
+		return nil, scalers.KeyError("keyPassword", "is required: the key is encrypted")
+	}
+	//nolint:staticcheck // see above.
+	der, err := x509.DecryptPEMBlock(block, []byte(password))
+	if err != nil {
+		return nil, scalers.KeyError("keyPassword", "does not decrypt the key")
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der}), nil
+}
+
+// partitions returns the partition ids of PartitionLimitation, sorted and
+// without duplicates; nil when it is empty.
+func (c *Config) partitions() ([]int32, error) {
+	var ids []int32
+	for _, item := range c.PartitionLimitation {
+		lo, hi, isRange := strings.Cut(item, "-")
+		first, err := partitionID(lo)
+		if err != nil {
+			return nil, fmt.Errorf("expected partition ids or ranges such as 0,1,4-7, found %q", item)
+		}
+		last := first
+		if isRange {
+			if last, err = partitionID(hi); err != nil || last < first {
+				return nil, fmt.Errorf("expected partition ids or ranges such as 0,1,4-7, found %q", item)
+			}
+		}
+		if last-first > 100000 {
+			return nil, fmt.Errorf("range %q is too large", item)
+		}
+		for p := first; p <= last; p++ {
+			ids = append(ids, p)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+func partitionID(s string) (int32, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	if err != nil || n < 0 {
+		return 0, errors.New("not a partition id")
+	}
+	return int32(n), nil
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return errors.New("missing host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return errors.New("port must be a number from 1 to 65535")
+	}
+	return nil
+}
+
+// clusterKey identifies one cluster and the credentials used on it: the key
+// of the client pool. It holds secrets and is never logged.
+type clusterKey struct {
+	servers     string // sorted, comma-joined
+	sasl        string
+	username    string
+	password    string
+	tls         bool
+	ca          string
+	cert        string
+	key         string
+	keyPassword string
+	unsafeSsl   bool
+}
+
+func (c *Config) clusterKey() clusterKey {
+	servers := slices.Clone(c.BootstrapServers)
+	slices.Sort(servers)
+	servers = slices.Compact(servers)
+	k := clusterKey{servers: strings.Join(servers, ","), sasl: c.SASL}
+	if c.SASL != "none" {
+		k.username, k.password = c.Username, c.Password
+	}
+	if c.TLS == "enable" {
+		k.tls, k.ca, k.cert, k.key, k.keyPassword, k.unsafeSsl = true, c.CA, c.Cert, c.Key, c.KeyPassword, c.UnsafeSsl
+	}
+	return k
+}
+
+// config rebuilds the parts of a Config that reach the cluster.
+func (k clusterKey) config() *Config {
+	tlsMode := "disable"
+	if k.tls {
+		tlsMode = "enable"
+	}
+	return &Config{
+		BootstrapServers: strings.Split(k.servers, ","),
+		SASL:             k.sasl, Username: k.username, Password: k.password,
+		TLS: tlsMode, CA: k.ca, Cert: k.cert, Key: k.key, KeyPassword: k.keyPassword, UnsafeSsl: k.unsafeSsl,
+	}
+}
+
+// secrets are the values Redact removes from errors.
+func (k clusterKey) secrets() []string {
+	return []string{k.password, k.key, k.keyPassword}
+}
+
+// id is the key as one string, for coalescing keys (never logged).
+func (k clusterKey) id() string {
+	return strings.Join([]string{
+		k.servers, k.sasl, k.username, k.password, strconv.FormatBool(k.tls),
+		k.ca, k.cert, k.key, k.keyPassword, strconv.FormatBool(k.unsafeSsl),
+	}, "\x00")
+}
