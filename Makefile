@@ -63,4 +63,5 @@ test-unit:
 	go test $(PKGS)
 
 demo: tools
-	go run ./cmd/ebb demo
+	go build -o bin/ebb ./cmd/ebb
+	bin/ebb demo
