@@ -1,0 +1,103 @@
+package controller_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+)
+
+func foreignHPA(ns, name, target string) *autoscalingv2.HorizontalPodAutoscaler {
+	return &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: target},
+			MinReplicas:    ptr.To[int32](1), MaxReplicas: 3,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ExternalMetricSourceType, External: &autoscalingv2.ExternalMetricSource{
+				Metric: autoscalingv2.MetricIdentifier{Name: "anything"},
+				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: ptr.To(resourceQuantity("1"))},
+			}}},
+		},
+	}
+}
+
+// The admission webhook runs the scalers' own metadata parser, so a typo
+// fails at `kubectl apply` naming the trigger and the key; a second owner of
+// a target is refused too.
+func TestAdmissionRejectsBadScaledObjectsNamingTheField(t *testing.T) {
+	e := newEnv(t, true)
+	e.deployment("worker", 0)
+	e.deployment("api", 0)
+	e.create(foreignHPA(e.ns, "api-hpa", "api"))
+	e.create(e.scaledObject("owner", "worker", rabbitTrigger(rabbitURL, "q", "10")))
+
+	tests := []struct {
+		sentence string
+		so       *v1alpha1.ScaledObject
+		want     []string
+	}{
+		{"a target value that is not a number", e.scaledObject("a", "other", rabbitTrigger(rabbitURL, "q", "ten")),
+			[]string{`spec.triggers[0].metadata[value]`, `key "value" expected a number, found "ten"`}},
+		{"a misspelt metadata key", e.scaledObject("b", "other", v1alpha1.Trigger{Type: "rabbitmq", Metadata: map[string]string{"host": rabbitURL, "queueName": "q", "value": "1", "queuename": "x"}}),
+			[]string{`spec.triggers[0].metadata[queuename]`, "is not a key of rabbitmq triggers"}},
+		{"an unknown trigger type", e.scaledObject("c", "other", v1alpha1.Trigger{Type: "rabbit", Metadata: map[string]string{}}),
+			[]string{`spec.triggers[0].type`, `"rabbit"`}},
+		{"a required key missing", e.scaledObject("d", "other", v1alpha1.Trigger{Type: "postgresql", Metadata: map[string]string{"targetQueryValue": "1", "host": "h"}}),
+			[]string{`spec.triggers[0].metadata[query]`, `key "query"`}},
+		{"a formula that does not compile", withFormula(e.scaledObject("e", "other", rabbitTrigger(rabbitURL, "q", "1")), "queue +* 2"),
+			[]string{"spec.advanced.scalingModifiers.formula"}},
+		{"a formula naming an unknown trigger", withFormula(e.scaledObject("f", "other", rabbitTrigger(rabbitURL, "q", "1")), "queue + lag"),
+			[]string{"spec.advanced.scalingModifiers.formula", "lag"}},
+		{"a paused-replicas annotation that is not a count", withAnnotation(e.scaledObject("g", "other", rabbitTrigger(rabbitURL, "q", "1")), v1alpha1.AnnotationPausedReplicas, "two"),
+			[]string{"metadata.annotations[ebb.dev/paused-replicas]"}},
+		{"a target another ScaledObject scales", e.scaledObject("h", "worker", rabbitTrigger(rabbitURL, "q", "1")),
+			[]string{"spec.scaleTargetRef", "already scaled by ScaledObject owner"}},
+		{"a target a foreign HPA scales", e.scaledObject("i", "api", rabbitTrigger(rabbitURL, "q", "1")),
+			[]string{"spec.scaleTargetRef", "already scaled by HorizontalPodAutoscaler api-hpa"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sentence, func(t *testing.T) {
+			var err error
+			// The owner may take a moment to reach the webhook's cache.
+			e.waitFor(10*time.Second, "a rejection", func() (bool, error) {
+				err = e.c.Create(t.Context(), tt.so)
+				if err == nil {
+					_ = e.c.Delete(t.Context(), tt.so)
+					tt.so.ResourceVersion = ""
+				}
+				return err != nil, nil
+			})
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+
+	t.Run("a valid ScaledObject is admitted", func(t *testing.T) {
+		e.create(e.scaledObject("fine", "other", rabbitTrigger(rabbitURL, "q", "1")))
+	})
+	t.Run("credentials in metadata are never echoed", func(t *testing.T) {
+		so := e.scaledObject("j", "other2", v1alpha1.Trigger{Type: "rabbitmq", Metadata: map[string]string{"host": rabbitURL, "queueName": "q", "value": "1", "password": "hunter22"}})
+		err := e.c.Create(t.Context(), so)
+		if err == nil || strings.Contains(err.Error(), "hunter22") {
+			t.Errorf("error = %v: want a rejection that does not show the password", err)
+		}
+	})
+}
+
+func withFormula(so *v1alpha1.ScaledObject, f string) *v1alpha1.ScaledObject {
+	so.Spec.Advanced = &v1alpha1.AdvancedConfig{ScalingModifiers: &v1alpha1.ScalingModifiers{Formula: f, Target: "5"}}
+	return so
+}
+
+func withAnnotation(so *v1alpha1.ScaledObject, k, v string) *v1alpha1.ScaledObject {
+	so.Annotations = map[string]string{k: v}
+	return so
+}
