@@ -70,6 +70,7 @@ type loopObject struct {
 	composite *loopTrigger
 	current   int32
 	readAt    time.Time // when current was last read from /scale
+	fullAt    time.Time // when the triggers were last read (not probed)
 	lastAct   *time.Time
 	written   *v1alpha1.ScaledObjectStatus // the status last written
 	writtenAt time.Time
@@ -214,10 +215,22 @@ func (t *loopTrigger) lastSample() Sample {
 }
 
 // read reads the trigger's source once (merging concurrent reads) and
-// records the sample.
-func (t *loopTrigger) read(ctx context.Context, clk clock.Clock) Sample {
-	s, _ := t.reads.Do(ctx, "", func(ctx context.Context) (Sample, error) {
-		r, err := t.scaler.Read(ctx)
+// records the sample. A probe uses the scaler's batched activation check
+// when it has one.
+func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sample {
+	key := "read"
+	p, canProbe := t.scaler.(scalers.Prober)
+	if probe && canProbe {
+		key = "probe"
+	}
+	s, _ := t.reads.Do(ctx, key, func(ctx context.Context) (Sample, error) {
+		var r scalers.Reading
+		var err error
+		if key == "probe" {
+			r, err = p.Probe(ctx)
+		} else {
+			r, err = t.scaler.Read(ctx)
+		}
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		s := Sample{Time: clk.Now()}
@@ -256,7 +269,14 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	interval := spec.PollingIntervalDuration()
 	log := l.Log.WithValues("scaledObject", key)
 
-	// Read every trigger, in parallel: a slow source must not delay the others.
+	// Read every trigger, in parallel: a slow source must not delay the
+	// others. At zero replicas between full polls, a cheap (batched) probe
+	// will do.
+	now := l.Clock.Now()
+	probe := o.current == 0 && !o.fullAt.IsZero() && now.Sub(o.fullAt) < interval
+	if !probe {
+		o.fullAt = now
+	}
 	timeout := min(max(interval, 5*time.Second), 30*time.Second)
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	var wg sync.WaitGroup
@@ -264,7 +284,7 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := t.read(rctx, l.Clock)
+			s := t.read(rctx, l.Clock, probe)
 			l.Store.Put(MetricRef{Namespace: key.Namespace, ScaledObject: key.Name, Metric: t.spec.Name}, s)
 		}()
 	}
@@ -286,7 +306,7 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 		health = append(health, TriggerHealth{Name: CompositeMetricName, Value: cs.Value, Known: cs.Err == nil, Active: cs.Active})
 	}
 
-	now := l.Clock.Now()
+	now = l.Clock.Now()
 	if now.Sub(o.readAt) >= interval {
 		if n, err := l.Scales.GetReplicas(ctx, key.Namespace, o.state.Target); err == nil {
 			o.current, o.readAt = n, now
@@ -391,7 +411,7 @@ func (l *ScaleLoop) ExternalMetric(ctx context.Context, ref MetricRef) (float64,
 	}
 	s := t.lastSample()
 	if t != o.composite && (s.Time.IsZero() || l.Clock.Since(s.Time) >= interval) {
-		s = t.read(ctx, l.Clock)
+		s = t.read(ctx, l.Clock, false)
 		l.Store.Put(ref, s)
 	}
 	if fb := so.Spec.Fallback; fb != nil && o.inFallback(fb) {

@@ -132,3 +132,17 @@ func sanitizeMetricName(s string) string {
 	}
 	return name
 }
+
+// Prober is implemented by Scalers whose activation check can be batched
+// with other triggers on the same source (one management-API call for every
+// idle queue of a broker, one offsets request per Kafka cluster).
+//
+// While a target rests at zero replicas, the scale loop calls Probe every
+// activation probe interval (1 s by default) instead of waiting a whole
+// polling interval, and Read once per polling interval as usual. Probe has
+// Read's contract: safe for concurrent use, honours ctx, an error is never a
+// zero. A Type merges the Probes that arrive together into one request and
+// may serve a result younger than the probe interval.
+type Prober interface {
+	Probe(ctx context.Context) (Reading, error)
+}
