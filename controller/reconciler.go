@@ -124,12 +124,6 @@ func (r *Reconciler) scaledObjectsOfTarget(ctx context.Context, o client.Object)
 	return reqs
 }
 
-// targetKey identifies a scale target by API group (not version), kind and name.
-func targetKey(apiVersion, kind, name string) string {
-	gv, _ := schema.ParseGroupVersion(apiVersion)
-	return gv.Group + "/" + kind + "/" + name
-}
-
 // Reconcile brings one ScaledObject to its desired state.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
@@ -163,7 +157,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	base.ScaleTargetKind = target.Resource.GroupVersion().WithKind(target.Kind).String()
 
-	if msg, err := r.conflict(ctx, &so, target); err != nil {
+	if msg, err := findConflict(ctx, r.Client, &so, true); err != nil {
 		return reconcile.Result{}, err
 	} else if msg != "" {
 		r.Events.Event(&so, corev1.EventTypeWarning, ReasonConflict, msg)
@@ -281,14 +275,7 @@ func closeTriggers(ts []LoopTrigger) {
 
 // resolveTarget maps scaleTargetRef to a resource through the RESTMapper.
 func (r *Reconciler) resolveTarget(so *v1alpha1.ScaledObject) (Target, error) {
-	ref := so.Spec.ScaleTargetRef
-	apiVersion, kind := ref.APIVersion, ref.Kind
-	if apiVersion == "" {
-		apiVersion = "apps/v1"
-	}
-	if kind == "" {
-		kind = "Deployment"
-	}
+	apiVersion, kind, name := targetOf(so)
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {
 		return Target{}, fmt.Errorf("scaleTargetRef.apiVersion %q: %v", apiVersion, err)
@@ -297,46 +284,7 @@ func (r *Reconciler) resolveTarget(so *v1alpha1.ScaledObject) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("scaleTargetRef: kind %s in %s is not served by the API server", kind, apiVersion)
 	}
-	return Target{Resource: m.Resource, APIVersion: apiVersion, Kind: kind, Name: ref.Name}, nil
-}
-
-// conflict says why so may not scale its target: an older ScaledObject or a
-// foreign HPA scales it already.
-func (r *Reconciler) conflict(ctx context.Context, so *v1alpha1.ScaledObject, t Target) (string, error) {
-	key := targetKey(t.APIVersion, t.Kind, t.Name)
-	var sos v1alpha1.ScaledObjectList
-	if err := r.Client.List(ctx, &sos, client.InNamespace(so.Namespace), client.MatchingFields{indexSOTarget: key}); err != nil {
-		return "", err
-	}
-	for _, other := range sos.Items {
-		if other.UID == so.UID || !other.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if olderThan(&other, so) {
-			return fmt.Sprintf("%s %s is already scaled by ScaledObject %s", t.Kind, t.Name, other.Name), nil
-		}
-	}
-	var hpas autoscalingv2.HorizontalPodAutoscalerList
-	if err := r.Client.List(ctx, &hpas, client.InNamespace(so.Namespace), client.MatchingFields{indexHPATarget: key}); err != nil {
-		return "", err
-	}
-	for _, h := range hpas.Items {
-		if owner := metav1.GetControllerOf(&h); owner != nil && owner.UID == so.UID {
-			continue
-		}
-		if owner := metav1.GetControllerOf(&h); owner != nil && owner.Kind == "ScaledObject" && owner.APIVersion == v1alpha1.GroupVersion.String() {
-			continue // another ScaledObject's HPA: that ScaledObject is handled above
-		}
-		return fmt.Sprintf("%s %s is already scaled by HorizontalPodAutoscaler %s", t.Kind, t.Name, h.Name), nil
-	}
-	return "", nil
-}
-
-func olderThan(a, b *v1alpha1.ScaledObject) bool {
-	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-		return a.CreationTimestamp.Before(&b.CreationTimestamp)
-	}
-	return a.Name < b.Name
+	return Target{Resource: m.Resource, APIVersion: apiVersion, Kind: kind, Name: name}, nil
 }
 
 // ensureHPA applies the desired HPA when the ScaledObject changed, when the

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,7 +53,7 @@ func (v *Validator) ValidateDelete(context.Context, *v1alpha1.ScaledObject) (adm
 func (v *Validator) validate(ctx context.Context, so *v1alpha1.ScaledObject) error {
 	errs := ValidateSpec(v.Registry, so)
 	if v.Client != nil {
-		if msg, err := v.conflict(ctx, so); err != nil {
+		if msg, err := findConflict(ctx, v.Client, so, false); err != nil {
 			return apierrors.NewInternalError(err)
 		} else if msg != "" {
 			errs = append(errs, field.Forbidden(field.NewPath("spec", "scaleTargetRef"), msg))
@@ -129,36 +127,4 @@ func metadataErrors(p *field.Path, err error) field.ErrorList {
 	}
 	walk(err)
 	return out
-}
-
-func (v *Validator) conflict(ctx context.Context, so *v1alpha1.ScaledObject) (string, error) {
-	ref := so.Spec.ScaleTargetRef
-	apiVersion, kind := ref.APIVersion, ref.Kind
-	if apiVersion == "" {
-		apiVersion = "apps/v1"
-	}
-	if kind == "" {
-		kind = "Deployment"
-	}
-	key := targetKey(apiVersion, kind, ref.Name)
-	var sos v1alpha1.ScaledObjectList
-	if err := v.Client.List(ctx, &sos, client.InNamespace(so.Namespace), client.MatchingFields{indexSOTarget: key}); err != nil {
-		return "", err
-	}
-	for _, other := range sos.Items {
-		if other.Name != so.Name && other.DeletionTimestamp.IsZero() {
-			return fmt.Sprintf("%s %s is already scaled by ScaledObject %s", kind, ref.Name, other.Name), nil
-		}
-	}
-	var hpas autoscalingv2.HorizontalPodAutoscalerList
-	if err := v.Client.List(ctx, &hpas, client.InNamespace(so.Namespace), client.MatchingFields{indexHPATarget: key}); err != nil {
-		return "", err
-	}
-	for _, h := range hpas.Items {
-		if owner := metav1.GetControllerOf(&h); owner != nil && owner.Kind == "ScaledObject" && owner.APIVersion == v1alpha1.GroupVersion.String() {
-			continue
-		}
-		return fmt.Sprintf("%s %s is already scaled by HorizontalPodAutoscaler %s", kind, ref.Name, h.Name), nil
-	}
-	return "", nil
 }
