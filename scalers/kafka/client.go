@@ -664,6 +664,7 @@ func (c *client) handshake(ctx context.Context, addr string) (net.Conn, *protoco
 		}
 		raw = tc
 	}
+	raw = &frameGuard{Conn: raw}
 	pc := protocol.NewConn(raw, clientID)
 	err = guard(ctx, raw, func() error {
 		m, err := pc.RoundTrip(&apiversions.Request{})

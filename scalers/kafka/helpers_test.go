@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -40,7 +41,10 @@ type clusterOpts struct {
 	// password of the superuser the test client authenticates as; empty
 	// for no SASL.
 	mechanism, user, password string
-	extra                     []kfake.Opt
+	// serverTLS turns on TLS on the brokers; clientTLS is what the test
+	// client then uses.
+	serverTLS, clientTLS *tls.Config
+	extra                []kfake.Opt
 }
 
 // startCluster starts a Kafka cluster for the test and stops it at the end.
@@ -54,6 +58,9 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 	opts := append([]kfake.Opt{kfake.NumBrokers(o.brokers)}, o.extra...)
 	if o.mechanism != "" {
 		opts = append(opts, kfake.EnableSASL(), kfake.Superuser(o.mechanism, o.user, o.password))
+	}
+	if o.serverTLS != nil {
+		opts = append(opts, kfake.TLS(o.serverTLS))
 	}
 	kc, err := kfake.NewCluster(opts...)
 	if err != nil {
@@ -81,6 +88,9 @@ func (c *cluster) newClient(o clusterOpts) *kgo.Client {
 		// OffsetCommit v10 names topics by id; stay on names.
 		kgo.MaxVersions(kversion.V4_0_0()),
 		kgo.RetryTimeout(10 * time.Second),
+	}
+	if o.clientTLS != nil {
+		kopts = append(kopts, kgo.DialTLSConfig(o.clientTLS))
 	}
 	if o.mechanism != "" {
 		var m sasl.Mechanism
