@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -27,6 +28,9 @@ type amqpKey struct {
 // reuse, so that a read costs one queue.declare round trip.
 type amqpConn struct {
 	conn *amqp.Connection
+	// broken is set before a connection that stopped answering is dropped:
+	// closing it then skips the close handshake.
+	broken atomic.Bool
 
 	mu   sync.Mutex
 	idle []*amqp.Channel
@@ -124,7 +128,11 @@ func closeAMQP(c *amqpConn) {
 	c.mu.Lock()
 	c.idle = nil // closing the connection closes its channels
 	c.mu.Unlock()
-	_ = c.conn.CloseDeadline(time.Now().Add(closeTimeout))
+	deadline := time.Now().Add(closeTimeout)
+	if c.broken.Load() {
+		deadline = time.Now() // nothing will answer: just shut the socket
+	}
+	_ = c.conn.CloseDeadline(deadline)
 }
 
 func sameAMQP(a, b *amqpConn) bool { return a == b }
@@ -215,6 +223,7 @@ func (s *scaler) readAMQP(ctx context.Context) (float64, error) {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			// The broker did not answer in time: the connection may be
 			// wedged (a half-open TCP connection); start afresh next time.
+			c.broken.Store(true)
 			s.invalidateAMQP(ctx, c)
 		}
 		return 0, fmt.Errorf("reading queue %q in vhost %q at %s: %w", s.plan.queue, k.vhost, k.addr, ctx.Err())

@@ -270,7 +270,7 @@ type tcpProxy struct {
 	target string
 	addr   string
 
-	stall atomic.Bool  // accept, but forward nothing
+	stall atomic.Bool  // forward nothing from clients (new or connected)
 	delay atomic.Int64 // nanoseconds to wait before forwarding each client chunk
 
 	mu    sync.Mutex
@@ -347,6 +347,9 @@ func (p *tcpProxy) handle(client net.Conn) {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := client.Read(buf)
+			if n > 0 && p.stall.Load() {
+				continue // a silent network: the bytes go nowhere
+			}
 			if n > 0 {
 				if d := time.Duration(p.delay.Load()); d > 0 {
 					time.Sleep(d) // the simulated network latency itself

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -32,10 +33,18 @@ type httpClient struct {
 // maxBody bounds a management API answer read into memory.
 const maxBody = 64 << 20
 
-func openHTTP(_ context.Context, k httpKey) (*httpClient, error) {
+func (t *Type) openHTTP(_ context.Context, k httpKey) (*httpClient, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 8
 	tr.IdleConnTimeout = 90 * time.Second
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err == nil {
+			t.dials.Add(1)
+		}
+		return c, err
+	}
 	return &httpClient{key: k, client: &http.Client{Transport: tr}, transport: tr}, nil
 }
 

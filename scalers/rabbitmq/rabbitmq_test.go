@@ -321,6 +321,38 @@ func TestAStalledBrokerTimesOutWithinTheTriggerTimeout(t *testing.T) {
 	}
 }
 
+func TestABrokerThatStopsAnsweringMidConnectionTimesOutThenRecovers(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			p.need(t)
+			a := newAdmin(t)
+			q := a.queue("silent")
+			a.publish(q, 3)
+			proxy := newProxy(t, p.addr)
+			host := strings.Replace(p.host, p.addr, proxy.addr, 1)
+			typ := NewType()
+			sc := newScaler(t, typ, trigger(map[string]string{"host": host, "queueName": q, "value": "1", "timeout": "500ms"}, nil))
+			eventuallyReads(t, sc, 3)
+
+			proxy.stall.Store(true) // the connection stays up, but nothing gets through
+			start := time.Now()
+			r, err := read(sc)
+			if !errors.Is(err, context.DeadlineExceeded) || r != (scalers.Reading{}) {
+				t.Fatalf("Read over a silent connection = %+v, %v; want a deadline error", r, err)
+			}
+			if took := time.Since(start); took > 1500*time.Millisecond {
+				t.Errorf("Read took %s with a 500ms timeout", took)
+			}
+
+			proxy.stall.Store(false)
+			eventuallyReads(t, sc, 3)
+			if n := typ.OpenConnections(); n != 1 {
+				t.Errorf("after recovery %d connections are open, want 1", n)
+			}
+		})
+	}
+}
+
 func TestManyTriggersShareOneConnection(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {

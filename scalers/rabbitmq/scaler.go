@@ -36,8 +36,9 @@ type Type struct {
 	reads    scalers.Coalescer[float64]
 	depths   scalers.Coalescer[map[string]QueueDepth]
 
-	// dials counts AMQP connections opened and queries counts reads that
-	// reached the broker, for tests and benchmarks.
+	// dials counts connections opened (AMQP connections, and TCP
+	// connections of the management API clients) and queries counts reads
+	// that reached the broker, for tests and benchmarks.
 	dials   atomic.Int64
 	queries atomic.Int64
 }
@@ -51,7 +52,7 @@ var (
 func NewType() *Type {
 	t := &Type{}
 	t.amqpPool = scalers.NewPool(t.openAMQP, closeAMQP)
-	t.httpPool = scalers.NewPool(openHTTP, closeHTTP)
+	t.httpPool = scalers.NewPool(t.openHTTP, closeHTTP)
 	return t
 }
 
