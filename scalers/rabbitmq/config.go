@@ -76,12 +76,6 @@ const (
 	defaultTimeout = 10 * time.Second
 )
 
-// Validate checks the rules across keys. It is pure; it never changes c.
-func (c *Config) Validate() error {
-	_, err := c.resolve()
-	return err
-}
-
 // plan is a validated Config, ready for reading: where, what and how.
 type plan struct {
 	protocol string // amqp or http; empty when Host is not known yet
@@ -103,10 +97,16 @@ type plan struct {
 	activation     float64
 }
 
-// resolve turns the config into a plan, or says which key is wrong. When
-// Host is empty (its TriggerAuthentication not resolved yet, at admission),
-// the checks that need it are skipped and plan.protocol may be empty.
-func (c *Config) resolve() (plan, error) {
+// resolve checks the rules across keys and turns the config into a plan, or
+// says which key is wrong. It is pure. deferred reports the keys whose value
+// is not known yet (at admission, before the TriggerAuthentication and the
+// environment are resolved); the checks that need them are skipped, and with
+// Host deferred plan.protocol may be empty.
+//
+// Config deliberately does not implement scalers.Validator: ParseMetadata
+// runs a Validator without saying which keys it deferred, so these checks
+// would reject a queueNameFromEnv at admission.
+func (c *Config) resolve(deferred func(key string) bool) (plan, error) {
 	p := plan{
 		queue:          c.QueueName,
 		mode:           c.Mode,
@@ -116,7 +116,7 @@ func (c *Config) resolve() (plan, error) {
 		pageSize:       c.PageSize,
 		activation:     c.ActivationValue,
 	}
-	if p.queue == "" {
+	if p.queue == "" && !deferred("queueName") {
 		return p, scalers.KeyError("queueName", "is empty; expected a queue name (or, with useRegex, a regular expression)")
 	}
 
@@ -128,7 +128,7 @@ func (c *Config) resolve() (plan, error) {
 	default:
 		p.target = c.Value
 	}
-	if p.target <= 0 {
+	if p.target < 0 || (p.target == 0 && !deferred("value") && !deferred("queueLength")) {
 		return p, scalers.KeyError("value", "must be set to a number above 0 (the messages, or messages per second, one replica handles); found %g or no value", p.target)
 	}
 

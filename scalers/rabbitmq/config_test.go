@@ -173,6 +173,25 @@ func TestAdmissionWithAuthPendingSkipsHostChecks(t *testing.T) {
 	}
 }
 
+func TestAdmissionWithAuthPendingAcceptsKeysStillToComeFromTheEnvironment(t *testing.T) {
+	tr := trigger(map[string]string{"hostFromEnv": "RABBITMQ_URL", "queueNameFromEnv": "QUEUE", "valueFromEnv": "TARGET"}, nil)
+	tr.AuthPending = true
+	if err := NewType().Validate(tr); err != nil {
+		t.Fatalf("Validate with host, queueName and value still to come from the environment = %v", err)
+	}
+	tr.AuthPending = false
+	tr.Env = map[string]string{"RABBITMQ_URL": "amqp://rabbit.example/", "QUEUE": "orders", "TARGET": "0"}
+	if err := NewType().Validate(tr); err == nil || !strings.Contains(err.Error(), `"value"`) {
+		t.Fatalf("Validate with a resolved value of 0 = %v, want an error naming value", err)
+	}
+	tr.Metadata = with(tr.Metadata, "valueFromEnv", "", "value", "3")
+	tr.AuthPending = true
+	tr.Metadata = with(tr.Metadata, "queueNameFromEnv", "", "queueName", "")
+	if err := NewType().Validate(tr); err == nil || !strings.Contains(err.Error(), `"queueName"`) {
+		t.Fatalf("Validate with no queueName anywhere = %v, want an error naming queueName", err)
+	}
+}
+
 func TestOperationsCombineQueueValues(t *testing.T) {
 	vals := []float64{2, 4, 9}
 	for op, want := range map[string]float64{opSum: 15, opAvg: 5, opMax: 9} {

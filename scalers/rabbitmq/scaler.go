@@ -84,10 +84,23 @@ func parse(tr scalers.Trigger) (plan, error) {
 	if err := scalers.ParseMetadata(tr, &c); err != nil {
 		return plan{}, err
 	}
-	p, err := c.resolve()
+	deferred := func(key string) bool {
+		if !tr.AuthPending {
+			return false
+		}
+		if _, ok := tr.Metadata[key]; ok {
+			return false
+		}
+		_, fromEnv := tr.Metadata[key+"FromEnv"]
+		return fromEnv || key == "host" // host may also come from the TriggerAuthentication
+	}
+	p, err := c.resolve(deferred)
 	if err != nil {
-		// ParseMetadata ran Validate, which runs resolve: this is not reached
-		// with a clean parse, but keep the trigger's name on it regardless.
+		var fe *scalers.FieldError
+		if errors.As(err, &fe) && fe.Trigger == "" {
+			fe.Trigger = tr.String()
+			return plan{}, fe
+		}
 		return plan{}, fmt.Errorf("%s: %w", tr, err)
 	}
 	return p, nil
@@ -187,7 +200,9 @@ func (s *scaler) Close() error {
 	return nil
 }
 
-// queryKey identifies a read: endpoint, credentials and query. It is hashed so
+// queryKey identifies a read: endpoint, credentials, query and timeout (a
+// coalesced read runs with the context of the trigger that started it, so
+// only triggers with the same timeout share one). It is hashed so
 // that no credential sits in a plain string that might be printed.
 func queryKey(p plan) string {
 	h := sha256.New()
@@ -196,7 +211,7 @@ func queryKey(p plan) string {
 		strconv.FormatBool(p.amqp.tls), p.amqp.addr, p.amqp.vhost, p.amqp.username, p.amqp.password,
 		p.http.base, p.http.username, p.http.password,
 		p.vhost, p.queue, p.mode, strconv.FormatBool(p.useRegex), p.operation,
-		strconv.FormatBool(p.excludeUnacked), strconv.Itoa(p.pageSize),
+		strconv.FormatBool(p.excludeUnacked), strconv.Itoa(p.pageSize), p.timeout.String(),
 	} {
 		h.Write([]byte(f))
 		h.Write([]byte{0})
