@@ -273,3 +273,7 @@ func contains(s string, parts ...string) bool {
 	}
 	return true
 }
+
+func fmtv(v any) string      { return fmt.Sprintf("%v", v) }
+func fmtplusv(v any) string  { return fmt.Sprintf("%+v", v) }
+func fmtsharpv(v any) string { return fmt.Sprintf("%#v", v) }
