@@ -1,0 +1,153 @@
+package prometheus
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// querier runs one instant PromQL query. The scaler needs nothing more from
+// Prometheus; httpQuerier implements it over the HTTP API, and tests can
+// stand in for it.
+type querier interface {
+	// Query evaluates promql at the current time. Its error text holds no
+	// credential.
+	Query(ctx context.Context, promql string) (result, error)
+}
+
+// maxBody bounds the answer read from the server. One sample is ~100 bytes; a
+// query over many series is an error anyway.
+const maxBody = 4 << 20
+
+// clientKey identifies a pooled *http.Client: the server, the credentials and
+// the TLS settings. It is never logged.
+type clientKey struct {
+	server      string
+	authMode    string
+	username    string
+	password    string
+	bearerToken string
+	unsafeSSL   bool
+}
+
+func newClient(key clientKey) *http.Client {
+	tr := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          8,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig: &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			// The user asked for it with unsafeSsl: "true".
+			InsecureSkipVerify: key.unsafeSSL, //nolint:gosec
+		},
+	}
+	return &http.Client{
+		Transport: tr,
+		// The context bounds each request; a redirect to another host drops
+		// the Authorization header (net/http's rule).
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("stopped after 5 redirects")
+			}
+			return nil
+		},
+	}
+}
+
+// httpQuerier is a querier over GET <serverAddress>/api/v1/query, on the
+// pooled client of its lease.
+type httpQuerier struct {
+	lease    *scalers.Lease[clientKey, *http.Client]
+	endpoint string
+	params   url.Values
+	header   http.Header
+	authMode string
+	username string
+	password string
+	token    string
+}
+
+var _ querier = (*httpQuerier)(nil)
+
+func (q *httpQuerier) Query(ctx context.Context, promql string) (result, error) {
+	client, err := q.lease.Get(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	params := make(url.Values, len(q.params)+1)
+	for k, v := range q.params {
+		params[k] = v
+	}
+	params.Set("query", promql)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, q.endpoint+"?"+params.Encode(), nil)
+	if err != nil {
+		return result{}, fmt.Errorf("build the request: %w", err)
+	}
+	req.Header = q.header.Clone()
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "ebb-prometheus-scaler")
+	switch q.authMode {
+	case authBearer:
+		req.Header.Set("Authorization", "Bearer "+q.token)
+	case authBasic:
+		req.SetBasicAuth(q.username, q.password)
+	}
+
+	resp, err := client.Do(req)
+	if err != nil {
+		q.invalidate(ctx, client)
+		return result{}, q.transportError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		q.invalidate(ctx, client)
+		return result{}, fmt.Errorf("read the answer: %w", q.unwrapURLError(err))
+	}
+	if len(body) > maxBody {
+		return result{}, fmt.Errorf("the answer is larger than %d MiB; the query must return one series: aggregate it, e.g. sum(<query>)", maxBody>>20)
+	}
+	return parseResponse(resp.StatusCode, body)
+}
+
+// invalidate drops the pooled client after a connection-level failure, so
+// the next query starts from fresh connections. A failure caused by the
+// caller's own context is not the connection's fault.
+func (q *httpQuerier) invalidate(ctx context.Context, client *http.Client) {
+	if ctx.Err() != nil {
+		return
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	q.lease.Invalidate(ictx, client, func(a, b *http.Client) bool { return a == b })
+}
+
+// transportError says what failed without repeating the request URL (with
+// its long query string); the scaler's error names the server.
+func (q *httpQuerier) transportError(err error) error {
+	return fmt.Errorf("no answer: %w", q.unwrapURLError(err))
+}
+
+func (q *httpQuerier) unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

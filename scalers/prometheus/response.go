@@ -1,0 +1,204 @@
+package prometheus
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// result is what an instant query gave: one number, or no series at all.
+type result struct {
+	Value float64
+	// Empty says the query matched no series (an empty instant vector). The
+	// scaler decides what that means (ignoreNullValues).
+	Empty bool
+}
+
+// apiResponse is the envelope of every Prometheus HTTP API answer.
+type apiResponse struct {
+	Status    string          `json:"status"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Data      json.RawMessage `json:"data"`
+}
+
+type queryData struct {
+	ResultType string          `json:"resultType"`
+	Result     json.RawMessage `json:"result"`
+}
+
+type vectorSample struct {
+	Metric    map[string]string `json:"metric"`
+	Value     []json.RawMessage `json:"value"`
+	Histogram json.RawMessage   `json:"histogram"`
+}
+
+// maxShown bounds how much of a server's text an error repeats.
+const maxShown = 300
+
+// parseResponse reads the answer of GET /api/v1/query: an instant vector
+// with one sample or a scalar gives its value; an empty vector gives Empty;
+// anything else is an error that says what to change. It never panics,
+// whatever the bytes (FuzzParseResponse checks it).
+func parseResponse(statusCode int, body []byte) (result, error) {
+	var r apiResponse
+	if err := json.Unmarshal(body, &r); err != nil || (r.Status != "success" && r.Status != "error") {
+		// Not the Prometheus API: a proxy's error page, a login form, the
+		// wrong URL...
+		if statusCode < 200 || statusCode > 299 {
+			return result{}, fmt.Errorf("HTTP %d %s%s; the answer is not from the Prometheus API (is serverAddress right?)",
+				statusCode, http.StatusText(statusCode), excerpt(body))
+		}
+		return result{}, fmt.Errorf("HTTP %d, but the answer is not a Prometheus API answer (is serverAddress the Prometheus base URL?)%s",
+			statusCode, excerpt(body))
+	}
+	if r.Status == "error" {
+		errType := r.ErrorType
+		if errType == "" {
+			errType = "unknown"
+		}
+		return result{}, fmt.Errorf("prometheus rejected the query (%s, HTTP %d): %s", shorten(errType, 40), statusCode, shorten(r.Error, maxShown))
+	}
+	if statusCode < 200 || statusCode > 299 {
+		return result{}, fmt.Errorf("HTTP %d %s with a success status in the body", statusCode, http.StatusText(statusCode))
+	}
+
+	var d queryData
+	if err := json.Unmarshal(r.Data, &d); err != nil {
+		return result{}, fmt.Errorf("the answer's data is malformed: %v", err)
+	}
+	switch d.ResultType {
+	case "vector":
+		var samples []vectorSample
+		if err := json.Unmarshal(d.Result, &samples); err != nil {
+			return result{}, fmt.Errorf("the answer's vector is malformed: %v", err)
+		}
+		switch len(samples) {
+		case 0:
+			return result{Empty: true}, nil
+		case 1:
+		default:
+			return result{}, fmt.Errorf("the query returned %d series (%s); it must return one: aggregate it, e.g. sum(<query>) or max(<query>)",
+				len(samples), seriesList(samples))
+		}
+		if samples[0].Value == nil && len(samples[0].Histogram) > 0 {
+			return result{}, errors.New("the query returned a native histogram; it must return a number: use e.g. histogram_quantile() or histogram_count()")
+		}
+		v, err := sampleValue(samples[0].Value)
+		if err != nil {
+			return result{}, err
+		}
+		return result{Value: v}, nil
+	case "scalar":
+		var pair []json.RawMessage
+		if err := json.Unmarshal(d.Result, &pair); err != nil {
+			return result{}, fmt.Errorf("the answer's scalar is malformed: %v", err)
+		}
+		v, err := sampleValue(pair)
+		if err != nil {
+			return result{}, err
+		}
+		return result{Value: v}, nil
+	case "matrix":
+		return result{}, errors.New("the query returned a range vector (matrix); it must return an instant vector or a scalar: wrap the range in a function such as rate(...[2m]) or last_over_time(...[2m])")
+	case "string":
+		return result{}, errors.New("the query returned a string; it must return an instant vector or a scalar")
+	default:
+		return result{}, fmt.Errorf("the answer has result type %q; expected vector or scalar", shorten(d.ResultType, 40))
+	}
+}
+
+// sampleValue reads a [<time>, "<value>"] pair.
+func sampleValue(pair []json.RawMessage) (float64, error) {
+	if len(pair) != 2 {
+		return 0, fmt.Errorf("the answer's sample is malformed: expected [time, value], found %d elements", len(pair))
+	}
+	var s string
+	if err := json.Unmarshal(pair[1], &s); err != nil {
+		return 0, fmt.Errorf("the answer's sample value is malformed: %v", err)
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the answer's sample value %q is not a number", shorten(s, 40))
+	}
+	switch {
+	case math.IsNaN(v):
+		return 0, errors.New("the query returned NaN, which is not a value to scale on (a division by zero, or a rate over too short a range?)")
+	case math.IsInf(v, 0):
+		return 0, fmt.Errorf("the query returned %s, which is not a value to scale on", s)
+	}
+	return v, nil
+}
+
+// seriesList shows up to three series by the labels that tell them apart,
+// such as {queue="a"}, {queue="b"}.
+func seriesList(samples []vectorSample) string {
+	shown := samples[:min(len(samples), 3)]
+	var differ []string
+	seen := map[string]bool{}
+	for _, s := range shown {
+		for k := range s.Metric {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			for _, o := range shown {
+				if v, ok := o.Metric[k]; !ok || v != s.Metric[k] {
+					differ = append(differ, k)
+					break
+				}
+			}
+		}
+	}
+	sort.Strings(differ)
+	var parts []string
+	for _, s := range shown {
+		var b strings.Builder
+		b.WriteByte('{')
+		for j, k := range differ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s=%q", k, s.Metric[k])
+		}
+		b.WriteByte('}')
+		parts = append(parts, shorten(b.String(), 120))
+	}
+	if len(samples) > len(shown) {
+		parts = append(parts, "...")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// excerpt shows the start of a body that is not an API answer, on one line,
+// unless it is an HTML page.
+func excerpt(body []byte) string {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return ""
+	}
+	lower := bytes.ToLower(body[:min(len(body), 64)])
+	if bytes.HasPrefix(lower, []byte("<!doctype html")) || bytes.HasPrefix(lower, []byte("<html")) {
+		return " (an HTML page)"
+	}
+	return ": " + strconv.Quote(shorten(string(body), 120))
+}
+
+// shorten cuts s to at most n bytes on a rune boundary, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
