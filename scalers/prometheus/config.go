@@ -224,11 +224,12 @@ func keyErrors(t scalers.Trigger, errs *[]error) func(key, format string, args .
 // parseTimeout reads a Go duration, or a whole number of milliseconds as KEDA
 // does.
 func parseTimeout(s string) (time.Duration, error) {
+	const maxTimeout = time.Hour
 	s = strings.TrimSpace(s)
 	var d time.Duration
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms > int64(24*time.Hour/time.Millisecond) {
-			return 0, errors.New("expected a duration up to 24h")
+		if ms > int64(maxTimeout/time.Millisecond) {
+			ms = int64(maxTimeout/time.Millisecond) + 1
 		}
 		d = time.Duration(ms) * time.Millisecond
 	} else {
@@ -237,8 +238,11 @@ func parseTimeout(s string) (time.Duration, error) {
 			return 0, errors.New(`expected a duration such as "10s" or a whole number of milliseconds such as "10000"`)
 		}
 	}
-	if d <= 0 {
+	switch {
+	case d <= 0:
 		return 0, errors.New("expected a duration greater than 0")
+	case d > maxTimeout:
+		return 0, errors.New("expected a duration of at most 1h")
 	}
 	return d, nil
 }

@@ -60,6 +60,8 @@ func TestConformance(t *testing.T) {
 			bad("a timeout that is not a duration", "timeout", valid("timeout", "soon"), nil),
 			bad("a timeout of 0", "timeout", valid("timeout", "0"), nil),
 			bad("a negative timeout", "timeout", valid("timeout", "-5s"), nil),
+			bad("a timeout over an hour", "timeout", valid("timeout", "90m"), nil),
+			bad("a timeout over an hour in milliseconds", "timeout", valid("timeout", "99999999999999"), nil),
 			bad("customHeaders that are not key=value pairs", "customHeaders", valid("customHeaders", "X-Scope-OrgID"), nil),
 			bad("customHeaders with an invalid header name", "customHeaders", valid("customHeaders", "X Org=1"), nil),
 			bad("customHeaders setting Authorization", "customHeaders", valid("customHeaders", "Authorization=Bearer "+token), nil),
