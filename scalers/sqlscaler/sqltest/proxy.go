@@ -25,6 +25,7 @@ type Proxy struct {
 	hang    bool
 	wg      sync.WaitGroup
 	queries atomic.Int64
+	dialed  atomic.Int64
 }
 
 // Counter parses one client connection's byte stream and counts queries.
@@ -63,6 +64,10 @@ func (p *Proxy) Port() string {
 
 // Queries is the number of queries counted so far.
 func (p *Proxy) Queries() int64 { return p.queries.Load() }
+
+// Dialed is the number of connections the proxy opened to the service: the
+// clients' connections that got through.
+func (p *Proxy) Dialed() int64 { return p.dialed.Load() }
 
 // Stop closes the listener and every open connection: clients see the
 // service go away.
@@ -156,6 +161,7 @@ func (p *Proxy) handle(client net.Conn) {
 	if err != nil {
 		return
 	}
+	p.dialed.Add(1)
 	if !p.track(server) {
 		return
 	}
