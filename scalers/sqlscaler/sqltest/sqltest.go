@@ -1,5 +1,5 @@
 // Package sqltest holds helpers for the SQL scalers' tests against real
-// databases: a check that the service is up (failing, never skipping, in CI),
+// databases: a check that the service is up (failing, never skipping),
 // unique names, and a TCP proxy that can take the database away, black-hole
 // it, and count the queries that reach it.
 package sqltest
@@ -8,27 +8,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
-	"os"
 	"testing"
 	"time"
 )
 
-// RequireService fails the test when nothing accepts TCP connections at addr.
-// Outside CI (CI unset) it skips instead, so that a laptop without the
-// database can still run the other tests; with CI=true a missing service is
-// always a failure.
+// RequireService fails the test, with a message saying what is missing, when
+// nothing accepts TCP connections at addr. It never skips: these tests are
+// about the real service, in CI and on a laptop alike.
 func RequireService(t testing.TB, name, addr string) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err == nil {
-		_ = c.Close()
-		return
+	if err != nil {
+		t.Fatalf("%s is not reachable at %s (%v); these tests need the real service on loopback (tests/services.sh starts it)", name, addr, err)
 	}
-	msg := name + " is not reachable at " + addr + " (" + err.Error() + "); these tests need the real service running on loopback (make test starts it)"
-	if os.Getenv("CI") == "" {
-		t.Skip(msg)
-	}
-	t.Fatal(msg)
+	_ = c.Close()
 }
 
 // Unique returns prefix followed by a random lowercase hex suffix, usable as a
