@@ -1,0 +1,201 @@
+// Command ebb-operator runs Ebb's controller, scale loop, metrics adapter and
+// admission webhook in one process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/controller"
+	"github.com/ebbscale/ebb/metricsadapter"
+)
+
+func main() {
+	if err := run(ctrl.SetupSignalHandler(), os.Args[1:], os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "ebb-operator:", err)
+		os.Exit(1)
+	}
+}
+
+// config holds the operator's flags.
+type config struct {
+	kubeconfig     string
+	namespace      string
+	metricsAddr    string
+	probeAddr      string
+	leaderElect    bool
+	qps            float64
+	burst          int
+	reconciles     int
+	pollWorkers    int
+	webhook        bool
+	webhookPort    int
+	webhookHost    string
+	webhookCertDir string
+	logDevelopment bool
+	logVerbosity   int
+
+	adapter             bool
+	adapterBindAddress  string
+	adapterPort         int
+	adapterCertDir      string
+	adapterCertValidity time.Duration
+	adapterServiceName  string
+	adapterAPIService   string
+}
+
+func parseFlags(args []string, out io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("ebb-operator", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file; in-cluster config or $KUBECONFIG when empty")
+	fs.StringVar(&c.namespace, "namespace", envOr("POD_NAMESPACE", "ebb-system"), "the operator's namespace: ClusterTriggerAuthentication secrets and the leader lease live here")
+	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
+	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader among replicas; only the leader reconciles and scales")
+	fs.Float64Var(&c.qps, "kube-api-qps", 200, "queries per second to the API server")
+	fs.IntVar(&c.burst, "kube-api-burst", 400, "burst of queries to the API server")
+	fs.IntVar(&c.reconciles, "max-concurrent-reconciles", 32, "ScaledObjects reconciled at once")
+	fs.IntVar(&c.pollWorkers, "poll-workers", 64, "trigger polls run at once")
+	fs.BoolVar(&c.webhook, "webhook", true, "serve the admission webhook")
+	fs.IntVar(&c.webhookPort, "webhook-port", 9443, "port of the admission webhook")
+	fs.StringVar(&c.webhookHost, "webhook-host", "", "address the admission webhook listens on; all when empty")
+	fs.StringVar(&c.webhookCertDir, "webhook-cert-dir", "", "folder with tls.crt and tls.key for the webhook")
+	fs.BoolVar(&c.adapter, "adapter", true, "serve the metrics adapter (external.metrics.k8s.io) the HPAs read")
+	fs.StringVar(&c.adapterBindAddress, "adapter-bind-address", "", "IP address the metrics adapter listens on; all when empty")
+	fs.IntVar(&c.adapterPort, "adapter-port", 6443, "port of the metrics adapter")
+	fs.StringVar(&c.adapterCertDir, "adapter-cert-dir", "", "folder with tls.crt and tls.key for the metrics adapter, reloaded when they change; "+
+		"when empty the operator makes a CA and a serving certificate, renews the certificate, and puts the CA into --adapter-apiservice")
+	fs.DurationVar(&c.adapterCertValidity, "adapter-cert-validity", metricsadapter.DefaultCertValidity, "validity of a generated serving certificate; renewed after two thirds of it")
+	fs.StringVar(&c.adapterServiceName, "adapter-service-name", "ebb-metrics-adapter", "name of the Service in --namespace the APIService points at; a generated certificate is made for <name>.<namespace>.svc")
+	fs.StringVar(&c.adapterAPIService, "adapter-apiservice", metricsadapter.DefaultAPIService, "APIService whose caBundle the operator keeps equal to its generated CA; empty: none")
+	fs.BoolVar(&c.logDevelopment, "log-development", false, "human-readable logs")
+	fs.IntVar(&c.logVerbosity, "v", 0, "log verbosity: 0 or 1")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return c, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// run starts the operator and blocks until ctx ends. restCfg, when set,
+// replaces the kubeconfig lookup (tests).
+func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Config) error {
+	c, err := parseFlags(args, logOut)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logOut), zap.UseDevMode(c.logDevelopment), zap.Level(zapLevel(c.logVerbosity))))
+	// The metrics adapter's API server library logs through klog.
+	klog.SetLogger(ctrl.Log.WithName("apiserver"))
+	log := ctrl.Log.WithName("ebb-operator")
+
+	if restCfg == nil {
+		if c.kubeconfig != "" {
+			os.Setenv("KUBECONFIG", c.kubeconfig)
+		}
+		if restCfg, err = ctrl.GetConfig(); err != nil {
+			return fmt.Errorf("finding the API server: %w", err)
+		}
+	}
+	restCfg = rest.CopyConfig(restCfg)
+	restCfg.QPS, restCfg.Burst = float32(c.qps), c.burst
+	restCfg.UserAgent = "ebb-operator"
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	opts := ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: c.metricsAddr},
+		HealthProbeBindAddress:  c.probeAddr,
+		LeaderElection:          c.leaderElect,
+		LeaderElectionID:        "ebb-operator.ebb.dev",
+		LeaderElectionNamespace: c.namespace,
+	}
+	if c.webhook {
+		opts.WebhookServer = webhook.NewServer(webhook.Options{Host: c.webhookHost, Port: c.webhookPort, CertDir: c.webhookCertDir})
+	}
+	mgr, err := ctrl.NewManager(restCfg, opts)
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
+	loop, err := controller.Setup(mgr, controller.Options{
+		Registry:                reg,
+		OperatorNamespace:       c.namespace,
+		MaxConcurrentReconciles: c.reconciles,
+		PollWorkers:             c.pollWorkers,
+		Webhook:                 c.webhook,
+	})
+	if err != nil {
+		return err
+	}
+	if c.adapter {
+		adapter, err := metricsadapter.NewServer(restCfg, loop, metricsadapter.ServerOptions{
+			BindAddress:      c.adapterBindAddress,
+			Port:             c.adapterPort,
+			CertDir:          c.adapterCertDir,
+			CertValidity:     c.adapterCertValidity,
+			ServiceName:      c.adapterServiceName,
+			ServiceNamespace: c.namespace,
+			APIService:       c.adapterAPIService,
+			Registerer:       ctrlmetrics.Registry,
+			Log:              ctrl.Log.WithName("adapter"),
+		})
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(adapter); err != nil {
+			return err
+		}
+		log.Info("Serving the metrics adapter", "address", adapter.Addr().String(), "generatedCertificate", c.adapterCertDir == "")
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	log.Info("Starting", "namespace", c.namespace, "triggerTypes", reg.Names())
+	return mgr.Start(ctx)
+}
+
+func zapLevel(v int) zapcore.Level { return zapcore.Level(-v) }

@@ -1,0 +1,232 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/tests/controlplane"
+)
+
+// A source the scenario drives: it sets the value the trigger reads.
+type source interface {
+	// trigger is the ScaledObject's trigger (and the objects it needs in
+	// namespace ns, created by setup).
+	setup(t *testing.T, c client.Client, ns string) v1alpha1.Trigger
+	// one makes the trigger read 1.
+	one(t *testing.T)
+	// burst adds 100, so that the trigger reads burstValue.
+	burst(t *testing.T)
+	// burstValue is what the trigger reads after burst.
+	burstValue() float64
+	// drain makes the trigger read 0.
+	drain(t *testing.T)
+}
+
+// The metrics adapter proven with the real HPA: the operator runs as a
+// process; kube-apiserver's aggregator reaches its adapter through the
+// APIService v1beta1.external.metrics.k8s.io (a Service of type
+// ExternalName localhost, the caBundle set by the operator to its generated
+// CA); the horizontal-pod-autoscaler controller of kube-controller-manager
+// reads each ScaledObject's metric from it. For RabbitMQ, Kafka and
+// PostgreSQL alike: one event brings a Deployment from 0 to 1 (the scale
+// loop), 100 more bring it to 5 (the HPA, on our number, which its status
+// shows), and once the source is drained it goes back to 1 (the HPA) and
+// then to 0 after the cooldown (the scale loop).
+func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
+	bin := buildOperator(t, t.TempDir())
+	cp := controlplane.Start(t, controlplane.WithControllerManager(), controlplane.WithAggregator())
+	port := freePort(t)
+	registerAdapter(t, cp.Client, port)
+	op := startOperator(t, bin, cp, port)
+
+	t.Run("the operator puts its CA into the APIService, which becomes Available", func(t *testing.T) {
+		eventually(t, op, 90*time.Second, "APIService Available", func(ctx context.Context) (bool, string) {
+			ok, reason, ca, err := apiServiceState(ctx, cp.Client)
+			if err != nil {
+				return false, err.Error()
+			}
+			if ca == "" {
+				return false, "no caBundle yet"
+			}
+			pem, err := base64.StdEncoding.DecodeString(ca)
+			if err != nil || len(pem) == 0 {
+				return false, fmt.Sprintf("caBundle does not decode: %v", err)
+			}
+			return ok, reason
+		})
+	})
+	if t.Failed() {
+		return
+	}
+
+	kc, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("an unknown metric is NotFound through the aggregator", func(t *testing.T) {
+		_, err := readExternal(t.Context(), kc, "default", "s0-rabbitmq-nothing", "ebb.dev/scaledobject=nothing")
+		if err == nil || !isStatus(err, 404) {
+			t.Fatalf("read of an unknown metric = %v, want a 404", err)
+		}
+	})
+
+	for _, tc := range []struct {
+		name string
+		src  source
+	}{
+		{"rabbitmq", &rabbitSource{}},
+		{"kafka", &kafkaSource{}},
+		{"postgresql", &postgresSource{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			scenario(t, cp, kc, op, "e2e-"+tc.name, tc.src)
+		})
+	}
+}
+
+func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interface, op *operator, ns string, src source) {
+	ctx := t.Context()
+	c := cp.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"app": "worker"}
+	deploy := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](0),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				// Never runs: there is no scheduler and no kubelet.
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Image: "registry.invalid/worker:1"}}},
+			},
+		},
+	}
+	if err := c.Create(ctx, deploy); err != nil {
+		t.Fatal(err)
+	}
+	trig := src.setup(t, c, ns)
+	so := &v1alpha1.ScaledObject{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},
+		Spec: v1alpha1.ScaledObjectSpec{
+			ScaleTargetRef:  v1alpha1.ScaleTarget{APIVersion: "apps/v1", Kind: "Deployment", Name: deploy.Name},
+			PollingInterval: ptr.To[int32](5),
+			CooldownPeriod:  ptr.To[int32](10),
+			MaxReplicaCount: ptr.To[int32](5),
+			Advanced: &v1alpha1.AdvancedConfig{HorizontalPodAutoscalerConfig: &v1alpha1.HorizontalPodAutoscalerConfig{
+				Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
+					ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To[int32](0)},
+				},
+			}},
+			Triggers: []v1alpha1.Trigger{trig},
+		},
+	}
+	if err := c.Create(ctx, so); err != nil {
+		t.Fatal(err)
+	}
+
+	replicas := func(ctx context.Context) (int32, error) {
+		var d appsv1.Deployment
+		err := c.Get(ctx, client.ObjectKeyFromObject(deploy), &d)
+		return ptr.Deref(d.Spec.Replicas, -1), err
+	}
+	waitReplicas := func(want int32, timeout time.Duration, why string) {
+		t.Helper()
+		eventually(t, op, timeout, why, func(ctx context.Context) (bool, string) {
+			n, err := replicas(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			return n == want, fmt.Sprintf("replicas %d, want %d", n, want)
+		})
+	}
+
+	var hpa autoscalingv2.HorizontalPodAutoscaler
+	eventually(t, op, 60*time.Second, "the operator makes the HPA", func(ctx context.Context) (bool, string) {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: so.HPAName()}, &hpa); err != nil {
+			return false, err.Error()
+		}
+		return len(hpa.Spec.Metrics) == 1 && hpa.Spec.Metrics[0].External != nil, "HPA without its external metric"
+	})
+	metric := hpa.Spec.Metrics[0].External.Metric.Name
+	selector := fmt.Sprintf("%s=%s", v1alpha1.LabelScaledObject, so.Name)
+
+	// 0 → 1: the scale loop, on the first event.
+	src.one(t)
+	waitReplicas(1, 60*time.Second, "one event brings the Deployment from 0 to 1")
+
+	// 1 → 5: the HPA, reading our adapter.
+	src.burst(t)
+	want := src.burstValue()
+	eventually(t, op, 60*time.Second, "the adapter serves the burst through the aggregator", func(ctx context.Context) (bool, string) {
+		list, err := readExternal(ctx, kc, ns, metric, selector)
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(list.Items) != 1 {
+			return false, fmt.Sprintf("%d items", len(list.Items))
+		}
+		v := list.Items[0].Value.AsApproximateFloat64()
+		return math.Abs(v-want) < 0.001, fmt.Sprintf("value %v, want %v", v, want)
+	})
+	waitReplicas(5, 120*time.Second, "the HPA scales the Deployment to its max 5")
+	eventually(t, op, 60*time.Second, "the HPA's status shows the value the adapter served", func(ctx context.Context) (bool, string) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&hpa), &hpa); err != nil {
+			return false, err.Error()
+		}
+		for _, m := range hpa.Status.CurrentMetrics {
+			if m.Type != autoscalingv2.ExternalMetricSourceType || m.External == nil || m.External.Metric.Name != metric || m.External.Current.AverageValue == nil {
+				continue
+			}
+			// AverageValue: the HPA shows value / current replicas.
+			got := m.External.Current.AverageValue.AsApproximateFloat64() * float64(hpa.Status.CurrentReplicas)
+			return math.Abs(got-want) < 0.01*float64(hpa.Status.CurrentReplicas)+0.001,
+				fmt.Sprintf("HPA average %s × %d replicas = %v, want %v", m.External.Current.AverageValue, hpa.Status.CurrentReplicas, got, want)
+		}
+		return false, fmt.Sprintf("no current value of %s in the HPA's status: %+v", metric, hpa.Status.CurrentMetrics)
+	})
+
+	// 5 → 1 → 0: the HPA down to its minReplicas, then the scale loop after
+	// the cooldown.
+	src.drain(t)
+	waitReplicas(1, 120*time.Second, "once drained the HPA brings the Deployment back to 1")
+	waitReplicas(0, 120*time.Second, "after the cooldown the scale loop brings it to 0")
+}
+
+// readExternal reads an external metric through the API server, as the HPA
+// does.
+func readExternal(ctx context.Context, kc kubernetes.Interface, ns, metric, selector string) (*v1beta1.ExternalMetricValueList, error) {
+	raw, err := kc.CoreV1().RESTClient().Get().AbsPath("/apis/external.metrics.k8s.io/v1beta1/namespaces", ns, metric).
+		Param("labelSelector", selector).Timeout(10 * time.Second).DoRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var list v1beta1.ExternalMetricValueList
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", raw, err)
+	}
+	return &list, nil
+}
+
+func isStatus(err error, code int32) bool {
+	type status interface{ Status() metav1.Status }
+	s, ok := err.(status)
+	return ok && s.Status().Code == code
+}
