@@ -400,7 +400,13 @@ func (c *client) committed(ctx context.Context, group string, partitions map[str
 // offsets of partitions whose metadata is in entries, with one ListOffsets
 // request per partition leader, sent to the leaders concurrently.
 func (c *client) logOffsets(ctx context.Context, entries map[string]topicEntry, partitions map[string][]int32, timestamp int64) (map[string]map[int32]int64, error) {
-	byLeader := map[int32][]listoffsets.RequestTopic{}
+	type leaderReq struct {
+		leader int32
+		req    listoffsets.Request
+		res    *listoffsets.Response
+		err    error
+	}
+	var reqs []leaderReq // few: one per broker at most
 	for t, ps := range partitions {
 		e := entries[t]
 		for _, p := range ps {
@@ -409,67 +415,60 @@ func (c *client) logOffsets(ctx context.Context, entries map[string]topicEntry, 
 				return nil, fmt.Errorf("topic %q has no partition %d", t, p)
 			}
 			leader := e.partitions[i].leader
-			topics := byLeader[leader]
-			if n := len(topics); n == 0 || topics[n-1].Topic != t {
-				topics = append(topics, listoffsets.RequestTopic{Topic: t})
+			j := slices.IndexFunc(reqs, func(r leaderReq) bool { return r.leader == leader })
+			if j < 0 {
+				reqs = append(reqs, leaderReq{leader: leader, req: listoffsets.Request{ReplicaID: -1}})
+				j = len(reqs) - 1
 			}
-			last := &topics[len(topics)-1]
+			topics := &reqs[j].req.Topics
+			if n := len(*topics); n == 0 || (*topics)[n-1].Topic != t {
+				*topics = append(*topics, listoffsets.RequestTopic{Topic: t})
+			}
+			last := &(*topics)[len(*topics)-1]
 			last.Partitions = append(last.Partitions, listoffsets.RequestPartition{Partition: p, CurrentLeaderEpoch: -1, Timestamp: timestamp})
-			byLeader[leader] = topics
 		}
 	}
-	type result struct {
-		res *listoffsets.Response
-		err error
-	}
-	results := make([]result, 0, len(byLeader))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	send := func(leader int32, topics []listoffsets.RequestTopic) {
-		r := result{}
+	send := func(r *leaderReq) {
 		c.mu.Lock()
-		addr, known := c.brokers[leader]
+		addr, known := c.brokers[r.leader]
 		c.mu.Unlock()
+		var m protocol.Message
 		if !known {
-			r.err = &staleError{fmt.Errorf("partition leader %d is not in the cluster metadata", leader)}
+			r.err = &staleError{fmt.Errorf("partition leader %d is not in the cluster metadata", r.leader)}
 		} else if b, err := c.conn(addr); err != nil {
 			r.err = err
-		} else if m, err := b.roundTrip(ctx, &listoffsets.Request{ReplicaID: -1, Topics: topics}); err != nil {
-			r.err = err
-		} else {
+		} else if m, r.err = b.roundTrip(ctx, &r.req); r.err == nil {
 			r.res = m.(*listoffsets.Response)
 		}
 		if r.err != nil {
-			for _, t := range topics {
+			for _, t := range r.req.Topics {
 				c.forgetTopic(t.Topic)
 			}
 		}
-		mu.Lock()
-		results = append(results, r)
-		mu.Unlock()
 	}
-	for leader, topics := range byLeader {
-		if len(byLeader) == 1 {
-			send(leader, topics)
-			break
+	if len(reqs) == 1 {
+		send(&reqs[0])
+	} else {
+		var wg sync.WaitGroup
+		for i := range reqs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				send(&reqs[i])
+			}()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			send(leader, topics)
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
 
 	out := make(map[string]map[int32]int64, len(partitions))
-	for _, r := range results {
+	for _, r := range reqs {
 		if r.err != nil {
 			return nil, fmt.Errorf("listing log offsets: %w", r.err)
 		}
 		for _, t := range r.res.Topics {
 			offs := out[t.Topic]
 			if offs == nil {
-				offs = make(map[int32]int64, len(t.Partitions))
+				offs = make(map[int32]int64, len(partitions[t.Topic]))
 				out[t.Topic] = offs
 			}
 			for _, p := range t.Partitions {
@@ -521,22 +520,22 @@ func (b *brokerConn) connect(ctx context.Context) error {
 		return err
 	}
 	defer b.unlock()
-	_, _, err := b.ensureLocked(ctx)
+	_, _, _, err := b.ensureLocked(ctx)
 	return err
 }
 
-// ensureLocked returns the open connection, opening it if needed. The
-// caller holds sem.
-func (b *brokerConn) ensureLocked(ctx context.Context) (net.Conn, *protocol.Conn, error) {
+// ensureLocked returns the open connection, opening it if needed; fresh says
+// it was opened by this call. The caller holds sem.
+func (b *brokerConn) ensureLocked(ctx context.Context) (raw net.Conn, pc *protocol.Conn, fresh bool, err error) {
 	if raw, pc := b.current(); pc != nil {
-		return raw, pc, nil
+		return raw, pc, false, nil
 	}
-	raw, pc, err := b.client.handshake(ctx, b.addr)
+	raw, pc, err = b.client.handshake(ctx, b.addr)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("connecting to broker %s: %w", b.addr, err)
+			return nil, nil, false, fmt.Errorf("connecting to broker %s: %w", b.addr, err)
 		}
-		return nil, nil, &connError{addr: b.addr, err: err}
+		return nil, nil, false, &connError{addr: b.addr, err: err}
 	}
 	// The client's lock orders this against close: either close sees the
 	// connection and shuts it, or this sees the client closed.
@@ -551,39 +550,47 @@ func (b *brokerConn) ensureLocked(ctx context.Context) (net.Conn, *protocol.Conn
 	b.client.mu.Unlock()
 	if closed {
 		raw.Close()
-		return nil, nil, errClosed
+		return nil, nil, false, errClosed
 	}
-	return raw, pc, nil
+	return raw, pc, true, nil
 }
 
 // roundTrip sends one request and reads its response. Any I/O failure drops
-// the connection; it is reported as a connError unless ctx ended.
+// the connection. A connection that was already open may have been closed by
+// the broker or a middlebox while idle, so a failure on it is retried once on
+// a new connection (every request here is a read); a failure on a new
+// connection is a connError, unless ctx ended.
 func (b *brokerConn) roundTrip(ctx context.Context, req protocol.Message) (protocol.Message, error) {
 	if err := b.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer b.unlock()
-	raw, pc, err := b.ensureLocked(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var res protocol.Message
-	err = guard(ctx, raw, func() error {
-		var err error
-		res, err = pc.RoundTrip(req)
-		return err
-	})
-	if err != nil {
+	for {
+		raw, pc, fresh, err := b.ensureLocked(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var res protocol.Message
+		err = guard(ctx, raw, func() error {
+			var err error
+			res, err = pc.RoundTrip(req)
+			return err
+		})
+		if err == nil {
+			return res, nil
+		}
 		b.drop(raw)
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return nil, fmt.Errorf("request to broker %s: %w", b.addr, ctx.Err())
-		}
-		if b.client.isClosed() {
+		case b.client.isClosed():
 			return nil, errClosed
+		case !fresh:
+			continue
+		default:
+			return nil, &connError{addr: b.addr, err: err}
 		}
-		return nil, &connError{addr: b.addr, err: err}
 	}
-	return res, nil
 }
 
 // drop closes raw if it is still the open connection; the next request

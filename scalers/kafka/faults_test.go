@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -102,5 +103,23 @@ func TestACoordinatorMovingBetweenReadsIsFollowedWithinOneRead(t *testing.T) {
 	read()
 	if got := rc.take()[int16(kmsg.FindCoordinator)]; got != moved {
 		t.Errorf("%d FindCoordinator requests after %d coordinators moved, want %d (cached otherwise)", got, moved, moved)
+	}
+}
+
+func TestAConnectionTheBrokerDroppedIsReplacedWithoutAFailedRead(t *testing.T) {
+	c := startCluster(t, clusterOpts{})
+	topic := c.topic(2)
+	c.produce(topic, 3, 4)
+	typ := kafka.NewType()
+	sc := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest"), nil))
+	expectReading(t, sc, 7, true)
+
+	// The broker drops the connection on the next request it gets.
+	c.kfake.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		return nil, errors.New("connection dropped by the test"), true
+	})
+	expectReading(t, sc, 7, true)
+	if got := typ.BrokerConnections(); got != 1 {
+		t.Errorf("%d connections after the replacement, want 1", got)
 	}
 }

@@ -28,7 +28,7 @@ import (
 // cluster is an in-process Kafka cluster (kfake, which speaks the real
 // protocol) and a franz-go client that produces to it and commits offsets.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	kfake *kfake.Cluster
 	addr  string // the first broker, host:port
 	cl    *kgo.Client
@@ -50,7 +50,7 @@ type clusterOpts struct {
 // startCluster starts a Kafka cluster for the test and stops it at the end.
 // It fails the test, never skips, when the cluster cannot start or be
 // reached.
-func startCluster(t *testing.T, o clusterOpts) *cluster {
+func startCluster(t testing.TB, o clusterOpts) *cluster {
 	t.Helper()
 	if o.brokers == 0 {
 		o.brokers = 1
@@ -184,7 +184,7 @@ func trigger(md map[string]string, auth map[string]string) scalers.Trigger {
 	}
 }
 
-func newScaler(t *testing.T, typ *kafka.Type, tr scalers.Trigger) scalers.Scaler {
+func newScaler(t testing.TB, typ *kafka.Type, tr scalers.Trigger) scalers.Scaler {
 	t.Helper()
 	sc, err := typ.New(tr)
 	if err != nil {
@@ -194,7 +194,7 @@ func newScaler(t *testing.T, typ *kafka.Type, tr scalers.Trigger) scalers.Scaler
 	return sc
 }
 
-func read(t *testing.T, sc scalers.Scaler) scalers.Reading {
+func read(t testing.TB, sc scalers.Scaler) scalers.Reading {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -246,7 +246,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() (bo
 }
 
 // freePort returns a loopback port where nothing listens.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
