@@ -18,11 +18,14 @@ type call[V any] struct {
 	done chan struct{}
 	val  V
 	err  error
+	// leaderGone says the starter's context ended during the run.
+	leaderGone bool
 }
 
 // Do runs fn for key, or waits for the run already in flight. Each caller
 // stops waiting when its own ctx ends. The run uses the context of the caller
-// that started it.
+// that started it; when that context ends mid-run, callers that joined and
+// still wait start a new run instead of taking its error.
 func (c *Coalescer[V]) Do(ctx context.Context, key string, fn func(ctx context.Context) (V, error)) (V, error) {
 	c.mu.Lock()
 	if c.calls == nil {
@@ -32,6 +35,12 @@ func (c *Coalescer[V]) Do(ctx context.Context, key string, fn func(ctx context.C
 		c.mu.Unlock()
 		select {
 		case <-cl.done:
+			if cl.err != nil && cl.leaderGone && ctx.Err() == nil {
+				// The run failed because its starter gave up, not because of
+				// the source: this caller still wants an answer, so it asks
+				// again.
+				return c.Do(ctx, key, fn)
+			}
 			return cl.val, cl.err
 		case <-ctx.Done():
 			var zero V
@@ -43,6 +52,7 @@ func (c *Coalescer[V]) Do(ctx context.Context, key string, fn func(ctx context.C
 	c.mu.Unlock()
 
 	cl.val, cl.err = fn(ctx)
+	cl.leaderGone = ctx.Err() != nil
 	c.mu.Lock()
 	delete(c.calls, key)
 	c.mu.Unlock()

@@ -282,6 +282,12 @@ func isNumber(t reflect.Type) bool {
 // lookup finds the raw value in the tag's sources, in order. found is false
 // when no source has it; err reports a "<key>FromEnv" naming a missing variable.
 func (f *fieldSpec) lookup(t Trigger) (raw, from string, found bool, err error) {
+	if _, ok := t.Metadata[f.key]; ok && f.sources&fromMetadata == 0 {
+		return "", "", false, fmt.Errorf("cannot be set in metadata%s", f.whereHint())
+	}
+	if _, ok := t.Metadata[f.key+"FromEnv"]; ok && f.sources&fromEnv == 0 {
+		return "", "", false, fmt.Errorf("cannot be read from the environment (%sFromEnv)%s", f.key, f.whereHint())
+	}
 	for _, s := range f.order {
 		switch s {
 		case fromMetadata:
@@ -305,12 +311,6 @@ func (f *fieldSpec) lookup(t Trigger) (raw, from string, found bool, err error) 
 			}
 			return "", "", false, fmt.Errorf("names environment variable %q via %sFromEnv, which the target container does not have", name, f.key)
 		}
-	}
-	if _, ok := t.Metadata[f.key]; ok && f.sources&fromMetadata == 0 {
-		return "", "", false, fmt.Errorf("cannot be set in metadata%s", f.whereHint())
-	}
-	if _, ok := t.Metadata[f.key+"FromEnv"]; ok && f.sources&fromEnv == 0 {
-		return "", "", false, fmt.Errorf("cannot be read from the environment (%sFromEnv)", f.key)
 	}
 	return "", "", false, nil
 }

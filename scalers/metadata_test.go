@@ -112,6 +112,8 @@ func TestParseMetadataErrors(t *testing.T) {
 		{"an unknown key is named", map[string]string{"host": "h", "queueName": "q", "queuename": "x"}, nil, false, "queuename", "is not a key of rabbitmq triggers"},
 		{"FromEnv names a missing variable", map[string]string{"hostFromEnv": "NOPE", "queueName": "q"}, nil, false, "host", `names environment variable "NOPE"`},
 		{"FromEnv on a key that cannot come from the environment", map[string]string{"host": "h", "queueName": "q", "passwordFromEnv": "P"}, nil, false, "password", "cannot be read from the environment"},
+		{"FromEnv on a key that cannot come from the environment, while auth has it", map[string]string{"host": "h", "queueName": "q", "passwordFromEnv": "P"}, map[string]string{"password": "x"}, false, "password", "cannot be read from the environment"},
+		{"an auth-only key in metadata, while auth has it too", map[string]string{"host": "h", "queueName": "q", "password": "m"}, map[string]string{"password": "x"}, false, "password", "cannot be set in metadata"},
 		{"a key that may only come from the TriggerAuthentication is set in metadata", map[string]string{"host": "h", "queueName": "q", "password": "x"}, nil, false, "password", "cannot be set in metadata; set it in the TriggerAuthentication"},
 	}
 	for _, tt := range tests {

@@ -32,7 +32,7 @@ type poolEntry[R any] struct {
 }
 
 // NewPool returns a Pool that opens resources with open and closes them with
-// close.
+// close. close is called without any lock held, so it may block.
 func NewPool[K comparable, R any](open func(ctx context.Context, key K) (R, error), close func(R)) *Pool[K, R] {
 	return &Pool[K, R]{open: open, close: close, entries: map[K]*poolEntry[R]{}}
 }
@@ -88,12 +88,15 @@ func (l *Lease[K, R]) Invalidate(ctx context.Context, r R, same func(a, b R) boo
 	case <-ctx.Done():
 		return
 	}
-	defer func() { <-e.sem }()
-	if e.ok && same(e.res, r) {
-		l.pool.close(e.res)
-		var zero R
-		e.res, e.ok = zero, false
+	if !e.ok || !same(e.res, r) {
+		<-e.sem
+		return
 	}
+	old := e.res
+	var zero R
+	e.res, e.ok = zero, false
+	<-e.sem
+	l.pool.close(old) // outside the lock: a close may wait for work in flight
 }
 
 // Release gives the lease back; the last one closes the resource. Calling it
@@ -113,11 +116,12 @@ func (l *Lease[K, R]) Release() {
 			return
 		}
 		e.sem <- struct{}{}
-		defer func() { <-e.sem }()
-		if e.ok {
-			p.close(e.res)
-			var zero R
-			e.res, e.ok = zero, false
+		res, ok := e.res, e.ok
+		var zero R
+		e.res, e.ok = zero, false
+		<-e.sem
+		if ok {
+			p.close(res)
 		}
 	})
 }

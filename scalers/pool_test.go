@@ -227,3 +227,45 @@ func TestMetricName(t *testing.T) {
 		t.Errorf("MetricName length %d > 200", len(got))
 	}
 }
+
+func TestCoalescerJoinersRetryWhenTheStarterGivesUp(t *testing.T) {
+	var c Coalescer[int]
+	started := make(chan struct{})
+	var calls atomic.Int32
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	go func() {
+		_, _ = c.Do(leaderCtx, "q", func(ctx context.Context) (int, error) {
+			calls.Add(1)
+			close(started)
+			<-ctx.Done()
+			return 0, ctx.Err()
+		})
+	}()
+	<-started
+	res := make(chan error, 1)
+	go func() {
+		v, err := c.Do(context.Background(), "q", func(ctx context.Context) (int, error) {
+			calls.Add(1)
+			return 7, nil
+		})
+		if err == nil && v != 7 {
+			err = errors.New("wrong value")
+		}
+		res <- err
+	}()
+	// Let the joiner join, then make the starter give up.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		n := len(c.calls)
+		c.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancelLeader()
+	if err := <-res; err != nil {
+		t.Fatalf("the joiner got %v; want a fresh run's value", err)
+	}
+}
