@@ -45,25 +45,29 @@ import (
 )
 
 // One real control plane (etcd, kube-apiserver, kube-controller-manager with
-// the HPA controller) serves every test of the package; each test has its own
-// namespace and its own operator.
-var cp *controlplane.ControlPlane
+// the HPA controller) serves every test of the package that needs one; each
+// test has its own namespace and its own operator. It starts on first use, so
+// unit tests and fuzzing run without it.
+var (
+	cp      *controlplane.ControlPlane
+	cpOnce  sync.Once
+	cpErr   error
+	cpStart = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cp, cpErr = controlplane.New(ctx, controlplane.Options{ControllerManager: true})
+	}
+)
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	var err error
-	cp, err = controlplane.New(ctx, controlplane.Options{ControllerManager: true})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start the control plane:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "control plane logs:\n%s\n", cp.Logs(80))
-	}
-	if err := cp.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stop the control plane:", err)
+	if cp != nil {
+		if code != 0 {
+			fmt.Fprintf(os.Stderr, "control plane logs:\n%s\n", cp.Logs(40))
+		}
+		if err := cp.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop the control plane:", err)
+		}
 	}
 	os.Exit(code)
 }
@@ -77,6 +81,10 @@ type env struct {
 
 func newEnv(t *testing.T, webhookOn bool) *env {
 	t.Helper()
+	cpOnce.Do(cpStart)
+	if cpErr != nil {
+		t.Fatalf("start the control plane: %v", cpErr)
+	}
 	name := "t-" + strings.ToLower(randSuffix())
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"ebb-test": name}}}
 	if err := cp.Client.Create(t.Context(), ns); err != nil {

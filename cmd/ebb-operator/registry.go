@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/kafka"
+	"github.com/ebbscale/ebb/scalers/mysql"
 	"github.com/ebbscale/ebb/scalers/postgresql"
 	"github.com/ebbscale/ebb/scalers/prometheus"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
@@ -16,5 +17,6 @@ func newRegistry() (*scalers.Registry, error) {
 		kafka.NewType(),
 		prometheus.NewType(),
 		postgresql.NewType(),
+		mysql.NewType(),
 	)
 }

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// Every registered trigger type's config struct has well-formed meta tags, so
+// a tag typo fails here and not in a user's cluster.
+func TestEveryRegisteredScalerHasWellFormedTags(t *testing.T) {
+	reg, err := newRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kafka", "mysql", "postgresql", "prometheus", "rabbitmq"}
+	if got := reg.Names(); !slices.Equal(got, want) {
+		t.Errorf("registered types = %v, want %v", got, want)
+	}
+	for _, name := range reg.Names() {
+		t.Run(name, func(t *testing.T) {
+			typ, _ := reg.Lookup(name)
+			if err := scalers.CheckTags(typ.Config()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
