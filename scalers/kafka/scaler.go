@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -235,7 +236,9 @@ func (s *scaler) evaluate(topics []TopicOffsets) scalers.Reading {
 		if s.cfg.LimitToPartitionsWithLag {
 			limit = withLag
 		}
-		value = min(value, limit*s.cfg.LagThreshold)
+		if limit == 0 || s.cfg.LagThreshold <= math.MaxInt64/limit { // else no lag reaches the cap
+			value = min(value, limit*s.cfg.LagThreshold)
+		}
 	}
 	return scalers.Reading{
 		Value:  float64(value),
