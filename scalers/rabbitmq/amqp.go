@@ -95,6 +95,14 @@ func (t *Type) openAMQP(ctx context.Context, k amqpKey) (*amqpConn, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("connecting to %s: %w", k.addr, err)
+			}
+			if !time.Now().Before(deadline) {
+				// The socket's deadline is ctx's, and it may pass a moment
+				// before ctx says so: the handshake ran out of time.
+				return nil, fmt.Errorf("connecting to %s: %w", k.addr, context.DeadlineExceeded)
+			}
 			return nil, describeDialError(r.err, k)
 		}
 		t.dials.Add(1)
