@@ -60,12 +60,23 @@ type Reconciler struct {
 
 	mu    sync.Mutex
 	built map[types.NamespacedName]builtState
+	// writing holds the HPAs being applied, until their generation is in
+	// built: the watch event of Ebb's own write may come before the response.
+	writing map[types.NamespacedName]*hpaWrite
+}
+
+// hpaWrite collects the generations of an HPA's events that arrived while
+// Ebb's apply of it was in flight.
+type hpaWrite struct {
+	name string
+	seen []int64
 }
 
 // builtState remembers what was handed to the loop, so an unchanged
 // ScaledObject is not rebuilt, and the HPA generation Ebb last wrote, so an
 // edit by someone else is noticed and reverted.
 type builtState struct {
+	uid         types.UID
 	generation  int64
 	annotations string
 	hpaGen      int64
@@ -94,9 +105,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("scaledobject").
 		For(&v1alpha1.ScaledObject{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		// Edits of an owned HPA's spec are reverted; its status updates are not
-		// worth a reconcile.
-		Owns(&autoscalingv2.HorizontalPodAutoscaler{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Edits of an owned HPA's spec are reverted; its status updates, and
+		// the HPA as Ebb just wrote it, are not worth a reconcile.
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}, builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(e event.CreateEvent) bool { return !r.wroteLast(e.Object) },
+			UpdateFunc: func(e event.UpdateEvent) bool {
+				return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() && !r.wroteLast(e.ObjectNew)
+			},
+		})).
 		// A foreign HPA appearing on a target is a conflict to notice.
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.scaledObjectsOfTarget),
 			builder.WithPredicates(predicate.Funcs{
@@ -104,6 +120,28 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
+}
+
+// wroteLast says whether an owned HPA's event shows it as Ebb last wrote it
+// (its generation is the one Ebb's apply returned), or comes while Ebb's apply
+// of it is in flight: such an event needs no reconcile. Without it, creating
+// an HPA would cost every ScaledObject a second reconcile pass.
+func (r *Reconciler) wroteLast(o client.Object) bool {
+	owner := metav1.GetControllerOfNoCopy(o)
+	if owner == nil || owner.Kind != "ScaledObject" {
+		return false
+	}
+	key := types.NamespacedName{Namespace: o.GetNamespace(), Name: owner.Name}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w := r.writing[key]; w != nil && w.name == o.GetName() {
+		// The reconcile that applies it looks at these when the apply
+		// returns, and goes again if someone else's write came after.
+		w.seen = append(w.seen, o.GetGeneration())
+		return true
+	}
+	b, ok := r.built[key]
+	return ok && b.uid == owner.UID && b.hpaName == o.GetName() && b.hpaGen == o.GetGeneration()
 }
 
 // scaledObjectsOfTarget maps a (foreign) HPA to the ScaledObjects on its target.
@@ -138,7 +176,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !so.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, r.finalize(ctx, &so)
 	}
-	if !controllerutil.ContainsFinalizer(&so, Finalizer) {
+	annotations := pauseKey(&so)
+	r.mu.Lock()
+	prev, known := r.built[req.NamespacedName]
+	r.mu.Unlock()
+	known = known && prev.uid == so.UID
+	// A repeat pass over a generation this reconciler finished may read a
+	// cached copy from before its finalizer patch: no second patch then.
+	sameGeneration := known && prev.generation == so.Generation
+	if !controllerutil.ContainsFinalizer(&so, Finalizer) && !sameGeneration {
 		patch := client.MergeFrom(so.DeepCopy())
 		controllerutil.AddFinalizer(&so, Finalizer)
 		if err := r.Client.Patch(ctx, &so, patch); err != nil {
@@ -164,22 +210,37 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return r.notReady(ctx, &so, base, ReasonConflict, msg, 0)
 	}
 
-	current, err := r.Scales.GetReplicas(ctx, so.Namespace, target)
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return r.notReady(ctx, &so, base, ReasonTargetNotFound, fmt.Sprintf("%s %q not found", target.Kind, target.Name), 15*time.Second)
-		}
-		return reconcile.Result{}, err
-	}
-	if base.OriginalReplicaCount == nil {
-		base.OriginalReplicaCount = &current
+	rebuild := !sameGeneration || prev.annotations != annotations || !r.Loop.Has(req.NamespacedName)
+	if !known {
+		prev = builtState{}
 	}
 
-	annotations := pauseKey(&so)
-	r.mu.Lock()
-	prev, known := r.built[req.NamespacedName]
-	r.mu.Unlock()
-	rebuild := !known || prev.generation != so.Generation || prev.annotations != annotations || !r.Loop.Has(req.NamespacedName)
+	// The target's replica count: for the loop and the original count when
+	// (re)building; otherwise only when a paused HPA must be rewritten at the
+	// current count, so that a pass with nothing to do costs no request.
+	var current int32
+	haveCurrent := false
+	getCurrent := func() (int32, error) {
+		if !haveCurrent {
+			n, err := r.Scales.GetReplicas(ctx, so.Namespace, target)
+			if err != nil {
+				return 0, err
+			}
+			current, haveCurrent = n, true
+		}
+		return current, nil
+	}
+	if rebuild {
+		if _, err := getCurrent(); err != nil {
+			if apierrors.IsNotFound(err) {
+				return r.notReady(ctx, &so, base, ReasonTargetNotFound, fmt.Sprintf("%s %q not found", target.Kind, target.Name), 15*time.Second)
+			}
+			return reconcile.Result{}, err
+		}
+		if base.OriginalReplicaCount == nil {
+			base.OriginalReplicaCount = &current
+		}
+	}
 
 	var st ObjectState
 	if rebuild {
@@ -199,7 +260,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			metricNames = append(metricNames, m.Name)
 		}
 	}
-	hpaGen, err := r.ensureHPA(ctx, &so, target, prev, rebuild, metrics, current)
+	hpaGen, err := r.ensureHPA(ctx, &so, target, prev, rebuild, metrics, getCurrent)
 	if err != nil {
 		closeTriggers(st.Triggers)
 		msg := "writing the HPA: " + apiReason(err)
@@ -210,7 +271,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if r.built == nil {
 		r.built = map[types.NamespacedName]builtState{}
 	}
-	r.built[req.NamespacedName] = builtState{generation: so.Generation, annotations: annotations, hpaGen: hpaGen, hpaName: so.HPAName()}
+	r.built[req.NamespacedName] = builtState{uid: so.UID, generation: so.Generation, annotations: annotations, hpaGen: hpaGen, hpaName: so.HPAName()}
+	// An event held back during the apply that shows a later write than
+	// Ebb's (an edit right after it) is reconciled now.
+	var again time.Duration
+	if w := r.writing[req.NamespacedName]; w != nil {
+		for _, g := range w.seen {
+			if g > hpaGen {
+				again = time.Millisecond
+			}
+		}
+		delete(r.writing, req.NamespacedName)
+	}
 	r.mu.Unlock()
 
 	if rebuild {
@@ -221,7 +293,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.Loop.Upsert(st)
 		logger.V(1).Info("Handed the ScaledObject to the scale loop", "triggers", len(st.Triggers))
 	}
-	return reconcile.Result{}, nil
+	return reconcile.Result{RequeueAfter: again}, nil
 }
 
 // build resolves each trigger's parameters and builds its scaler.
@@ -290,7 +362,7 @@ func (r *Reconciler) resolveTarget(so *v1alpha1.ScaledObject) (Target, error) {
 // ensureHPA applies the desired HPA when the ScaledObject changed, when the
 // HPA is missing, or when someone else changed its spec (its generation is not
 // the one Ebb wrote). It returns the HPA's generation after Ebb's write.
-func (r *Reconciler) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, t Target, prev builtState, rebuild bool, metrics []scalers.MetricSpec, current int32) (int64, error) {
+func (r *Reconciler) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, t Target, prev builtState, rebuild bool, metrics []scalers.MetricSpec, current func() (int32, error)) (int64, error) {
 	var existing autoscalingv2.HorizontalPodAutoscaler
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: so.Namespace, Name: so.HPAName()}, &existing)
 	switch {
@@ -314,7 +386,11 @@ func (r *Reconciler) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, t
 	if paused, n := PauseOf(so); n != nil {
 		frozen = n
 	} else if paused {
-		frozen = &current
+		c, err := current()
+		if err != nil {
+			return 0, err
+		}
+		frozen = &c
 	}
 	hpa := DesiredHPA(so, t, metrics, frozen)
 	if prev.hpaName != "" && prev.hpaName != hpa.Name {
@@ -334,6 +410,12 @@ func (r *Reconciler) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, t
 		return 0, err
 	}
 	out := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: hpa.Namespace, Name: hpa.Name}}
+	r.mu.Lock()
+	if r.writing == nil {
+		r.writing = map[types.NamespacedName]*hpaWrite{}
+	}
+	r.writing[types.NamespacedName{Namespace: so.Namespace, Name: so.Name}] = &hpaWrite{name: hpa.Name}
+	r.mu.Unlock()
 	if err := r.Client.Patch(ctx, out, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return 0, err
 	}
@@ -346,6 +428,7 @@ func (r *Reconciler) notReady(ctx context.Context, so *v1alpha1.ScaledObject, ba
 	r.Loop.Remove(key)
 	r.mu.Lock()
 	delete(r.built, key)
+	delete(r.writing, key)
 	r.mu.Unlock()
 	msg = scalers.RedactString(msg)
 	st := so.Status.DeepCopy()
@@ -415,6 +498,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.Loop.Remove(key)
 	r.mu.Lock()
 	delete(r.built, key)
+	delete(r.writing, key)
 	r.mu.Unlock()
 }
 
