@@ -65,6 +65,10 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	// Replicas that are not the leader still serve the metrics adapter.
+	if err := (&mirror{r: r}).setup(mgr); err != nil {
+		return nil, err
+	}
 	if o.Webhook {
 		v := &Validator{Registry: o.Registry, Client: mgr.GetClient()}
 		if err := v.SetupWebhookWithManager(mgr); err != nil {

@@ -100,9 +100,19 @@ func newEnv(t *testing.T, webhookOn bool) *env {
 // operator runs Ebb's controller in this process until stop is called (or
 // the test ends).
 type operator struct {
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
+	cancel  context.CancelFunc
+	done    chan error
+	once    sync.Once
+	elected <-chan struct{}
+}
+
+func (o *operator) leader() bool {
+	select {
+	case <-o.elected:
+		return true
+	default:
+		return false
+	}
 }
 
 func (o *operator) stop(t *testing.T) {
@@ -115,14 +125,28 @@ func (o *operator) stop(t *testing.T) {
 }
 
 func (e *env) startOperator(webhookCertDir string, webhookPort int) *operator {
+	e.t.Helper()
+	o, _ := e.startOperatorWith(webhookCertDir, webhookPort, false)
+	return o
+}
+
+// startOperatorWith starts an operator, optionally in a leader election with
+// the other operators of the test, and returns its scale loop.
+func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderElect bool) (*operator, *controller.ScaleLoop) {
 	t := e.t
 	t.Helper()
 	opts := ctrl.Options{
-		Scheme:                 cp.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:                 testLogger(t),
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "ebb-test",
+		LeaderElectionNamespace: e.ns,
+		LeaseDuration:           ptr.To(4 * time.Second),
+		RenewDeadline:           ptr.To(2 * time.Second),
+		RetryPeriod:             ptr.To(500 * time.Millisecond),
+		Scheme:                  cp.Scheme,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
+		Logger:                  testLogger(t),
 	}
 	if webhookCertDir != "" {
 		opts.WebhookServer = webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: webhookPort, CertDir: webhookCertDir})
@@ -135,14 +159,15 @@ func (e *env) startOperator(webhookCertDir string, webhookPort int) *operator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: e.ns, Webhook: webhookCertDir != ""}); err != nil {
+	loop, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: e.ns, Webhook: webhookCertDir != ""})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	o := &operator{cancel: cancel, done: make(chan error, 1)}
+	o := &operator{cancel: cancel, done: make(chan error, 1), elected: mgr.Elected()}
 	go func() { o.done <- mgr.Start(ctx) }()
 	t.Cleanup(func() { o.stop(t) })
-	return o
+	return o, loop
 }
 
 // installWebhook starts an operator serving the admission webhook and

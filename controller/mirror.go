@@ -1,0 +1,103 @@
+package controller
+
+import (
+	"context"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+)
+
+// mirror keeps the scale loop's objects on replicas that are not the leader,
+// so that every replica's metrics adapter can answer the HPA: it builds each
+// ScaledObject's scalers and hands them to the loop, which on a non-leader
+// only serves reads (a miss reads through the scaler) and neither polls,
+// scales nor writes. On the leader it does nothing: the Reconciler owns the
+// loop there, and rebuilds every object when it takes over.
+type mirror struct {
+	r       *Reconciler
+	elected <-chan struct{}
+
+	mu    sync.Mutex
+	built map[types.NamespacedName]string
+}
+
+func (m *mirror) setup(mgr ctrl.Manager) error {
+	m.elected = mgr.Elected()
+	m.built = map[types.NamespacedName]string{}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("scaledobject-mirror").
+		For(&v1alpha1.ScaledObject{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WithOptions(controller.Options{NeedLeaderElection: ptrTo(false), MaxConcurrentReconciles: 4}).
+		Complete(m)
+}
+
+func (m *mirror) leader() bool {
+	select {
+	case <-m.elected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Reconcile mirrors one ScaledObject into the loop.
+func (m *mirror) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if m.leader() {
+		return reconcile.Result{}, nil
+	}
+	var so v1alpha1.ScaledObject
+	if err := m.r.Client.Get(ctx, req.NamespacedName, &so); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			m.forget(req.NamespacedName)
+		}
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !so.DeletionTimestamp.IsZero() {
+		m.forget(req.NamespacedName)
+		return reconcile.Result{}, nil
+	}
+	version := so.ResourceVersion
+	m.mu.Lock()
+	same := m.built[req.NamespacedName] == version
+	m.mu.Unlock()
+	if same {
+		return reconcile.Result{}, nil
+	}
+	target, err := m.r.resolveTarget(&so)
+	if err != nil {
+		m.forget(req.NamespacedName)
+		return reconcile.Result{}, nil // the leader reports it in status
+	}
+	st, err := m.r.build(ctx, &so, target, so.Status.CurrentReplicas)
+	if err != nil {
+		m.forget(req.NamespacedName)
+		return reconcile.Result{}, nil // likewise
+	}
+	if m.leader() { // took over while building: the Reconciler owns the loop now
+		closeTriggers(st.Triggers)
+		return reconcile.Result{}, nil
+	}
+	m.r.Loop.Upsert(st)
+	m.mu.Lock()
+	m.built[req.NamespacedName] = version
+	m.mu.Unlock()
+	return reconcile.Result{}, nil
+}
+
+func (m *mirror) forget(key types.NamespacedName) {
+	if !m.leader() {
+		m.r.Loop.Remove(key)
+	}
+	m.mu.Lock()
+	delete(m.built, key)
+	m.mu.Unlock()
+}
