@@ -93,8 +93,8 @@ func commonBad(valid, auth map[string]string) []scalertest.BadMetadata {
 	}
 }
 
-// The same checks hold when the host, with its credentials, comes from the
-// TriggerAuthentication, as KEDA users usually write it.
+// The host, with its credentials, may come from the TriggerAuthentication (as
+// KEDA users usually write it) or from the target's environment (hostFromEnv).
 func TestAHostFromTheTriggerAuthenticationReads(t *testing.T) {
 	a := newAdmin(t)
 	q := a.queue("auth-host")
