@@ -33,7 +33,10 @@ import (
 // Metadata keys that no field claims are errors. Every problem is reported,
 // joined, each naming the trigger and the key and saying what was expected
 // and what was found (never a secret's value). When the config implements
-// Validator, its Validate runs after a clean parse. ParseMetadata does no I/O.
+// Validator, its Validate runs after a clean parse, unless (at admission,
+// AuthPending) a key was left for the TriggerAuthentication or the
+// environment: rules across keys then wait for the build. ParseMetadata does
+// no I/O.
 func ParseMetadata(t Trigger, out any) error {
 	fields, err := tagsOf(out)
 	if err != nil {
@@ -41,11 +44,17 @@ func ParseMetadata(t Trigger, out any) error {
 	}
 	v := reflect.ValueOf(out).Elem()
 	var errs []error
+	deferred := false // a key was left for the TriggerAuthentication or the environment
 	claimed := make(map[string]bool, 2*len(fields))
 	for _, f := range fields {
 		claimed[f.key] = true
 		claimed[f.key+"FromEnv"] = true
 		raw, source, found, ferr := f.lookup(t)
+		if !found && ferr == nil && t.AuthPending {
+			if _, ok := t.Metadata[f.key+"FromEnv"]; ok {
+				deferred = true
+			}
+		}
 		if ferr != nil {
 			errs = append(errs, &FieldError{Trigger: t.String(), Key: f.key, Msg: ferr.Error()})
 			continue
@@ -57,6 +66,7 @@ func ParseMetadata(t Trigger, out any) error {
 			case f.optional:
 				continue
 			case t.AuthPending && (f.sources&(fromAuth|fromEnv)) != 0:
+				deferred = true
 				continue
 			default:
 				errs = append(errs, &FieldError{Trigger: t.String(), Key: f.key, Msg: "is required" + f.whereHint()})
@@ -88,7 +98,7 @@ func ParseMetadata(t Trigger, out any) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if val, ok := out.(Validator); ok {
+	if val, ok := out.(Validator); ok && !deferred {
 		if err := val.Validate(); err != nil {
 			var fe *FieldError
 			if errors.As(err, &fe) && fe.Trigger == "" {

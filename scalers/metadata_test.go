@@ -239,3 +239,16 @@ func FuzzParseMetadata(f *testing.F) {
 		}
 	})
 }
+
+func TestParseMetadataLeavesCrossKeyRulesForTheBuildWhenKeysAreDeferred(t *testing.T) {
+	tr := trig(map[string]string{"aFromEnv": "A"})
+	tr.AuthPending = true
+	if err := ParseMetadata(tr, &crossConfig{}); err != nil {
+		t.Fatalf("admission with a deferred key ran the cross-key rule: %v", err)
+	}
+	tr = trig(map[string]string{})
+	tr.AuthPending = true
+	if err := ParseMetadata(tr, &crossConfig{}); err == nil {
+		t.Fatal("with nothing deferred, the cross-key rule must run at admission")
+	}
+}
