@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebbscale/ebb/tests/faultproxy"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -88,19 +90,19 @@ func TestBrokerOutageHoldsReplicasAndFallsBack(t *testing.T) {
 	e := newEnv(t, false)
 	mq := newRabbit(t)
 	q := mq.queue()
-	px := newProxy(t, "127.0.0.1:5672")
+	px := faultproxy.New(t, "127.0.0.1:5672", nil)
 	e.startOperator("", 0)
 
 	t.Run("no scale-to-zero while the broker is down", func(t *testing.T) {
 		e.deployment("held", 0)
-		so := e.scaledObject("held", "held", rabbitTrigger("amqp://guest:guest@"+px.addr+"/", q, "10"))
+		so := e.scaledObject("held", "held", rabbitTrigger("amqp://guest:guest@"+px.Addr()+"/", q, "10"))
 		so.Spec.PollingInterval = ptr.To[int32](1)
 		so.Spec.CooldownPeriod = ptr.To[int32](2)
 		e.create(so)
 		mq.publish(q, 1)
 		e.waitReplicas("held", 1, 60*time.Second)
 		mq.purge(q)
-		px.close()
+		px.Stop()
 		// Five failed polls a second apart: well past the 2 s cooldown.
 		e.waitFor(60*time.Second, "five consecutive failures", func() (bool, error) {
 			so := e.get("held")
@@ -113,14 +115,14 @@ func TestBrokerOutageHoldsReplicasAndFallsBack(t *testing.T) {
 		if so.Status.Triggers[0].LastError == "" || strings.Contains(so.Status.Triggers[0].LastError, "guest:guest") {
 			t.Errorf("lastError = %q: want an error without credentials", so.Status.Triggers[0].LastError)
 		}
-		px.reopen()
+		px.Start(t)
 		e.waitReplicas("held", 0, 60*time.Second)
 	})
 
 	t.Run("fallback replicas hold from zero when the broker is unreachable", func(t *testing.T) {
-		px.close()
+		px.Stop()
 		e.deployment("fb", 0)
-		so := e.scaledObject("fb", "fb", rabbitTrigger("amqp://guest:guest@"+px.addr+"/", q, "10"))
+		so := e.scaledObject("fb", "fb", rabbitTrigger("amqp://guest:guest@"+px.Addr()+"/", q, "10"))
 		so.Spec.PollingInterval = ptr.To[int32](1)
 		so.Spec.CooldownPeriod = ptr.To[int32](1)
 		so.Spec.Fallback = &v1alpha1.Fallback{FailureThreshold: 3, Replicas: 2}
@@ -132,7 +134,7 @@ func TestBrokerOutageHoldsReplicasAndFallsBack(t *testing.T) {
 			t.Errorf("fallback with %d failures, threshold 3", got.Status.Triggers[0].ConsecutiveFailures)
 		}
 		e.waitEvent("fb", controller.ReasonFallback)
-		px.reopen()
+		px.Start(t)
 		e.waitCondition("fb", v1alpha1.ConditionFallback, metav1.ConditionFalse, controller.ReasonNoFallback, 60*time.Second)
 		e.waitReplicas("fb", 0, 60*time.Second)
 	})

@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"os"
@@ -436,84 +435,6 @@ func (r *rabbit) purge(q string) {
 		r.t.Fatal(err)
 	}
 }
-
-// proxy is a TCP proxy on loopback that a test opens and closes to make a
-// source go away and come back without stopping the shared service.
-type proxy struct {
-	t      *testing.T
-	target string
-	addr   string
-	mu     sync.Mutex
-	l      net.Listener
-	conns  map[net.Conn]bool
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	p := &proxy{t: t, target: target, conns: map[net.Conn]bool{}}
-	p.open("127.0.0.1:0")
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *proxy) open(addr string) {
-	p.t.Helper()
-	var l net.Listener
-	var err error
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if l, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // the port may linger briefly after close
-	}
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.l, p.addr = l, l.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-}
-
-func (p *proxy) serve(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[up] = true, true
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
-	_, _ = io.Copy(c, up)
-	c.Close()
-}
-
-// close stops accepting and cuts every connection through the proxy.
-func (p *proxy) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.l != nil {
-		p.l.Close()
-		p.l = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
-
-// reopen listens again on the same address.
-func (p *proxy) reopen() { p.open(p.addr) }
 
 // testLogger logs to stderr when EBB_TEST_LOG is set, else nowhere: the
 // operator outlives a test's t.Log.

@@ -2,9 +2,7 @@ package prometheus
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -12,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -166,112 +163,6 @@ func (g *gate) lastRequest() *http.Request {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.last
-}
-
-// tcpProxy forwards TCP connections to a target; Close cuts every connection
-// and stops listening, Reopen listens again on the same address. It plays a
-// Prometheus that goes away and comes back.
-type tcpProxy struct {
-	addr   string
-	target string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func startTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{addr: ln.Addr().String(), target: target, conns: map[net.Conn]struct{}{}}
-	p.serve(ln)
-	t.Cleanup(p.Close)
-	return p
-}
-
-func (p *tcpProxy) URL() string { return "http://" + p.addr }
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			if !p.track(c, up) {
-				return
-			}
-			p.wg.Add(2)
-			go p.pipe(c, up)
-			go p.pipe(up, c)
-		}
-	}()
-}
-
-// track records a connection pair; it refuses them if the proxy is closed.
-func (p *tcpProxy) track(a, b net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln == nil {
-		a.Close()
-		b.Close()
-		return false
-	}
-	p.conns[a], p.conns[b] = struct{}{}, struct{}{}
-	return true
-}
-
-func (p *tcpProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-// Close stops listening and cuts every connection.
-func (p *tcpProxy) Close() {
-	p.mu.Lock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
-// Reopen listens on the same address again.
-func (p *tcpProxy) Reopen(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ln, err := net.Listen("tcp", p.addr)
-		if err == nil {
-			p.serve(ln)
-			return
-		}
-		if time.Now().After(deadline) || !errors.Is(err, syscall.EADDRINUSE) {
-			t.Fatalf("listen on %s again: %v", p.addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // deadAddress is a loopback host:port where nothing listens.

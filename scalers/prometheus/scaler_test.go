@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebbscale/ebb/tests/faultproxy"
+
 	"github.com/ebbscale/ebb/scalers"
 )
 
@@ -219,15 +221,15 @@ func TestAgainstARealPrometheus(t *testing.T) {
 	})
 
 	t.Run("the server going away gives errors, then the scaler recovers when it comes back", func(t *testing.T) {
-		proxy := startTCPProxy(t, src.prom.Addr())
+		proxy := faultproxy.New(t, src.prom.Addr(), nil)
 		typ := NewType()
 		src.setDepth(t, 37)
-		sc := newScaler(t, typ, trigger(meta("serverAddress", proxy.URL()), nil))
+		sc := newScaler(t, typ, trigger(meta("serverAddress", "http://"+proxy.Addr()), nil))
 		if r, err := read(sc); err != nil || r.Value != 37 {
 			t.Fatalf("Read before the outage = %+v, %v; want 37", r, err)
 		}
 
-		proxy.Close()
+		proxy.Stop()
 		for i := 0; i < 3; i++ {
 			r, err := read(sc)
 			if err == nil {
@@ -241,7 +243,7 @@ func TestAgainstARealPrometheus(t *testing.T) {
 			}
 		}
 
-		proxy.Reopen(t)
+		proxy.Start(t)
 		src.setDepth(t, 12)
 		readUntil(t, sc, "12 after the server came back", func(r scalers.Reading, err error) bool { return err == nil && r.Value == 12 })
 		if got := typ.OpenConnections(); got != 1 {
