@@ -9,28 +9,35 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
 )
 
 // Type is the kafka trigger type. It owns one client per cluster (bootstrap
-// servers, credentials and TLS settings), shared by all its triggers, and
-// merges identical reads (same cluster, group and topic) in flight.
+// servers, credentials and TLS settings), shared by all its triggers, merges
+// identical reads (same cluster, group and topic) in flight, and answers the
+// activation probes of all triggers on a cluster in batches (see probe.go).
 type Type struct {
 	clients *scalers.Pool[clusterKey, *client]
 	reads   scalers.Coalescer[[]TopicOffsets]
 	conns   atomic.Int32 // open TCP connections of all clients
+
+	probes       probers
+	probeBatches atomic.Int64     // batches started, for tests and benchmarks
+	now          func() time.Time // the clock of probe results and interest
 }
 
 var (
 	_ scalers.Type   = (*Type)(nil)
 	_ scalers.Scaler = (*scaler)(nil)
+	_ scalers.Prober = (*scaler)(nil)
 )
 
 // NewType returns the kafka trigger type.
 func NewType() *Type {
-	t := &Type{}
+	t := &Type{now: time.Now}
 	t.clients = scalers.NewPool(func(ctx context.Context, k clusterKey) (*client, error) {
 		return newClient(ctx, k, &t.conns)
 	}, (*client).close)
@@ -106,6 +113,8 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 		cfg:        cfg,
 		key:        key,
 		lease:      t.clients.Acquire(key),
+		prober:     t.probes.acquire(t, key),
+		probeKey:   probeKey{group: cfg.ConsumerGroup, topic: cfg.Topic, earliest: earliest},
 		trigger:    tr.String(),
 		partitions: parts,
 		earliest:   earliest,
@@ -124,6 +133,8 @@ type scaler struct {
 	cfg        *Config
 	key        clusterKey
 	lease      *scalers.Lease[clusterKey, *client]
+	prober     *prober
+	probeKey   probeKey
 	trigger    string
 	partitions []int32 // partitionLimitation, sorted; nil for all
 	earliest   bool
@@ -153,13 +164,36 @@ func (s *scaler) Metric() scalers.MetricSpec { return s.metric }
 func (s *scaler) Read(ctx context.Context) (scalers.Reading, error) {
 	topics, err := s.typ.reads.Do(ctx, s.readKey, s.fetch)
 	if err != nil {
-		what := "all its topics"
-		if s.cfg.Topic != "" {
-			what = fmt.Sprintf("topic %q", s.cfg.Topic)
-		}
-		return scalers.Reading{}, scalers.Redact(fmt.Errorf("%s: reading the lag of consumer group %q on %s: %w", s.trigger, s.cfg.ConsumerGroup, what, err), s.key.secrets()...)
+		return scalers.Reading{}, s.readError(err)
 	}
 	return s.evaluate(topics), nil
+}
+
+// Probe is Read answered from a batch that reads the offsets of every
+// trigger probed on the cluster together (see probe.go): a result at most
+// probeMaxAge old, turned into a Reading by the same rules as Read's.
+func (s *scaler) Probe(ctx context.Context) (scalers.Reading, error) {
+	r, err := s.prober.probe(ctx, s.probeKey)
+	if err == nil && r.alone {
+		return s.Read(ctx)
+	}
+	if err == nil {
+		err = r.err
+	}
+	if err != nil {
+		return scalers.Reading{}, s.readError(err)
+	}
+	return s.evaluate(r.topics), nil
+}
+
+// readError is err, the failure of a read or probe, naming the trigger,
+// the group and the topic, without credentials.
+func (s *scaler) readError(err error) error {
+	what := "all its topics"
+	if s.cfg.Topic != "" {
+		what = fmt.Sprintf("topic %q", s.cfg.Topic)
+	}
+	return scalers.Redact(fmt.Errorf("%s: reading the lag of consumer group %q on %s: %w", s.trigger, s.cfg.ConsumerGroup, what, err), s.key.secrets()...)
 }
 
 func (s *scaler) fetch(ctx context.Context) ([]TopicOffsets, error) {
@@ -272,6 +306,7 @@ func (s *scaler) persistent(tp topicPartition, committed, lag int64) bool {
 }
 
 func (s *scaler) Close() error {
+	s.typ.probes.release(s.prober)
 	s.lease.Release()
 	return nil
 }
