@@ -2,10 +2,16 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/metricsadapter"
 	"github.com/ebbscale/ebb/tests/controlplane"
 )
 
@@ -52,7 +59,8 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 	cp := controlplane.Start(t, controlplane.WithControllerManager(), controlplane.WithAggregator())
 	port := freePort(t)
 	registerAdapter(t, cp.Client, port)
-	op := startOperator(t, bin, cp, port)
+	metricsPort := freePort(t)
+	op := startOperator(t, bin, cp, port, metricsPort)
 
 	t.Run("the operator puts its CA into the APIService, which becomes Available", func(t *testing.T) {
 		eventually(t, op, 90*time.Second, "APIService Available", func(ctx context.Context) (bool, string) {
@@ -83,6 +91,69 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 		if err == nil || !isStatus(err, 404) {
 			t.Fatalf("read of an unknown metric = %v, want a 404", err)
 		}
+	})
+	t.Run("the adapter serves TLS for its Service name and refuses callers the API server does not vouch for", func(t *testing.T) {
+		_, _, ca, err := apiServiceState(t.Context(), cp.Client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pemCA, err := base64.StdEncoding.DecodeString(ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		front, err := tls.LoadX509KeyPair(cp.FrontProxy.ClientCertFile, cp.FrontProxy.ClientKeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := fmt.Sprintf("https://127.0.0.1:%d/apis/external.metrics.k8s.io/v1beta1/namespaces/default/s0-rabbitmq-x?labelSelector=ebb.dev%%2Fscaledobject%%3Dx", port)
+		for _, tc := range []struct {
+			sentence string
+			cert     bool
+			user     string
+			group    string
+			want     int
+		}{
+			{"a caller without the front-proxy certificate is anonymous and forbidden", false, "system:kube-controller-manager", "system:masters", http.StatusForbidden},
+			{"the front proxy's user without RBAC is forbidden", true, "nobody", "system:authenticated", http.StatusForbidden},
+			{"the front proxy's system:masters user reaches the provider", true, "admin", "system:masters", http.StatusNotFound},
+		} {
+			t.Run(tc.sentence, func(t *testing.T) {
+				roots := x509.NewCertPool()
+				if !roots.AppendCertsFromPEM(pemCA) {
+					t.Fatal("the caBundle holds no certificate")
+				}
+				cfg := &tls.Config{RootCAs: roots, ServerName: adapterService + "." + operatorNamespace + ".svc", MinVersion: tls.VersionTLS12}
+				if tc.cert {
+					cfg.Certificates = []tls.Certificate{front}
+				}
+				tr := &http.Transport{TLSClientConfig: cfg}
+				defer tr.CloseIdleConnections()
+				req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("X-Remote-User", tc.user)
+				req.Header.Set("X-Remote-Group", tc.group)
+				res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+				if err != nil {
+					t.Fatalf("GET with the caBundle as the only root, for the Service's name: %v", err)
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != tc.want {
+					t.Fatalf("status %s, want %d: %s", res.Status, tc.want, body)
+				}
+			})
+		}
+	})
+	t.Run("the operator's metrics endpoint counts adapter requests by result", func(t *testing.T) {
+		eventually(t, op, 30*time.Second, "a not_found request in "+metricsadapter.RequestDurationName, func(ctx context.Context) (bool, string) {
+			n, err := scrapeCount(ctx, metricsPort, metricsadapter.RequestDurationName+"_count", metricsadapter.ResultNotFound)
+			if err != nil {
+				return false, err.Error()
+			}
+			return n >= 1, fmt.Sprintf("%v not_found requests counted", n)
+		})
 	})
 
 	for _, tc := range []struct {
@@ -223,6 +294,31 @@ func readExternal(ctx context.Context, kc kubernetes.Interface, ns, metric, sele
 		return nil, fmt.Errorf("decoding %s: %w", raw, err)
 	}
 	return &list, nil
+}
+
+// scrapeCount reads one sample of the operator's metrics endpoint: the
+// series name{result="<result>"}.
+func scrapeCount(ctx context.Context, port int, name, result string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", port), nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, err
+	}
+	prefix := fmt.Sprintf("%s{result=%q} ", name, result)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in the operator's metrics", strings.TrimSpace(prefix))
 }
 
 func isStatus(err error, code int32) bool {

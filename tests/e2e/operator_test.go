@@ -60,7 +60,7 @@ func buildOperator(t *testing.T, dir string) string {
 // adapter on 127.0.0.1:port, and stops it when the test ends (SIGTERM, then
 // SIGKILL to its process group), printing the tail of its log if the test
 // failed.
-func startOperator(t *testing.T, bin string, cp *controlplane.ControlPlane, port int) *operator {
+func startOperator(t *testing.T, bin string, cp *controlplane.ControlPlane, port, metricsPort int) *operator {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "ebb-operator.log")
 	logFile, err := os.Create(logPath)
@@ -71,7 +71,7 @@ func startOperator(t *testing.T, bin string, cp *controlplane.ControlPlane, port
 	cmd := exec.Command(bin,
 		"--kubeconfig="+cp.Kubeconfig,
 		"--namespace="+operatorNamespace,
-		"--metrics-bind-address=0",
+		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort),
 		"--health-probe-bind-address=0",
 		"--webhook=false",
 		"--adapter-bind-address=127.0.0.1",
