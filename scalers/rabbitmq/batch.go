@@ -3,7 +3,6 @@ package rabbitmq
 import (
 	"context"
 	"fmt"
-	"net/url"
 
 	"github.com/ebbscale/ebb/scalers"
 )
@@ -12,6 +11,10 @@ import (
 // probes their triggers often, to activate fast. Triggers that read single
 // queues of one vhost through one management API can all be answered by one
 // request listing the vhost's queues, instead of one request per trigger.
+//
+// The Scalers do this themselves: they implement scalers.Prober, and their
+// Probes share batches per vhost (probe.go). For callers that group triggers
+// on their own:
 //
 //	probe, ok, err := typ.ProbeOf(trigger)  // no I/O; ok=false: read it alone
 //	depths, err := typ.QueueDepths(ctx, probe.Vhost)  // once per distinct Vhost
@@ -57,14 +60,19 @@ func (t *Type) ProbeOf(tr scalers.Trigger) (p Probe, ok bool, err error) {
 	if err != nil {
 		return Probe{}, false, err
 	}
+	p, ok = probeOf(pl)
+	return p, ok, nil
+}
+
+func probeOf(pl plan) (Probe, bool) {
 	if pl.protocol != protocolHTTP || pl.useRegex || pl.mode != modeQueueLength {
-		return Probe{}, false, nil
+		return Probe{}, false
 	}
 	return Probe{
 		Vhost:                 Vhost{key: pl.http, vhost: pl.vhost, where: pl.where},
 		Queue:                 pl.queue,
 		ExcludeUnacknowledged: pl.excludeUnacked,
-	}, true, nil
+	}, true
 }
 
 // Value is the probe's queue's value in depths (from QueueDepths of its
@@ -100,22 +108,11 @@ func (t *Type) QueueDepths(ctx context.Context, v Vhost) (map[string]QueueDepth,
 			return nil, err
 		}
 		t.queries.Add(1)
-		var queues []queueStats
-		if err := c.get(ctx, "/api/queues/"+url.PathEscape(v.vhost)+"?columns=name,messages,messages_ready", &queues); err != nil {
-			if se, ok := err.(*statusError); ok && se.code == 404 {
-				return nil, fmt.Errorf("listing the queues of %s: %w", v, ErrVhostNotFound)
-			}
-			return nil, fmt.Errorf("listing the queues of %s: %w", v, stripURL(err))
+		depths, err := listQueues(ctx, c, v)
+		if err != nil {
+			return nil, fmt.Errorf("listing the queues of %s: %w", v, err)
 		}
-		out := make(map[string]QueueDepth, len(queues))
-		for _, q := range queues {
-			d := QueueDepth{}
-			if q.Messages != nil && q.MessagesReady != nil {
-				d = QueueDepth{Messages: *q.Messages, Ready: *q.MessagesReady, Reported: true}
-			}
-			out[q.Name] = d
-		}
-		return out, nil
+		return depths, nil
 	})
 	if err != nil {
 		return nil, scalers.Redact(err, v.key.password)

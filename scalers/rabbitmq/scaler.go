@@ -27,14 +27,16 @@ var (
 
 // Type is the rabbitmq trigger type. It owns the AMQP connections and
 // management API clients its Scalers share — one per (endpoint, vhost,
-// credentials) for AMQP, one per (endpoint, credentials) for HTTP — and
-// merges identical reads in flight. Build it with NewType; it is safe for
+// credentials) for AMQP, one per (endpoint, credentials) for HTTP — merges
+// identical reads in flight, and batches the activation probes of queues in
+// one vhost (see Probe). Build it with NewType; it is safe for
 // concurrent use.
 type Type struct {
 	amqpPool *scalers.Pool[amqpKey, *amqpConn]
 	httpPool *scalers.Pool[httpKey, *httpClient]
 	reads    scalers.Coalescer[float64]
 	depths   scalers.Coalescer[map[string]QueueDepth]
+	probes   *batcher
 
 	// dials counts connections opened (AMQP connections, and TCP
 	// connections of the management API clients) and queries counts reads
@@ -46,6 +48,7 @@ type Type struct {
 var (
 	_ scalers.Type   = (*Type)(nil)
 	_ scalers.Scaler = (*scaler)(nil)
+	_ scalers.Prober = (*scaler)(nil)
 )
 
 // NewType returns the rabbitmq Type with empty pools.
@@ -53,6 +56,7 @@ func NewType() *Type {
 	t := &Type{}
 	t.amqpPool = scalers.NewPool(t.openAMQP, closeAMQP)
 	t.httpPool = scalers.NewPool(t.openHTTP, closeHTTP)
+	t.probes = newBatcher(t)
 	return t
 }
 
@@ -127,6 +131,9 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 		},
 		key: queryKey(p),
 	}
+	if pr, ok := probeOf(p); ok {
+		s.batch = &pr
+	}
 	switch p.protocol {
 	case protocolAMQP:
 		s.secrets = []string{p.amqp.password}
@@ -152,6 +159,7 @@ type scaler struct {
 	plan      plan
 	metric    scalers.MetricSpec
 	key       string // coalescing key: endpoint, credentials and query
+	batch     *Probe // how Probe reads it in a batch; nil: Probe reads
 	secrets   []string
 	amqpLease *scalers.Lease[amqpKey, *amqpConn]
 	httpLease *scalers.Lease[httpKey, *httpClient]
