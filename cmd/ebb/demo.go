@@ -5,167 +5,61 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"time"
+	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
-
-	ebbv1alpha1 "github.com/ebbscale/ebb/apis/v1alpha1"
-	"github.com/ebbscale/ebb/tests/controlplane"
+	"github.com/ebbscale/ebb/cmd/ebb/internal/demo"
 )
 
-// demoNamespace holds the demo's objects.
-const demoNamespace = "demo"
-
-type demoOptions struct {
-	// ExitAfter stops the demo after this long; 0 waits for ctx to end
-	// (Ctrl-C or SIGTERM).
-	ExitAfter time.Duration
+func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseDemoFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	_, err = demo.Run(ctx, stdout, o)
+	return err
 }
 
-func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// parseDemoFlags reads the flags of `ebb demo` over demo.DefaultOptions.
+func parseDemoFlags(args []string, stderr io.Writer) (demo.Options, error) {
+	o := demo.DefaultOptions()
 	fs := flag.NewFlagSet("ebb demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: ebb demo [--exit-after DURATION]")
-		fmt.Fprintln(stderr, "\nStarts a local control plane (etcd, kube-apiserver) with Ebb's CRDs, creates an")
-		fmt.Fprintln(stderr, "example ScaledObject in namespace demo and runs until Ctrl-C.")
-		fmt.Fprintln(stderr)
+		fmt.Fprint(stderr, `Usage: ebb demo [flags]
+
+Runs Ebb end to end on this machine and shows it live: a local control plane (etcd,
+kube-apiserver, kube-controller-manager with the real HPA), Ebb's operator in this process
+(controller, scale loop, metrics adapter), and an event source. It creates Deployment demo/worker
+at 0 replicas and a ScaledObject for it, produces a burst of work that a simulated consumer
+drains at a fixed rate per replica, and shows the lag, the metric the HPA reads, the HPA's
+desired count and the replicas going 0 → N → 0; then a summary. It ends by itself once back
+at zero; Ctrl-C stops it at any point. Nothing is left running.
+
+Flags:
+`)
 		fs.PrintDefaults()
 	}
-	var o demoOptions
-	fs.DurationVar(&o.ExitAfter, "exit-after", 0, "stop after this long, e.g. 30s (0: run until Ctrl-C or SIGTERM)")
+	fs.StringVar(&o.Source, "source", o.Source, "event source: kafka (an in-process broker), rabbitmq or postgresql (running ones, see --rabbitmq-url, --postgresql-url)")
+	fs.StringVar(&o.RabbitMQURL, "rabbitmq-url", o.RabbitMQURL, "RabbitMQ for --source rabbitmq")
+	fs.StringVar(&o.PostgreSQLURL, "postgresql-url", o.PostgreSQLURL, "PostgreSQL for --source postgresql")
+	fs.IntVar(&o.Records, "records", o.Records, "records in the burst")
+	fs.Float64Var(&o.Rate, "rate", o.Rate, "records each replica consumes per second")
+	fs.IntVar(&o.Target, "target", o.Target, "records per replica the HPA aims for (the trigger's lagThreshold, value or targetQueryValue)")
+	var maxReplicas int
+	fs.IntVar(&maxReplicas, "max-replicas", int(o.MaxReplicas), "the ScaledObject's maxReplicaCount (and, for kafka, the topic's partitions)")
+	fs.DurationVar(&o.PollingInterval, "polling-interval", o.PollingInterval, "the ScaledObject's pollingInterval (whole seconds)")
+	fs.DurationVar(&o.Cooldown, "cooldown", o.Cooldown, "the ScaledObject's cooldownPeriod (whole seconds)")
+	fs.DurationVar(&o.ExitAfter, "exit-after", o.ExitAfter, "stop this long after the burst if not back at zero by then, e.g. 2m (0: no limit)")
+	fs.StringVar(&o.Plot, "plot", o.Plot, "write a PNG chart of the lag and the replicas over time to this file")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	return runDemo(ctx, stdout, o)
-}
-
-// runDemo starts the control plane, creates the example and prints how to
-// reach it, waits, and stops everything it started before it returns.
-func runDemo(ctx context.Context, out io.Writer, o demoOptions) (retErr error) {
-	fmt.Fprintln(out, "Starting a local control plane (etcd, kube-apiserver) with Ebb's CRDs...")
-	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	cp, err := controlplane.New(startCtx, controlplane.Options{})
-	cancel()
-	if err != nil {
-		return err
+	o.MaxReplicas = int32(min(max(maxReplicas, -1), 1000))
+	if o.Plot != "" && !strings.HasSuffix(strings.ToLower(o.Plot), ".png") {
+		return o, fmt.Errorf("--plot %q: the chart is a PNG; name the file *.png", o.Plot)
 	}
-	defer func() {
-		fmt.Fprintln(out, "Stopping the control plane...")
-		if err := cp.Stop(); err != nil {
-			if retErr == nil {
-				retErr = err
-			}
-			return
-		}
-		fmt.Fprintln(out, "Stopped.")
-	}()
-
-	if err := createDemoObjects(ctx, cp.Client); err != nil {
-		return err
-	}
-	stored, err := storedYAML(ctx, cp.Client, ebbv1alpha1.GroupVersion.WithKind("ScaledObject"), demoNamespace, "worker")
-	if err != nil {
-		return err
-	}
-
-	fmt.Fprintf(out, "\nAPI server:  %s\n", cp.URL())
-	fmt.Fprintf(out, "kubeconfig:  %s\n", cp.Kubeconfig)
-	fmt.Fprintf(out, "\nTry:  kubectl --kubeconfig %s get ebbso -n %s\n", cp.Kubeconfig, demoNamespace)
-	fmt.Fprintf(out, "      kubectl --kubeconfig %s get ebb -A\n", cp.Kubeconfig)
-	fmt.Fprintf(out, "\nScaledObject %s/worker as the API server stored it (defaults filled in):\n---\n%s---\n", demoNamespace, stored)
-	fmt.Fprintln(out, "\nNo Ebb operator runs yet, so nothing scales: the object is stored and validated only.")
-
-	var deadline <-chan time.Time
-	if o.ExitAfter > 0 {
-		fmt.Fprintf(out, "Running for %s.\n", o.ExitAfter)
-		t := time.NewTimer(o.ExitAfter)
-		defer t.Stop()
-		deadline = t.C
-	} else {
-		fmt.Fprintln(out, "Press Ctrl-C to stop.")
-	}
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(out)
-	case <-deadline:
-	}
-	return nil
-}
-
-// createDemoObjects makes namespace demo with a Deployment worker, a Secret
-// and TriggerAuthentication for RabbitMQ, and a ScaledObject that scales
-// worker on the length of queue work.
-func createDemoObjects(ctx context.Context, c client.Client) error {
-	labels := map[string]string{"app": "worker"}
-	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}},
-		&appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "worker"},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr.To[int32](0),
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: corev1.PodSpec{Containers: []corev1.Container{{
-						Name: "worker", Image: "registry.example/worker:1",
-					}}},
-				},
-			},
-		},
-		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "rabbitmq"},
-			StringData: map[string]string{"host": "amqp://guest:guest@127.0.0.1:5672/"},
-		},
-		&ebbv1alpha1.TriggerAuthentication{
-			ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "rabbitmq"},
-			Spec: ebbv1alpha1.TriggerAuthenticationSpec{
-				SecretTargetRef: []ebbv1alpha1.KeyRef{{Parameter: "host", Name: "rabbitmq", Key: "host"}},
-			},
-		},
-		&ebbv1alpha1.ScaledObject{
-			ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "worker"},
-			Spec: ebbv1alpha1.ScaledObjectSpec{
-				ScaleTargetRef: ebbv1alpha1.ScaleTarget{Name: "worker"},
-				Triggers: []ebbv1alpha1.Trigger{{
-					Type:              "rabbitmq",
-					Name:              "work-queue",
-					Metadata:          map[string]string{"queueName": "work", "mode": "QueueLength", "value": "10"},
-					AuthenticationRef: &ebbv1alpha1.AuthenticationRef{Name: "rabbitmq"},
-				}},
-			},
-		},
-	}
-	for _, obj := range objs {
-		if err := c.Create(ctx, obj); err != nil {
-			return fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
-		}
-	}
-	return nil
-}
-
-// storedYAML reads an object as the API server returns it, without its
-// managed fields, as YAML.
-func storedYAML(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, namespace, name string) ([]byte, error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
-		return nil, fmt.Errorf("read %s %s/%s: %w", gvk.Kind, namespace, name, err)
-	}
-	u.SetManagedFields(nil)
-	b, err := yaml.Marshal(u.Object)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s/%s as YAML: %w", gvk.Kind, namespace, name, err)
-	}
-	return b, nil
+	return o, o.Validate()
 }

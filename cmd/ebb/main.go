@@ -1,5 +1,7 @@
 // Command ebb is Ebb's command line. For now it has one command, demo, which
-// starts a local control plane with Ebb's CRDs and an example ScaledObject.
+// runs Ebb end to end on this machine: a local control plane with the real
+// HPA, the operator in process, an event source, and a burst of work that
+// scales a Deployment 0 → N → 0 live in the terminal.
 package main
 
 import (
@@ -31,8 +33,10 @@ func main() {
 const usage = `ebb is Ebb's command line: event-driven autoscaling for Kubernetes.
 
 Usage:
-  ebb demo [--exit-after DURATION]   start a local control plane with Ebb's CRDs and an example ScaledObject
-  ebb help                           show this help
+  ebb demo [flags]   scale a Deployment 0 → N → 0 on a burst of work, live, on a local control plane
+  ebb help           show this help
+
+Run 'ebb <command> --help' for a command's flags.
 `
 
 // run runs the command in args and returns the process exit code.

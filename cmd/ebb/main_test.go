@@ -2,122 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"errors"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
+	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ebbscale/ebb/tests/controlplane"
+	"github.com/ebbscale/ebb/cmd/ebb/internal/demo"
 )
-
-func TestDemo(t *testing.T) {
-	for _, tc := range []struct {
-		sentence string
-		opts     demoOptions
-		ready    string                          // printed once the demo waits
-		stop     func(cancel context.CancelFunc) // ends the wait, if exit-after does not
-	}{
-		{
-			sentence: "with --exit-after the demo prints how to reach the control plane, then stops it by itself",
-			opts:     demoOptions{ExitAfter: 3 * time.Second},
-			ready:    "Running for 3s.",
-			stop:     func(context.CancelFunc) {},
-		},
-		{
-			sentence: "without --exit-after the demo runs until Ctrl-C, then stops the control plane",
-			ready:    "Press Ctrl-C to stop.",
-			stop:     func(cancel context.CancelFunc) { cancel() }, // what the signal handler in main does
-		},
-	} {
-		t.Run(tc.sentence, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			out := newWatchedBuffer(tc.ready)
-			done := make(chan error, 1)
-			go func() { done <- runDemo(ctx, out, tc.opts) }()
-
-			timeout := time.NewTimer(3 * time.Minute)
-			defer timeout.Stop()
-			select {
-			case <-out.seen:
-			case err := <-done:
-				t.Fatalf("demo ended before it was ready: %v\n%s", err, out)
-			case <-timeout.C:
-				t.Fatalf("demo not ready within 3 minutes:\n%s", out)
-			}
-
-			kubeconfig := regexp.MustCompile(`(?m)^kubeconfig:\s+(\S+)$`).FindStringSubmatch(out.String())
-			if kubeconfig == nil {
-				cancel()
-				<-done
-				t.Fatalf("no kubeconfig line in:\n%s", out)
-			}
-			dir := filepath.Dir(kubeconfig[1])
-			running := processNames(t, dir)
-			if !running["etcd"] || !running["kube-apiserver"] {
-				t.Errorf("while the demo runs, its processes are %v; want etcd and kube-apiserver", running)
-			}
-
-			tc.stop(cancel)
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("demo: %v\n%s", err, out)
-				}
-			case <-timeout.C:
-				t.Fatalf("demo did not stop:\n%s", out)
-			}
-
-			printed := out.String()
-			for _, want := range []string{
-				"API server:  https://127.0.0.1:",
-				"kubeconfig:  " + kubeconfig[1],
-				"kubectl --kubeconfig " + kubeconfig[1] + " get ebbso -n demo",
-				// The ScaledObject as stored, defaults filled in.
-				"apiVersion: ebb.dev/v1alpha1\nkind: ScaledObject\n",
-				"  namespace: demo\n",
-				"  pollingInterval: 30\n",
-				"  cooldownPeriod: 300\n",
-				"  initialCooldownPeriod: 0\n",
-				"  minReplicaCount: 0\n",
-				"  maxReplicaCount: 100\n",
-				"    apiVersion: apps/v1\n    kind: Deployment\n    name: worker\n",
-				"      kind: TriggerAuthentication\n",
-				"      queueName: work\n",
-				"      value: \"10\"\n",
-				"    metricType: AverageValue\n",
-				"    type: rabbitmq\n",
-				"Stopped.\n",
-			} {
-				if !strings.Contains(printed, want) {
-					t.Errorf("output lacks %q", want)
-				}
-			}
-			if strings.Contains(printed, "managedFields") {
-				t.Error("output shows managedFields")
-			}
-			if strings.Contains(printed, "guest:guest") {
-				t.Error("output shows the RabbitMQ credentials")
-			}
-			if t.Failed() {
-				t.Logf("output:\n%s", printed)
-			}
-
-			if left := processNames(t, dir); len(left) > 0 {
-				t.Errorf("processes left after the demo: %v", left)
-			}
-			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("control plane folder %s left behind (%v)", dir, err)
-			}
-		})
-	}
-}
 
 func TestRun(t *testing.T) {
 	for _, tc := range []struct {
@@ -132,7 +23,9 @@ func TestRun(t *testing.T) {
 		{"an unknown command is named", []string{"scale"}, 2, "", `unknown command "scale"`},
 		{"demo refuses arguments", []string{"demo", "extra"}, 1, "", `unexpected arguments ["extra"]`},
 		{"demo refuses a bad --exit-after", []string{"demo", "--exit-after", "soon"}, 1, "", "invalid value"},
-		{"demo --help shows its flags", []string{"demo", "--help"}, 0, "", "-exit-after"},
+		{"demo refuses an unknown source before starting anything", []string{"demo", "--source", "sqs"}, 1, "", `--source "sqs": want one of kafka, rabbitmq, postgresql`},
+		{"demo refuses a plot that is not a PNG", []string{"demo", "--plot", "chart.svg"}, 1, "", "name the file *.png"},
+		{"demo --help shows its flags", []string{"demo", "--help"}, 0, "", "-plot"},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -150,51 +43,54 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// processNames are the names of the running processes that mention dir.
-func processNames(t *testing.T, dir string) map[string]bool {
-	t.Helper()
-	pids, err := controlplane.Processes(dir)
-	if err != nil {
-		t.Fatal(err)
+func TestDemoFlags(t *testing.T) {
+	defaults := demo.DefaultOptions()
+	if d := defaults; d.Source != "kafka" || d.Records != 1000 || d.Rate != 10 || d.Target != 20 || d.MaxReplicas != 8 ||
+		d.PollingInterval != 2*time.Second || d.Cooldown != 10*time.Second || d.ExitAfter != 0 || d.Plot != "" {
+		t.Errorf("default options %+v", d)
 	}
-	names := map[string]bool{}
-	for _, pid := range pids {
-		comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
-		if err != nil {
-			continue
-		}
-		names[strings.TrimSpace(string(comm))] = true
+	for _, tc := range []struct {
+		sentence string
+		args     []string
+		want     func(o *demo.Options)
+		err      string
+	}{
+		{
+			sentence: "no flags give the default run: kafka, 1,000 records, 10/s per replica, target 20, max 8",
+			want:     func(*demo.Options) {},
+		},
+		{
+			sentence: "every flag reaches its option",
+			args: []string{"--source", "rabbitmq", "--rabbitmq-url", "amqp://u:p@10.0.0.1:5672/", "--postgresql-url", "postgres://x@y/z",
+				"--records", "300", "--rate", "2.5", "--target", "5", "--max-replicas", "3", "--polling-interval", "4s",
+				"--cooldown", "1m", "--exit-after", "90s", "--plot", "out/Run.PNG"},
+			want: func(o *demo.Options) {
+				o.Source, o.RabbitMQURL, o.PostgreSQLURL = "rabbitmq", "amqp://u:p@10.0.0.1:5672/", "postgres://x@y/z"
+				o.Records, o.Rate, o.Target, o.MaxReplicas = 300, 2.5, 5, 3
+				o.PollingInterval, o.Cooldown, o.ExitAfter, o.Plot = 4*time.Second, time.Minute, 90*time.Second, "out/Run.PNG"
+			},
+		},
+		{sentence: "a rate of zero would never drain", args: []string{"--rate", "0"}, err: "--rate 0"},
+		{sentence: "max replicas above 100 are refused", args: []string{"--max-replicas", "5000"}, err: "--max-replicas 1000: want 1 to 100"},
+		{sentence: "a polling interval under a second is refused", args: []string{"--polling-interval", "500ms"}, err: "--polling-interval 500ms"},
+		{sentence: "every bad value is named at once", args: []string{"--records", "0", "--target", "0"}, err: "--records 0: want at least 1\n--target 0"},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			got, err := parseDemoFlags(tc.args, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := defaults
+			tc.want(&want)
+			if got != want {
+				t.Errorf("options\n got %+v\nwant %+v", got, want)
+			}
+		})
 	}
-	return names
-}
-
-// watchedBuffer collects the demo's output and closes seen once it holds
-// marker.
-type watchedBuffer struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	marker string
-	seen   chan struct{}
-	closed bool
-}
-
-func newWatchedBuffer(marker string) *watchedBuffer {
-	return &watchedBuffer{marker: marker, seen: make(chan struct{})}
-}
-
-func (w *watchedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n, err := w.buf.Write(p)
-	if !w.closed && strings.Contains(w.buf.String(), w.marker) {
-		w.closed = true
-		close(w.seen)
-	}
-	return n, err
-}
-
-func (w *watchedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }

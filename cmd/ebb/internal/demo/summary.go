@@ -1,0 +1,116 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"time"
+)
+
+// Sample is what the demo saw at one moment.
+type Sample struct {
+	// At is the time since the first record of the burst; negative before.
+	At time.Duration
+	// Lag is the work waiting in the source (the consumer group's lag, the
+	// queue's length, the table's rows); -1 when it could not be read.
+	Lag int64
+	// Metric is the value the HPA last read for the trigger, per replica
+	// (the HPA's status, currentMetrics, AverageValue); NaN when the HPA
+	// shows none (at zero replicas the HPA does not run).
+	Metric float64
+	// MetricTotal is Metric times the replicas the HPA read it for: the
+	// trigger's value as the HPA saw it; NaN with Metric.
+	MetricTotal float64
+	// Desired is the HPA's desired replica count; -1 when unknown.
+	Desired int32
+	// Replicas is the Deployment's replica count (spec.replicas); -1 when
+	// unknown.
+	Replicas int32
+}
+
+// Moment is a time since the first record, if it came.
+type Moment struct {
+	After time.Duration
+	Seen  bool
+}
+
+func (m Moment) String() string {
+	if !m.Seen {
+		return "not reached"
+	}
+	return seconds(m.After)
+}
+
+// Summary is the timeline of a run, from its samples.
+type Summary struct {
+	// FirstReplica: the Deployment left zero replicas.
+	FirstReplica Moment
+	// Peak is the most replicas the Deployment had; PeakAt when it first
+	// had them.
+	Peak   int32
+	PeakAt Moment
+	// Drained: the lag was back to zero.
+	Drained Moment
+	// BackToZero: the Deployment was back at zero replicas.
+	BackToZero Moment
+}
+
+// Summarize reads the timeline from samples in time order: only samples at
+// or after the first record count.
+func Summarize(samples []Sample) Summary {
+	var s Summary
+	sawLag := false
+	for _, x := range samples {
+		if x.At < 0 {
+			continue
+		}
+		if !s.FirstReplica.Seen && x.Replicas >= 1 {
+			s.FirstReplica = Moment{x.At, true}
+		}
+		if x.Replicas > s.Peak {
+			s.Peak, s.PeakAt = x.Replicas, Moment{x.At, true}
+		}
+		if x.Lag > 0 {
+			sawLag = true
+		}
+		if sawLag && !s.Drained.Seen && x.Lag == 0 {
+			s.Drained = Moment{x.At, true}
+		}
+		if s.FirstReplica.Seen && !s.BackToZero.Seen && x.Replicas == 0 {
+			s.BackToZero = Moment{x.At, true}
+		}
+	}
+	return s
+}
+
+// Done says whether the run has gone 0 → N → 0 with all its work done.
+func (s Summary) Done() bool { return s.Drained.Seen && s.BackToZero.Seen }
+
+// Print writes the summary for people.
+func (s Summary) Print(w io.Writer, records int) {
+	fmt.Fprintln(w, "Summary")
+	fmt.Fprintf(w, "  first record → first replica    %s\n", s.FirstReplica)
+	if s.PeakAt.Seen {
+		fmt.Fprintf(w, "  peak replicas                   %d (at %s)\n", s.Peak, s.PeakAt)
+	} else {
+		fmt.Fprintf(w, "  peak replicas                   0\n")
+	}
+	fmt.Fprintf(w, "  first record → drained          %s (%d records)\n", s.Drained, records)
+	if s.Drained.Seen && s.BackToZero.Seen && s.BackToZero.After >= s.Drained.After {
+		fmt.Fprintf(w, "  drained → back to zero          %s\n", seconds(s.BackToZero.After-s.Drained.After))
+	}
+	fmt.Fprintf(w, "  first record → back to zero     %s\n", s.BackToZero)
+}
+
+// seconds formats d as seconds with one decimal: "12.3 s".
+func seconds(d time.Duration) string {
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// signedSeconds formats d like "+12.3s" or "-2.0s", for timestamps.
+func signedSeconds(d time.Duration) string {
+	return fmt.Sprintf("%+.1fs", d.Seconds())
+}
+
+// known is whether v holds a value.
+func known(v float64) bool { return !math.IsNaN(v) }
