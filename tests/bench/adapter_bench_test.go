@@ -25,6 +25,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
@@ -106,7 +108,12 @@ func newFixture(b *testing.B) *fixture {
 // interval of interval seconds.
 func (f *fixture) loop(b *testing.B, interval int32) (*controller.ScaleLoop, []controller.MetricRef) {
 	b.Helper()
-	l := &controller.ScaleLoop{Log: logr.Discard()}
+	return f.loopWithClock(b, interval, clock.RealClock{})
+}
+
+func (f *fixture) loopWithClock(b *testing.B, interval int32, clk clock.WithTicker) (*controller.ScaleLoop, []controller.MetricRef) {
+	b.Helper()
+	l := &controller.ScaleLoop{Log: logr.Discard(), Clock: clk}
 	refs := make([]controller.MetricRef, 0, objects)
 	for i, q := range f.queues {
 		name := fmt.Sprintf("worker-%04d", i)
@@ -273,6 +280,28 @@ func BenchmarkAdapter(b *testing.B) {
 		s := measure(b, f, objects*concurrency, concurrency, func(ctx context.Context, i int) error { return get(ctx, i/concurrency) })
 		b.StopTimer()
 		report(b, s)
+	})
+
+	b.Run("source queries per minute, HPA reads every 15 s, pollingInterval 30 s, adapter the only reader", func(b *testing.B) {
+		// A minute of kube-controller-manager's reads (each metric every
+		// 15 s, its default sync period) on a fake clock, with no scale
+		// loop polls: every source read counted is the adapter's.
+		b.StopTimer()
+		clk := clocktesting.NewFakeClock(time.Now())
+		l, _ := f.loopWithClock(b, 30, clk)
+		p, err := metricsadapter.NewProvider(l, nil, logr.Discard())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		var all sample
+		for range 4 {
+			all.add(measure(b, f, objects, concurrency, getProvider(p)))
+			clk.Step(15 * time.Second)
+		}
+		b.StopTimer()
+		report(b, all)
+		b.ReportMetric(float64(all.reads), "source-reads/min")
 	})
 
 	// The adapter's HTTPS server, as the aggregator reaches it.
