@@ -30,9 +30,18 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 )
 
-// Finalizer lets Ebb remove its HPA and restore the target's replicas before
-// a ScaledObject goes.
+// Finalizer lets Ebb restore the target's replicas (and remove its HPA)
+// before a ScaledObject goes. Only ScaledObjects that ask for the restore get
+// it: otherwise nothing needs Ebb at deletion, the HPA goes with its owner by
+// garbage collection, and the patch that adds the finalizer is the costliest
+// request of a new ScaledObject after its first status write.
 const Finalizer = "ebb.dev/finalizer"
+
+// needsFinalizer says whether Ebb must act before so goes.
+func needsFinalizer(so *v1alpha1.ScaledObject) bool {
+	a := so.Spec.Advanced
+	return a != nil && a.RestoreToOriginalReplicaCount
+}
 
 // Field indexes.
 const (
@@ -92,8 +101,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
+	// Only HPAs that no ScaledObject controls are indexed: findConflict
+	// passes over the others, and an index entry costs memory per HPA.
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &autoscalingv2.HorizontalPodAutoscaler{}, indexHPATarget, func(o client.Object) []string {
 		h := o.(*autoscalingv2.HorizontalPodAutoscaler)
+		if owner := metav1.GetControllerOfNoCopy(h); owner != nil && owner.Kind == "ScaledObject" && owner.APIVersion == v1alpha1.GroupVersion.String() {
+			return nil
+		}
 		return []string{targetKey(h.Spec.ScaleTargetRef.APIVersion, h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name)}
 	}); err != nil {
 		return err
@@ -184,7 +198,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	// A repeat pass over a generation this reconciler finished may read a
 	// cached copy from before its finalizer patch: no second patch then.
 	sameGeneration := known && prev.generation == so.Generation
-	if !controllerutil.ContainsFinalizer(&so, Finalizer) && !sameGeneration {
+	if needsFinalizer(&so) && !controllerutil.ContainsFinalizer(&so, Finalizer) && !sameGeneration {
 		patch := client.MergeFrom(so.DeepCopy())
 		controllerutil.AddFinalizer(&so, Finalizer)
 		if err := r.Client.Patch(ctx, &so, patch); err != nil {
@@ -298,7 +312,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 // build resolves each trigger's parameters and builds its scaler.
 func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, target Target, current int32) (ObjectState, error) {
-	st := ObjectState{Object: so.DeepCopy(), Target: target, Current: current}
+	// The loop keeps this copy as long as it scales the object: without the
+	// managed fields, which it never reads.
+	obj := so.DeepCopy()
+	obj.ManagedFields = nil
+	st := ObjectState{Object: obj, Target: target, Current: current}
 	names := make([]string, len(so.Spec.Triggers))
 	for i, trig := range so.Spec.Triggers {
 		names[i] = so.Spec.TriggerName(i)
@@ -370,11 +388,20 @@ func (r *Reconciler) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, t
 	case err != nil:
 		return 0, err
 	default:
-		if owner := metav1.GetControllerOf(&existing); owner == nil || owner.UID != so.UID {
+		owner := metav1.GetControllerOf(&existing)
+		switch {
+		case owner != nil && owner.UID == so.UID:
+			if !rebuild && existing.Generation == prev.hpaGen {
+				return prev.hpaGen, nil
+			}
+		case owner != nil && owner.Kind == "ScaledObject" && owner.APIVersion == v1alpha1.GroupVersion.String() && owner.Name == so.Name:
+			// The HPA of a deleted ScaledObject of the same name, not yet
+			// garbage-collected: it goes now.
+			if err := r.Client.Delete(ctx, &existing, client.Preconditions{UID: &existing.UID}); err != nil && !apierrors.IsNotFound(err) {
+				return 0, err
+			}
+		default:
 			return 0, fmt.Errorf("HPA %s exists and is not owned by this ScaledObject", existing.Name)
-		}
-		if !rebuild && existing.Generation == prev.hpaGen {
-			return prev.hpaGen, nil
 		}
 	}
 	if metrics == nil {

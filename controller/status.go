@@ -50,7 +50,11 @@ func (a applyStatus) WriteStatus(ctx context.Context, so *v1alpha1.ScaledObject,
 	if err != nil {
 		return err
 	}
-	return a.c.Status().Patch(ctx, so, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	// The response goes into a throwaway object, not so: the scale loop
+	// reads its copy of so concurrently, and keeping the server's copy
+	// (managed fields and all) would cost memory per ScaledObject.
+	out := &v1alpha1.ScaledObject{ObjectMeta: metav1.ObjectMeta{Namespace: so.Namespace, Name: so.Name}}
+	return a.c.Status().Patch(ctx, out, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
 
 // Condition reasons.

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -56,14 +57,20 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	burst := fs.Int("burst", 400, "the operator's API client burst")
 	reconciles := fs.Int("reconciles", 32, "the operator's MaxConcurrentReconciles")
 	pollWorkers := fs.Int("poll-workers", 64, "the operator's poll workers")
+	strip := fs.Bool("strip-managed-fields", false, "drop managedFields from the operator's informer cache (not cmd/ebb-operator's default)")
+	warmup := fs.Int("warmup", 10, "ScaledObjects made Ready before the measurement (one-time costs); -1: none")
 	steady := fs.Duration("steady", 0, "also measure the steady state for this long after every ScaledObject is Ready")
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up waiting for Ready after this long")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process during the (last) run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile of this process once every ScaledObject is Ready to this file")
 	apiProfile := fs.String("apiserver-profile", "", "write a 30 s CPU profile of kube-apiserver from the first create on to this file")
 	verbose := fs.Bool("v", false, "print the operator's logs")
 	quiet := fs.Bool("q", false, "no progress lines")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 4096 // a finer profile than the default 512 KiB
 	}
 
 	// Components that log through controller-runtime's global logger
@@ -74,7 +81,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		o := scale.Options{
 			N: *n, Replicas: int32(*replicas), Messages: *messages, Queues: *queues,
 			QPS: float32(*qps), Burst: *burst, MaxConcurrentReconciles: *reconciles, PollWorkers: *pollWorkers,
-			Steady: *steady, Timeout: *timeout,
+			Steady: *steady, Timeout: *timeout, StripManagedFields: *strip, Warmup: *warmup,
 		}
 		if !*quiet {
 			o.Progress = func(format string, args ...any) {
@@ -84,6 +91,14 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		if *verbose {
 			o.Logger = funcr.New(func(prefix, args string) { fmt.Fprintln(errOut, prefix, args) }, funcr.Options{Verbosity: 1})
 			ctrl.SetLogger(o.Logger)
+		}
+		if *memProfile != "" {
+			o.OnMeasured = func() {
+				if f, err := os.Create(*memProfile); err == nil {
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			}
 		}
 		res, err := oneRun(ctx, o, *cpuProfile, *apiProfile)
 		if err != nil {
@@ -179,6 +194,21 @@ func fetchProfile(ctx context.Context, cfg *rest.Config, file string) error {
 }
 
 func summary(r scale.Result) string {
+	var failed []string
+	for k, v := range r.Requests {
+		if k != "" && k[0] >= '0' && k[0] <= '9' {
+			failed = append(failed, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	sort.Strings(failed)
+	s := summaryLine(r)
+	if len(failed) > 0 {
+		s += "; failed requests (counted above too): " + strings.Join(failed, ", ")
+	}
+	return s
+}
+
+func summaryLine(r scale.Result) string {
 	return fmt.Sprintf("N=%d created in %s; every HPA after %s, every ScaledObject Ready after %s; %.2f requests and %.2f reconcile passes per ScaledObject; %d pooled broker connection(s), %d AMQP socket(s); RssAnon +%.1f KiB, heap +%.1f KiB per ScaledObject; CPU to Ready: %.1f s operator+bench, %.1f s etcd+apiserver",
 		r.N, r.Created.Round(time.Millisecond), r.HPAs.Round(time.Millisecond), r.Ready.Round(time.Millisecond),
 		r.RequestsPerObject(), r.ReconcilesPerObject(), r.PoolConnections, r.BrokerSockets,
