@@ -21,10 +21,13 @@ import (
 //     waits for the next batch, which starts when the one in flight ends and
 //     reads every key waiting for it: probes that arrive together cost one
 //     batch, two at most;
-//   - a batch also reads ahead the keys whose next probe is due before its
-//     result expires (each key's probes are about one probe interval apart),
-//     so that in steady state a key is read about once per probe interval,
-//     however the probes of the triggers are spread;
+//   - a batch also reads ahead the keys whose next probe is expected (one
+//     period after the last: the scale loop calls a trigger at zero replicas
+//     once per probe interval, with Probe or, once per polling interval,
+//     Read) early enough in the life of its result, so that in steady state
+//     a key is read about once per probe interval however the triggers'
+//     probes are spread, and a batch runs about every probeMaxAge −
+//     probeReadAheadMargin;
 //   - a batch is one call of the client's batched offsets path: one
 //     OffsetFetch per group, one ListOffsets per partition leader for all
 //     groups together (and one more per leader for log start offsets);
@@ -40,6 +43,11 @@ import (
 const (
 	// probeMaxAge is how old a batch result may be to answer a probe.
 	probeMaxAge = 500 * time.Millisecond
+	// probeReadAheadMargin is how long before its result expires a probe is
+	// expected, at least, for a batch to read its key ahead: a probe that
+	// comes a little late still finds the result fresh. Keys expected later
+	// are left to the next batch.
+	probeReadAheadMargin = probeMaxAge / 2
 	// probeInterestTTL is how long a key stays of interest without a probe.
 	probeInterestTTL = 10 * time.Second
 	// probeBatchTimeout bounds one batch, whoever waits for it.
@@ -71,11 +79,22 @@ type interest struct {
 	res    *probeResult  // the latest batch result, nil before the first
 }
 
+// seen records a call for the key at now, and the period of the calls.
+// Calls closer than probeMaxAge are of other triggers on the same key, not
+// the period.
+func (in *interest) seen(now time.Time) {
+	if gap := now.Sub(in.last); !in.last.IsZero() && gap >= probeMaxAge {
+		in.period = gap
+	}
+	in.last = now
+}
+
 // due says whether a batch starting at start should read the key ahead of
-// its next probe: that probe is expected (one period after the last) before
-// the batch's result expires, and the result held now will be too old then.
-// A probe later than expected by more than probeMaxAge is not waited for:
-// the trigger may have stopped probing.
+// its next probe: that probe is expected (one period after the last call)
+// at least probeReadAheadMargin before the batch's result expires, and the
+// result held now will not serve it with that margin. A probe later than
+// expected by more than probeMaxAge is not waited for: the trigger may have
+// stopped probing.
 func (in *interest) due(start time.Time) bool {
 	if in.period <= 0 {
 		return false
@@ -87,10 +106,11 @@ func (in *interest) due(start time.Time) bool {
 		}
 		next = start
 	}
-	if !next.Before(start.Add(probeMaxAge)) {
-		return false
+	need := next.Add(probeReadAheadMargin) // a result must be fresh until then
+	if need.After(start.Add(probeMaxAge)) {
+		return false // for a later batch
 	}
-	return in.res == nil || next.Sub(in.res.at) >= probeMaxAge
+	return in.res == nil || need.After(in.res.at.Add(probeMaxAge))
 }
 
 // probeBatch is one batched read of a cluster's offsets.
@@ -136,11 +156,8 @@ func (p *prober) probe(ctx context.Context, key probeKey) (*probeResult, error) 
 	if in == nil {
 		in = &interest{}
 		p.interest[key] = in
-	} else if gap := now.Sub(in.last); gap >= probeMaxAge {
-		// Shorter gaps are other triggers on the same key, not the period.
-		in.period = gap
 	}
-	in.last = now
+	in.seen(now)
 	if r := in.res; r != nil && now.Sub(r.at) < probeMaxAge {
 		p.mu.Unlock()
 		return r, nil
@@ -165,6 +182,18 @@ func (p *prober) probe(ctx context.Context, key probeKey) (*probeResult, error) 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// read records a Read of key, when probes are interested in it: the scale
+// loop reads a trigger at zero replicas in place of a probe once per polling
+// interval, and the probes' period goes on.
+func (p *prober) read(key probeKey) {
+	now := p.typ.now()
+	p.mu.Lock()
+	if in := p.interest[key]; in != nil {
+		in.seen(now)
+	}
+	p.mu.Unlock()
 }
 
 // start runs b: it forgets stale interest, adds the keys due, and reads them

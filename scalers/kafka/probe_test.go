@@ -531,3 +531,29 @@ func TestAProbeOfAnUnreachableClusterIsAPromptErrorWithoutCredentials(t *testing
 		t.Errorf("Probe with a cancelled context = %+v, %v; want its error", r, err)
 	}
 }
+
+func TestAReadInPlaceOfAProbeKeepsTheProbesPeriod(t *testing.T) {
+	c := startCluster(t, clusterOpts{})
+	topic := c.topic(1)
+	c.produce(topic, 3)
+	typ := kafka.NewType()
+	clock := newFakeClock(typ)
+	a := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("a"), "topic", topic), nil))
+	b := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("b"), "topic", topic), nil))
+	// Probed every second, except that once per polling interval the scale
+	// loop reads the triggers instead.
+	for round := 0; round < 2; round++ {
+		probe(t, a)
+		probe(t, b)
+		clock.Advance(time.Second)
+	}
+	read(t, a)
+	read(t, b)
+	clock.Advance(time.Second)
+	before := kafka.ProbeBatches(typ)
+	probe(t, a)
+	probe(t, b)
+	if n := kafka.ProbeBatches(typ) - before; n != 1 {
+		t.Errorf("the probes after a read took %d batches, want 1: the read did not count as the triggers' call", n)
+	}
+}

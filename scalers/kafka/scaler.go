@@ -162,6 +162,7 @@ func (s *scaler) Metric() scalers.MetricSpec { return s.metric }
 // Read measures the group's lag. Identical reads of other triggers in flight
 // are shared.
 func (s *scaler) Read(ctx context.Context) (scalers.Reading, error) {
+	s.prober.read(s.probeKey)
 	topics, err := s.typ.reads.Do(ctx, s.readKey, s.fetch)
 	if err != nil {
 		return scalers.Reading{}, s.readError(err)
