@@ -16,7 +16,8 @@ import (
 //
 //   - a probe registers its interest, (group, topic, policy), and is
 //     answered by the latest batch result for it when that result is younger
-//     than probeMaxAge;
+//     than probeMaxAge (a result dates from when the batch's answers came
+//     in, as the scale loop dates a sample from when its read returned);
 //   - otherwise it joins the batch in flight if that batch reads its key, or
 //     waits for the next batch, which starts when the one in flight ends and
 //     reads every key waiting for it: probes that arrive together cost one
@@ -64,7 +65,7 @@ type probeKey struct {
 
 // probeResult is a batch's answer for one key. It is not changed once made.
 type probeResult struct {
-	at     time.Time // when the batch that read it started
+	at     time.Time // when the batch that read it had its answers
 	topics []TopicOffsets
 	err    error
 	// alone says that the batch could not answer for this key by itself
@@ -91,8 +92,9 @@ func (in *interest) seen(now time.Time) {
 
 // due says whether a batch starting at start should read the key ahead of
 // its next probe: that probe is expected (one period after the last call)
-// at least probeReadAheadMargin before the batch's result expires, and the
-// result held now will not serve it with that margin. A probe later than
+// at least probeReadAheadMargin before the batch's result expires (counted
+// from start: the result will be younger), and the result held now will not
+// serve it with that margin. A probe later than
 // expected by more than probeMaxAge is not waited for: the trigger may have
 // stopped probing.
 func (in *interest) due(start time.Time) bool {
@@ -209,20 +211,20 @@ func (p *prober) start(b *probeBatch, now time.Time) {
 	}
 	p.running = b
 	p.typ.probeBatches.Add(1)
-	go p.run(b, now)
+	go p.run(b)
 }
 
 // run reads b's keys, records the results and starts the next batch.
-func (p *prober) run(b *probeBatch, at time.Time) {
+func (p *prober) run(b *probeBatch) {
 	ctx, cancel := context.WithTimeout(b.base, probeBatchTimeout)
 	stop := context.AfterFunc(p.life, cancel)
-	b.results = p.fetch(ctx, b.keys, at)
+	b.results = p.fetch(ctx, b.keys)
 	stop()
 	cancel()
 
 	p.mu.Lock()
 	for k, r := range b.results {
-		if in := p.interest[k]; in != nil && (in.res == nil || !in.res.at.After(at)) {
+		if in := p.interest[k]; in != nil && (in.res == nil || !in.res.at.After(r.at)) {
 			in.res = r
 		}
 	}
@@ -241,8 +243,7 @@ func (p *prober) run(b *probeBatch, at time.Time) {
 // marked alone (read with Read): a key on every topic of a group that other
 // keys read on named topics, and a key of a group read on several topics
 // that failed (the error may concern another key's topic only).
-func (p *prober) fetch(ctx context.Context, keys map[probeKey]bool, at time.Time) map[probeKey]*probeResult {
-	out := make(map[probeKey]*probeResult, len(keys))
+func (p *prober) fetch(ctx context.Context, keys map[probeKey]bool) map[probeKey]*probeResult {
 	named := map[string]bool{} // groups some key reads on a named topic
 	for k := range keys {
 		if k.topic != "" {
@@ -253,8 +254,7 @@ func (p *prober) fetch(ctx context.Context, keys map[probeKey]bool, at time.Time
 	start := false
 	for k := range keys {
 		if k.topic == "" && named[k.group] {
-			out[k] = &probeResult{at: at, alone: true}
-			continue
+			continue // alone
 		}
 		groups[k.group] = append(groups[k.group], k.topic)
 		start = start || k.earliest
@@ -262,16 +262,20 @@ func (p *prober) fetch(ctx context.Context, keys map[probeKey]bool, at time.Time
 	for g, ts := range groups {
 		groups[g] = dedup(ts)
 	}
-	if len(groups) == 0 {
-		return out
+	var res map[string]GroupOffsets
+	var err error
+	if len(groups) > 0 {
+		res, err = p.offsets(ctx, groups, start)
 	}
-	res, err := p.offsets(ctx, groups, start)
+	at := p.typ.now()
+	out := make(map[probeKey]*probeResult, len(keys))
 	for k := range keys {
-		if out[k] != nil {
-			continue
-		}
 		r := &probeResult{at: at}
 		out[k] = r
+		if k.topic == "" && named[k.group] {
+			r.alone = true
+			continue
+		}
 		if err != nil {
 			r.err = err
 			continue

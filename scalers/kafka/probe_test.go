@@ -557,3 +557,29 @@ func TestAReadInPlaceOfAProbeKeepsTheProbesPeriod(t *testing.T) {
 		t.Errorf("the probes after a read took %d batches, want 1: the read did not count as the triggers' call", n)
 	}
 }
+
+func TestABatchSlowerThanTheMaxAgeStillAnswersTheProbesAfterIt(t *testing.T) {
+	c := startCluster(t, clusterOpts{})
+	topic := c.topic(1)
+	c.produce(topic, 3)
+	typ := kafka.NewType()
+	clock := newFakeClock(typ)
+	a := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("a"), "topic", topic), nil))
+	b := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("b"), "topic", topic), nil))
+	for round := 0; round < 2; round++ { // the periods become known
+		probe(t, a)
+		probe(t, b)
+		clock.Advance(time.Second)
+	}
+	// The next batch takes a second, as one over thousands of groups may.
+	c.kfake.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		clock.Advance(time.Second)
+		return nil, nil, false
+	})
+	before := kafka.ProbeBatches(typ)
+	probe(t, a)
+	probe(t, b)
+	if n := kafka.ProbeBatches(typ) - before; n != 1 {
+		t.Errorf("%d batches, want 1: a result is as old as the answers, not as the batch", n)
+	}
+}
