@@ -19,9 +19,8 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// caValidity is how long the generated CA is valid. The CA is made at each
-// start of the operator, so it never has to be renewed in a running process
-// for any sensible certificate lifetime.
+// caValidity is how long a generated CA is valid: long enough never to need
+// renewal, as only the serving certificates it signs are exposed.
 const caValidity = 10 * 365 * 24 * time.Hour
 
 // DefaultCertValidity is how long a generated serving certificate is valid.
@@ -29,8 +28,8 @@ const caValidity = 10 * 365 * 24 * time.Hour
 const DefaultCertValidity = 90 * 24 * time.Hour
 
 // generatedCert is the adapter's serving certificate when none is given: a
-// CA made in memory at start (its certificate goes into the APIService's
-// caBundle) signs a serving certificate for the given names, renewed with a
+// CA (made at start, or shared by the replicas through a Secret; its
+// certificate goes into the APIService's caBundle) signs a serving certificate for the given names, renewed with a
 // new key when two thirds of its validity have passed. Listeners (the API
 // server's TLS configuration) are told of every renewal.
 //
@@ -59,16 +58,19 @@ var (
 	_ dynamiccertificates.ControllerRunner       = (*generatedCert)(nil)
 )
 
-func newGeneratedCert(clk clock.Clock, validity time.Duration, dnsNames []string, ips []net.IP, log logr.Logger) (*generatedCert, error) {
-	if validity <= 0 {
-		validity = DefaultCertValidity
-	}
-	g := &generatedCert{clock: clk, validity: validity, dnsNames: dnsNames, ips: ips, log: log}
+// authority is the CA that signs the generated serving certificates.
+type authority struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte // the certificate
+}
+
+// newAuthority makes a CA valid for caValidity.
+func newAuthority(now time.Time) (*authority, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("metrics adapter CA key: %w", err)
 	}
-	now := clk.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: fmt.Sprintf("ebb-metrics-adapter-ca@%d", now.Unix())},
@@ -82,11 +84,57 @@ func newGeneratedCert(clk clock.Clock, validity time.Duration, dnsNames []string
 	if err != nil {
 		return nil, fmt.Errorf("metrics adapter CA: %w", err)
 	}
-	if g.caCert, err = x509.ParseCertificate(der); err != nil {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
 		return nil, fmt.Errorf("metrics adapter CA: %w", err)
 	}
-	g.caKey = key
-	g.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return &authority{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+}
+
+// keyPEM is the CA's private key in PEM.
+func (a *authority) keyPEM() ([]byte, error) {
+	der, err := x509.MarshalECPrivateKey(a.key)
+	if err != nil {
+		return nil, fmt.Errorf("metrics adapter CA key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
+// parseAuthority reads a CA written by keyPEM and pem.
+func parseAuthority(certPEM, keyPEM []byte) (*authority, error) {
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return nil, fmt.Errorf("metrics adapter CA: not PEM")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("metrics adapter CA: %w", err)
+	}
+	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("metrics adapter CA key: %w", err)
+	}
+	if !cert.IsCA || !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("metrics adapter CA: the certificate is not a CA or does not match the key")
+	}
+	return &authority{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cb.Bytes})}, nil
+}
+
+// newGeneratedCert makes a serving certificate signed by ca (a new CA when
+// nil).
+func newGeneratedCert(clk clock.Clock, ca *authority, validity time.Duration, dnsNames []string, ips []net.IP, log logr.Logger) (*generatedCert, error) {
+	if validity <= 0 {
+		validity = DefaultCertValidity
+	}
+	if ca == nil {
+		var err error
+		if ca, err = newAuthority(clk.Now()); err != nil {
+			return nil, err
+		}
+	}
+	g := &generatedCert{clock: clk, validity: validity, dnsNames: dnsNames, ips: ips, log: log,
+		caKey: ca.key, caCert: ca.cert, caPEM: ca.pem}
 	if err := g.renew(); err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func parseLeaf(t *testing.T, g *generatedCert) *x509.Certificate {
 
 func TestGeneratedCertVerifiesForTheServiceName(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
-	g, err := newGeneratedCert(clk, time.Hour, serviceDNSNames("ebb-metrics-adapter", "ebb-system"), []net.IP{net.IPv4(127, 0, 0, 1)}, logr.Discard())
+	g, err := newGeneratedCert(clk, nil, time.Hour, serviceDNSNames("ebb-metrics-adapter", "ebb-system"), []net.IP{net.IPv4(127, 0, 0, 1)}, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestGeneratedCertVerifiesForTheServiceName(t *testing.T) {
 func TestGeneratedCertIsRenewedAfterTwoThirdsOfItsValidity(t *testing.T) {
 	start := time.Now()
 	clk := clocktesting.NewFakeClock(start)
-	g, err := newGeneratedCert(clk, 3*time.Hour, []string{"localhost"}, nil, logr.Discard())
+	g, err := newGeneratedCert(clk, nil, 3*time.Hour, []string{"localhost"}, nil, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,4 +116,33 @@ func mustCA(t *testing.T, g *generatedCert) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return ca
+}
+
+func TestAuthorityRoundTripsThroughItsSecretForm(t *testing.T) {
+	ca, err := newAuthority(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ca.keyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := parseAuthority(ca.pem, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.cert.Equal(ca.cert) || !back.key.Equal(ca.key) {
+		t.Fatal("the CA read back differs from the one written")
+	}
+	other, err := newAuthority(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, _ := other.keyPEM()
+	if _, err := parseAuthority(ca.pem, otherKey); err == nil {
+		t.Error("a CA certificate with another CA's key was accepted")
+	}
+	if _, err := parseAuthority([]byte("not pem"), key); err == nil {
+		t.Error("a certificate that is not PEM was accepted")
+	}
 }

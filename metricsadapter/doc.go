@@ -12,8 +12,9 @@
 //     aggregation layer expects; a controller-runtime Runnable that runs on
 //     every replica, not only the leader;
 //   - the serving certificate: given as files (reloaded when they change) or
-//     made by the operator from a CA of its own, renewed before it expires,
-//     with the CA put into the APIService's caBundle.
+//     made by the operator from a CA it keeps in a Secret (shared by the
+//     replicas and kept across restarts), renewed before it expires, with
+//     the CA put into the APIService's caBundle.
 //
 // See docs/adapter.md for the flags, the RBAC it needs and how the HPA
 // reaches it.

@@ -61,6 +61,10 @@ type ServerOptions struct {
 	// APIService is the APIService whose caBundle the adapter keeps equal
 	// to its generated CA; empty: none is touched. Unused with CertDir.
 	APIService string
+	// CASecret is the Secret in ServiceNamespace that keeps the generated
+	// CA, shared by the replicas and kept across restarts; empty: a new CA
+	// in memory at each start (one replica only). Unused with CertDir.
+	CASecret string
 
 	// Registerer receives the adapter's request metrics; nil: none.
 	Registerer prometheus.Registerer
@@ -124,7 +128,19 @@ func NewServer(cfg *rest.Config, src Source, o ServerOptions) (*Server, error) {
 		}
 		serving.ServerCert.CertKey.CertFile, serving.ServerCert.CertKey.KeyFile = crt, key
 	} else {
-		if s.gen, err = newGeneratedCert(clock.RealClock{}, o.CertValidity, serviceDNSNames(o.ServiceName, o.ServiceNamespace),
+		var ca *authority
+		if o.CASecret != "" && o.ServiceNamespace == "" {
+			return nil, fmt.Errorf("metrics adapter: a CA Secret needs the Service's namespace")
+		}
+		if o.CASecret != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ca, err = sharedAuthority(ctx, kc, o.ServiceNamespace, o.CASecret, time.Now())
+			cancel()
+			if err != nil {
+				return nil, err
+			}
+		}
+		if s.gen, err = newGeneratedCert(clock.RealClock{}, ca, o.CertValidity, serviceDNSNames(o.ServiceName, o.ServiceNamespace),
 			[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, o.Log.WithName("certificate")); err != nil {
 			return nil, err
 		}

@@ -23,7 +23,7 @@ import (
 // cert-manager would) and returns the DER of the certificate.
 func writePair(t *testing.T, dir string) []byte {
 	t.Helper()
-	g, err := newGeneratedCert(clocktesting.NewFakeClock(time.Now()), time.Hour, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, logr.Discard())
+	g, err := newGeneratedCert(clocktesting.NewFakeClock(time.Now()), nil, time.Hour, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

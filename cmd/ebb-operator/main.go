@@ -60,6 +60,7 @@ type config struct {
 	adapterCertValidity time.Duration
 	adapterServiceName  string
 	adapterAPIService   string
+	adapterCASecret     string
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
@@ -87,6 +88,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.adapterCertValidity, "adapter-cert-validity", metricsadapter.DefaultCertValidity, "validity of a generated serving certificate; renewed after two thirds of it")
 	fs.StringVar(&c.adapterServiceName, "adapter-service-name", "ebb-metrics-adapter", "name of the Service in --namespace the APIService points at; a generated certificate is made for <name>.<namespace>.svc")
 	fs.StringVar(&c.adapterAPIService, "adapter-apiservice", metricsadapter.DefaultAPIService, "APIService whose caBundle the operator keeps equal to its generated CA; empty: none")
+	fs.StringVar(&c.adapterCASecret, "adapter-ca-secret", "ebb-metrics-adapter-ca", "Secret in --namespace that keeps the generated CA, shared by the replicas and kept across restarts; "+
+		"empty: a new CA in memory at each start (one replica only)")
 	fs.BoolVar(&c.logDevelopment, "log-development", false, "human-readable logs")
 	fs.IntVar(&c.logVerbosity, "v", 0, "log verbosity: 0 or 1")
 	if err := fs.Parse(args); err != nil {
@@ -177,6 +180,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 			ServiceName:      c.adapterServiceName,
 			ServiceNamespace: c.namespace,
 			APIService:       c.adapterAPIService,
+			CASecret:         c.adapterCASecret,
 			Registerer:       ctrlmetrics.Registry,
 			Log:              ctrl.Log.WithName("adapter"),
 		})
