@@ -62,6 +62,11 @@ const (
 	maxFilterBytes = 4096
 	// maxPageSize is the largest page the management API serves.
 	maxPageSize = 500
+	// defaultMaxBatchTimeout bounds a batch whatever the triggers' timeouts: the
+	// probes of a vhost wait for the batch in flight, so a long one would
+	// keep them failing after the broker is back. (A Read still gets the
+	// trigger's whole timeout.)
+	defaultMaxBatchTimeout = 30 * time.Second
 )
 
 // batcher merges the probes of a Type's batchable triggers into one
@@ -74,6 +79,7 @@ type batcher struct {
 	maxAge      time.Duration
 	interestTTL time.Duration
 	maxFiltered int
+	maxTimeout  time.Duration
 
 	mu      sync.Mutex
 	vhosts  map[Vhost]*vhostBatches
@@ -135,6 +141,7 @@ func newBatcher(t *Type) *batcher {
 		maxAge:      defaultMaxAge,
 		interestTTL: defaultInterestTTL,
 		maxFiltered: defaultMaxFiltered,
+		maxTimeout:  defaultMaxBatchTimeout,
 		vhosts:      map[Vhost]*vhostBatches{},
 	}
 }
@@ -215,7 +222,8 @@ func (p Probe) answer(r *batchResult) (float64, error) {
 // interestTTL. b.mu is held. The batch runs on its own goroutine with a
 // context detached from the caller that starts it (keeping its values), so
 // that this caller giving up does not fail the probes that joined; it ends by
-// the longest timeout of the triggers probing the vhost.
+// the longest timeout of the triggers probing the vhost, at most maxTimeout.
+// A vhost has at most one batch in flight.
 func (b *batcher) start(ctx context.Context, v Vhost, vb *vhostBatches, now time.Time) *batchCall {
 	var timeout time.Duration
 	for q, in := range vb.interest {
@@ -241,7 +249,7 @@ func (b *batcher) start(ctx context.Context, v Vhost, vb *vhostBatches, now time
 		}
 	}
 	vb.running = c
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(timeout, b.maxTimeout))
 	go func() {
 		defer cancel()
 		depths, err := b.fetch(bctx, v, c.names, filter)

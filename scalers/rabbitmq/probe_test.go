@@ -416,6 +416,9 @@ func TestANameFilterMatchesExactNamesOnly(t *testing.T) {
 	if reqs := proxy.since(before); len(reqs) != 1 || !strings.Contains(reqs[0], "use_regex=true") {
 		t.Fatalf("five probed queues asked %v, want one filtered listing", reqs)
 	}
+	if got := typ.probes.lastFound(scs[0].(*scaler).batch.Vhost); len(got) != 2 {
+		t.Errorf("the broker answered the filter with %q, want the two probed queues that exist", got)
+	}
 	for i, o := range outs {
 		if n, ok := exists[probed[i]]; ok {
 			if o.err != nil || o.r.Value != float64(n) {
@@ -643,6 +646,39 @@ func TestAStalledManagementAPITimesAProbeOutWithinItsTimeout(t *testing.T) {
 	}
 }
 
+func TestAStalledBatchEndsByItsOwnTimeoutSoProbesSeeTheAPIComeBack(t *testing.T) {
+	requireManagement(t)
+	a := newAdmin(t)
+	qs := a.queues("stalled-batch", 1, 3)
+	waitForCounts(t, map[string]float64{qs[0]: 3})
+	proxy := newProxy(t, mgmtAddr)
+	typ := NewType()
+	typ.probes.maxTimeout = time.Second
+	sc := newScaler(t, typ, trigger(map[string]string{"host": "http://guest:guest@" + proxy.addr + "/", "queueName": qs[0], "value": "1", "timeout": "1h"}, nil))
+	probeWithin := func(d time.Duration) (scalers.Reading, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		return sc.(scalers.Prober).Probe(ctx)
+	}
+
+	proxy.stall.Store(true)
+	if r, err := probeWithin(300 * time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("probe of a silent API = %+v, %v; want a deadline error", r, err)
+	}
+	proxy.stall.Store(false) // the API answers again; the batch in flight does not know
+	start := time.Now()
+	eventually(t, 10*time.Second, "a probe to read 3 once the API is back", func() (bool, string) {
+		r, err := probeWithin(500 * time.Millisecond)
+		if err != nil {
+			return false, err.Error()
+		}
+		return r.Value == 3, "value " + ftoa(r.Value)
+	})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("probes read again after %s; the stalled batch should have ended after 1s", took)
+	}
+}
+
 func TestAWrongPasswordFailsAProbeWithoutShowingIt(t *testing.T) {
 	requireManagement(t)
 	password := "Wr0ng-" + uniqueName("pw")
@@ -761,4 +797,17 @@ func (b *batcher) vhostsHeld() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.vhosts)
+}
+
+// lastFound names the queues the vhost's latest batch found.
+func (b *batcher) lastFound(v Vhost) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var names []string
+	if vb := b.vhosts[v]; vb != nil && vb.last != nil {
+		for q := range vb.last.depths {
+			names = append(names, q)
+		}
+	}
+	return names
 }
