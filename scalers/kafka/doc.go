@@ -12,6 +12,11 @@
 // cluster, group and topic) in flight are merged, and Type.Lags reads many
 // groups on one cluster at once for callers that batch.
 //
+// The scalers implement scalers.Prober: the activation probes of all the
+// triggers on one cluster are answered by shared batches, each one call of
+// the same batched offsets path, with results shared for up to 500 ms (see
+// probe.go).
+//
 // The metadata keys are KEDA's; docs/scalers/kafka.md documents them and how
 // replicas follow from the value.
 package kafka
