@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/ebbscale/ebb/scalers"
+	httpscaler "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/kafka"
 	"github.com/ebbscale/ebb/scalers/mysql"
 	"github.com/ebbscale/ebb/scalers/postgresql"
@@ -18,5 +19,6 @@ func newRegistry() (*scalers.Registry, error) {
 		prometheus.NewType(),
 		postgresql.NewType(),
 		mysql.NewType(),
+		httpscaler.NewType(),
 	)
 }
