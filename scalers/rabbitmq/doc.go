@@ -10,9 +10,13 @@
 // are in flight at the same time; 1,000 triggers on one queue cost one
 // connection and, when they poll together, one query.
 //
-// The Type also answers batched probes (ProbeOf, QueueDepths): the message
-// counts of every queue in a vhost with one management API request, for the
-// scale loop's frequent activation checks of idle targets.
+// Its Scalers implement scalers.Prober for the scale loop's frequent
+// activation checks of idle targets: the probes of triggers that read one
+// queue through the management API share one request per vhost (the queue
+// alone, a name filter for a few queues, the whole vhost for many), and a
+// result younger than 500 ms answers later probes; other triggers' probes are
+// reads. ProbeOf and QueueDepths expose the same batching to callers that
+// group triggers themselves.
 //
 // Metadata keys and their meaning: docs/scalers/rabbitmq.md.
 package rabbitmq

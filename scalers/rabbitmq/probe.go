@@ -233,6 +233,9 @@ func (b *batcher) start(ctx context.Context, v Vhost, vb *vhostBatches, now time
 		}
 		timeout = max(timeout, in.timeout)
 	}
+	if timeout <= 0 { // no interest left: cannot happen, as the caller just probed
+		timeout = defaultTimeout
+	}
 	c := &batchCall{done: make(chan struct{})}
 	var filter string
 	if len(vb.interest) <= b.maxFiltered {
