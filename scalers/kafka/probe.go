@@ -20,8 +20,8 @@ import (
 //     in, as the scale loop dates a sample from when its read returned);
 //   - otherwise it joins the batch in flight if that batch reads its key, or
 //     waits for the next batch, which starts when the one in flight ends and
-//     reads every key waiting for it: probes that arrive together cost one
-//     batch, two at most;
+//     reads every key waiting for it: probes that arrive together cost a
+//     batch or two;
 //   - a batch also reads ahead the keys whose next probe is expected (one
 //     period after the last: the scale loop calls a trigger at zero replicas
 //     once per probe interval, with Probe or, once per polling interval,
@@ -75,8 +75,8 @@ type probeResult struct {
 
 // interest is what a prober knows of one key.
 type interest struct {
-	last   time.Time     // the latest probe
-	period time.Duration // between the two latest probes (0: not known yet)
+	last   time.Time     // the latest call: a probe, or a Read in its place
+	period time.Duration // between the two latest calls (0: not known yet)
 	res    *probeResult  // the latest batch result, nil before the first
 }
 
@@ -94,9 +94,8 @@ func (in *interest) seen(now time.Time) {
 // its next probe: that probe is expected (one period after the last call)
 // at least probeReadAheadMargin before the batch's result expires (counted
 // from start: the result will be younger), and the result held now will not
-// serve it with that margin. A probe later than
-// expected by more than probeMaxAge is not waited for: the trigger may have
-// stopped probing.
+// serve it with that margin. A probe later than expected by more than
+// probeMaxAge is not waited for: the trigger may have stopped probing.
 func (in *interest) due(start time.Time) bool {
 	if in.period <= 0 {
 		return false
