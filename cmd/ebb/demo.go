@@ -10,10 +10,13 @@ import (
 	"github.com/ebbscale/ebb/cmd/ebb/internal/demo"
 )
 
-func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer, libLog *switchWriter) error {
 	o, err := parseDemoFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if libLog != nil {
+		o.LibraryLog = libLog
 	}
 	_, err = demo.Run(ctx, stdout, o)
 	return err

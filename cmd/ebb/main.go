@@ -12,22 +12,52 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/go-logr/logr/funcr"
+	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 func main() {
-	// controller-runtime's envtest logs through this; errors only.
-	ctrllog.SetLogger(funcr.New(func(prefix, args string) {
-		fmt.Fprintln(os.Stderr, prefix, args)
-	}, funcr.Options{}))
+	// Libraries log through process-wide loggers: klog (client-go, the
+	// metrics adapter's API server) and controller-runtime's root logger
+	// (envtest). To stderr, until a command points them elsewhere (the demo
+	// points them at its log file, away from its display).
+	libLog := &switchWriter{w: os.Stderr}
+	logger := funcr.New(func(prefix, args string) {
+		fmt.Fprintln(libLog, prefix, args)
+	}, funcr.Options{})
+	ctrllog.SetLogger(logger)
+	klog.SetLogger(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, libLog)
 	stop()
 	os.Exit(code)
+}
+
+// switchWriter writes to a writer that can be swapped at any time, from any
+// goroutine.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// Redirect makes w the writer and returns the previous one.
+func (s *switchWriter) Redirect(w io.Writer) io.Writer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev := s.w
+	s.w = w
+	return prev
 }
 
 const usage = `ebb is Ebb's command line: event-driven autoscaling for Kubernetes.
@@ -39,8 +69,9 @@ Usage:
 Run 'ebb <command> --help' for a command's flags.
 `
 
-// run runs the command in args and returns the process exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// run runs the command in args and returns the process exit code. libLog,
+// when set, receives the libraries' process-wide logs.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, libLog *switchWriter) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -48,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "demo":
-		err = demoCommand(ctx, args[1:], stdout, stderr)
+		err = demoCommand(ctx, args[1:], stdout, stderr, libLog)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -29,7 +29,7 @@ func TestRun(t *testing.T) {
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), tc.args, &stdout, &stderr)
+			code := run(t.Context(), tc.args, &stdout, &stderr, nil)
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d (stderr: %s)", code, tc.code, stderr.String())
 			}

@@ -20,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -66,6 +65,17 @@ type Options struct {
 	ExitAfter time.Duration
 	// Plot, when set, is the path of a PNG chart written at the end.
 	Plot string
+
+	// LibraryLog, when set, points the libraries' process-wide loggers
+	// (klog, controller-runtime's root logger), which the caller owns, at
+	// the run's log file while it runs.
+	LibraryLog LogRedirector
+}
+
+// LogRedirector points a log at w and returns the writer it had; safe to
+// call while others log.
+type LogRedirector interface {
+	Redirect(w io.Writer) (previous io.Writer)
 }
 
 // DefaultOptions are the values of `ebb demo`: a run of about a minute
@@ -159,6 +169,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 	if err != nil {
 		return fail(err)
 	}
+	fmt.Fprintf(out, "Control plane: API server %s, files (kubeconfig, logs) in %s\n", cp.URL(), cp.Dir)
 	logPath := filepath.Join(cp.Dir, "ebb-operator.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -178,10 +189,12 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 		retErr = errors.Join(retErr, err)
 	}()
 	log := fileLogger(logFile)
-	// The API server libraries of the metrics adapter and client-go log
-	// through klog; to the file, not over the display.
-	klog.SetLogger(log.WithName("klog"))
-	defer klog.ClearLogger()
+	if o.LibraryLog != nil {
+		// client-go and the adapter's API server library log through klog:
+		// to the file, not over the display.
+		prev := o.LibraryLog.Redirect(logFile)
+		defer o.LibraryLog.Redirect(prev)
+	}
 
 	fmt.Fprintln(out, "Starting Ebb's operator in this process: reconciler, scale loop, metrics adapter...")
 	op, err := startOperator(cp, cp.Scheme, log)
@@ -282,7 +295,7 @@ func runScenario(ctx context.Context, c client.Client, src source, o Options, hp
 
 	var samples []Sample
 	burst, drained := false, false
-	var nextEvents time.Time
+	var nextEvents, doneAt time.Time
 	var prev Sample
 	for {
 		select {
@@ -331,10 +344,25 @@ func runScenario(ctx context.Context, c client.Client, src source, o Options, hp
 		disp.update(s)
 		prev = s
 		if burst && sum.Done() {
-			return true, samples
+			// A short tail: the chart ends flat at zero, and the Events of
+			// the last step have time to arrive.
+			if doneAt.IsZero() {
+				doneAt = now
+			}
+			if now.Sub(doneAt) >= doneTail {
+				if lines, err := w.newEvents(ctx); err == nil {
+					for _, l := range lines {
+						disp.event(s.At, l)
+					}
+				}
+				return true, samples
+			}
 		}
 	}
 }
+
+// doneTail is how long a run goes on sampling once back at zero.
+const doneTail = 1500 * time.Millisecond
 
 // consumer stands in for the worker's pods (none run: there is no
 // kubelet): every tick it reads the Deployment's replica count and consumes
