@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,6 +54,8 @@ type ScaleLoop struct {
 	Clock   clock.WithTicker
 	Workers int
 	Log     logr.Logger
+	// Metrics, when set, records reads and scale decisions (metrics.go).
+	Metrics *Metrics
 
 	once    sync.Once
 	sched   *Scheduler[types.NamespacedName]
@@ -83,6 +86,7 @@ type loopTrigger struct {
 	spec   scalers.MetricSpec
 	scaler scalers.Scaler
 	reads  scalers.Coalescer[Sample]
+	obs    *triggerMetrics
 
 	mu   sync.Mutex
 	last Sample
@@ -127,11 +131,18 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 	l.init()
 	key := types.NamespacedName{Namespace: st.Object.Namespace, Name: st.Object.Name}
 	o := &loopObject{key: key, state: st, current: st.Current, readAt: l.Clock.Now()}
+	keep := st.Triggers
+	if st.Composite != nil {
+		keep = append(slices.Clip(keep), LoopTrigger{Name: CompositeMetricName, Type: "composite"})
+	}
+	l.Metrics.forget(key, keep)
 	for _, t := range st.Triggers {
-		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: t.Scaler.Metric(), scaler: t.Scaler})
+		spec := t.Scaler.Metric()
+		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: spec, scaler: t.Scaler, obs: l.Metrics.trigger(key, t.Name, t.Type, spec)})
 	}
 	if st.Composite != nil {
-		o.composite = &loopTrigger{name: CompositeMetricName, typ: "composite", spec: st.Composite.Spec}
+		o.composite = &loopTrigger{name: CompositeMetricName, typ: "composite", spec: st.Composite.Spec,
+			obs: l.Metrics.trigger(key, CompositeMetricName, "composite", st.Composite.Spec)}
 	}
 	if la := st.Object.Status.LastActiveTime; la != nil {
 		t := la.Time
@@ -171,6 +182,7 @@ func (l *ScaleLoop) Remove(key types.NamespacedName) {
 	l.mu.Unlock()
 	l.sched.Remove(key)
 	l.Store.SetMetrics(key, nil)
+	l.Metrics.forget(key, nil)
 	if o != nil {
 		o.close()
 	}
@@ -226,11 +238,13 @@ func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sam
 	s, _ := t.reads.Do(ctx, key, func(ctx context.Context) (Sample, error) {
 		var r scalers.Reading
 		var err error
+		start := time.Now()
 		if key == "probe" {
 			r, err = p.Probe(ctx)
 		} else {
 			r, err = t.scaler.Read(ctx)
 		}
+		t.obs.read(time.Since(start), r.Value, r.Active, err)
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		s := Sample{Time: clk.Now()}
@@ -299,6 +313,7 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 		o.composite.mu.Lock()
 		o.composite.last = cs
 		o.composite.mu.Unlock()
+		o.composite.obs.set(cs.Value, cs.Active, cs.Err)
 		l.Store.Put(MetricRef{Namespace: key.Namespace, ScaledObject: key.Name, Metric: o.composite.spec.Name}, cs)
 		for i := range health {
 			health[i].Active = false
@@ -331,7 +346,9 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	desired := o.current
 	if d.Replicas != nil {
 		from := o.current
-		if err := l.Scales.SetReplicas(ctx, key.Namespace, o.state.Target, *d.Replicas); err != nil {
+		err := l.Scales.SetReplicas(ctx, key.Namespace, o.state.Target, *d.Replicas)
+		l.Metrics.decision(key, from, *d.Replicas, d.Reason, err)
+		if err != nil {
 			log.Error(err, "Scaling the target", "replicas", *d.Replicas)
 			l.Events.Eventf(so, corev1.EventTypeWarning, "ScaleFailed", "scaling %s %s from %d to %d failed: %s", o.state.Target.Kind, o.state.Target.Name, from, *d.Replicas, apiReason(err))
 		} else {

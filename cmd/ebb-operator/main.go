@@ -28,6 +28,10 @@ import (
 	"github.com/ebbscale/ebb/metricsadapter"
 )
 
+// version is the operator's version, set at build time with
+// -ldflags "-X main.version=v1.2.3"; ebb_build_info reports it.
+var version = "dev"
+
 func main() {
 	if err := run(ctrl.SetupSignalHandler(), os.Args[1:], os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "ebb-operator:", err)
@@ -170,6 +174,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	})
 	if err != nil {
 		return err
+	}
+	// Ebb's metrics go on controller-runtime's registry, which the manager's
+	// metrics endpoint serves with the reconcile and work queue metrics.
+	if loop.Metrics, err = controller.NewMetrics(ctrlmetrics.Registry, mgr.GetCache(), version); err != nil {
+		return fmt.Errorf("registering the metrics: %w", err)
 	}
 	if c.adapter {
 		adapter, err := metricsadapter.NewServer(restCfg, loop, metricsadapter.ServerOptions{
