@@ -1,6 +1,7 @@
 // Command ebb-scalebench measures Ebb's controller with many ScaledObjects:
-// for each run it starts a fresh control plane (etcd + kube-apiserver, no
-// kube-controller-manager), runs the operator in this process with
+// for each run (in a process of its own when there are several) it starts a
+// fresh control plane (etcd + kube-apiserver, no kube-controller-manager),
+// runs the operator in that process with
 // cmd/ebb-operator's defaults, creates N Deployments and N ScaledObjects on
 // RabbitMQ queues and reports the time until every HPA exists and every
 // ScaledObject is Ready, the API requests and reconcile passes per
@@ -14,15 +15,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -49,7 +53,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("ebb-scalebench", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	n := fs.Int("n", 1000, "ScaledObjects (and Deployments) per run")
-	runs := fs.Int("runs", 1, "runs, each on a fresh control plane; the median by Ready time is reported")
+	runs := fs.Int("runs", 1, "runs, each in a fresh process on a fresh control plane; the medians are reported")
 	replicas := fs.Int("replicas", 0, "replicas of each Deployment when created (0: resting at zero; 1 with an empty queue: Ebb scales each to zero)")
 	messages := fs.Int("messages", 0, "messages put in each queue first (above 5 the triggers are active)")
 	queues := fs.Int("queues", 1, "queues the triggers share")
@@ -66,8 +70,14 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	apiProfile := fs.String("apiserver-profile", "", "write a 30 s CPU profile of kube-apiserver from the first create on to this file")
 	verbose := fs.Bool("v", false, "print the operator's logs")
 	quiet := fs.Bool("q", false, "no progress lines")
+	child := fs.Bool("child-json", false, "(internal) one run, its result as JSON on stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *runs > 1 && !*child {
+		// Each run in a fresh process, so that one run's heap does not
+		// flatter the next one's memory figures.
+		return runChildren(ctx, args, *runs, out, errOut)
 	}
 	if *memProfile != "" {
 		runtime.MemProfileRate = 4096 // a finer profile than the default 512 KiB
@@ -104,11 +114,62 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i, err)
 		}
+		if *child {
+			return json.NewEncoder(out).Encode(res)
+		}
 		results = append(results, res)
 		fmt.Fprintf(out, "run %d: %s\n", i, summary(res))
 	}
+	report(out, results)
+	return nil
+}
+
+// runChildren runs this command once per run in a child process and reports
+// on the results.
+func runChildren(ctx context.Context, args []string, runs int, out, errOut io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var results []scale.Result
+	for i := 1; i <= runs; i++ {
+		cmd := exec.CommandContext(ctx, exe, append(append([]string(nil), args...), "-runs=1", "-child-json")...)
+		cmd.Stderr = errOut
+		data, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i, err)
+		}
+		var res scale.Result
+		if err := json.Unmarshal(data, &res); err != nil {
+			return fmt.Errorf("run %d: %w", i, err)
+		}
+		results = append(results, res)
+		fmt.Fprintf(out, "run %d: %s\n", i, summary(res))
+	}
+	report(out, results)
+	return nil
+}
+
+// report prints the medians of the runs' figures and the details of the run
+// with the median Ready time.
+func report(out io.Writer, results []scale.Result) {
+	med := func(f func(scale.Result) float64) string {
+		v := make([]float64, len(results))
+		for i, r := range results {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		return strconv.FormatFloat(v[len(v)/2], 'f', 2, 64)
+	}
 	m := scale.Median(results)
-	fmt.Fprintf(out, "\nmedian of %d (by Ready time): %s\n", len(results), summary(m))
+	if len(results) > 1 {
+		fmt.Fprintf(out, "\nmedians of %d runs: every HPA after %s s, every ScaledObject Ready after %s s; %s requests and %s reconcile passes per ScaledObject; RssAnon +%s KiB, heap +%s KiB per ScaledObject\n",
+			len(results),
+			med(func(r scale.Result) float64 { return r.HPAs.Seconds() }), med(func(r scale.Result) float64 { return r.Ready.Seconds() }),
+			med(scale.Result.RequestsPerObject), med(scale.Result.ReconcilesPerObject),
+			med(func(r scale.Result) float64 { return r.RSSPerObject() / 1024 }), med(func(r scale.Result) float64 { return r.HeapPerObject() / 1024 }))
+	}
+	fmt.Fprintf(out, "\nthe run with the median Ready time: %s\n", summary(m))
 	fmt.Fprintf(out, "  requests by kind, per ScaledObject: %s\n", m.Requests.PerObject(m.N))
 	fmt.Fprintf(out, "  operator start-up requests: %s\n", m.Startup)
 	var lat []string
@@ -129,7 +190,6 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		ready = append(ready, r.Ready.Round(10*time.Millisecond).String())
 	}
 	fmt.Fprintf(out, "  Ready times of the runs: %s\n", strings.Join(ready, ", "))
-	return nil
 }
 
 func oneRun(ctx context.Context, o scale.Options, cpuProfile, apiProfile string) (scale.Result, error) {
