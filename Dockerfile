@@ -1,0 +1,18 @@
+# The Ebb operator image: a static binary on distroless (no shell, no libc),
+# running as the unprivileged user 65532. Build: make image.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY apis apis
+COPY controller controller
+COPY metricsadapter metricsadapter
+COPY scalers scalers
+COPY cmd cmd
+ARG VERSION=dev
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ebb-operator ./cmd/ebb-operator
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/ebb-operator /ebb-operator
+USER 65532:65532
+ENTRYPOINT ["/ebb-operator"]

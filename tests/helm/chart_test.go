@@ -1,0 +1,604 @@
+package helm_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/chart"
+	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ebbscale/ebb/tests/controlplane"
+	"github.com/ebbscale/ebb/tests/helm"
+)
+
+const namespace = "ebb-system"
+
+func loadChart(t *testing.T) (*chart.Chart, string) {
+	t.Helper()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := helm.Load(filepath.Join(root, "deploy", "helm", "ebb"))
+	if err != nil {
+		t.Fatalf("load the chart: %v", err)
+	}
+	return c, root
+}
+
+func render(t *testing.T, c *chart.Chart, values map[string]any) *helm.Rendered {
+	t.Helper()
+	r, err := helm.Render(c, namespace, values)
+	if err != nil {
+		t.Fatalf("render with %v: %v", values, err)
+	}
+	return r
+}
+
+// find returns the one object of the kind and name, failing the test when
+// there is none.
+func find(t *testing.T, r *helm.Rendered, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	if o := lookup(r, kind, name); o != nil {
+		return o
+	}
+	t.Fatalf("no %s %s rendered", kind, name)
+	return nil
+}
+
+func lookup(r *helm.Rendered, kind, name string) *unstructured.Unstructured {
+	for _, o := range r.Objects {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
+
+func str(o *unstructured.Unstructured, path ...string) string {
+	v, _, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
+	s, _ := v.(string)
+	return s
+}
+
+func container(t *testing.T, r *helm.Rendered) map[string]any {
+	t.Helper()
+	cs, _, _ := unstructured.NestedSlice(find(t, r, "Deployment", "ebb-operator").Object, "spec", "template", "spec", "containers")
+	if len(cs) != 1 {
+		t.Fatalf("%d containers", len(cs))
+	}
+	return cs[0].(map[string]any)
+}
+
+func args(t *testing.T, r *helm.Rendered) []string {
+	var out []string
+	for _, a := range container(t, r)["args"].([]any) {
+		out = append(out, a.(string))
+	}
+	return out
+}
+
+// The chart's CRDs are byte for byte the generated ones in deploy/crds.
+func TestChartCRDsAreTheGeneratedOnes(t *testing.T) {
+	_, root := loadChart(t)
+	want, _ := filepath.Glob(filepath.Join(root, "deploy", "crds", "*.yaml"))
+	got, _ := filepath.Glob(filepath.Join(root, "deploy", "helm", "ebb", "crds", "*.yaml"))
+	if len(want) == 0 || len(want) != len(got) {
+		t.Fatalf("deploy/crds has %d files, the chart %d: run make chart-sync", len(want), len(got))
+	}
+	for _, w := range want {
+		a, _ := os.ReadFile(w)
+		b, err := os.ReadFile(filepath.Join(root, "deploy", "helm", "ebb", "crds", filepath.Base(w)))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("the chart's %s differs from deploy/crds: run make chart-sync", filepath.Base(w))
+		}
+	}
+	dash, _ := os.ReadFile(filepath.Join(root, "deploy", "grafana", "ebb.json"))
+	chartDash, _ := os.ReadFile(filepath.Join(root, "deploy", "helm", "ebb", "dashboards", "ebb.json"))
+	if len(dash) == 0 || !bytes.Equal(dash, chartDash) {
+		t.Error("the chart's dashboards/ebb.json differs from deploy/grafana/ebb.json: run make chart-sync")
+	}
+}
+
+// With default values: two leader-elected, locked-down replicas with probes
+// and resources, a PDB, the APIService without caBundle (the operator
+// injects its CA) and never insecureSkipTLSVerify, the webhook with a
+// caBundle that vouches for its Service.
+func TestDefaultValuesRenderASafeHighlyAvailableOperator(t *testing.T) {
+	c, _ := loadChart(t)
+	r := render(t, c, nil)
+
+	dep := find(t, r, "Deployment", "ebb-operator")
+	if n, _, _ := unstructured.NestedInt64(dep.Object, "spec", "replicas"); n != 2 {
+		t.Errorf("replicas = %d, want 2", n)
+	}
+	a := args(t, r)
+	for _, want := range []string{"--leader-elect=true", "--namespace=$(POD_NAMESPACE)", "--adapter-apiservice=v1beta1.external.metrics.k8s.io",
+		"--adapter-ca-secret=ebb-metrics-adapter-ca", "--adapter-service-name=ebb-metrics-adapter", "--webhook=true", "--webhook-cert-dir=/certs/webhook", "--metrics-bind-address=:8080"} {
+		if !slices.Contains(a, want) {
+			t.Errorf("operator args %v lack %s", a, want)
+		}
+	}
+	ctr := container(t, r)
+	sc := ctr["securityContext"].(map[string]any)
+	if sc["readOnlyRootFilesystem"] != true || sc["allowPrivilegeEscalation"] != false ||
+		!slices.Equal(sc["capabilities"].(map[string]any)["drop"].([]any), []any{"ALL"}) {
+		t.Errorf("container securityContext = %v", sc)
+	}
+	if v, _, _ := unstructured.NestedBool(dep.Object, "spec", "template", "spec", "securityContext", "runAsNonRoot"); !v {
+		t.Error("the pod may run as root")
+	}
+	for _, p := range []string{"livenessProbe", "readinessProbe", "resources"} {
+		if ctr[p] == nil {
+			t.Errorf("no %s", p)
+		}
+	}
+	if pdb := find(t, r, "PodDisruptionBudget", "ebb-operator"); pdb.Object["spec"].(map[string]any)["minAvailable"] != int64(1) {
+		t.Errorf("PDB spec = %v", pdb.Object["spec"])
+	}
+	api := find(t, r, "APIService", "v1beta1.external.metrics.k8s.io")
+	spec := api.Object["spec"].(map[string]any)
+	if _, ok := spec["insecureSkipTLSVerify"]; ok {
+		t.Error("the APIService skips TLS verification")
+	}
+	if _, ok := spec["caBundle"]; ok {
+		t.Error("the APIService sets a caBundle the operator would fight over")
+	}
+	if str(api, "spec", "service", "name") != "ebb-metrics-adapter" || str(api, "spec", "service", "namespace") != namespace {
+		t.Errorf("APIService service = %v", spec["service"])
+	}
+
+	// The webhook's caBundle verifies the Secret's serving certificate for
+	// the Service's DNS name.
+	vwc := find(t, r, "ValidatingWebhookConfiguration", "ebb-operator")
+	hooks, _, _ := unstructured.NestedSlice(vwc.Object, "webhooks")
+	cc := hooks[0].(map[string]any)["clientConfig"].(map[string]any)
+	caPEM, err := base64.StdEncoding.DecodeString(cc["caBundle"].(string))
+	if err != nil {
+		t.Fatalf("caBundle: %v", err)
+	}
+	sec := find(t, r, "Secret", "ebb-webhook-tls")
+	crtPEM, _ := base64.StdEncoding.DecodeString(str(sec, "data", "tls.crt"))
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("the caBundle holds no certificate")
+	}
+	blk, _ := pem.Decode(crtPEM)
+	if blk == nil {
+		t.Fatal("the webhook Secret holds no certificate")
+	}
+	crt, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crt.Verify(x509.VerifyOptions{Roots: pool, DNSName: "ebb-webhook.ebb-system.svc"}); err != nil {
+		t.Errorf("the webhook certificate does not verify with the caBundle: %v", err)
+	}
+	if lookup(r, "ServiceMonitor", "ebb-operator") != nil || lookup(r, "ConfigMap", "ebb-grafana-dashboard") != nil || lookup(r, "Certificate", "ebb-operator-tls") != nil {
+		t.Error("an optional object is rendered by default")
+	}
+	if !strings.Contains(r.Notes, "kubectl get apiservice v1beta1.external.metrics.k8s.io") {
+		t.Errorf("NOTES.txt = %q", r.Notes)
+	}
+}
+
+// Each documented option renders, and does what it says.
+func TestEachOptionRenders(t *testing.T) {
+	c, _ := loadChart(t)
+	for _, tc := range options {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check(t, render(t, c, tc.values))
+		})
+	}
+}
+
+type option struct {
+	name   string
+	values map[string]any
+	check  func(*testing.T, *helm.Rendered)
+}
+
+var options = []option{
+	{"cert-manager issues the adapter's and the webhook's certificate and injects the CA", map[string]any{"certManager": map[string]any{"enabled": true}}, func(t *testing.T, r *helm.Rendered) {
+		crt := find(t, r, "Certificate", "ebb-operator-tls")
+		dns, _, _ := unstructured.NestedStringSlice(crt.Object, "spec", "dnsNames")
+		if !slices.Contains(dns, "ebb-metrics-adapter.ebb-system.svc") || !slices.Contains(dns, "ebb-webhook.ebb-system.svc") {
+			t.Errorf("dnsNames = %v", dns)
+		}
+		find(t, r, "Issuer", "ebb-ca")
+		for _, o := range []*unstructured.Unstructured{find(t, r, "APIService", "v1beta1.external.metrics.k8s.io"), find(t, r, "ValidatingWebhookConfiguration", "ebb-operator")} {
+			if o.GetAnnotations()["cert-manager.io/inject-ca-from"] != "ebb-system/ebb-operator-tls" {
+				t.Errorf("%s annotations = %v", o.GetKind(), o.GetAnnotations())
+			}
+		}
+		if lookup(r, "Secret", "ebb-webhook-tls") != nil {
+			t.Error("a Helm-made webhook certificate with cert-manager on")
+		}
+		a := args(t, r)
+		if !slices.Contains(a, "--adapter-cert-dir=/certs/adapter") || !slices.Contains(a, "--adapter-apiservice=") {
+			t.Errorf("args = %v", a)
+		}
+	}},
+	{"cert-manager with an existing ClusterIssuer", map[string]any{"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "corp-ca", "kind": "ClusterIssuer"}}}, func(t *testing.T, r *helm.Rendered) {
+		crt := find(t, r, "Certificate", "ebb-operator-tls")
+		if str(crt, "spec", "issuerRef", "name") != "corp-ca" || str(crt, "spec", "issuerRef", "kind") != "ClusterIssuer" {
+			t.Errorf("issuerRef = %v", crt.Object["spec"].(map[string]any)["issuerRef"])
+		}
+		if lookup(r, "Issuer", "ebb-ca") != nil {
+			t.Error("a self-signed CA besides the given issuer")
+		}
+	}},
+	{"webhook off", map[string]any{"webhook": map[string]any{"enabled": false}}, func(t *testing.T, r *helm.Rendered) {
+		if lookup(r, "ValidatingWebhookConfiguration", "ebb-operator") != nil || lookup(r, "Service", "ebb-webhook") != nil || lookup(r, "Secret", "ebb-webhook-tls") != nil {
+			t.Error("webhook objects with the webhook off")
+		}
+		if !slices.Contains(args(t, r), "--webhook=false") {
+			t.Error("the operator serves the webhook")
+		}
+	}},
+	{"webhook failure policy Ignore", map[string]any{"webhook": map[string]any{"failurePolicy": "Ignore"}}, func(t *testing.T, r *helm.Rendered) {
+		hooks, _, _ := unstructured.NestedSlice(find(t, r, "ValidatingWebhookConfiguration", "ebb-operator").Object, "webhooks")
+		if hooks[0].(map[string]any)["failurePolicy"] != "Ignore" {
+			t.Errorf("failurePolicy = %v", hooks[0].(map[string]any)["failurePolicy"])
+		}
+	}},
+	{"adapter off", map[string]any{"adapter": map[string]any{"enabled": false}}, func(t *testing.T, r *helm.Rendered) {
+		if lookup(r, "APIService", "v1beta1.external.metrics.k8s.io") != nil || lookup(r, "Service", "ebb-metrics-adapter") != nil || lookup(r, "ClusterRoleBinding", "ebb-operator:auth-delegator") != nil {
+			t.Error("adapter objects with the adapter off")
+		}
+		if !slices.Contains(args(t, r), "--adapter=false") {
+			t.Error("the operator serves the adapter")
+		}
+	}},
+	{"APIService managed elsewhere", map[string]any{"adapter": map[string]any{"apiService": map[string]any{"create": false}}}, func(t *testing.T, r *helm.Rendered) {
+		if lookup(r, "APIService", "v1beta1.external.metrics.k8s.io") != nil {
+			t.Error("the APIService is rendered")
+		}
+		if !slices.Contains(args(t, r), "--adapter-apiservice=") {
+			t.Error("the operator patches an APIService the chart does not own")
+		}
+	}},
+	{"namespace-restricted Secret access", map[string]any{"rbac": map[string]any{"secretNamespaces": []any{"shop", "ebb-system"}}}, func(t *testing.T, r *helm.Rendered) {
+		for _, rule := range rules(find(t, r, "ClusterRole", "ebb-operator")) {
+			if slices.Contains(rule.Resources, "secrets") {
+				t.Errorf("the ClusterRole grants secrets: %+v", rule)
+			}
+		}
+		role := lookupNS(r, "Role", "ebb-operator-trigger-auth", "shop")
+		if role == nil {
+			t.Fatal("no Role in shop")
+		}
+		if lookupNS(r, "Role", "ebb-operator-trigger-auth", "ebb-system") != nil {
+			t.Error("a second Role in the release namespace")
+		}
+		if !strings.Contains(r.Notes, "Namespace-restricted mode") {
+			t.Error("NOTES.txt does not say the mode")
+		}
+	}},
+	{"RBAC made elsewhere", map[string]any{"rbac": map[string]any{"create": false}}, func(t *testing.T, r *helm.Rendered) {
+		for _, o := range r.Objects {
+			if strings.Contains(o.GetKind(), "Role") {
+				t.Errorf("%s %s rendered", o.GetKind(), o.GetName())
+			}
+		}
+	}},
+	{"ServiceMonitor", map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prom"}}}}, func(t *testing.T, r *helm.Rendered) {
+		sm := find(t, r, "ServiceMonitor", "ebb-operator")
+		if sm.GetLabels()["release"] != "prom" {
+			t.Errorf("labels = %v", sm.GetLabels())
+		}
+		svc := find(t, r, "Service", "ebb-operator-metrics")
+		sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+		for k, v := range sel {
+			if svc.GetLabels()[k] != v {
+				t.Errorf("the ServiceMonitor selects %s=%s; the metrics Service has %v", k, v, svc.GetLabels())
+			}
+		}
+	}},
+	{"dashboard ConfigMap for Grafana's sidecar", map[string]any{"dashboard": map[string]any{"enabled": true, "label": "grafana_dashboard", "labelValue": "ebb", "namespace": "monitoring"}}, func(t *testing.T, r *helm.Rendered) {
+		cm := lookupNS(r, "ConfigMap", "ebb-grafana-dashboard", "monitoring")
+		if cm == nil {
+			t.Fatal("no dashboard ConfigMap in monitoring")
+		}
+		if cm.GetLabels()["grafana_dashboard"] != "ebb" {
+			t.Errorf("labels = %v", cm.GetLabels())
+		}
+		var dash map[string]any
+		if err := json.Unmarshal([]byte(str(cm, "data", "ebb.json")), &dash); err != nil || dash["title"] == nil {
+			t.Errorf("the ConfigMap's ebb.json is not the dashboard: %v", err)
+		}
+	}},
+	{"one replica without leader election, no PDB", map[string]any{"replicaCount": 1, "leaderElection": false, "podDisruptionBudget": map[string]any{"enabled": false}}, func(t *testing.T, r *helm.Rendered) {
+		if lookup(r, "PodDisruptionBudget", "ebb-operator") != nil {
+			t.Error("a PDB")
+		}
+		if !slices.Contains(args(t, r), "--leader-elect=false") {
+			t.Error("leader election on")
+		}
+	}},
+	{"a named, existing service account", map[string]any{"serviceAccount": map[string]any{"create": false, "name": "ops"}}, func(t *testing.T, r *helm.Rendered) {
+		if lookup(r, "ServiceAccount", "ops") != nil || lookup(r, "ServiceAccount", "ebb-operator") != nil {
+			t.Error("a ServiceAccount is rendered")
+		}
+		if sa := str(find(t, r, "Deployment", "ebb-operator"), "spec", "template", "spec", "serviceAccountName"); sa != "ops" {
+			t.Errorf("serviceAccountName = %q", sa)
+		}
+		subj, _, _ := unstructured.NestedSlice(find(t, r, "ClusterRoleBinding", "ebb-operator").Object, "subjects")
+		if subj[0].(map[string]any)["name"] != "ops" {
+			t.Errorf("binding subjects = %v", subj)
+		}
+	}},
+	{"image, logs and tuning", map[string]any{"image": map[string]any{"repository": "registry.local/ebb", "tag": "v9"}, "logLevel": 1, "kubeAPI": map[string]any{"qps": 50, "burst": 100}, "pollWorkers": 8}, func(t *testing.T, r *helm.Rendered) {
+		if img := container(t, r)["image"]; img != "registry.local/ebb:v9" {
+			t.Errorf("image = %v", img)
+		}
+		a := args(t, r)
+		for _, want := range []string{"--v=1", "--kube-api-qps=50", "--kube-api-burst=100", "--poll-workers=8"} {
+			if !slices.Contains(a, want) {
+				t.Errorf("args %v lack %s", a, want)
+			}
+		}
+	}},
+}
+
+func lookupNS(r *helm.Rendered, kind, name, ns string) *unstructured.Unstructured {
+	for _, o := range r.Objects {
+		if o.GetKind() == kind && o.GetName() == name && o.GetNamespace() == ns {
+			return o
+		}
+	}
+	return nil
+}
+
+type rule struct {
+	APIGroups, Resources, Verbs, ResourceNames []string
+}
+
+func rules(o *unstructured.Unstructured) []rule {
+	var out []rule
+	data, _ := json.Marshal(o.Object["rules"])
+	_ = json.Unmarshal(data, &out)
+	return out
+}
+
+// Bad values are refused before anything renders, with a message that
+// names the value.
+func TestTheValuesSchemaRejectsBadValues(t *testing.T) {
+	c, _ := loadChart(t)
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		want   []string
+	}{
+		{"zero replicas", map[string]any{"replicaCount": 0}, []string{"replicaCount", "minimum"}},
+		{"replicas as a string", map[string]any{"replicaCount": "two"}, []string{"replicaCount", "string"}},
+		{"a log level beyond 1", map[string]any{"logLevel": 3}, []string{"logLevel"}},
+		{"a misspelt top-level key", map[string]any{"replicas": 2}, []string{"replicas"}},
+		{"a misspelt nested key", map[string]any{"webhook": map[string]any{"failurePolicyy": "Fail"}}, []string{"failurePolicyy"}},
+		{"an unknown failure policy", map[string]any{"webhook": map[string]any{"failurePolicy": "Maybe"}}, []string{"failurePolicy", "Fail", "Ignore"}},
+		{"a port out of range", map[string]any{"adapter": map[string]any{"port": 70000}}, []string{"adapter/port", "maximum"}},
+		{"a duration without unit", map[string]any{"adapter": map[string]any{"certValidity": "8760"}}, []string{"certValidity"}},
+		{"a namespace that is no DNS label", map[string]any{"rbac": map[string]any{"secretNamespaces": []any{"Shop_1"}}}, []string{"secretNamespaces", "Shop_1"}},
+		{"a pull policy in lower case", map[string]any{"image": map[string]any{"pullPolicy": "always"}}, []string{"pullPolicy"}},
+		{"an issuer kind cert-manager does not know", map[string]any{"certManager": map[string]any{"issuerRef": map[string]any{"name": "x", "kind": "Vault"}}}, []string{"kind", "ClusterIssuer"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := helm.Render(c, namespace, tc.values)
+			if err == nil {
+				t.Fatalf("values %v rendered", tc.values)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	// And a rule the schema cannot express is checked by the templates.
+	_, err := helm.Render(c, namespace, map[string]any{"replicaCount": 3, "leaderElection": false})
+	if err == nil || !strings.Contains(err.Error(), "leaderElection must be true with more than one replica") {
+		t.Errorf("several replicas without leader election: %v", err)
+	}
+}
+
+// Every object of every option set applies to a real API server
+// (server-side apply), and the operator's service account can do what the
+// code needs and no more.
+func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
+	c, _ := loadChart(t)
+	cp := controlplane.Start(t)
+	ctx := t.Context()
+	for _, ns := range []string{namespace, "shop", "monitoring", "elsewhere"} {
+		if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Stand-ins for the CRDs of cert-manager and prometheus-operator, which
+	// this API server does not have: the kinds exist, their schemas are open.
+	standInCRD(t, cp, "cert-manager.io", "Certificate", "certificates")
+	standInCRD(t, cp, "cert-manager.io", "Issuer", "issuers")
+	standInCRD(t, cp, "monitoring.coreos.com", "ServiceMonitor", "servicemonitors")
+
+	sets := append([]option{{name: "defaults"}}, options...)
+	for _, tc := range sets {
+		r := render(t, c, tc.values)
+		for _, o := range append(r.CRDs, r.Objects...) {
+			apply(t, cp, o, tc.name)
+		}
+	}
+
+	// The defaults last, as installed: cluster-wide GETs of Secrets.
+	r := render(t, c, nil)
+	for _, o := range r.Objects {
+		apply(t, cp, o, "defaults again")
+	}
+	sa := "system:serviceaccount:" + namespace + ":ebb-operator"
+	can := []authzv1.ResourceAttributes{
+		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "list"},
+		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "watch"},
+		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "patch", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "scaledobjects", Subresource: "status", Verb: "patch", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "scaledobjects", Subresource: "finalizers", Verb: "update", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "get", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "clustertriggerauthentications", Verb: "get"},
+		{Group: "autoscaling", Resource: "horizontalpodautoscalers", Verb: "watch"},
+		{Group: "autoscaling", Resource: "horizontalpodautoscalers", Verb: "create", Namespace: "shop"},
+		{Group: "autoscaling", Resource: "horizontalpodautoscalers", Verb: "delete", Namespace: "shop"},
+		{Group: "apps", Resource: "deployments", Subresource: "scale", Verb: "get", Namespace: "shop"},
+		{Group: "apps", Resource: "deployments", Subresource: "scale", Verb: "patch", Namespace: "shop"},
+		{Group: "apps", Resource: "statefulsets", Subresource: "scale", Verb: "patch", Namespace: "shop"},
+		{Group: "", Resource: "secrets", Verb: "get", Namespace: "shop", Name: "rabbit-credentials"},
+		{Group: "", Resource: "configmaps", Verb: "get", Namespace: "shop"},
+		{Group: "", Resource: "events", Verb: "create", Namespace: "shop"},
+		{Group: "events.k8s.io", Resource: "events", Verb: "create", Namespace: "shop"},
+		{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Namespace: namespace},
+		{Group: "", Resource: "secrets", Verb: "create", Namespace: namespace},
+		{Group: "", Resource: "secrets", Verb: "get", Namespace: namespace, Name: "ebb-metrics-adapter-ca"},
+		{Group: "apiregistration.k8s.io", Resource: "apiservices", Verb: "patch", Name: "v1beta1.external.metrics.k8s.io"},
+		{Group: "authentication.k8s.io", Resource: "tokenreviews", Verb: "create"},
+		{Group: "authorization.k8s.io", Resource: "subjectaccessreviews", Verb: "create"},
+		{Group: "", Resource: "configmaps", Verb: "watch", Namespace: "kube-system", Name: "extension-apiserver-authentication"},
+	}
+	cannot := []authzv1.ResourceAttributes{
+		{Group: "", Resource: "secrets", Verb: "list"},
+		{Group: "", Resource: "secrets", Verb: "watch"},
+		{Group: "", Resource: "secrets", Verb: "list", Namespace: "shop"},
+		{Group: "", Resource: "secrets", Verb: "create", Namespace: "shop"},
+		{Group: "", Resource: "secrets", Verb: "update", Namespace: namespace, Name: "ebb-metrics-adapter-ca"},
+		{Group: "", Resource: "configmaps", Verb: "list", Namespace: "shop"},
+		{Group: "apps", Resource: "deployments", Verb: "update", Namespace: "shop"},
+		{Group: "apps", Resource: "deployments", Verb: "delete", Namespace: "shop"},
+		{Group: "", Resource: "pods", Verb: "list"},
+		{Group: "apiregistration.k8s.io", Resource: "apiservices", Verb: "patch", Name: "v1beta1.custom.metrics.k8s.io"},
+		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "delete", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "list"},
+		{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Namespace: "shop"},
+		{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "escalate"},
+	}
+	for _, ra := range can {
+		if !allowed(t, cp, sa, ra) {
+			t.Errorf("the operator cannot %s", describe(ra))
+		}
+	}
+	for _, ra := range cannot {
+		if allowed(t, cp, sa, ra) {
+			t.Errorf("the operator can %s", describe(ra))
+		}
+	}
+	// The HPA controller may read external metrics.
+	if !allowed(t, cp, "system:serviceaccount:kube-system:horizontal-pod-autoscaler", authzv1.ResourceAttributes{Group: "external.metrics.k8s.io", Resource: "s0-rabbitmq", Verb: "list", Namespace: "shop"}) {
+		t.Error("the HPA controller cannot read external metrics")
+	}
+
+	// Namespace-restricted mode: Secrets of listed namespaces only.
+	r = render(t, c, map[string]any{"rbac": map[string]any{"secretNamespaces": []any{"shop"}}})
+	for _, o := range r.Objects {
+		apply(t, cp, o, "namespace-restricted")
+	}
+	for ns, want := range map[string]bool{"shop": true, namespace: true, "elsewhere": false} {
+		if got := allowed(t, cp, sa, authzv1.ResourceAttributes{Resource: "secrets", Verb: "get", Namespace: ns, Name: "creds"}); got != want {
+			t.Errorf("namespace-restricted: get secrets in %s allowed = %v, want %v", ns, got, want)
+		}
+	}
+}
+
+// apply server-side applies an object as the chart's field manager.
+func apply(t *testing.T, cp *controlplane.ControlPlane, o *unstructured.Unstructured, set string) {
+	t.Helper()
+	data, err := json.Marshal(o.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := o.DeepCopy()
+	if err := cp.Client.Patch(t.Context(), obj, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner("helm-chart-test"), client.ForceOwnership); err != nil {
+		t.Errorf("%s: apply %s %s/%s: %v", set, o.GetKind(), o.GetNamespace(), o.GetName(), err)
+		return
+	}
+	if o.GetKind() == "CustomResourceDefinition" {
+		waitEstablished(t, cp, o.GetName())
+	}
+}
+
+func standInCRD(t *testing.T, cp *controlplane.ControlPlane, group, kind, plural string) {
+	t.Helper()
+	open := true
+	crd := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: plural + "." + group},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: group, Scope: apiextensionsv1.NamespaceScoped,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Kind: kind, Plural: plural, ListKind: kind + "List", Singular: strings.ToLower(kind)},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: &open}}}},
+		},
+	}
+	if err := cp.Client.Create(t.Context(), crd); err != nil {
+		t.Fatal(err)
+	}
+	waitEstablished(t, cp, crd.Name)
+}
+
+func waitEstablished(t *testing.T, cp *controlplane.ControlPlane, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := cp.Client.Get(ctx, client.ObjectKey{Name: name}, &crd); err != nil {
+			return false, err
+		}
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("CRD %s not established: %v", name, err)
+	}
+}
+
+func allowed(t *testing.T, cp *controlplane.ControlPlane, user string, ra authzv1.ResourceAttributes) bool {
+	t.Helper()
+	sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+		User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + strings.Split(user, ":")[2], "system:authenticated"},
+		ResourceAttributes: &ra,
+	}}
+	if err := cp.Client.Create(t.Context(), sar); err != nil {
+		t.Fatalf("SubjectAccessReview: %v", err)
+	}
+	return sar.Status.Allowed
+}
+
+func describe(ra authzv1.ResourceAttributes) string {
+	res := ra.Resource
+	if ra.Subresource != "" {
+		res += "/" + ra.Subresource
+	}
+	if ra.Group != "" {
+		res += "." + ra.Group
+	}
+	where := "cluster-wide"
+	if ra.Namespace != "" {
+		where = "in " + ra.Namespace
+	}
+	if ra.Name != "" {
+		res += " " + ra.Name
+	}
+	return ra.Verb + " " + res + " " + where
+}
