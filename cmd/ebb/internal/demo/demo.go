@@ -43,9 +43,10 @@ type Options struct {
 	RabbitMQURL   string
 	PostgreSQLURL string
 
-	// Records is the burst of work produced at once.
+	// Records is the burst of work produced at once: records, messages or
+	// rows, as the source has it.
 	Records int
-	// Rate is the records each replica consumes per second.
+	// Rate is the items each replica consumes per second.
 	Rate float64
 	// Target is the work one replica should have: the trigger's target.
 	Target int
@@ -226,7 +227,8 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 		"             polling every %s, cooldown %s) and its HPA %s\n",
 		Namespace, workerName, so.Name, so.Spec.Triggers[0].Type, o.Target, o.MaxReplicas,
 		o.PollingInterval, o.Cooldown, hpa.Name)
-	fmt.Fprintf(out, "Work:        %d records at once; each replica consumes %g records/s (a stand-in for its pods)\n", o.Records, o.Rate)
+	unit := src.Unit()
+	fmt.Fprintf(out, "Work:        %s at once; each replica consumes %g %s/s (a stand-in for its pods)\n", unit.Of(o.Records), o.Rate, unit.Many)
 	fmt.Fprintf(out, "Operator log: %s\n\n", logPath)
 
 	res := &Result{}
@@ -243,9 +245,9 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 	case !res.Finished:
 		fmt.Fprintf(out, "Stopped after %s (--exit-after).\n", o.ExitAfter)
 	}
-	res.Summary.Print(out, o.Records)
+	res.Summary.Print(out, o.Records, unit)
 	if o.Plot != "" {
-		if err := WritePlot(o.Plot, res.Samples, PlotTitle{Source: o.Source, Records: o.Records, Rate: o.Rate, Target: o.Target, MaxReplicas: o.MaxReplicas}); err != nil {
+		if err := WritePlot(o.Plot, res.Samples, PlotTitle{Source: o.Source, Unit: unit, Records: o.Records, Rate: o.Rate, Target: o.Target, MaxReplicas: o.MaxReplicas}); err != nil {
 			return res, err
 		}
 		fmt.Fprintf(out, "Chart:  %s\n", o.Plot)
@@ -316,7 +318,7 @@ func runScenario(ctx context.Context, c client.Client, src source, o Options, hp
 				return false, samples
 			}
 			burst = true
-			disp.event(0, fmt.Sprintf("produced %d records (in %s)", o.Records, time.Since(first).Round(time.Millisecond)))
+			disp.event(0, fmt.Sprintf("produced %s (in %s)", src.Unit().Of(o.Records), time.Since(first).Round(time.Millisecond)))
 		}
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		s := w.sample(sctx, now.Sub(first))

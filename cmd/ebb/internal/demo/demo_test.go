@@ -41,58 +41,11 @@ func TestRunScalesZeroToNToZero(t *testing.T) {
 	}
 	dir := controlPlaneDir(t, out.String())
 
-	t.Run("it comes back to zero by itself", func(t *testing.T) {
-		if !res.Finished {
-			t.Errorf("the run did not finish by itself")
-		}
-	})
-	t.Run("the samples show 0 → N (N ≥ 2) → 0, in that order", func(t *testing.T) {
-		s := res.Samples
-		if len(s) == 0 {
-			t.Fatal("no samples")
-		}
-		if s[0].At >= 0 || s[0].Replicas != 0 || s[0].Lag != 0 {
-			t.Errorf("first sample %+v, want one before the burst at 0 replicas and no lag", s[0])
-		}
-		sum := res.Summary
-		if !sum.FirstReplica.Seen || !sum.Drained.Seen || !sum.BackToZero.Seen {
-			t.Fatalf("summary %+v: want a first replica, a drain and a return to zero", sum)
-		}
-		if sum.Peak < 2 || sum.Peak > o.MaxReplicas {
-			t.Errorf("peak %d replicas, want 2 to %d", sum.Peak, o.MaxReplicas)
-		}
-		if !(sum.FirstReplica.After < sum.PeakAt.After && sum.PeakAt.After < sum.BackToZero.After && sum.Drained.After <= sum.BackToZero.After) {
-			t.Errorf("timeline out of order: %+v", sum)
-		}
-		// Back to zero only once the cooldown has passed since the work was
-		// gone (the last active read is at most a polling interval before
-		// the drain is seen).
-		if earliest := sum.Drained.After + o.Cooldown - o.PollingInterval - o.SampleEvery; sum.BackToZero.After < earliest {
-			t.Errorf("back to zero at %s, drained at %s: before the %s cooldown", sum.BackToZero.After, sum.Drained.After, o.Cooldown)
-		}
-		last := s[len(s)-1]
-		if last.Replicas != 0 || last.Lag != 0 {
-			t.Errorf("last sample %+v, want 0 replicas and no lag", last)
-		}
-		for _, x := range s {
-			if x.Replicas > o.MaxReplicas || x.Desired > o.MaxReplicas {
-				t.Errorf("sample %+v above max %d", x, o.MaxReplicas)
-			}
-			if x.At < 0 && x.Replicas != 0 {
-				t.Errorf("sample %+v: replicas before the burst", x)
-			}
-		}
-	})
+	expectZeroToNToZero(t, res, o)
 	t.Run("the HPA read the trigger's value through the aggregator", func(t *testing.T) {
 		// At its peak, the HPA's value is the lag capped at partitions ×
 		// target.
-		best := 0.0
-		for _, x := range res.Samples {
-			if known(x.MetricTotal) {
-				best = max(best, x.MetricTotal)
-			}
-		}
-		if want := float64(o.MaxReplicas) * float64(o.Target); best < want-0.5 || best > want+0.5 {
+		if best, want := highestMetric(res.Samples), float64(o.MaxReplicas)*float64(o.Target); best < want-0.5 || best > want+0.5 {
 			t.Errorf("highest value the HPA read is %v, want %v (partitions × target)", best, want)
 		}
 	})
@@ -106,7 +59,6 @@ func TestRunScalesZeroToNToZero(t *testing.T) {
 			"drained: lag 0",
 			"Ebb ScaledToZero: Deployment worker:",
 			"replicas 1 → 0",
-			"HPA metric 10/10 per replica, 40 in all",
 			"Summary\n  first record → first replica",
 			"Chart:  " + o.Plot,
 			"Stopped: nothing left running.\n",
@@ -114,6 +66,9 @@ func TestRunScalesZeroToNToZero(t *testing.T) {
 			if !strings.Contains(printed, want) {
 				t.Errorf("output lacks %q", want)
 			}
+		}
+		if !regexp.MustCompile(`HPA metric [0-9.]+/10 per replica, [0-9.]+ in all`).MatchString(printed) {
+			t.Error("output never shows the HPA's value against its target")
 		}
 		if strings.Contains(printed, "\x1b[") {
 			t.Error("output that is not a terminal has ANSI escapes")
@@ -134,6 +89,96 @@ func TestRunScalesZeroToNToZero(t *testing.T) {
 	t.Run("nothing is left running", func(t *testing.T) {
 		expectNothingLeft(t, dir)
 	})
+}
+
+// The running RabbitMQ and PostgreSQL of the machine (tests/services.sh)
+// scale the worker the same way.
+func TestRunWithRunningSources(t *testing.T) {
+	for _, tc := range []struct {
+		source string
+		unit   string
+	}{
+		{"rabbitmq", "messages"},
+		{"postgresql", "rows"},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			o := shortOptions()
+			o.Source = tc.source
+			out := newWatchedBuffer()
+			res, err := runWithTimeout(t, t.Context(), out, o, 6*time.Minute)
+			if err != nil {
+				t.Fatalf("demo: %v\n%s", err, out)
+			}
+			expectZeroToNToZero(t, res, o)
+			// No partitions, no cap: the HPA saw the whole backlog.
+			if best := highestMetric(res.Samples); best <= float64(o.MaxReplicas*int32(o.Target)) {
+				t.Errorf("highest value the HPA read is %v, want above %d", best, o.MaxReplicas*int32(o.Target))
+			}
+			printed := out.String()
+			for _, want := range []string{"produced 200 " + tc.unit, "Ebb ScaledToZero: Deployment worker:", "Stopped: nothing left running.\n"} {
+				if !strings.Contains(printed, want) {
+					t.Errorf("output lacks %q:\n%s", want, printed)
+				}
+			}
+			expectNothingLeft(t, controlPlaneDir(t, printed))
+		})
+	}
+}
+
+// expectZeroToNToZero checks a run that finished: its samples go from 0
+// replicas to 2 or more and back to 0, in order, within the ScaledObject's
+// bounds and not before the cooldown.
+func expectZeroToNToZero(t *testing.T, res *Result, o Options) {
+	t.Helper()
+	if !res.Finished {
+		t.Errorf("the run did not come back to zero by itself")
+	}
+	s := res.Samples
+	if len(s) == 0 {
+		t.Fatal("no samples")
+	}
+	if s[0].At >= 0 || s[0].Replicas != 0 || s[0].Lag != 0 {
+		t.Errorf("first sample %+v, want one before the burst at 0 replicas and no lag", s[0])
+	}
+	sum := res.Summary
+	if !sum.FirstReplica.Seen || !sum.Drained.Seen || !sum.BackToZero.Seen {
+		t.Fatalf("summary %+v: want a first replica, a drain and a return to zero", sum)
+	}
+	if sum.Peak < 2 || sum.Peak > o.MaxReplicas {
+		t.Errorf("peak %d replicas, want 2 to %d", sum.Peak, o.MaxReplicas)
+	}
+	if !(sum.FirstReplica.After < sum.PeakAt.After && sum.PeakAt.After < sum.BackToZero.After && sum.Drained.After <= sum.BackToZero.After) {
+		t.Errorf("timeline out of order: %+v", sum)
+	}
+	// Back to zero only once the cooldown has passed since the work was
+	// gone (the last active read is at most a polling interval before the
+	// drain is seen).
+	if earliest := sum.Drained.After + o.Cooldown - o.PollingInterval - o.SampleEvery; sum.BackToZero.After < earliest {
+		t.Errorf("back to zero at %s, drained at %s: before the %s cooldown", sum.BackToZero.After, sum.Drained.After, o.Cooldown)
+	}
+	last := s[len(s)-1]
+	if last.Replicas != 0 || last.Lag != 0 {
+		t.Errorf("last sample %+v, want 0 replicas and no lag", last)
+	}
+	for _, x := range s {
+		if x.Replicas > o.MaxReplicas || x.Desired > o.MaxReplicas {
+			t.Errorf("sample %+v above max %d", x, o.MaxReplicas)
+		}
+		if x.At < 0 && x.Replicas != 0 {
+			t.Errorf("sample %+v: replicas before the burst", x)
+		}
+	}
+}
+
+// highestMetric is the highest value the HPA read, in all.
+func highestMetric(samples []Sample) float64 {
+	best := 0.0
+	for _, x := range samples {
+		if known(x.MetricTotal) {
+			best = max(best, x.MetricTotal)
+		}
+	}
+	return best
 }
 
 func TestRunStops(t *testing.T) {

@@ -78,6 +78,8 @@ func (s *kafkaSource) Describe() string {
 		s.cluster.ListenAddrs()[0], s.topic, len(s.ends), s.group)
 }
 
+func (s *kafkaSource) Unit() Unit { return Unit{"record", "records"} }
+
 func (s *kafkaSource) Trigger(_ string, target int) (v1alpha1.Trigger, []client.Object) {
 	return v1alpha1.Trigger{
 		Type: "kafka",

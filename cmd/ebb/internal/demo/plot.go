@@ -17,6 +17,7 @@ import (
 // PlotTitle says what ran, for the chart's title.
 type PlotTitle struct {
 	Source      string
+	Unit        Unit
 	Records     int
 	Rate        float64
 	Target      int
@@ -56,9 +57,9 @@ func WritePlot(path string, samples []Sample, t PlotTitle) error {
 	xmin, xmax := samples[0].At.Seconds(), samples[len(samples)-1].At.Seconds()
 
 	top := plot.New()
-	top.Title.Text = fmt.Sprintf("ebb demo — %s: %d records, consumed at %g/s per replica, target %d per replica",
-		t.Source, t.Records, t.Rate, t.Target)
-	top.Y.Label.Text = "records"
+	top.Title.Text = fmt.Sprintf("ebb demo — %s: %s, consumed at %g/s per replica, target %d per replica, max %d replicas",
+		t.Source, t.Unit.Of(t.Records), t.Rate, t.Target, t.MaxReplicas)
+	top.Y.Label.Text = t.Unit.Many
 	top.Y.Min = 0
 	top.Add(plotter.NewGrid())
 	// Steps: each sample holds until the next, so the burst is a jump at 0.
@@ -75,7 +76,7 @@ func WritePlot(path string, samples []Sample, t PlotTitle) error {
 	top.X.Tick.Marker = secondTicks{}
 
 	bottom := plot.New()
-	bottom.X.Label.Text = "seconds since the first record"
+	bottom.X.Label.Text = "seconds since the first " + t.Unit.One
 	bottom.Y.Label.Text = "replicas"
 	bottom.Y.Min, bottom.Y.Max = 0, float64(t.MaxReplicas)+1
 	bottom.Y.Tick.Marker = integerTicks{}

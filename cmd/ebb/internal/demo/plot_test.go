@@ -49,7 +49,7 @@ func recordedRun() []Sample {
 
 func TestWritePlot(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "demo.png")
-	if err := WritePlot(path, recordedRun(), PlotTitle{Source: "kafka", Records: 1000, Rate: 10, Target: 20, MaxReplicas: 8}); err != nil {
+	if err := WritePlot(path, recordedRun(), PlotTitle{Source: "kafka", Unit: Unit{"record", "records"}, Records: 1000, Rate: 10, Target: 20, MaxReplicas: 8}); err != nil {
 		t.Fatal(err)
 	}
 	img := decodePNG(t, path)

@@ -54,6 +54,8 @@ func (s *postgresSource) Describe() string {
 	return fmt.Sprintf("PostgreSQL on %s:%d, database %s, table %s", cfg.Host, cfg.Port, cfg.Database, s.table)
 }
 
+func (s *postgresSource) Unit() Unit { return Unit{"row", "rows"} }
+
 func (s *postgresSource) Trigger(ns string, target int) (v1alpha1.Trigger, []client.Object) {
 	return v1alpha1.Trigger{
 			Type: "postgresql",

@@ -63,6 +63,8 @@ func (s *rabbitSource) Describe() string {
 	return fmt.Sprintf("RabbitMQ on %s, queue %s", s.conn.RemoteAddr(), s.queue)
 }
 
+func (s *rabbitSource) Unit() Unit { return Unit{"message", "messages"} }
+
 func (s *rabbitSource) Trigger(ns string, target int) (v1alpha1.Trigger, []client.Object) {
 	return v1alpha1.Trigger{
 			Type:              "rabbitmq",

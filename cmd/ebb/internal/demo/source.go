@@ -18,6 +18,8 @@ import (
 type source interface {
 	// Describe says in a few words what the source is, for the header.
 	Describe() string
+	// Unit names one item of work: record, message, row.
+	Unit() Unit
 	// Trigger is the ScaledObject's trigger, with target items per
 	// replica, and the objects it needs in namespace ns (a Secret and a
 	// TriggerAuthentication for credentials), created before it.
@@ -30,6 +32,17 @@ type source interface {
 	Depth(ctx context.Context) (int64, error)
 	// Close releases the source and what the demo made in it.
 	Close() error
+}
+
+// Unit names an item of work, one and many.
+type Unit struct{ One, Many string }
+
+// Of is n items: "1 record", "200 records".
+func (u Unit) Of(n int) string {
+	if n == 1 {
+		return "1 " + u.One
+	}
+	return fmt.Sprintf("%d %s", n, u.Many)
 }
 
 // Sources are the values of Options.Source.

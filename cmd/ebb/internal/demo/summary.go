@@ -86,20 +86,21 @@ func Summarize(samples []Sample) Summary {
 // Done says whether the run has gone 0 → N → 0 with all its work done.
 func (s Summary) Done() bool { return s.Drained.Seen && s.BackToZero.Seen }
 
-// Print writes the summary for people.
-func (s Summary) Print(w io.Writer, records int) {
+// Print writes the summary for people; n is the burst, in unit.
+func (s Summary) Print(w io.Writer, n int, unit Unit) {
+	first := "first " + unit.One
 	fmt.Fprintln(w, "Summary")
-	fmt.Fprintf(w, "  first record → first replica    %s\n", s.FirstReplica)
+	fmt.Fprintf(w, "  %-31s %s\n", first+" → first replica", s.FirstReplica)
 	if s.PeakAt.Seen {
-		fmt.Fprintf(w, "  peak replicas                   %d (at %s)\n", s.Peak, s.PeakAt)
+		fmt.Fprintf(w, "  %-31s %d (at %s)\n", "peak replicas", s.Peak, s.PeakAt)
 	} else {
-		fmt.Fprintf(w, "  peak replicas                   0\n")
+		fmt.Fprintf(w, "  %-31s 0\n", "peak replicas")
 	}
-	fmt.Fprintf(w, "  first record → drained          %s (%d records)\n", s.Drained, records)
+	fmt.Fprintf(w, "  %-31s %s (%s)\n", first+" → drained", s.Drained, unit.Of(n))
 	if s.Drained.Seen && s.BackToZero.Seen && s.BackToZero.After >= s.Drained.After {
-		fmt.Fprintf(w, "  drained → back to zero          %s\n", seconds(s.BackToZero.After-s.Drained.After))
+		fmt.Fprintf(w, "  %-31s %s\n", "drained → back to zero", seconds(s.BackToZero.After-s.Drained.After))
 	}
-	fmt.Fprintf(w, "  first record → back to zero     %s\n", s.BackToZero)
+	fmt.Fprintf(w, "  %-31s %s\n", first+" → back to zero", s.BackToZero)
 }
 
 // seconds formats d as seconds with one decimal: "12.3 s".

@@ -81,7 +81,7 @@ func TestSummaryPrint(t *testing.T) {
 		Peak:         8, PeakAt: Moment{17 * time.Second, true},
 		Drained:    Moment{20700 * time.Millisecond, true},
 		BackToZero: Moment{29 * time.Second, true},
-	}.Print(&b, 1000)
+	}.Print(&b, 1000, Unit{"record", "records"})
 	want := `Summary
   first record → first replica    1.2 s
   peak replicas                   8 (at 17.0 s)
@@ -94,8 +94,8 @@ func TestSummaryPrint(t *testing.T) {
 	}
 
 	b.Reset()
-	Summary{}.Print(&b, 10)
-	for _, line := range []string{"first replica    not reached", "peak replicas                   0", "back to zero     not reached"} {
+	Summary{}.Print(&b, 10, Unit{"message", "messages"})
+	for _, line := range []string{"first message → first replica   not reached", "peak replicas                   0", "(10 messages)", "back to zero    not reached"} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("summary of a run that never scaled lacks %q:\n%s", line, b.String())
 		}
