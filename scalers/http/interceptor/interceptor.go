@@ -1,0 +1,285 @@
+package interceptor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Interceptor is the proxy: an http.Handler that routes, counts and holds
+// requests. It is safe for concurrent use.
+type Interceptor struct {
+	cfg    Config
+	now    func() time.Time
+	table  *table
+	routes []*route
+
+	held atomic.Int64 // requests held, all routes
+
+	h1      *http.Transport
+	h2      *http.Transport
+	buffers *bufferPool
+}
+
+// route is a Route with its counters and its readiness gate.
+type route struct {
+	cfg   Route
+	proxy *httputil.ReverseProxy
+	win   *window
+
+	requests atomic.Int64 // all requests, since start
+	inFlight atomic.Int64 // being proxied now (held ones excluded)
+	held     atomic.Int64
+	rejected [numReasons]atomic.Int64
+
+	gate gate
+}
+
+// Reasons a request is answered 503 by the interceptor itself.
+const (
+	reasonQueueFull = iota
+	reasonTimeout
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"queue_full", "hold_timeout"}
+
+// gate is a route's readiness: requests pass while it is open.
+type gate struct {
+	// fast mirrors ready for the path of every request.
+	fast  atomic.Int64
+	mu    sync.Mutex
+	ready int
+	// open is closed while the route has a ready endpoint; a new one is
+	// made when the count falls to 0.
+	open chan struct{}
+}
+
+func (g *gate) set(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	was := g.ready
+	g.ready = n
+	g.fast.Store(int64(n))
+	switch {
+	case was == 0 && n > 0:
+		close(g.open)
+	case was > 0 && n == 0:
+		g.open = make(chan struct{})
+	}
+}
+
+// wait returns a channel closed when the route is ready (already closed if
+// it is).
+func (g *gate) wait() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.open
+}
+
+func (g *gate) readyEndpoints() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.ready
+}
+
+// New returns an Interceptor for cfg. Routes with a Service start not ready
+// until SetReadyEndpoints says otherwise; routes without one are ready.
+func New(cfg Config) (*Interceptor, error) {
+	cfg.defaults()
+	backends, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	ic := &Interceptor{cfg: cfg, now: time.Now, buffers: newBufferPool()}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	ic.h1 = &http.Transport{
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	ic.h2 = ic.h1.Clone()
+	ic.h2.Protocols = new(http.Protocols)
+	ic.h2.Protocols.SetUnencryptedHTTP2(true)
+
+	start := ic.now()
+	for i, rc := range cfg.Routes {
+		r := &route{cfg: rc, win: newWindow(cfg.Window, cfg.Bucket, start)}
+		r.gate.open = make(chan struct{})
+		if rc.Service == "" {
+			r.gate.set(1)
+		}
+		tr := ic.h1
+		if rc.BackendProtocol == "h2c" {
+			tr = ic.h2
+		}
+		r.proxy = newProxy(backends[i], tr, ic.buffers)
+		ic.routes = append(ic.routes, r)
+	}
+	ic.table = newTable(ic.routes)
+	return ic, nil
+}
+
+func newProxy(backend *url.URL, tr http.RoundTripper, buffers httputil.BufferPool) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// Keep the chain of proxies in front of this one.
+			if xff, ok := pr.In.Header["X-Forwarded-For"]; ok {
+				pr.Out.Header["X-Forwarded-For"] = xff
+			}
+			pr.SetURL(backend)
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host // the backend sees the host the client asked for
+		},
+		Transport:  tr,
+		BufferPool: buffers,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+				// The client went away; nobody reads this answer.
+				w.WriteHeader(499)
+				return
+			}
+			http.Error(w, "ebb-interceptor: the backend did not answer", http.StatusBadGateway)
+		},
+	}
+}
+
+// bufferPool recycles the 32 KiB buffers the proxies copy bodies through;
+// the routes of one Interceptor share it.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte    { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+// SetReadyEndpoints sets the number of ready endpoints of a Service: the
+// routes to it hold requests while it is 0 and release them when it is not.
+func (ic *Interceptor) SetReadyEndpoints(namespace, service string, n int) {
+	for _, r := range ic.routes {
+		if r.cfg.Namespace == namespace && r.cfg.Service == service {
+			r.gate.set(n)
+		}
+	}
+}
+
+// Services lists the (namespace, service) pairs the routes wait on.
+func (ic *Interceptor) Services() [][2]string {
+	seen := map[[2]string]bool{}
+	var out [][2]string
+	for _, r := range ic.routes {
+		k := [2]string{r.cfg.Namespace, r.cfg.Service}
+		if r.cfg.Service != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ServeHTTP routes, counts, holds and proxies one request.
+func (ic *Interceptor) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r := ic.table.match(req.Host, req.URL.Path)
+	if r == nil {
+		http.Error(w, "ebb-interceptor: no route for this host and path", http.StatusNotFound)
+		return
+	}
+	r.requests.Add(1)
+	r.win.add(ic.now())
+
+	if r.gate.fast.Load() == 0 && !ic.hold(w, req, r) {
+		return
+	}
+	r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
+	r.proxy.ServeHTTP(w, req)
+}
+
+// hold waits for the route to become ready. It answers 503 and returns false
+// when the queue is full or the wait times out.
+func (ic *Interceptor) hold(w http.ResponseWriter, req *http.Request, r *route) bool {
+	if !acquire(&r.held, int64(ic.cfg.MaxHeldPerRoute)) {
+		ic.reject(w, r, reasonQueueFull)
+		return false
+	}
+	defer r.held.Add(-1)
+	if !acquire(&ic.held, int64(ic.cfg.MaxHeld)) {
+		ic.reject(w, r, reasonQueueFull)
+		return false
+	}
+	defer ic.held.Add(-1)
+
+	timer := time.NewTimer(ic.cfg.HoldTimeout)
+	defer timer.Stop()
+	select {
+	case <-r.gate.wait():
+		return true
+	case <-timer.C:
+		ic.reject(w, r, reasonTimeout)
+		return false
+	case <-req.Context().Done():
+		return false // the client gave up
+	}
+}
+
+// acquire takes one of max slots of c; c never exceeds max.
+func acquire(c *atomic.Int64, max int64) bool {
+	for {
+		v := c.Load()
+		if v >= max {
+			return false
+		}
+		if c.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+func (ic *Interceptor) reject(w http.ResponseWriter, r *route, reason int) {
+	r.rejected[reason].Add(1)
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ic.cfg.RetryAfter.Seconds()))))
+	w.Header().Set("Cache-Control", "no-store")
+	msg := "ebb-interceptor: the backend is scaling up; too many requests are waiting"
+	if reason == reasonTimeout {
+		msg = fmt.Sprintf("ebb-interceptor: the backend had no ready endpoint within %s", ic.cfg.HoldTimeout)
+	}
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}
+
+// CloseIdleConnections closes the idle connections to backends.
+func (ic *Interceptor) CloseIdleConnections() {
+	ic.h1.CloseIdleConnections()
+	ic.h2.CloseIdleConnections()
+}
+
+// NewServer returns an http.Server for the interceptor's proxy port: HTTP/1.1
+// and HTTP/2 without TLS (h2c), a bound on reading request headers, no
+// bound on reading bodies or writing answers (streams and WebSockets last as
+// long as the client and the backend want).
+func NewServer(addr string, h http.Handler) *http.Server {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		Protocols:         p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
