@@ -1,0 +1,209 @@
+// Command ebb-interceptor is the reverse proxy in front of HTTP workloads
+// scaled by Ebb: it routes by Host and path prefix, counts each route's
+// request rate and requests in flight, holds requests while a route's
+// Service has no ready endpoint, and serves its counters to the operator.
+// Package scalers/http/interceptor is its library; this is flags and wiring.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/ebbscale/ebb/scalers/http/interceptor"
+	"github.com/ebbscale/ebb/scalers/http/interceptor/readiness"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "ebb-interceptor:", err)
+		os.Exit(1)
+	}
+}
+
+// flags are the command line.
+type flags struct {
+	routesFile  string
+	proxyAddr   string
+	adminAddr   string
+	tokenFile   string
+	kubeconfig  string
+	window      time.Duration
+	bucket      time.Duration
+	holdTimeout time.Duration
+	maxHeld     int
+	maxPerRoute int
+	retryAfter  time.Duration
+	respTimeout time.Duration
+	drain       time.Duration
+}
+
+func parseFlags(args []string, out io.Writer) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("ebb-interceptor", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&f.routesFile, "routes", "", `JSON file of the routes: {"routes": [{"name", "host", "pathPrefix", "backend", "backendProtocol", "namespace", "service"}]} (required)`)
+	fs.StringVar(&f.proxyAddr, "proxy-address", ":8080", "address the proxy listens on (HTTP/1.1 and h2c)")
+	fs.StringVar(&f.adminAddr, "admin-address", ":9090", "address of the admin endpoint: /v1/routes (bearer token), /metrics, /healthz")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token /v1/routes requires (required; e.g. a mounted Secret)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for watching EndpointSlices; empty: in-cluster config. Unused when no route names a Service")
+	fs.DurationVar(&f.window, "window", time.Minute, "span of the request rate")
+	fs.DurationVar(&f.bucket, "bucket", time.Second, "bucket of the request rate's sliding window")
+	fs.DurationVar(&f.holdTimeout, "hold-timeout", 30*time.Second, "how long a request waits for a ready endpoint before a 503")
+	fs.IntVar(&f.maxHeld, "max-held", 10000, "requests held at once, all routes")
+	fs.IntVar(&f.maxPerRoute, "max-held-per-route", 1000, "requests held at once per route")
+	fs.DurationVar(&f.retryAfter, "retry-after", time.Second, "Retry-After of the interceptor's 503s (whole seconds)")
+	fs.DurationVar(&f.respTimeout, "response-header-timeout", 0, "bound on a backend's response headers; 0: none (the client's own timeout applies)")
+	fs.DurationVar(&f.drain, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long requests in flight may finish")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if f.routesFile == "" {
+		return f, errors.New("--routes is required")
+	}
+	if f.tokenFile == "" {
+		return f, errors.New("--token-file is required: the operator reads the counters with that token")
+	}
+	return f, nil
+}
+
+// routesFile is the --routes file.
+type routesFile struct {
+	Routes []interceptor.Route `json:"routes"`
+}
+
+// run serves until ctx ends. ready, if not nil, gets the proxy's and the
+// admin endpoint's addresses once both listen (for tests).
+func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy, admin net.Addr)) error {
+	f, err := parseFlags(args, logOut)
+	if err != nil {
+		return err
+	}
+	log := zap.New(zap.WriteTo(logOut))
+
+	raw, err := os.ReadFile(f.routesFile)
+	if err != nil {
+		return fmt.Errorf("read --routes: %w", err)
+	}
+	var rf routesFile
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rf); err != nil {
+		return fmt.Errorf("--routes %s: %w", f.routesFile, err)
+	}
+	tok, err := os.ReadFile(f.tokenFile)
+	if err != nil {
+		return fmt.Errorf("read --token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(tok))
+	if token == "" {
+		return fmt.Errorf("--token-file %s is empty", f.tokenFile)
+	}
+
+	ic, err := interceptor.New(interceptor.Config{
+		Routes: rf.Routes, Window: f.window, Bucket: f.bucket,
+		HoldTimeout: f.holdTimeout, MaxHeld: f.maxHeld, MaxHeldPerRoute: f.maxPerRoute,
+		RetryAfter: f.retryAfter, ResponseHeaderTimeout: f.respTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("--routes %s: %w", f.routesFile, err)
+	}
+	defer ic.CloseIdleConnections()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if svcs := ic.Services(); len(svcs) > 0 {
+		kc, err := kubeClient(f.kubeconfig)
+		if err != nil {
+			return err
+		}
+		if err := readiness.NewWatcher(kc, ic, svcs).Run(ctx); err != nil {
+			return err
+		}
+		log.Info("Watching EndpointSlices", "services", len(svcs))
+	}
+
+	proxyLn, err := net.Listen("tcp", f.proxyAddr)
+	if err != nil {
+		return fmt.Errorf("--proxy-address: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", f.adminAddr)
+	if err != nil {
+		proxyLn.Close()
+		return fmt.Errorf("--admin-address: %w", err)
+	}
+	proxy := interceptor.NewServer("", ic)
+	admin := &http.Server{Handler: ic.AdminHandler(token), ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 2)
+	go func() { errc <- serve(proxy, proxyLn, "proxy") }()
+	go func() { errc <- serve(admin, adminLn, "admin endpoint") }()
+	log.Info("Serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "routes", len(rf.Routes))
+	if ready != nil {
+		ready(proxyLn.Addr(), adminLn.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	cancel()
+	shutdown(log, proxy, admin, f.drain)
+	return serveErr
+}
+
+func serve(s *http.Server, ln net.Listener, what string) error {
+	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// shutdown lets requests in flight finish for up to drain, then closes what
+// is left (held requests, WebSockets, streams).
+func shutdown(log logr.Logger, proxy, admin *http.Server, drain time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := proxy.Shutdown(ctx); err != nil {
+		log.Info("Closing connections still open at shutdown", "reason", err.Error())
+		_ = proxy.Close()
+	}
+	_ = admin.Close()
+}
+
+func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client config (routes name Services, whose EndpointSlices gate them): %w", err)
+	}
+	cfg.UserAgent = "ebb-interceptor"
+	return kubernetes.NewForConfig(cfg)
+}
