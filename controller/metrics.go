@@ -56,7 +56,7 @@ type Metrics struct {
 	scaleErrors           *prometheus.CounterVec
 
 	mu       sync.Mutex
-	triggers map[types.NamespacedName]map[triggerID]bool // the trigger series that exist
+	triggers map[types.NamespacedName]map[triggerID]*triggerMetrics // the triggers with series
 }
 
 type triggerID struct{ name, typ string }
@@ -67,7 +67,7 @@ type triggerID struct{ name, typ string }
 // operator's version for ebb_build_info.
 func NewMetrics(reg prometheus.Registerer, objects client.Reader, version string) (*Metrics, error) {
 	m := &Metrics{
-		triggers: map[types.NamespacedName]map[triggerID]bool{},
+		triggers: map[types.NamespacedName]map[triggerID]*triggerMetrics{},
 		value: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: MetricTriggerValue,
 			Help: "The trigger's last metric value read from its source. Kept at the last good value while reads fail.",
@@ -110,33 +110,46 @@ func NewMetrics(reg prometheus.Registerer, objects client.Reader, version string
 	return m, nil
 }
 
-// triggerMetrics are one trigger's series, resolved once when the loop
-// takes the trigger.
+// triggerMetrics are one trigger's series. The target, latency and error
+// series exist from the moment the loop takes the trigger; the value and
+// active series only from the first successful read, so that a trigger
+// never read (on a follower, say) does not show a zero.
 type triggerMetrics struct {
-	value, target, active prometheus.Gauge
-	readDuration          prometheus.Observer
-	readErrors            prometheus.Counter
+	m  *Metrics
+	lv []string
+
+	target       prometheus.Gauge
+	readDuration prometheus.Observer
+	readErrors   prometheus.Counter
+
+	mu            sync.Mutex
+	value, active prometheus.Gauge // nil until the first good read
+	dead          bool             // the series were deleted: record nothing
 }
 
 // trigger resolves (and creates) the series of one trigger and sets its
-// target. Nil when m is nil.
+// target; a trigger the loop already had keeps its series. Nil when m is
+// nil.
 func (m *Metrics) trigger(key types.NamespacedName, name, typ string, spec scalers.MetricSpec) *triggerMetrics {
 	if m == nil {
 		return nil
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.triggers[key] == nil {
-		m.triggers[key] = map[triggerID]bool{}
+		m.triggers[key] = map[triggerID]*triggerMetrics{}
 	}
-	m.triggers[key][triggerID{name, typ}] = true
-	m.mu.Unlock()
-	lv := []string{key.Namespace, key.Name, name, typ}
-	tm := &triggerMetrics{
-		value:        m.value.WithLabelValues(lv...),
-		target:       m.target.WithLabelValues(lv...),
-		active:       m.active.WithLabelValues(lv...),
-		readDuration: m.readDuration.WithLabelValues(lv...),
-		readErrors:   m.readErrors.WithLabelValues(lv...),
+	id := triggerID{name, typ}
+	tm := m.triggers[key][id]
+	if tm == nil {
+		lv := []string{key.Namespace, key.Name, name, typ}
+		tm = &triggerMetrics{
+			m: m, lv: lv,
+			target:       m.target.WithLabelValues(lv...),
+			readDuration: m.readDuration.WithLabelValues(lv...),
+			readErrors:   m.readErrors.WithLabelValues(lv...),
+		}
+		m.triggers[key][id] = tm
 	}
 	tm.target.Set(spec.Target)
 	return tm
@@ -152,14 +165,22 @@ func (tm *triggerMetrics) read(took time.Duration, value float64, active bool, e
 		tm.readErrors.Inc()
 		return
 	}
-	tm.value.Set(value)
-	tm.active.Set(boolGauge(active))
+	tm.set(value, active, nil)
 }
 
-// set records a value not read from a source (the composite metric).
+// set records a good value: one read, or the composite metric's.
 func (tm *triggerMetrics) set(value float64, active bool, err error) {
 	if tm == nil || err != nil {
 		return
+	}
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if tm.dead {
+		return
+	}
+	if tm.value == nil {
+		tm.value = tm.m.value.WithLabelValues(tm.lv...)
+		tm.active = tm.m.active.WithLabelValues(tm.lv...)
 	}
 	tm.value.Set(value)
 	tm.active.Set(boolGauge(active))
@@ -178,16 +199,18 @@ func (m *Metrics) forget(key types.NamespacedName, keep []LoopTrigger) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id := range m.triggers[key] {
+	for id, tm := range m.triggers[key] {
 		if kept[id] {
 			continue
 		}
-		lv := []string{key.Namespace, key.Name, id.name, id.typ}
-		m.value.DeleteLabelValues(lv...)
-		m.target.DeleteLabelValues(lv...)
-		m.active.DeleteLabelValues(lv...)
-		m.readDuration.DeleteLabelValues(lv...)
-		m.readErrors.DeleteLabelValues(lv...)
+		tm.mu.Lock()
+		tm.dead = true
+		m.value.DeleteLabelValues(tm.lv...)
+		m.target.DeleteLabelValues(tm.lv...)
+		m.active.DeleteLabelValues(tm.lv...)
+		m.readDuration.DeleteLabelValues(tm.lv...)
+		m.readErrors.DeleteLabelValues(tm.lv...)
+		tm.mu.Unlock()
 		delete(m.triggers[key], id)
 	}
 	if len(m.triggers[key]) == 0 {

@@ -43,14 +43,17 @@ func TestTriggerReadsAreRecordedPerTrigger(t *testing.T) {
 	q.read(5*time.Millisecond, 0, false, errors.New("connection refused"))
 
 	lv := []string{"shop", "orders", "queue", "rabbitmq"}
-	for name, want := range map[string]float64{
-		"value (the last good read survives an error)": testutil.ToFloat64(m.value.WithLabelValues(lv...)) - 42,
-		"target":      testutil.ToFloat64(m.target.WithLabelValues(lv...)) - 10,
-		"active":      testutil.ToFloat64(m.active.WithLabelValues(lv...)) - 1,
-		"read errors": testutil.ToFloat64(m.readErrors.WithLabelValues(lv...)) - 1,
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"value (the last good read survives an error)", testutil.ToFloat64(m.value.WithLabelValues(lv...)), 42},
+		{"target", testutil.ToFloat64(m.target.WithLabelValues(lv...)), 10},
+		{"active", testutil.ToFloat64(m.active.WithLabelValues(lv...)), 1},
+		{"read errors", testutil.ToFloat64(m.readErrors.WithLabelValues(lv...)), 1},
 	} {
-		if want != 0 {
-			t.Errorf("%s is off by %v", name, want)
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
@@ -188,4 +191,30 @@ func TestMetricsUseTheRegistryTheyAreGiven(t *testing.T) {
 	nilMetrics.trigger(types.NamespacedName{}, "a", "b", scalers.MetricSpec{}).read(time.Second, 1, true, nil)
 	nilMetrics.decision(types.NamespacedName{}, 0, 1, "x", nil)
 	nilMetrics.forget(types.NamespacedName{}, nil)
+}
+
+// A trigger not read yet (or only failing) shows no value rather than a
+// zero; a read that ends after its ScaledObject went records nothing.
+func TestATriggerWithoutAGoodReadHasNoValue(t *testing.T) {
+	m, _ := newTestMetrics(t)
+	key := types.NamespacedName{Namespace: "shop", Name: "orders"}
+	tm := m.trigger(key, "queue", "rabbitmq", scalers.MetricSpec{Target: 10})
+	tm.read(time.Millisecond, 0, false, errors.New("connection refused"))
+	if n := testutil.CollectAndCount(m.value) + testutil.CollectAndCount(m.active); n != 0 {
+		t.Errorf("%d value or active series before a good read", n)
+	}
+	if n := testutil.CollectAndCount(m.target); n != 1 {
+		t.Errorf("%d target series, want 1", n)
+	}
+	// The same trigger taken again (a spec change) keeps its series.
+	if again := m.trigger(key, "queue", "rabbitmq", scalers.MetricSpec{Target: 20}); again != tm {
+		t.Error("a kept trigger got new series")
+	}
+	m.forget(key, nil)
+	tm.read(time.Millisecond, 7, true, nil)
+	for name, c := range map[string]prometheus.Collector{"value": m.value, "target": m.target, "latency": m.readDuration} {
+		if n := testutil.CollectAndCount(c); n != 0 {
+			t.Errorf("a read after the delete left %d %s series", n, name)
+		}
+	}
 }

@@ -1,0 +1,35 @@
+package helm_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/ebbscale/ebb/tests/controlplane"
+)
+
+// The operator binary accepts the arguments the chart gives it, for the
+// defaults and every option: each flag exists and its value parses (the
+// trailing -help stops the operator once every argument before it parsed).
+func TestTheOperatorAcceptsTheChartsArguments(t *testing.T) {
+	c, _ := loadChart(t)
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "ebb-operator")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/ebb-operator")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/ebb-operator: %v\n%s", err, out)
+	}
+	for _, tc := range append([]option{{name: "defaults"}}, options...) {
+		t.Run(tc.name, func(t *testing.T) {
+			a := args(t, render(t, c, tc.values))
+			out, err := exec.Command(bin, append(a, "-help")...).CombinedOutput()
+			if err != nil {
+				t.Errorf("ebb-operator %v: %v\n%s", a, err, out)
+			}
+		})
+	}
+}
