@@ -60,7 +60,10 @@ Flags:
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	o.MaxReplicas = int32(min(max(maxReplicas, -1), 1000))
+	if maxReplicas < 1 || maxReplicas > 100 {
+		return o, fmt.Errorf("--max-replicas %d: want 1 to 100", maxReplicas)
+	}
+	o.MaxReplicas = int32(maxReplicas)
 	if o.Plot != "" && !strings.HasSuffix(strings.ToLower(o.Plot), ".png") {
 		return o, fmt.Errorf("--plot %q: the chart is a PNG; name the file *.png", o.Plot)
 	}

@@ -25,6 +25,7 @@ func TestRun(t *testing.T) {
 		{"demo refuses a bad --exit-after", []string{"demo", "--exit-after", "soon"}, 1, "", "invalid value"},
 		{"demo refuses an unknown source before starting anything", []string{"demo", "--source", "sqs"}, 1, "", `--source "sqs": want one of kafka, rabbitmq, postgresql`},
 		{"demo refuses a plot that is not a PNG", []string{"demo", "--plot", "chart.svg"}, 1, "", "name the file *.png"},
+		{"demo refuses a plot into a folder that does not exist, before starting anything", []string{"demo", "--plot", "/nonexistent/demo.png"}, 1, "", "--plot /nonexistent/demo.png: its folder does not exist"},
 		{"demo --help shows its flags", []string{"demo", "--help"}, 0, "", "-plot"},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
@@ -71,7 +72,7 @@ func TestDemoFlags(t *testing.T) {
 			},
 		},
 		{sentence: "a rate of zero would never drain", args: []string{"--rate", "0"}, err: "--rate 0"},
-		{sentence: "max replicas above 100 are refused", args: []string{"--max-replicas", "5000"}, err: "--max-replicas 1000: want 1 to 100"},
+		{sentence: "max replicas above 100 are refused", args: []string{"--max-replicas", "5000"}, err: "--max-replicas 5000: want 1 to 100"},
 		{sentence: "a polling interval under a second is refused", args: []string{"--polling-interval", "500ms"}, err: "--polling-interval 500ms"},
 		{sentence: "every bad value is named at once", args: []string{"--records", "0", "--target", "0"}, err: "--records 0: want at least 1\n--target 0"},
 	} {

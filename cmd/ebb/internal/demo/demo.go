@@ -148,6 +148,12 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if o.Plot != "" {
+		// Found out now, not after the run.
+		if fi, err := os.Stat(filepath.Dir(o.Plot)); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("--plot %s: its folder does not exist", o.Plot)
+		}
+	}
 	// fail ends a run that did not get to its scenario: quietly when ctx
 	// ended (Ctrl-C is not an error).
 	fail := func(err error) (*Result, error) {
@@ -229,7 +235,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 		o.PollingInterval, o.Cooldown, hpa.Name)
 	unit := src.Unit()
 	fmt.Fprintf(out, "Work:        %s at once; each replica consumes %g %s/s (a stand-in for its pods)\n", unit.Of(o.Records), o.Rate, unit.Many)
-	fmt.Fprintf(out, "Operator log: %s\n\n", logPath)
+	fmt.Fprintf(out, "Operator log: %s (removed with the control plane at the end)\n\n", logPath)
 
 	res := &Result{}
 	sc := scale{records: o.Records, target: hpaTarget(hpa), maxReplicas: o.MaxReplicas}

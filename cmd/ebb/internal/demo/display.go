@@ -32,7 +32,11 @@ type scale struct {
 // line a second otherwise (a log file, a pipe, a test).
 func newDisplay(out io.Writer, sc scale) display {
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return &liveDisplay{out: out, sc: sc}
+		width, _, err := term.GetSize(int(f.Fd()))
+		if err != nil {
+			width = 0
+		}
+		return &liveDisplay{out: out, sc: sc, width: width}
 	}
 	return &lineDisplay{out: out, sc: sc, every: time.Second}
 }
@@ -44,6 +48,9 @@ type liveDisplay struct {
 	sc    scale
 	last  *Sample
 	drawn int // lines of the block on screen
+	// width is the terminal's; block lines are cut to it so that none
+	// wraps (the redraw counts lines). 0: unknown.
+	width int
 }
 
 func (d *liveDisplay) event(at time.Duration, line string) {
@@ -79,6 +86,9 @@ func (d *liveDisplay) draw(b *strings.Builder) {
 	}
 	lines := blockLines(*d.last, d.sc)
 	for _, l := range lines {
+		if r := []rune(l); d.width > 1 && len(r) >= d.width {
+			l = string(r[:d.width-1])
+		}
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}

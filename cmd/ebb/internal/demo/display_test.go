@@ -106,3 +106,14 @@ func TestLiveDisplay(t *testing.T) {
 		t.Errorf("event redraw has %d lines, want the event and the %d of the block:\n%s", strings.Count(redraw, "\n"), lines, redraw)
 	}
 }
+
+func TestLiveDisplayNarrowTerminal(t *testing.T) {
+	var b strings.Builder
+	d := &liveDisplay{out: &b, sc: scale{records: 100, target: 20, maxReplicas: 4}, width: 20}
+	d.update(Sample{Lag: 50, Metric: math.NaN(), MetricTotal: math.NaN(), Desired: 0, Replicas: 0})
+	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		if n := len([]rune(line)); n >= 20 {
+			t.Errorf("line %q is %d wide on a terminal of 20: it would wrap", line, n)
+		}
+	}
+}
