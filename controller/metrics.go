@@ -272,7 +272,8 @@ func (c *objectCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	var list v1alpha1.ScaledObjectList
 	if err := c.reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		ch <- prometheus.NewInvalidMetric(descObjects, err)
+		// The cache is not ready (the operator is starting): leave these
+		// series out of this scrape rather than fail the whole scrape.
 		return
 	}
 	counts := make([]int, len(objectStates))

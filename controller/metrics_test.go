@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
@@ -216,5 +218,24 @@ func TestATriggerWithoutAGoodReadHasNoValue(t *testing.T) {
 		if n := testutil.CollectAndCount(c); n != 0 {
 			t.Errorf("a read after the delete left %d %s series", n, name)
 		}
+	}
+}
+
+// failingReader is a cache that is not ready.
+type failingReader struct{ client.Reader }
+
+func (failingReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return errors.New("the cache is not started")
+}
+
+// While the cache is not ready the scrape still succeeds, without the
+// counts.
+func TestAScrapeBeforeTheCacheIsReadySucceeds(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := NewMetrics(reg, failingReader{}, "v0.test"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, MetricScaledObjects, MetricBuildInfo); err != nil || n != 1 {
+		t.Errorf("gather: %d series (want build info only), %v", n, err)
 	}
 }
