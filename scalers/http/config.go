@@ -15,11 +15,20 @@ import (
 type Config struct {
 	// CounterURL is an http:// or https:// URL serving the Prometheus text
 	// format, e.g. http://ingress-nginx-controller-metrics.ingress:10254/metrics.
-	CounterURL string `meta:"counterURL"`
+	// Exactly one of counterURL and interceptorURL.
+	CounterURL string `meta:"counterURL,optional"`
 	// CounterName is the metric: a counter of requests (targetRequestRate)
 	// or a gauge of requests in flight (targetConcurrency). A histogram's or
-	// summary's "<name>_count" is read as a counter.
-	CounterName string `meta:"counterName"`
+	// summary's "<name>_count" is read as a counter. Required with
+	// counterURL.
+	CounterName string `meta:"counterName,optional"`
+	// InterceptorURL is the admin endpoint of an ebb-interceptor, e.g.
+	// http://ebb-interceptor-admin.ebb:9090; the trigger reads its Route's
+	// counters there with the bearerToken.
+	InterceptorURL string `meta:"interceptorURL,optional"`
+	// Route is the name of the interceptor's route, e.g. shop/web. Required
+	// with interceptorURL.
+	Route string `meta:"route,optional"`
 	// Labels select the series to sum: "k=v" (equal) or "k!=v" (not equal),
 	// separated by commas. No labels: every series of the metric.
 	Labels map[string]string `meta:"labels,optional"`
@@ -58,6 +67,12 @@ const (
 	kindConcurrency = "concurrency"
 )
 
+// Sources of the value.
+const (
+	modeCounter     = "counter"
+	modeInterceptor = "interceptor"
+)
+
 // matcher is one label matcher.
 type matcher struct {
 	name  string
@@ -68,7 +83,8 @@ type matcher struct {
 // settings is a checked Config in the form the scaler uses.
 type settings struct {
 	cfg        Config
-	url        string // the counterURL
+	mode       string // modeCounter or modeInterceptor
+	url        string // the counterURL, or the interceptor's /v1/routes URL for the route
 	shown      string // the counterURL as shown in errors: scheme://host/path
 	kind       string // kindRate or kindConcurrency
 	target     float64
@@ -92,34 +108,17 @@ func parse(t scalers.Trigger) (settings, error) {
 		bad("bearerToken", "is a credential: set it in a TriggerAuthentication, not in the trigger's metadata")
 	}
 
-	u, err := url.Parse(cfg.CounterURL)
 	switch {
-	case err != nil || u.Host == "" || u.Opaque != "":
-		bad("counterURL", "expected an http:// or https:// URL such as http://app.shop:8080/metrics, found %q", scalers.RedactString(cfg.CounterURL))
-	case u.Scheme != "http" && u.Scheme != "https":
-		bad("counterURL", "expected an http:// or https:// URL, found scheme %q", u.Scheme)
-	case u.User != nil:
-		bad("counterURL", "must not carry credentials (user:password@); put a bearerToken in a TriggerAuthentication")
-	case u.Fragment != "":
-		bad("counterURL", "must not have a fragment")
+	case cfg.InterceptorURL != "" && cfg.CounterURL != "":
+		bad("interceptorURL", "and counterURL are both set; expected one of them")
+	case cfg.InterceptorURL != "":
+		s.mode = modeInterceptor
+		parseInterceptor(t, &s, bad)
+	case cfg.CounterURL == "":
+		bad("counterURL", "is required (a Prometheus-format endpoint such as http://app.shop:8080/metrics), or interceptorURL (an ebb-interceptor's admin endpoint)")
 	default:
-		s.url = u.String()
-		shown := *u
-		shown.RawQuery = ""
-		s.shown = shown.String()
-	}
-
-	if !validMetricName(cfg.CounterName) {
-		bad("counterName", "expected a metric name such as http_requests_total, found %q", cfg.CounterName)
-	}
-	for _, k := range sortedKeys(cfg.Labels) {
-		name, not := strings.CutSuffix(k, "!")
-		name = strings.TrimSpace(name)
-		if !validLabelName(name) {
-			bad("labels", "has %q, which is not a label name; expected name=value or name!=value pairs separated by commas", k)
-			continue
-		}
-		s.matchers = append(s.matchers, matcher{name: name, value: cfg.Labels[k], not: not})
+		s.mode = modeCounter
+		parseCounter(&s, bad)
 	}
 
 	rate, conc := cfg.TargetRequestRate != 0, cfg.TargetConcurrency != 0
@@ -156,6 +155,70 @@ func parse(t scalers.Trigger) (settings, error) {
 		return settings{}, errors.Join(errs...)
 	}
 	return s, nil
+}
+
+// parseCounter checks the keys of counter-endpoint mode.
+func parseCounter(s *settings, bad func(key, format string, args ...any)) {
+	cfg := s.cfg
+	u, err := url.Parse(cfg.CounterURL)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		bad("counterURL", "expected an http:// or https:// URL such as http://app.shop:8080/metrics, found %q", scalers.RedactString(cfg.CounterURL))
+	case u.Scheme != "http" && u.Scheme != "https":
+		bad("counterURL", "expected an http:// or https:// URL, found scheme %q", u.Scheme)
+	case u.User != nil:
+		bad("counterURL", "must not carry credentials (user:password@); put a bearerToken in a TriggerAuthentication")
+	case u.Fragment != "":
+		bad("counterURL", "must not have a fragment")
+	default:
+		s.url = u.String()
+		shown := *u
+		shown.RawQuery = ""
+		s.shown = shown.String()
+	}
+
+	if !validMetricName(cfg.CounterName) {
+		bad("counterName", "expected a metric name such as http_requests_total, found %q", cfg.CounterName)
+	}
+	for _, k := range sortedKeys(cfg.Labels) {
+		name, not := strings.CutSuffix(k, "!")
+		name = strings.TrimSpace(name)
+		if !validLabelName(name) {
+			bad("labels", "has %q, which is not a label name; expected name=value or name!=value pairs separated by commas", k)
+			continue
+		}
+		s.matchers = append(s.matchers, matcher{name: name, value: cfg.Labels[k], not: not})
+	}
+}
+
+// parseInterceptor checks the keys of interceptor mode and sets the URL of
+// the route's counters.
+func parseInterceptor(t scalers.Trigger, s *settings, bad func(key, format string, args ...any)) {
+	cfg := s.cfg
+	u, err := url.Parse(cfg.InterceptorURL)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		bad("interceptorURL", "expected an http:// or https:// URL such as http://ebb-interceptor-admin.ebb:9090, found %q", scalers.RedactString(cfg.InterceptorURL))
+	case u.Scheme != "http" && u.Scheme != "https":
+		bad("interceptorURL", "expected an http:// or https:// URL, found scheme %q", u.Scheme)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		bad("interceptorURL", "expected scheme://host[:port][/path] without credentials, query or fragment; the token goes in a TriggerAuthentication as bearerToken")
+	default:
+		q := url.Values{"route": {cfg.Route}, "window": {cfg.Window.String()}}
+		s.url = strings.TrimSuffix(u.String(), "/") + "/v1/routes?" + q.Encode()
+		s.shown = strings.TrimSuffix(u.String(), "/") + "/v1/routes"
+	}
+	if strings.TrimSpace(cfg.Route) == "" {
+		bad("route", "is required with interceptorURL: the name of the interceptor's route, e.g. shop/web")
+	}
+	if cfg.BearerToken == "" {
+		bad("bearerToken", "is required with interceptorURL: the interceptor's admin token, from a TriggerAuthentication")
+	}
+	for _, key := range []string{"counterName", "labels", "ignoreNullValues"} {
+		if _, ok := t.Metadata[key]; ok {
+			bad(key, "goes with counterURL; with interceptorURL the route key selects the counters")
+		}
+	}
 }
 
 // validMetricName accepts the classic metric name syntax

@@ -1,5 +1,6 @@
 // Package http is the http trigger type: it scales on HTTP request rate (or
-// requests in flight) read from a Prometheus-format counter endpoint.
+// requests in flight) read from a Prometheus-format counter endpoint
+// (counterURL) or from an ebb-interceptor (interceptorURL).
 //
 // # Counter-endpoint mode
 //
@@ -30,6 +31,18 @@
 // 0, unless ignoreNullValues is "true": client libraries export a labelled
 // counter only after its first increment, so a route that has never been hit
 // has no series.
+//
+// # Interceptor mode
+//
+// The trigger names an ebb-interceptor's admin endpoint (interceptorURL),
+// one of its routes (route) and, in a TriggerAuthentication, its admin
+// token (bearerToken). Every Read GETs /v1/routes?route=<route>&window=<window>
+// (package interceptor serves it) and returns the route's request rate over
+// window (capped by the interceptor's own window), or with
+// targetConcurrency its requests in flight plus those held waiting for a
+// ready endpoint. A held request makes the trigger active whatever the
+// activation threshold: someone is waiting for the first replica. The
+// interceptor does not push activation yet; it is seen at the next poll.
 //
 // Scale to zero respects traffic: the trigger is active while the rate is
 // above activationRequestRate, so steady light traffic keeps it active.

@@ -76,6 +76,9 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 	for _, m := range s.matchers {
 		detail += "-" + m.value
 	}
+	if s.mode == modeInterceptor {
+		detail = "route-" + s.cfg.Route
+	}
 	return &scaler{
 		typ:     t,
 		trigger: tr.String(),
@@ -122,6 +125,9 @@ func (s *scaler) Metric() scalers.MetricSpec { return s.metric }
 // flight). The first Read of a rate trigger scrapes twice, the Type's
 // bootstrap span apart.
 func (s *scaler) Read(ctx context.Context) (scalers.Reading, error) {
+	if s.set.mode == modeInterceptor {
+		return s.readInterceptor(ctx)
+	}
 	v, err := s.read(ctx)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
