@@ -211,7 +211,7 @@ func parseInterceptor(t scalers.Trigger, s *settings, bad func(key, format strin
 	if strings.TrimSpace(cfg.Route) == "" {
 		bad("route", "is required with interceptorURL: the name of the interceptor's route, e.g. shop/web")
 	}
-	if cfg.BearerToken == "" {
+	if cfg.BearerToken == "" && !t.AuthPending {
 		bad("bearerToken", "is required with interceptorURL: the interceptor's admin token, from a TriggerAuthentication")
 	}
 	for _, key := range []string{"counterName", "labels", "ignoreNullValues"} {

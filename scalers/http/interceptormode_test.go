@@ -180,4 +180,10 @@ func TestInterceptorModeMetadataIsChecked(t *testing.T) {
 	if err := typ.Validate(interceptorTrigger("http://ic:9090")); err != nil {
 		t.Errorf("a valid interceptor trigger: %v", err)
 	}
+	// At admission the TriggerAuthentication may not be resolved yet.
+	pending := noToken
+	pending.AuthPending = true
+	if err := typ.Validate(pending); err != nil {
+		t.Errorf("a trigger whose TriggerAuthentication is pending: %v", err)
+	}
 }
