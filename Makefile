@@ -13,7 +13,8 @@ SHELL := /usr/bin/env bash
 KUBE_VERSION ?= v1.37.2
 TOOLS_DIR    ?= $(or $(EBB_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ebb/tools-$(KUBE_VERSION))
 CONTROLLER_GEN := $(TOOLS_DIR)/controller-gen
-GO_TEST_FLAGS ?= -race -timeout 45m
+# -count=1: tests talk to real services, so a cached pass proves nothing about today.
+GO_TEST_FLAGS ?= -race -count=1 -timeout 45m
 PKGS ?= ./...
 
 export EBB_TOOLS_DIR := $(TOOLS_DIR)
