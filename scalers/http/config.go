@@ -85,6 +85,7 @@ type settings struct {
 	cfg        Config
 	mode       string // modeCounter or modeInterceptor
 	url        string // the counterURL, or the interceptor's /v1/routes URL for the route
+	probeURL   string // interceptor mode: /v1/routes for every route, shared by probes
 	shown      string // the counterURL as shown in errors: scheme://host/path
 	kind       string // kindRate or kindConcurrency
 	target     float64
@@ -206,6 +207,7 @@ func parseInterceptor(t scalers.Trigger, s *settings, bad func(key, format strin
 	default:
 		q := url.Values{"route": {cfg.Route}, "window": {cfg.Window.String()}}
 		s.url = strings.TrimSuffix(u.String(), "/") + "/v1/routes?" + q.Encode()
+		s.probeURL = strings.TrimSuffix(u.String(), "/") + "/v1/routes?" + url.Values{"window": {cfg.Window.String()}}.Encode()
 		s.shown = strings.TrimSuffix(u.String(), "/") + "/v1/routes"
 	}
 	if strings.TrimSpace(cfg.Route) == "" {

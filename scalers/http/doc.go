@@ -41,8 +41,12 @@
 // window (capped by the interceptor's own window), or with
 // targetConcurrency its requests in flight plus those held waiting for a
 // ready endpoint. A held request makes the trigger active whatever the
-// activation threshold: someone is waiting for the first replica. The
-// interceptor does not push activation yet; it is seen at the next poll.
+// activation threshold: someone is waiting for the first replica.
+// Interceptor-mode Scalers are scalers.Probers: while the target rests at
+// zero the scale loop probes them every second, and the probes of every
+// trigger on one interceptor (same token and window) that arrive together
+// share one GET of all the routes, so a held request activates the target
+// within about a second. The interceptor does not push activation.
 //
 // Scale to zero respects traffic: the trigger is active while the rate is
 // above activationRequestRate, so steady light traffic keeps it active.

@@ -22,7 +22,35 @@ const maxStatsBody = 4 << 20
 // in flight plus the ones held. Held requests make the trigger active
 // whatever the activation threshold: someone is waiting for a replica.
 func (s *scaler) readInterceptor(ctx context.Context) (scalers.Reading, error) {
-	st, err := s.fetchRoute(ctx)
+	st, err := s.fetchRoute(ctx, s.set.url)
+	return s.interceptorReading(ctx, st, err)
+}
+
+// probingScaler is an interceptor-mode scaler. It is a scalers.Prober:
+// while its target rests at zero the scale loop probes it every second, so
+// a request held by the interceptor activates the target within about a
+// second instead of a polling interval.
+type probingScaler struct{ *scaler }
+
+var _ scalers.Prober = (*probingScaler)(nil)
+
+// Probe reads the same figures as Read, from one GET of every route's
+// counters that the probes of all triggers on the same interceptor (same
+// token and window) arriving together share.
+func (s *probingScaler) Probe(ctx context.Context) (scalers.Reading, error) {
+	routes, err := s.typ.probes.Do(ctx, scrapeKey(s.set.probeURL, s.key), func(ctx context.Context) ([]interceptor.RouteStats, error) {
+		return s.fetchRoutes(ctx, s.set.probeURL)
+	})
+	if err != nil {
+		return s.interceptorReading(ctx, interceptor.RouteStats{}, err)
+	}
+	st, err := s.pickRoute(routes)
+	return s.interceptorReading(ctx, st, err)
+}
+
+// interceptorReading turns a route's counters into the trigger's Reading,
+// or explains the error.
+func (s *scaler) interceptorReading(ctx context.Context, st interceptor.RouteStats, err error) (scalers.Reading, error) {
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w (the trigger's timeout is %s)", err, s.set.cfg.Timeout)
@@ -36,16 +64,26 @@ func (s *scaler) readInterceptor(ctx context.Context) (scalers.Reading, error) {
 	return scalers.Reading{Value: v, Active: scalers.IsActive(v, s.set.activation) || st.Held > 0}, nil
 }
 
-func (s *scaler) fetchRoute(ctx context.Context) (interceptor.RouteStats, error) {
+// fetchRoute reads the trigger's route from u.
+func (s *scaler) fetchRoute(ctx context.Context, u string) (interceptor.RouteStats, error) {
+	routes, err := s.fetchRoutes(ctx, u)
+	if err != nil {
+		return interceptor.RouteStats{}, err
+	}
+	return s.pickRoute(routes)
+}
+
+// fetchRoutes GETs the routes' counters from u, a /v1/routes URL.
+func (s *scaler) fetchRoutes(ctx context.Context, u string) ([]interceptor.RouteStats, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.set.cfg.Timeout)
 	defer cancel()
 	client, err := s.lease.Get(ctx)
 	if err != nil {
-		return interceptor.RouteStats{}, err
+		return nil, err
 	}
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, s.set.url, nil)
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, u, nil)
 	if err != nil {
-		return interceptor.RouteStats{}, fmt.Errorf("build the request: %w", err)
+		return nil, fmt.Errorf("build the request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "ebb-http-scaler")
@@ -55,21 +93,26 @@ func (s *scaler) fetchRoute(ctx context.Context) (interceptor.RouteStats, error)
 		if ctx.Err() == nil {
 			client.CloseIdleConnections()
 		}
-		return interceptor.RouteStats{}, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body := io.LimitReader(resp.Body, maxStatsBody)
 	switch {
 	case resp.StatusCode == nethttp.StatusUnauthorized:
-		return interceptor.RouteStats{}, errors.New("the interceptor refused the bearerToken (401): check the TriggerAuthentication against the interceptor's --token-file")
+		return nil, errors.New("the interceptor refused the bearerToken (401): check the TriggerAuthentication against the interceptor's --token-file")
 	case resp.StatusCode != nethttp.StatusOK:
-		return interceptor.RouteStats{}, fmt.Errorf("the interceptor answered %s", resp.Status)
+		return nil, fmt.Errorf("the interceptor answered %s", resp.Status)
 	}
 	var sr interceptor.StatsResponse
 	if err := json.NewDecoder(body).Decode(&sr); err != nil {
-		return interceptor.RouteStats{}, fmt.Errorf("read the interceptor's answer: %w", err)
+		return nil, fmt.Errorf("read the interceptor's answer: %w", err)
 	}
-	for _, r := range sr.Routes {
+	return sr.Routes, nil
+}
+
+// pickRoute finds the trigger's route among the interceptor's.
+func (s *scaler) pickRoute(routes []interceptor.RouteStats) (interceptor.RouteStats, error) {
+	for _, r := range routes {
 		if r.Name == s.set.cfg.Route {
 			return r, nil
 		}

@@ -1,7 +1,9 @@
 package http
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -9,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,4 +189,90 @@ func TestInterceptorModeMetadataIsChecked(t *testing.T) {
 	if err := typ.Validate(pending); err != nil {
 		t.Errorf("a trigger whose TriggerAuthentication is pending: %v", err)
 	}
+}
+
+// Probes (every second while the target is at zero) read every route in
+// one GET that the probes arriving together share, and a held request
+// shows in the probe of its route only.
+func TestInterceptorModeProbesReadAllRoutesAtOnce(t *testing.T) {
+	backend := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer backend.Close()
+	const n = 20
+	cfg := interceptor.Config{HoldTimeout: time.Minute}
+	for i := 0; i < n; i++ {
+		cfg.Routes = append(cfg.Routes, interceptor.Route{
+			Name: fmt.Sprintf("shop/r%d", i), Host: fmt.Sprintf("r%d.example", i), Backend: backend.URL,
+			Namespace: "shop", Service: fmt.Sprintf("r%d", i),
+		})
+	}
+	ic, err := interceptor.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(ic)
+	defer proxy.Close()
+	var gets, filtered atomic.Int64
+	adminHandler := ic.AdminHandler(icToken)
+	admin := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		gets.Add(1)
+		if r.URL.Query().Has("route") {
+			filtered.Add(1)
+		}
+		adminHandler.ServeHTTP(w, r)
+	}))
+	defer admin.Close()
+
+	typ := NewType()
+	probers := make([]scalers.Prober, n)
+	for i := range probers {
+		sc, err := typ.New(interceptorTrigger(admin.URL, "route", fmt.Sprintf("shop/r%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		p, ok := sc.(scalers.Prober)
+		if !ok {
+			t.Fatal("an interceptor-mode scaler is not a scalers.Prober")
+		}
+		probers[i] = p
+	}
+
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		req, _ := nethttp.NewRequest(nethttp.MethodGet, proxy.URL+"/", nil)
+		req.Host = "r3.example"
+		if resp, err := nethttp.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	eventually(t, 10*time.Second, "a held request on r3", func() bool { return ic.Stats(0, "shop/r3")[0].Held == 1 })
+
+	readings := make([]scalers.Reading, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, p := range probers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			readings[i], errs[i] = p.Probe(ctx)
+		}()
+	}
+	wg.Wait()
+	for i := range probers {
+		if errs[i] != nil {
+			t.Fatalf("probe of r%d: %v", i, errs[i])
+		}
+		if want := i == 3; readings[i].Active != want {
+			t.Errorf("probe of r%d: %+v, want active %v", i, readings[i], want)
+		}
+	}
+	t.Logf("%d probes took %d GETs of the admin endpoint", n, gets.Load())
+	if filtered.Load() != 0 || gets.Load() > n {
+		t.Errorf("%d GETs, %d of them for one route; want at most %d, none filtered", gets.Load(), filtered.Load(), n)
+	}
+	ic.SetReadyEndpoints("shop", "r3", 1)
+	<-held
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/http/interceptor"
 )
 
 // TypeName is the trigger type, as written in spec.triggers[].type.
@@ -26,7 +27,10 @@ const bootstrapSpan = time.Second
 type Type struct {
 	clients *scalers.Pool[clientKey, *nethttp.Client]
 	scrapes scalers.Coalescer[*page]
-	now     func() time.Time
+	// probes merges the activation probes of interceptor-mode triggers
+	// that read the same interceptor with the same token and window.
+	probes scalers.Coalescer[[]interceptor.RouteStats]
+	now    func() time.Time
 	// bootstrap is bootstrapSpan; tests may shorten it.
 	bootstrap time.Duration
 }
@@ -79,7 +83,7 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 	if s.mode == modeInterceptor {
 		detail = "route-" + s.cfg.Route
 	}
-	return &scaler{
+	sc := &scaler{
 		typ:     t,
 		trigger: tr.String(),
 		set:     s,
@@ -93,7 +97,11 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 		scrapeKey: scrapeKey(s.url, key),
 		lease:     t.clients.Acquire(key),
 		hist:      newHistory(s.cfg.Window),
-	}, nil
+	}
+	if s.mode == modeInterceptor {
+		return &probingScaler{sc}, nil
+	}
+	return sc, nil
 }
 
 func shorten(s string, n int) string {
