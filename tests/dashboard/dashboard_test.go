@@ -24,14 +24,18 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/tests/controlplane"
+	"github.com/ebbscale/ebb/tests/helm"
 	"github.com/ebbscale/ebb/tests/promharness"
 )
 
@@ -50,7 +54,9 @@ const (
 
 // The dashboard against a real Prometheus scraping the operator during a
 // scaling run: 0 → 1 by the scale loop, 1 → 5 by the real HPA reading the
-// adapter. Every panel's every query is valid PromQL and returns data; the
+// adapter. The operator runs leader-elected as the Helm chart's service
+// account with exactly the chart's RBAC, so the run also proves that RBAC
+// is enough. Every panel's every query is valid PromQL and returns data; the
 // template variables list the test's namespace, ScaledObject and trigger.
 // The operator's endpoint itself serves Ebb's series with bounded labels and
 // no credential, and drops a deleted ScaledObject's series.
@@ -64,7 +70,8 @@ func TestDashboardAgainstARealPrometheusDuringAScalingRun(t *testing.T) {
 	cp := controlplane.Start(t, controlplane.WithControllerManager(), controlplane.WithAggregator())
 	adapterPort, metricsPort := freePort(t), freePort(t)
 	registerAdapter(t, cp.Client, adapterPort)
-	op := startOperator(t, bin, cp, adapterPort, metricsPort)
+	kubeconfig := asChartServiceAccount(t, cp, root)
+	op := startOperator(t, bin, kubeconfig, adapterPort, metricsPort)
 	prom := promharness.Start(t, fmt.Sprintf("127.0.0.1:%d", metricsPort))
 	start := time.Now()
 
@@ -448,7 +455,7 @@ func buildOperator(t *testing.T, root string) string {
 	return bin
 }
 
-func startOperator(t *testing.T, bin string, cp *controlplane.ControlPlane, adapterPort, metricsPort int) *operator {
+func startOperator(t *testing.T, bin, kubeconfig string, adapterPort, metricsPort int) *operator {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "ebb-operator.log")
 	logFile, err := os.Create(logPath)
@@ -457,8 +464,9 @@ func startOperator(t *testing.T, bin string, cp *controlplane.ControlPlane, adap
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin,
-		"--kubeconfig="+cp.Kubeconfig,
+		"--kubeconfig="+kubeconfig,
 		"--namespace="+operatorNamespace,
+		"--leader-elect",
 		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort),
 		"--health-probe-bind-address=0",
 		"--webhook=false",
@@ -567,4 +575,63 @@ func eventually(t *testing.T, op *operator, timeout time.Duration, what string, 
 		}
 		t.Fatalf("%s: not within %s; last: %s", what, timeout, last)
 	}
+}
+
+// asChartServiceAccount applies the RBAC objects of the Helm chart (default
+// values) and returns a kubeconfig that acts as the chart's service account.
+func asChartServiceAccount(t *testing.T, cp *controlplane.ControlPlane, root string) string {
+	t.Helper()
+	c, err := helm.Load(filepath.Join(root, "deploy", "helm", "ebb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := helm.Render(c, operatorNamespace, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, o := range r.Objects {
+		switch o.GetKind() {
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+		default:
+			continue
+		}
+		data, err := json.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cp.Client.Patch(t.Context(), o.DeepCopy(), client.RawPatch(types.ApplyPatchType, data), client.FieldOwner("dashboard-test"), client.ForceOwnership); err != nil {
+			t.Fatalf("apply the chart's %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		n++
+	}
+	if n < 5 {
+		t.Fatalf("only %d RBAC objects in the chart", n)
+	}
+	cfg, err := clientcmd.LoadFromFile(cp.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := "system:serviceaccount:" + operatorNamespace + ":ebb-operator"
+	for _, ai := range cfg.AuthInfos {
+		ai.Impersonate = sa
+		ai.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"}
+	}
+	path := filepath.Join(t.TempDir(), "ebb-operator.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	// The kubeconfig acts as the service account: it may not list Secrets.
+	rc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := client.New(rc, client.Options{Scheme: cp.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.List(t.Context(), &corev1.SecretList{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("listing Secrets as %s: %v, want Forbidden", sa, err)
+	}
+	return path
 }
