@@ -1,5 +1,6 @@
-# The Ebb operator image: a static binary on distroless (no shell, no libc),
-# running as the unprivileged user 65532. Build: make image.
+# Ebb's images: a static binary on distroless (no shell, no libc), running as
+# the unprivileged user 65532. CMD picks the command: ebb-operator (default)
+# or ebb-interceptor. Build: make image.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -10,9 +11,10 @@ COPY metricsadapter metricsadapter
 COPY scalers scalers
 COPY cmd cmd
 ARG VERSION=dev
-RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ebb-operator ./cmd/ebb-operator
+ARG CMD=ebb-operator
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/app ./cmd/${CMD}
 
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/ebb-operator /ebb-operator
+COPY --from=build /out/app /app
 USER 65532:65532
-ENTRYPOINT ["/ebb-operator"]
+ENTRYPOINT ["/app"]

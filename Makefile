@@ -24,6 +24,7 @@ export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 
 CHART     := deploy/helm/ebb
 IMAGE     ?= ghcr.io/ebbscale/ebb-operator
+INTERCEPTOR_IMAGE ?= ghcr.io/ebbscale/ebb-interceptor
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 all: build
@@ -59,6 +60,7 @@ manifests: chart-sync
 image:
 	@if ! command -v docker >/dev/null; then echo "docker is not installed: cannot build the image" >&2; exit 1; fi
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg CMD=ebb-interceptor -t $(INTERCEPTOR_IMAGE):$(VERSION) .
 
 # Regenerates into a scratch copy and fails when the committed files differ.
 verify-generated: tools

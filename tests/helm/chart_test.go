@@ -345,6 +345,27 @@ var options = []option{
 			t.Errorf("binding subjects = %v", subj)
 		}
 	}},
+	{"the interceptor with routes", interceptorValues, func(t *testing.T, r *helm.Rendered) {
+		find(t, r, "Deployment", "ebb-interceptor")
+		find(t, r, "Service", "ebb-interceptor")
+		find(t, r, "Secret", "ebb-interceptor-token")
+		var routes struct {
+			Routes []map[string]any `json:"routes"`
+		}
+		if err := json.Unmarshal([]byte(str(find(t, r, "ConfigMap", "ebb-interceptor-routes"), "data", "routes.json")), &routes); err != nil || len(routes.Routes) != 2 {
+			t.Errorf("routes.json: %v, %v", routes, err)
+		}
+		role := lookupNS(r, "Role", "ebb-interceptor", "shop")
+		if role == nil {
+			t.Fatal("no EndpointSlice Role in the routes' namespace")
+		}
+		if rs := rules(role); len(rs) != 1 || !slices.Equal(rs[0].Resources, []string{"endpointslices"}) || !slices.Equal(rs[0].Verbs, []string{"list", "watch"}) {
+			t.Errorf("interceptor Role rules = %+v", rs)
+		}
+		if lookupNS(r, "Role", "ebb-interceptor", "ebb-system") != nil {
+			t.Error("an EndpointSlice Role where no route's Service is")
+		}
+	}},
 	{"image, logs and tuning", map[string]any{"image": map[string]any{"repository": "registry.local/ebb", "tag": "v9"}, "logLevel": 1, "kubeAPI": map[string]any{"qps": 50, "burst": 100}, "pollWorkers": 8}, func(t *testing.T, r *helm.Rendered) {
 		if img := container(t, r)["image"]; img != "registry.local/ebb:v9" {
 			t.Errorf("image = %v", img)
@@ -357,6 +378,11 @@ var options = []option{
 		}
 	}},
 }
+
+var interceptorValues = map[string]any{"interceptor": map[string]any{"enabled": true, "routes": []any{
+	map[string]any{"name": "shop/web", "host": "shop.example.com", "backend": "http://web.shop.svc:8080", "namespace": "shop", "service": "web"},
+	map[string]any{"name": "static", "host": "*", "pathPrefix": "/static", "backend": "http://static.example:80"},
+}}}
 
 func lookupNS(r *helm.Rendered, kind, name, ns string) *unstructured.Unstructured {
 	for _, o := range r.Objects {
@@ -397,6 +423,8 @@ func TestTheValuesSchemaRejectsBadValues(t *testing.T) {
 		{"a duration without unit", map[string]any{"adapter": map[string]any{"certValidity": "8760"}}, []string{"certValidity"}},
 		{"a namespace that is no DNS label", map[string]any{"rbac": map[string]any{"secretNamespaces": []any{"Shop_1"}}}, []string{"secretNamespaces", "Shop_1"}},
 		{"a pull policy in lower case", map[string]any{"image": map[string]any{"pullPolicy": "always"}}, []string{"pullPolicy"}},
+		{"an interceptor route with a namespace but no service", map[string]any{"interceptor": map[string]any{"routes": []any{map[string]any{"name": "a", "host": "a", "backend": "http://a", "namespace": "shop"}}}}, []string{"routes/0", "service"}},
+		{"an interceptor backend that is not http://", map[string]any{"interceptor": map[string]any{"routes": []any{map[string]any{"name": "a", "host": "a", "backend": "https://a"}}}}, []string{"backend"}},
 		{"an issuer kind cert-manager does not know", map[string]any{"certManager": map[string]any{"issuerRef": map[string]any{"name": "x", "kind": "Vault"}}}, []string{"kind", "ClusterIssuer"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

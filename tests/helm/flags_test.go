@@ -3,7 +3,10 @@ package helm_test
 import (
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ebbscale/ebb/tests/controlplane"
 )
@@ -31,5 +34,22 @@ func TestTheOperatorAcceptsTheChartsArguments(t *testing.T) {
 				t.Errorf("ebb-operator %v: %v\n%s", a, err, out)
 			}
 		})
+	}
+	ibin := filepath.Join(t.TempDir(), "ebb-interceptor")
+	build = exec.Command("go", "build", "-o", ibin, "./cmd/ebb-interceptor")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/ebb-interceptor: %v\n%s", err, out)
+	}
+	r := render(t, c, interceptorValues)
+	cs, _, _ := unstructured.NestedSlice(find(t, r, "Deployment", "ebb-interceptor").Object, "spec", "template", "spec", "containers")
+	var a []string
+	for _, x := range cs[0].(map[string]any)["args"].([]any) {
+		a = append(a, x.(string))
+	}
+	// ebb-interceptor exits 1 on -help, saying so; any other error is a bad
+	// argument.
+	if out, err := exec.Command(ibin, append(a, "-help")...).CombinedOutput(); err != nil && !strings.Contains(string(out), "ebb-interceptor: flag: help requested") {
+		t.Errorf("ebb-interceptor %v: %v\n%s", a, err, out)
 	}
 }
