@@ -360,7 +360,7 @@ func Run(ctx context.Context, o Options) (res Result, retErr error) {
 		return res, err
 	}
 	before := counter.Snapshot()
-	cpuBefore, cpBefore := cpuTime(), processCPU(o.ProcessPIDs)
+	cpuBefore, cpBefore := cpuTime(), ProcessCPU(o.ProcessPIDs)
 	o.Progress("creating %d ScaledObjects", o.N)
 	if o.OnStart != nil {
 		o.OnStart()
@@ -397,7 +397,7 @@ wait:
 		}
 	}
 	res.HPAs, res.Ready = w.hpasAt.Sub(start), w.readyAt.Sub(start)
-	res.CPU, res.ControlPlaneCPU = cpuTime()-cpuBefore, processCPU(o.ProcessPIDs)-cpBefore
+	res.CPU, res.ControlPlaneCPU = cpuTime()-cpuBefore, ProcessCPU(o.ProcessPIDs)-cpBefore
 	o.Progress("every HPA after %s, every ScaledObject Ready after %s", res.HPAs.Round(time.Millisecond), res.Ready.Round(time.Millisecond))
 
 	select {
@@ -432,7 +432,7 @@ wait:
 	if o.Steady > 0 {
 		o.Progress("measuring the steady state for %s", o.Steady)
 		sb := counter.Snapshot()
-		cpu0, cp0 := cpuTime(), processCPU(o.ProcessPIDs)
+		cpu0, cp0 := cpuTime(), ProcessCPU(o.ProcessPIDs)
 		t0 := time.Now()
 		select {
 		case <-time.After(o.Steady):
@@ -441,7 +441,7 @@ wait:
 		}
 		res.SteadyWindow = time.Since(t0)
 		res.SteadyRequests = counter.Snapshot().Sub(sb)
-		res.SteadyCPU, res.SteadyControlPlaneCPU = cpuTime()-cpu0, processCPU(o.ProcessPIDs)-cp0
+		res.SteadyCPU, res.SteadyControlPlaneCPU = cpuTime()-cpu0, ProcessCPU(o.ProcessPIDs)-cp0
 	}
 	return res, nil
 }
@@ -807,8 +807,8 @@ func brokerSockets(rabbitURL string) int {
 	return n
 }
 
-// processCPU sums the CPU time (user + system) of the given processes.
-func processCPU(pids []int) time.Duration {
+// ProcessCPU sums the CPU time (user + system) of the given processes.
+func ProcessCPU(pids []int) time.Duration {
 	var total time.Duration
 	for _, pid := range pids {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
