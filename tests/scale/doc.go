@@ -7,5 +7,6 @@
 // Run is the measurement; the package's test runs it small (50
 // ScaledObjects) as a smoke test in `make test`, and the command
 // tests/scale/cmd/ebb-scalebench runs it at 1,000 or 10,000 for
-// docs/benchmarks.md ("Controller at scale").
+// docs/benchmarks.md ("Controller at scale"). tests/scale/cmd/ebb-apicost
+// measures what each kind of request costs the API server.
 package scale
