@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -153,6 +154,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 		LeaderElection:          c.leaderElect,
 		LeaderElectionID:        "ebb-operator.ebb.dev",
 		LeaderElectionNamespace: c.namespace,
+		// Managed fields are never read here; dropping them from the cache
+		// saves memory per ScaledObject and per HPA.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	}
 	if c.webhook {
 		opts.WebhookServer = webhook.NewServer(webhook.Options{Host: c.webhookHost, Port: c.webhookPort, CertDir: c.webhookCertDir})
