@@ -322,7 +322,7 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	}
 
 	now = l.Clock.Now()
-	if now.Sub(o.readAt) >= interval {
+	if now.Sub(o.readAt) >= o.countRefresh(interval) {
 		if n, err := l.Scales.GetReplicas(ctx, key.Namespace, o.state.Target); err == nil {
 			o.current, o.readAt = n, now
 		} else {
@@ -359,6 +359,19 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	}
 	l.writeStatus(ctx, o, d, desired, now)
 	return l.nextPoll(o, d, interval), true
+}
+
+// countRefresh is how stale the cached replica count may get before a poll
+// re-reads /scale: every polling interval while the target runs, so status
+// follows the HPA; at zero, a decision that would move the target re-reads
+// the count first anyway, so a slow refresh (for a count changed by hand)
+// will do. This keeps 10,000 idle ScaledObjects from costing 333 GETs a
+// second.
+func (o *loopObject) countRefresh(interval time.Duration) time.Duration {
+	if o.current == 0 {
+		return max(10*interval, 5*time.Minute)
+	}
+	return interval
 }
 
 // nextPoll is the delay to the next poll: the activation probe interval while
