@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	burst := fs.Int("burst", 400, "the operator's API client burst")
 	reconciles := fs.Int("reconciles", 32, "the operator's MaxConcurrentReconciles")
 	pollWorkers := fs.Int("poll-workers", 64, "the operator's poll workers")
-	strip := fs.Bool("strip-managed-fields", false, "drop managedFields from the operator's informer cache (not cmd/ebb-operator's default)")
+	strip := fs.Bool("strip-managed-fields", true, "drop managedFields from the operator's informer cache, as cmd/ebb-operator does")
 	warmup := fs.Int("warmup", 10, "ScaledObjects made Ready before the measurement (one-time costs); -1: none")
 	steady := fs.Duration("steady", 0, "also measure the steady state for this long after every ScaledObject is Ready")
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up waiting for Ready after this long")
