@@ -160,6 +160,11 @@ func TestOperatorRestartMidCooldownKeepsTheCooldown(t *testing.T) {
 	// Wait until the status shows the trigger inactive: lastActiveTime is final.
 	got := e.waitCondition("orders", v1alpha1.ConditionActive, metav1.ConditionFalse, "", 30*time.Second)
 	lastActive := got.Status.LastActiveTime.Time
+	// Restart in the middle of the cooldown, so that "kept" and "restarted"
+	// are half a cooldown apart whatever the machine's load.
+	e.waitFor(cooldown, "the middle of the cooldown", func() (bool, error) {
+		return time.Since(lastActive) >= cooldown/2, nil
+	})
 	op.stop(t)
 	restarted := time.Now()
 	e.startOperator("", 0)
