@@ -18,10 +18,16 @@ import (
 // Interceptor is the proxy: an http.Handler that routes, counts and holds
 // requests. It is safe for concurrent use.
 type Interceptor struct {
-	cfg    Config
-	now    func() time.Time
-	table  *table
-	routes []*route
+	cfg Config
+	now func() time.Time
+	// set is the route table; SetRoutes swaps it whole, so the request path
+	// reads it without a lock.
+	set atomic.Pointer[routeSet]
+	// mu serializes SetRoutes and SetReadyEndpoints; ready holds the last
+	// ready count of each Service (routes_dynamic.go).
+	mu    sync.Mutex
+	ready map[service]int
+	act   activations
 
 	held atomic.Int64 // requests held, all routes
 
@@ -30,16 +36,26 @@ type Interceptor struct {
 	buffers *bufferPool
 }
 
-// route is a Route with its counters and its readiness gate.
+// route is a Route with its counters and its readiness gate. A route that
+// SetRoutes keeps (same name) gets a new route with the same *counters.
 type route struct {
 	cfg   Route
 	proxy *httputil.ReverseProxy
-	win   *window
+	*counters
+}
+
+// counters are a route's counters, window and gate: they outlive a change
+// of the route's host, prefix, backend or Service.
+type counters struct {
+	win *window
 
 	requests atomic.Int64 // all requests, since start
 	inFlight atomic.Int64 // being proxied now (held ones excluded)
 	held     atomic.Int64
 	rejected [numReasons]atomic.Int64
+	// signaled is the activation sequence number of the route's last
+	// signal (activation.go).
+	signaled atomic.Uint64
 
 	gate gate
 }
@@ -96,11 +112,11 @@ func (g *gate) readyEndpoints() int {
 // until SetReadyEndpoints says otherwise; routes without one are ready.
 func New(cfg Config) (*Interceptor, error) {
 	cfg.defaults()
-	backends, err := cfg.validate()
-	if err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ic := &Interceptor{cfg: cfg, now: time.Now, buffers: newBufferPool()}
+	ic := &Interceptor{cfg: cfg, now: time.Now, buffers: newBufferPool(), ready: map[service]int{}}
+	ic.act.init()
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	ic.h1 = &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -114,21 +130,9 @@ func New(cfg Config) (*Interceptor, error) {
 	ic.h2.Protocols = new(http.Protocols)
 	ic.h2.Protocols.SetUnencryptedHTTP2(true)
 
-	start := ic.now()
-	for i, rc := range cfg.Routes {
-		r := &route{cfg: rc, win: newWindow(cfg.Window, cfg.Bucket, start)}
-		r.gate.open = make(chan struct{})
-		if rc.Service == "" {
-			r.gate.set(1)
-		}
-		tr := ic.h1
-		if rc.BackendProtocol == "h2c" {
-			tr = ic.h2
-		}
-		r.proxy = newProxy(backends[i], tr, ic.buffers)
-		ic.routes = append(ic.routes, r)
+	if err := ic.SetRoutes(cfg.Routes); err != nil {
+		return nil, err
 	}
-	ic.table = newTable(ic.routes)
 	return ic, nil
 }
 
@@ -167,33 +171,9 @@ func newBufferPool() *bufferPool {
 func (b *bufferPool) Get() []byte    { return *(b.p.Get().(*[]byte)) }
 func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
-// SetReadyEndpoints sets the number of ready endpoints of a Service: the
-// routes to it hold requests while it is 0 and release them when it is not.
-func (ic *Interceptor) SetReadyEndpoints(namespace, service string, n int) {
-	for _, r := range ic.routes {
-		if r.cfg.Namespace == namespace && r.cfg.Service == service {
-			r.gate.set(n)
-		}
-	}
-}
-
-// Services lists the (namespace, service) pairs the routes wait on.
-func (ic *Interceptor) Services() [][2]string {
-	seen := map[[2]string]bool{}
-	var out [][2]string
-	for _, r := range ic.routes {
-		k := [2]string{r.cfg.Namespace, r.cfg.Service}
-		if r.cfg.Service != "" && !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
 // ServeHTTP routes, counts, holds and proxies one request.
 func (ic *Interceptor) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	r := ic.table.match(req.Host, req.URL.Path)
+	r := ic.set.Load().table.match(req.Host, req.URL.Path)
 	if r == nil {
 		http.Error(w, "ebb-interceptor: no route for this host and path", http.StatusNotFound)
 		return
@@ -212,12 +192,17 @@ func (ic *Interceptor) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // hold waits for the route to become ready. It answers 503 and returns false
 // when the queue is full or the wait times out.
 func (ic *Interceptor) hold(w http.ResponseWriter, req *http.Request, r *route) bool {
-	if !acquire(&r.held, int64(ic.cfg.MaxHeldPerRoute)) {
+	prev, ok := acquire(&r.held, int64(ic.cfg.MaxHeldPerRoute))
+	if !ok {
 		ic.reject(w, r, reasonQueueFull)
 		return false
 	}
 	defer r.held.Add(-1)
-	if !acquire(&ic.held, int64(ic.cfg.MaxHeld)) {
+	if prev == 0 {
+		// The first request waiting: tell the operator at once.
+		ic.act.signal(r.counters)
+	}
+	if _, ok := acquire(&ic.held, int64(ic.cfg.MaxHeld)); !ok {
 		ic.reject(w, r, reasonQueueFull)
 		return false
 	}
@@ -236,15 +221,16 @@ func (ic *Interceptor) hold(w http.ResponseWriter, req *http.Request, r *route) 
 	}
 }
 
-// acquire takes one of max slots of c; c never exceeds max.
-func acquire(c *atomic.Int64, max int64) bool {
+// acquire takes one of max slots of c and returns how many were taken
+// before; c never exceeds max.
+func acquire(c *atomic.Int64, max int64) (prev int64, ok bool) {
 	for {
 		v := c.Load()
 		if v >= max {
-			return false
+			return v, false
 		}
 		if c.CompareAndSwap(v, v+1) {
-			return true
+			return v, true
 		}
 	}
 }

@@ -77,19 +77,25 @@ func (c *Config) defaults() {
 	}
 }
 
-// validate checks the routes and returns their backends parsed.
-func (c *Config) validate() ([]*url.URL, error) {
+// validate checks the window; SetRoutes checks the routes.
+func (c *Config) validate() error {
 	if c.Bucket > c.Window {
-		return nil, fmt.Errorf("bucket %s is longer than window %s", c.Bucket, c.Window)
+		return fmt.Errorf("bucket %s is longer than window %s", c.Bucket, c.Window)
 	}
 	if c.Window/c.Bucket > 3600 {
-		return nil, fmt.Errorf("window %s holds more than 3,600 buckets of %s", c.Window, c.Bucket)
+		return fmt.Errorf("window %s holds more than 3,600 buckets of %s", c.Window, c.Bucket)
 	}
+	return nil
+}
+
+// checkRoutes checks routes, fills in their defaults (lower-case host,
+// pathPrefix "/") and returns their backends parsed.
+func checkRoutes(routes []Route) ([]*url.URL, error) {
 	names := map[string]bool{}
 	places := map[string]string{}
-	backends := make([]*url.URL, len(c.Routes))
-	for i := range c.Routes {
-		r := &c.Routes[i]
+	backends := make([]*url.URL, len(routes))
+	for i := range routes {
+		r := &routes[i]
 		if r.Name == "" {
 			return nil, fmt.Errorf("route %d: name is required", i)
 		}

@@ -49,8 +49,9 @@ func (ic *Interceptor) Stats(span time.Duration, names ...string) []RouteStats {
 		want[n] = true
 	}
 	now := ic.now()
-	out := make([]RouteStats, 0, len(ic.routes))
-	for _, r := range ic.routes {
+	routes := ic.set.Load().routes
+	out := make([]RouteStats, 0, len(routes))
+	for _, r := range routes {
 		if len(want) > 0 && !want[r.cfg.Name] {
 			continue
 		}
@@ -72,6 +73,7 @@ func (ic *Interceptor) Stats(span time.Duration, names ...string) []RouteStats {
 // AdminHandler serves the operator's endpoint and the metrics:
 //
 //	GET /v1/routes[?route=<name>...][&window=<duration>]  StatsResponse; needs "Authorization: Bearer <token>"
+//	GET /v1/activations?epoch=<e>&since=<seq>[&wait=<d>]   Activations (see WaitActivations); the same token
 //	GET /metrics                                           Prometheus text format
 //	GET /healthz                                           200 ok
 //
@@ -82,11 +84,13 @@ func (ic *Interceptor) AdminHandler(token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /v1/activations", func(w http.ResponseWriter, req *http.Request) {
+		if authorized(w, req, token) {
+			ic.serveActivations(w, req)
+		}
+	})
 	mux.HandleFunc("GET /v1/routes", func(w http.ResponseWriter, req *http.Request) {
-		got := req.Header.Get("Authorization")
-		if token == "" || subtle.ConstantTimeCompare([]byte(got), []byte("Bearer "+token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ebb-interceptor"`)
-			http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
+		if !authorized(w, req, token) {
 			return
 		}
 		var span time.Duration
@@ -102,6 +106,17 @@ func (ic *Interceptor) AdminHandler(token string) http.Handler {
 		_ = json.NewEncoder(w).Encode(StatsResponse{Routes: ic.Stats(span, req.URL.Query()["route"]...)})
 	})
 	return mux
+}
+
+// authorized checks the bearer token, answering 401 when it is wrong.
+func authorized(w http.ResponseWriter, req *http.Request, token string) bool {
+	got := req.Header.Get("Authorization")
+	if token == "" || subtle.ConstantTimeCompare([]byte(got), []byte("Bearer "+token)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ebb-interceptor"`)
+		http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
+		return false
+	}
+	return true
 }
 
 // collector exposes the routes' counters as Prometheus metrics.
@@ -124,7 +139,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.ic.now()
-	for _, r := range c.ic.routes {
+	for _, r := range c.ic.set.Load().routes {
 		n := r.cfg.Name
 		ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(r.requests.Load()), n)
 		ch <- prometheus.MustNewConstMetric(descRate, prometheus.GaugeValue, r.win.rate(now, c.ic.cfg.Window), n)

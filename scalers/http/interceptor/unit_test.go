@@ -26,7 +26,7 @@ func TestRoutesMatchByHostThenLongestPathPrefix(t *testing.T) {
 		{"shop.example.", "/api/v2", "shop-api"},
 		{"other.example", "/api", "any"},
 	} {
-		r := ic.table.match(tc.host, tc.path)
+		r := ic.set.Load().table.match(tc.host, tc.path)
 		if r == nil || r.cfg.Name != tc.want {
 			t.Errorf("%s%s → %v, want %s", tc.host, tc.path, r, tc.want)
 		}
