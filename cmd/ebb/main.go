@@ -92,6 +92,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, libLog *s
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ebb %s: %v\n", args[0], err)
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			return coded.ExitCode()
+		}
 		return 1
 	}
 	return 0

@@ -1,0 +1,91 @@
+package convert
+
+import (
+	"reflect"
+	"strings"
+
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// keySource says where a scaler's metadata key may come from, as its `meta`
+// tag's from= option says (scalers.ParseMetadata).
+type keySource struct {
+	metadata, env, auth bool
+}
+
+// triggerKeys reads the metadata keys of a trigger type from the `meta` tags
+// of its config struct.
+func triggerKeys(t scalers.Type) map[string]keySource {
+	keys := map[string]keySource{}
+	rt := reflect.TypeOf(t.Config())
+	for rt != nil && rt.Kind() == reflect.Pointer {
+		rt = rt.Elem()
+	}
+	if rt == nil || rt.Kind() != reflect.Struct {
+		return keys
+	}
+	for i := range rt.NumField() {
+		tag, ok := rt.Field(i).Tag.Lookup("meta")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(tag, ",")
+		src := keySource{metadata: true, env: true}
+		for _, p := range parts[1:] {
+			if from, ok := strings.CutPrefix(p, "from="); ok {
+				src = keySource{}
+				for _, s := range strings.Split(from, "+") {
+					switch s {
+					case "metadata":
+						src.metadata = true
+					case "env":
+						src.env = true
+					case "auth":
+						src.auth = true
+					}
+				}
+			}
+		}
+		keys[parts[0]] = src
+	}
+	return keys
+}
+
+// keyHints explain KEDA keys that Ebb's scalers do not take, beyond "not a
+// key".
+var keyHints = map[string]string{
+	"metricName":  "KEDA's deprecated metric name; Ebb names each trigger's metric itself",
+	"cortexOrgID": "removed from KEDA; use customHeaders: X-Scope-OrgID=<org>",
+}
+
+// filterMetadata keeps the keys Ebb's scaler of this type accepts in
+// metadata and reports the others. Values are never shown.
+func (o *objctx) filterMetadata(field, typ string, keys map[string]keySource, md map[string]string) map[string]string {
+	if md == nil {
+		return nil
+	}
+	out := make(map[string]string, len(md))
+	for _, k := range sortedKeys(md) {
+		f := field + "." + k
+		src, isKey := keys[k]
+		base, fromEnv := strings.CutSuffix(k, "FromEnv")
+		baseSrc, isBase := keys[base]
+		switch {
+		case isKey && src.metadata:
+			out[k] = md[k]
+		case isKey:
+			o.report(Dropped, f, "Ebb's %s trigger reads %s only from a TriggerAuthentication (secretTargetRef, configMapTargetRef or env with parameter %s): left out; move the value there", typ, k, k)
+		case fromEnv && isBase && baseSrc.env:
+			out[k] = md[k]
+		case fromEnv && isBase:
+			o.report(Dropped, f, "Ebb's %s trigger does not read %s from the container's environment; map it in a TriggerAuthentication env entry with parameter %s: left out", typ, base, base)
+		default:
+			hint := keyHints[k]
+			if hint == "" {
+				hint = "not a key of Ebb's " + typ + " trigger (docs/scalers/" + typ + ".md)"
+			}
+			o.report(Dropped, f, "%s: left out", hint)
+		}
+	}
+	return out
+}
