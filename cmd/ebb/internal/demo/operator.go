@@ -50,7 +50,16 @@ func newRegistry() (*scalers.Registry, error) {
 // v1beta1.external.metrics.k8s.io (a Service of type ExternalName
 // localhost; the adapter puts its generated CA into the APIService's
 // caBundle). It logs to log. Stop it with stop.
-func startOperator(cp *controlplane.ControlPlane, scheme *runtime.Scheme, log logr.Logger) (_ *operator, retErr error) {
+func startOperator(cp *controlplane.ControlPlane, scheme *runtime.Scheme, log logr.Logger) (*operator, error) {
+	reg, err := newRegistry()
+	if err != nil {
+		return nil, err
+	}
+	return startOperatorWith(cp, scheme, log, reg)
+}
+
+// startOperatorWith is startOperator with the given trigger types.
+func startOperatorWith(cp *controlplane.ControlPlane, scheme *runtime.Scheme, log logr.Logger, reg *scalers.Registry) (_ *operator, retErr error) {
 	cfg := rest.CopyConfig(cp.Config)
 	cfg.UserAgent = "ebb-demo-operator"
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -64,10 +73,6 @@ func startOperator(cp *controlplane.ControlPlane, scheme *runtime.Scheme, log lo
 	})
 	if err != nil {
 		return nil, fmt.Errorf("operator: %w", err)
-	}
-	reg, err := newRegistry()
-	if err != nil {
-		return nil, err
 	}
 	loop, err := controller.Setup(mgr, controller.Options{
 		Registry:                reg,
