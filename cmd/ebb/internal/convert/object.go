@@ -123,7 +123,9 @@ func (c *converter) object(pos Position, m map[string]any, raw string) {
 	var out any
 	switch {
 	case group == "keda.sh" && kind == "ScaledObject":
-		out = c.scaledObject(o, m)
+		if so := c.scaledObject(o, m); so != nil { // not a typed nil in out
+			out = so
+		}
 	case group == "keda.sh" && kind == "TriggerAuthentication":
 		out = c.triggerAuthentication(o, m, false)
 	case group == "keda.sh" && kind == "ClusterTriggerAuthentication":
@@ -206,7 +208,7 @@ type objctx struct {
 func (o *objctx) report(sev Severity, field, format string, args ...any) {
 	o.c.res.Findings = append(o.c.res.Findings, Finding{
 		Pos: o.pos, Kind: o.kind, Namespace: o.namespace, Name: o.name,
-		Field: field, Severity: sev, Message: fmt.Sprintf(format, args...),
+		Field: field, Severity: sev, Message: oneLine(fmt.Sprintf(format, args...)),
 	})
 }
 
@@ -445,4 +447,9 @@ func (o *objctx) objectMeta(n *node, clusterScoped bool, annotations func(n *nod
 func kedaDomain(key string) bool {
 	prefix, _, ok := strings.Cut(key, "/")
 	return ok && (prefix == "keda.sh" || strings.HasSuffix(prefix, ".keda.sh"))
+}
+
+// oneLine keeps a finding on one line.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
 }

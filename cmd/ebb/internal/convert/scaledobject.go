@@ -92,6 +92,7 @@ func (c *converter) scaledObject(o *objctx, m map[string]any) *v1alpha1.ScaledOb
 		if msg == "" {
 			msg = e.ErrorBody()
 		}
+		msg, _, _ = strings.Cut(msg, "\n") // expr's error adds the formula and a caret below
 		o.report(Invalid, inputField(e.Field, inputIndex), "Ebb's admission check refuses it: %s", msg)
 	}
 	return so

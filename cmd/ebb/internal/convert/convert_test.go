@@ -1,0 +1,417 @@
+package convert_test
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/ebbscale/ebb/cmd/ebb/internal/convert"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/out")
+
+func registry(t testing.TB) *scalers.Registry {
+	t.Helper()
+	reg, err := convert.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// corpus returns the inputs of testdata/in by base name.
+func corpus(t testing.TB) map[string][]byte {
+	t.Helper()
+	files, err := filepath.Glob("testdata/in/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus in testdata/in: %v", err)
+	}
+	out := map[string][]byte{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(f)] = data
+	}
+	return out
+}
+
+func convertFile(t testing.TB, name string, data []byte) *convert.Result {
+	t.Helper()
+	return convert.Convert([]convert.Input{{Name: name, Data: data}}, convert.Options{Registry: registry(t)})
+}
+
+// findingsText is what the command prints on stderr before its summary.
+func findingsText(res *convert.Result) []byte {
+	var b bytes.Buffer
+	for _, e := range res.Errors {
+		fmt.Fprintln(&b, e)
+	}
+	for _, f := range res.Findings {
+		fmt.Fprintln(&b, f)
+	}
+	return b.Bytes()
+}
+
+// Each corpus file converts to its golden output and golden findings; run
+// with -update to rewrite them after a deliberate change, and read the diff.
+func TestGolden(t *testing.T) {
+	for name, data := range corpus(t) {
+		t.Run(name, func(t *testing.T) {
+			res := convertFile(t, name, data)
+			var out bytes.Buffer
+			if err := convert.WriteDocuments(&out, res.Documents); err != nil {
+				t.Fatal(err)
+			}
+			stem := strings.TrimSuffix(name, ".yaml")
+			golden(t, filepath.Join("testdata", "out", stem+".yaml"), out.Bytes())
+			golden(t, filepath.Join("testdata", "out", stem+".findings"), findingsText(res))
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to write it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the conversion (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// The corpus sets every field of KEDA's ScaledObject, TriggerAuthentication
+// and ClusterTriggerAuthentication at least once (KEDA v2.17's CRDs, written
+// out here by hand), and every KEDA annotation Ebb maps or reports.
+func TestCorpusCoversEveryKEDAField(t *testing.T) {
+	scaledObject := []string{
+		"metadata.name", "metadata.namespace", "metadata.labels", "metadata.annotations",
+		"metadata.finalizers", "metadata.uid", "metadata.resourceVersion", "metadata.managedFields",
+		"metadata.annotations.autoscaling.keda.sh/paused", "metadata.annotations.autoscaling.keda.sh/paused-replicas",
+		"metadata.annotations.autoscaling.keda.sh/paused-scale-in", "metadata.annotations.autoscaling.keda.sh/paused-scale-out",
+		"metadata.annotations.scaledobject.keda.sh/transfer-hpa-ownership", "metadata.annotations.validations.keda.sh/hpa-ownership",
+		"spec.scaleTargetRef.apiVersion", "spec.scaleTargetRef.kind", "spec.scaleTargetRef.name", "spec.scaleTargetRef.envSourceContainerName",
+		"spec.pollingInterval", "spec.initialCooldownPeriod", "spec.cooldownPeriod", "spec.idleReplicaCount",
+		"spec.minReplicaCount", "spec.maxReplicaCount",
+		"spec.fallback.failureThreshold", "spec.fallback.replicas", "spec.fallback.behavior",
+		"spec.advanced.restoreToOriginalReplicaCount",
+		"spec.advanced.horizontalPodAutoscalerConfig.name", "spec.advanced.horizontalPodAutoscalerConfig.behavior",
+		"spec.advanced.scalingModifiers.formula", "spec.advanced.scalingModifiers.target",
+		"spec.advanced.scalingModifiers.activationTarget", "spec.advanced.scalingModifiers.metricType",
+		"spec.triggers[].type", "spec.triggers[].name", "spec.triggers[].metadata",
+		"spec.triggers[].authenticationRef.name", "spec.triggers[].authenticationRef.kind",
+		"spec.triggers[].metricType", "spec.triggers[].useCachedMetrics",
+		"status",
+	}
+	authSpec := []string{
+		"spec.secretTargetRef[].parameter", "spec.secretTargetRef[].name", "spec.secretTargetRef[].key",
+		"spec.configMapTargetRef[].parameter", "spec.configMapTargetRef[].name", "spec.configMapTargetRef[].key",
+		"spec.env[].parameter", "spec.env[].name", "spec.env[].containerName",
+	}
+	triggerAuthentication := append(slices.Clone(authSpec),
+		"spec.podIdentity.provider", "spec.podIdentity.identityId", "spec.podIdentity.identityTenantId",
+		"spec.podIdentity.identityAuthorityHost", "spec.podIdentity.roleArn", "spec.podIdentity.identityOwner",
+		"spec.hashiCorpVault.address", "spec.hashiCorpVault.namespace", "spec.hashiCorpVault.authentication",
+		"spec.hashiCorpVault.role", "spec.hashiCorpVault.mount", "spec.hashiCorpVault.credential.token",
+		"spec.hashiCorpVault.credential.serviceAccount", "spec.hashiCorpVault.secrets[].parameter",
+		"spec.hashiCorpVault.secrets[].key", "spec.hashiCorpVault.secrets[].path", "spec.hashiCorpVault.secrets[].type",
+		"spec.azureKeyVault.vaultUri", "spec.azureKeyVault.credentials.clientId", "spec.azureKeyVault.credentials.tenantId",
+		"spec.azureKeyVault.credentials.clientSecret.valueFrom.secretKeyRef.name", "spec.azureKeyVault.cloud.type",
+		"spec.azureKeyVault.cloud.activeDirectoryEndpoint", "spec.azureKeyVault.cloud.keyVaultResourceURL",
+		"spec.azureKeyVault.podIdentity.provider", "spec.azureKeyVault.secrets[].parameter",
+		"spec.azureKeyVault.secrets[].name", "spec.azureKeyVault.secrets[].version",
+		"spec.awsSecretManager.region", "spec.awsSecretManager.podIdentity.provider",
+		"spec.awsSecretManager.credentials.accessKey.valueFrom.secretKeyRef.name",
+		"spec.awsSecretManager.credentials.accessSecretKey.valueFrom.secretKeyRef.name",
+		"spec.awsSecretManager.credentials.accessToken.valueFrom.secretKeyRef.name",
+		"spec.awsSecretManager.secrets[].parameter", "spec.awsSecretManager.secrets[].name",
+		"spec.awsSecretManager.secrets[].versionId", "spec.awsSecretManager.secrets[].versionStage",
+		"spec.awsSecretManager.secrets[].secretKey",
+		"spec.gcpSecretManager.credentials.clientSecret.valueFrom.secretKeyRef.name",
+		"spec.gcpSecretManager.podIdentity.provider", "spec.gcpSecretManager.secrets[].parameter",
+		"spec.gcpSecretManager.secrets[].id", "spec.gcpSecretManager.secrets[].version",
+		"spec.boundServiceAccountToken[].parameter", "spec.boundServiceAccountToken[].serviceAccountName",
+	)
+	want := map[string][]string{
+		"ScaledObject":                 scaledObject,
+		"TriggerAuthentication":        triggerAuthentication,
+		"ClusterTriggerAuthentication": append(slices.Clone(authSpec[:6]), "spec.env[].parameter", "spec.env[].name", "metadata.namespace"),
+	}
+	seen := map[string]map[string]bool{}
+	for name, data := range corpus(t) {
+		if name == "bad.yaml" {
+			continue
+		}
+		for _, doc := range bytes.Split(data, []byte("\n---\n")) {
+			var obj map[string]any
+			if err := sigsyaml.Unmarshal(doc, &obj); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			objs := []any{obj}
+			if obj["kind"] == "List" {
+				objs, _ = obj["items"].([]any)
+			}
+			for _, o := range objs {
+				m, _ := o.(map[string]any)
+				kind, _ := m["kind"].(string)
+				if apiVersion, _ := m["apiVersion"].(string); !strings.HasPrefix(apiVersion, "keda.sh/") {
+					continue
+				}
+				if seen[kind] == nil {
+					seen[kind] = map[string]bool{}
+				}
+				paths(m, "", seen[kind])
+			}
+		}
+	}
+	for kind, fields := range want {
+		var missing []string
+		for _, f := range fields {
+			if !seen[kind][f] {
+				missing = append(missing, f)
+			}
+		}
+		sort.Strings(missing)
+		if len(missing) > 0 {
+			t.Errorf("no %s in testdata/in sets %s", kind, strings.Join(missing, ", "))
+		}
+	}
+}
+
+// paths records the path of every value in v: "a.b", "list[].c".
+func paths(v any, prefix string, out map[string]bool) {
+	if prefix != "" {
+		out[prefix] = true
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			paths(x, p, out)
+		}
+	case []any:
+		for _, x := range v {
+			paths(x, prefix+"[]", out)
+		}
+	}
+}
+
+// Findings name keys, never values: credentials written in a KEDA trigger's
+// metadata or a provider's settings never reach stderr or the output.
+func TestNoSecretInFindingsOrOutput(t *testing.T) {
+	secrets := []string{"hunter2-in-metadata", "not-a-real-token"}
+	for name, data := range corpus(t) {
+		res := convertFile(t, name, data)
+		var out bytes.Buffer
+		if err := convert.WriteDocuments(&out, res.Documents); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if bytes.Contains(findingsText(res), []byte(s)) {
+				t.Errorf("%s: a finding shows the value %q", name, s)
+			}
+			if bytes.Contains(out.Bytes(), []byte(s)) {
+				t.Errorf("%s: the output carries %q, which has no place in Ebb's objects", name, s)
+			}
+		}
+	}
+}
+
+func TestConvert(t *testing.T) {
+	for _, tc := range []struct {
+		sentence string
+		input    string
+		// wantOut and wantFindings are substrings of the output and of the
+		// findings; noOut must not be in the output.
+		wantOut      []string
+		noOut        []string
+		wantFindings []string
+		lossy        bool
+	}{
+		{
+			sentence: "a document that is not KEDA's passes through byte for byte, comments included",
+			input:    "# head\napiVersion: v1\nkind: ConfigMap   # odd spacing kept\nmetadata: {name: x}\n",
+			wantOut:  []string{"# head\napiVersion: v1\nkind: ConfigMap   # odd spacing kept\nmetadata: {name: x}\n"},
+		},
+		{
+			sentence:     "a trigger name used in the formula is renamed in the formula too, but not inside strings or members",
+			input:        so(`advanced: {scalingModifiers: {formula: "Queue_A + max(Queue_A, 1)", target: "5"}}`, `- {type: rabbitmq, name: Queue_A, metadata: {queueName: q, hostFromEnv: H, value: "1"}}`),
+			wantOut:      []string{"formula: queuea + max(queuea, 1)", "name: queuea"},
+			wantFindings: []string{`spec.triggers[0].name: note: renamed "Queue_A" to "queuea"`},
+		},
+		{
+			sentence:     "two triggers with the same name get distinct ones",
+			input:        so("", `- {type: rabbitmq, name: q, metadata: {queueName: a, hostFromEnv: H, value: "1"}}`+"\n"+`- {type: rabbitmq, name: q, metadata: {queueName: b, hostFromEnv: H, value: "1"}}`),
+			wantOut:      []string{"name: q\n", "name: q-2\n"},
+			wantFindings: []string{`spec.triggers[1].name: note: renamed "q" to "q-2"`},
+		},
+		{
+			sentence:     "paused true maps to Ebb's annotation with the canonical value",
+			input:        so("", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1"}}`, "autoscaling.keda.sh/paused: \"True\""),
+			wantOut:      []string{`ebb.dev/paused: "true"`},
+			noOut:        []string{"keda.sh"},
+			wantFindings: []string{"note: written as ebb.dev/paused"},
+		},
+		{
+			sentence:     "a paused-replicas annotation that is not a count is reported and left out",
+			input:        so("", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1"}}`, `autoscaling.keda.sh/paused-replicas: "two"`),
+			noOut:        []string{"paused"},
+			wantFindings: []string{`changed: is "two"; expected a whole number of replicas`},
+			lossy:        true,
+		},
+		{
+			sentence:     "a field KEDA does not have either is reported, not copied",
+			input:        so("scaleToZeroFast: true", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1"}}`),
+			noOut:        []string{"scaleToZeroFast"},
+			wantFindings: []string{"spec.scaleToZeroFast: dropped: not a field of a ScaledObject's spec"},
+			lossy:        true,
+		},
+		{
+			sentence:     "a metadata value Ebb's scaler refuses is written and reported as invalid",
+			input:        so("", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1", mode: DeliverGetRate}}`),
+			wantOut:      []string{"mode: DeliverGetRate"},
+			wantFindings: []string{`spec.triggers[0].metadata[mode]: invalid: Ebb's admission check refuses it`},
+			lossy:        true,
+		},
+		{
+			sentence:     "minReplicaCount above maxReplicaCount is reported as invalid",
+			input:        so("minReplicaCount: 5\n  maxReplicaCount: 2", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1"}}`),
+			wantFindings: []string{"spec.minReplicaCount: invalid: 5 is above maxReplicaCount 2"},
+			lossy:        true,
+		},
+		{
+			sentence:     "a ScaledObject without a target is skipped",
+			input:        "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: x}\nspec:\n  triggers: []\n",
+			wantFindings: []string{"spec.scaleTargetRef.name: skipped: is missing"},
+			lossy:        true,
+		},
+		{
+			sentence:     "a fallback without replicas is left out",
+			input:        so("fallback: {failureThreshold: 3}", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1"}}`),
+			noOut:        []string{"fallback"},
+			wantFindings: []string{"spec.fallback: dropped: needs failureThreshold (1 or more) and replicas (0 or more)"},
+			lossy:        true,
+		},
+		{
+			sentence:     "an HPA behavior with an unknown field is left out",
+			input:        so("advanced: {horizontalPodAutoscalerConfig: {behavior: {scaleSideways: {}}}}", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1"}}`),
+			noOut:        []string{"scaleSideways", "advanced"},
+			wantFindings: []string{`spec.advanced.horizontalPodAutoscalerConfig.behavior: dropped: not a valid HPA behavior (json: unknown field "scaleSideways")`},
+			lossy:        true,
+		},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			res := convertFile(t, "in.yaml", []byte(tc.input))
+			if len(res.Errors) > 0 {
+				t.Fatalf("read errors: %v", res.Errors)
+			}
+			var out bytes.Buffer
+			if err := convert.WriteDocuments(&out, res.Documents); err != nil {
+				t.Fatal(err)
+			}
+			findings := string(findingsText(res))
+			for _, w := range tc.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tc.noOut {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("output has %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tc.wantFindings {
+				if !strings.Contains(findings, w) {
+					t.Errorf("findings lack %q:\n%s", w, findings)
+				}
+			}
+			if res.Lossy() != tc.lossy {
+				t.Errorf("Lossy() = %v, want %v; findings:\n%s", res.Lossy(), tc.lossy, findings)
+			}
+		})
+	}
+}
+
+// so writes a KEDA ScaledObject with extra spec lines, trigger lines and
+// annotation lines.
+func so(spec, triggers string, annotations ...string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: x\n  namespace: ns\n")
+	if len(annotations) > 0 {
+		b.WriteString("  annotations:\n")
+		for _, a := range annotations {
+			b.WriteString("    " + a + "\n")
+		}
+	}
+	b.WriteString("spec:\n  scaleTargetRef: {name: t}\n")
+	if spec != "" {
+		b.WriteString("  " + spec + "\n")
+	}
+	b.WriteString("  triggers:\n")
+	for _, l := range strings.Split(triggers, "\n") {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
+
+// Read errors name the input, the document and the line in the input.
+func TestReadErrors(t *testing.T) {
+	input := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n# second\nkind: [\n---\n42\n"
+	res := convertFile(t, "in.yaml", []byte(input))
+	var msgs []string
+	for _, e := range res.Errors {
+		msgs = append(msgs, e.Error())
+	}
+	want := []string{
+		"in.yaml:2 (line 5): not valid YAML: yaml: line 6: did not find expected node content",
+		"in.yaml:3 (line 8): expected a Kubernetes object (a mapping with apiVersion and kind), found a number",
+	}
+	if !slices.Equal(msgs, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(msgs, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// FuzzConvert: no input makes Convert panic, and whatever it writes reads
+// back as YAML.
+func FuzzConvert(f *testing.F) {
+	for _, data := range corpus(f) {
+		f.Add(data)
+	}
+	f.Add([]byte("--- {a: 1}\n...\n---\nkind: List\nitems: [1, {kind: ScaledObject, apiVersion: keda.sh/v1alpha1}]"))
+	reg := registry(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res := convert.Convert([]convert.Input{{Name: "fuzz", Data: data}}, convert.Options{Registry: reg})
+		for _, f := range res.Findings {
+			_ = f.String()
+		}
+		if len(res.Errors) > 0 {
+			return
+		}
+		for _, d := range res.Documents {
+			var v any
+			if err := sigsyaml.Unmarshal(d, &v); err != nil {
+				t.Fatalf("output document does not read back: %v\n%s", err, d)
+			}
+		}
+	})
+}
