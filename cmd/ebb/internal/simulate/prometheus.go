@@ -31,16 +31,15 @@ type PrometheusQuery struct {
 	Step       time.Duration
 	// Client defaults to one with a 30 s timeout.
 	Client *http.Client
+	// MaxPoints bounds the points of one request (0: 10,000, under
+	// Prometheus's limit of 11,000 a series); longer ranges take several.
+	MaxPoints int
 }
 
 type fetchedSeries struct {
 	trigger string
 	*Series
 }
-
-// maxPointsPerRequest stays under Prometheus's limit of 11,000 points a
-// series per range query; longer ranges take several requests.
-const maxPointsPerRequest = 10000
 
 // Fetch runs each query over [Start, End] every Step. A query must give
 // exactly one series (aggregate it otherwise); a step with no sample, or a
@@ -68,7 +67,11 @@ func (p PrometheusQuery) Fetch(ctx context.Context) ([]fetchedSeries, error) {
 	for _, q := range p.Queries {
 		s := &Series{Name: "query " + strconv.Quote(q.Query), Start: p.Start}
 		got := map[int64]float64{}
-		chunk := time.Duration(maxPointsPerRequest-1) * p.Step
+		maxPoints := p.MaxPoints
+		if maxPoints <= 0 {
+			maxPoints = 10000
+		}
+		chunk := time.Duration(maxPoints-1) * p.Step
 		for from := p.Start; !from.After(p.End); from = from.Add(chunk + p.Step) {
 			to := from.Add(chunk)
 			if to.After(p.End) {
