@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -78,6 +79,10 @@ type loopObject struct {
 	written   *v1alpha1.ScaledObjectStatus // the status last written
 	writtenAt time.Time
 	closed    bool
+	// stops end the triggers' push notifications (scalers.Notifier).
+	stops []func()
+	// idle mirrors current == 0, for wakes that must not wait for mu.
+	idle atomic.Bool
 }
 
 type loopTrigger struct {
@@ -170,7 +175,22 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 		old.close()
 	}
 	l.Store.SetMetrics(key, o.metricNames())
+	o.idle.Store(o.current == 0)
+	for _, t := range o.triggers {
+		if n, ok := t.scaler.(scalers.Notifier); ok {
+			o.stops = append(o.stops, n.Notify(func() { l.wake(key, o) }))
+		}
+	}
 	l.sched.Schedule(key, l.Clock.Now())
+}
+
+// wake polls a ScaledObject at rest at zero at once, when one of its
+// triggers' sources signals (scalers.Notifier): the probe runs now instead
+// of at the next activation probe interval.
+func (l *ScaleLoop) wake(key types.NamespacedName, o *loopObject) {
+	if o.idle.Load() && l.object(key) == o {
+		l.sched.Wake(key)
+	}
 }
 
 // Remove stops polling a ScaledObject and closes its scalers.
@@ -204,6 +224,9 @@ func (o *loopObject) close() {
 		return
 	}
 	o.closed = true
+	for _, stop := range o.stops {
+		stop()
+	}
 	for _, t := range o.triggers {
 		_ = t.scaler.Close()
 	}
@@ -357,6 +380,7 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 			l.Events.Eventf(so, corev1.EventTypeNormal, d.Reason, "%s %s: %s", o.state.Target.Kind, o.state.Target.Name, d.Message)
 		}
 	}
+	o.idle.Store(o.current == 0)
 	l.writeStatus(ctx, o, d, desired, now)
 	return l.nextPoll(o, d, interval), true
 }

@@ -59,6 +59,22 @@ func (s *Scheduler[K]) Schedule(key K, at time.Time) {
 		return
 	}
 	it.removed = false
+	s.reschedule(it, at)
+}
+
+// Wake runs key at once if it is scheduled (a key running now runs again as
+// soon as it finishes); a key not scheduled stays so.
+func (s *Scheduler[K]) Wake(key K) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if it, ok := s.items[key]; ok && !it.removed {
+		s.reschedule(it, s.clock.Now())
+	}
+}
+
+// reschedule moves a known item's next run to at if that is sooner. Called
+// with s.mu held.
+func (s *Scheduler[K]) reschedule(it *schedItem[K], at time.Time) {
 	switch {
 	case it.running:
 		if !it.rerun || at.Before(it.rerunAt) {

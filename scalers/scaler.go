@@ -146,3 +146,19 @@ func sanitizeMetricName(s string) string {
 type Prober interface {
 	Probe(ctx context.Context) (Reading, error)
 }
+
+// Notifier is implemented by Scalers whose source can say at once that the
+// trigger may have turned active (an HTTP request waiting for the first
+// replica), so that activation need not wait for the next probe.
+//
+// The scale loop calls Notify once after it takes the Scaler over, and the
+// returned stop when it lets it go, before Close. The source calls wake,
+// from any goroutine, each time it signals, until stop returns; wake must
+// be cheap and must not block (the scale loop only reschedules the target's
+// poll). A wake is a hint, not a reading: the loop answers it with a Probe
+// (or a Read), so a spurious wake costs one probe, and a missed one costs
+// the wait until the next probe. Implementations share one connection to a
+// source among all the Notifiers on it. stop is safe to call more than once.
+type Notifier interface {
+	Notify(wake func()) (stop func())
+}

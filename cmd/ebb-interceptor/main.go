@@ -1,8 +1,11 @@
 // Command ebb-interceptor is the reverse proxy in front of HTTP workloads
 // scaled by Ebb: it routes by Host and path prefix, counts each route's
 // request rate and requests in flight, holds requests while a route's
-// Service has no ready endpoint, and serves its counters to the operator.
-// Package scalers/http/interceptor is its library; this is flags and wiring.
+// Service has no ready endpoint, signals the operator when a request is
+// held, and serves its counters to the operator. Its routes come from a
+// file (--routes) or, without one, from the ScaledObjects in the cluster
+// (package scalers/http/clusterroutes). Package scalers/http/interceptor is
+// its library; this is flags and wiring.
 package main
 
 import (
@@ -26,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/ebbscale/ebb/scalers/http/clusterroutes"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
 	"github.com/ebbscale/ebb/scalers/http/interceptor/readiness"
 )
@@ -42,6 +46,8 @@ func main() {
 // flags are the command line.
 type flags struct {
 	routesFile  string
+	namespace   string
+	noEvents    bool
 	proxyAddr   string
 	adminAddr   string
 	tokenFile   string
@@ -60,11 +66,13 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	var f flags
 	fs := flag.NewFlagSet("ebb-interceptor", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&f.routesFile, "routes", "", `JSON file of the routes: {"routes": [{"name", "host", "pathPrefix", "backend", "backendProtocol", "namespace", "service"}]} (required)`)
+	fs.StringVar(&f.routesFile, "routes", "", `JSON file of the routes: {"routes": [{"name", "host", "pathPrefix", "backend", "backendProtocol", "namespace", "service"}]}; without it the routes come from the ScaledObjects in the cluster (http triggers with a host)`)
+	fs.StringVar(&f.namespace, "namespace", "", "with routes from the cluster: watch ScaledObjects in this namespace only; empty: all namespaces")
+	fs.BoolVar(&f.noEvents, "no-events", false, "with routes from the cluster: do not record Events on ScaledObjects whose route is left out (they are logged either way)")
 	fs.StringVar(&f.proxyAddr, "proxy-address", ":8080", "address the proxy listens on (HTTP/1.1 and h2c)")
-	fs.StringVar(&f.adminAddr, "admin-address", ":9090", "address of the admin endpoint: /v1/routes (bearer token), /metrics, /healthz")
+	fs.StringVar(&f.adminAddr, "admin-address", ":9090", "address of the admin endpoint: /v1/routes and /v1/activations (bearer token), /metrics, /healthz")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token /v1/routes requires (required; e.g. a mounted Secret)")
-	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for watching EndpointSlices; empty: in-cluster config. Unused when no route names a Service")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for watching ScaledObjects and EndpointSlices; empty: in-cluster config. Unused when a --routes file names no Service")
 	fs.DurationVar(&f.window, "window", time.Minute, "span of the request rate")
 	fs.DurationVar(&f.bucket, "bucket", time.Second, "bucket of the request rate's sliding window")
 	fs.DurationVar(&f.holdTimeout, "hold-timeout", 30*time.Second, "how long a request waits for a ready endpoint before a 503")
@@ -79,8 +87,8 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if f.routesFile == "" {
-		return f, errors.New("--routes is required")
+	if f.routesFile != "" && (f.namespace != "" || f.noEvents) {
+		return f, errors.New("--namespace and --no-events go with routes from the cluster; with --routes the file gives the routes")
 	}
 	if f.tokenFile == "" {
 		return f, errors.New("--token-file is required: the operator reads the counters with that token")
@@ -102,15 +110,17 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 	}
 	log := zap.New(zap.WriteTo(logOut))
 
-	raw, err := os.ReadFile(f.routesFile)
-	if err != nil {
-		return fmt.Errorf("read --routes: %w", err)
-	}
 	var rf routesFile
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rf); err != nil {
-		return fmt.Errorf("--routes %s: %w", f.routesFile, err)
+	if f.routesFile != "" {
+		raw, err := os.ReadFile(f.routesFile)
+		if err != nil {
+			return fmt.Errorf("read --routes: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rf); err != nil {
+			return fmt.Errorf("--routes %s: %w", f.routesFile, err)
+		}
 	}
 	tok, err := os.ReadFile(f.tokenFile)
 	if err != nil {
@@ -133,8 +143,35 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if svcs := ic.Services(); len(svcs) > 0 {
-		kc, err := kubeClient(f.kubeconfig)
+	switch svcs := ic.Services(); {
+	case f.routesFile == "":
+		cfg, err := restConfig(f.kubeconfig, "routes come from the ScaledObjects in the cluster without --routes")
+		if err != nil {
+			return err
+		}
+		kc, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		rw := readiness.NewWatcher(kc, ic, nil)
+		if err := rw.Run(ctx); err != nil {
+			return err
+		}
+		sy := &clusterroutes.Syncer{Config: cfg, Namespace: f.namespace, Interceptor: ic, Readiness: rw, Log: log, NoEvents: f.noEvents}
+		if err := sy.Run(ctx); err != nil {
+			return err
+		}
+		where := "all namespaces"
+		if f.namespace != "" {
+			where = "namespace " + f.namespace
+		}
+		log.Info("Taking routes from the ScaledObjects", "in", where, "routes", len(ic.Routes()))
+	case len(svcs) > 0:
+		cfg, err := restConfig(f.kubeconfig, "routes name Services, whose EndpointSlices gate them")
+		if err != nil {
+			return err
+		}
+		kc, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			return err
 		}
@@ -159,7 +196,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 	errc := make(chan error, 2)
 	go func() { errc <- serve(proxy, proxyLn, "proxy") }()
 	go func() { errc <- serve(admin, adminLn, "admin endpoint") }()
-	log.Info("Serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "routes", len(rf.Routes))
+	log.Info("Serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "routes", len(ic.Routes()))
 	if ready != nil {
 		ready(proxyLn.Addr(), adminLn.Addr())
 	}
@@ -193,7 +230,7 @@ func shutdown(log logr.Logger, proxy, admin *http.Server, drain time.Duration) {
 	_ = admin.Close()
 }
 
-func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+func restConfig(kubeconfig, why string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig != "" {
@@ -202,8 +239,8 @@ func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
 		cfg, err = rest.InClusterConfig()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client config (routes name Services, whose EndpointSlices gate them): %w", err)
+		return nil, fmt.Errorf("kubernetes client config (%s): %w", why, err)
 	}
 	cfg.UserAgent = "ebb-interceptor"
-	return kubernetes.NewForConfig(cfg)
+	return cfg, nil
 }

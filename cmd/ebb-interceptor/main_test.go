@@ -107,10 +107,11 @@ func TestRunRefusesABadCommandLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no routes":            {[]string{"--token-file", token}, "--routes is required"},
-		"no token":             {[]string{"--routes", routes}, "--token-file is required"},
-		"an empty token":       {[]string{"--routes", routes, "--token-file", empty}, "is empty"},
-		"a misspelt route key": {[]string{"--routes", bad, "--token-file", token}, `unknown field "hots"`},
+		"no routes file and no cluster": {[]string{"--token-file", token, "--kubeconfig", filepath.Join(dir, "missing")}, "routes come from the ScaledObjects in the cluster without --routes"},
+		"--namespace with --routes":     {[]string{"--routes", routes, "--token-file", token, "--namespace", "shop"}, "--namespace and --no-events go with routes from the cluster"},
+		"no token":                      {[]string{"--routes", routes}, "--token-file is required"},
+		"an empty token":                {[]string{"--routes", routes, "--token-file", empty}, "is empty"},
+		"a misspelt route key":          {[]string{"--routes", bad, "--token-file", token}, `unknown field "hots"`},
 	} {
 		err := run(context.Background(), tc.args, io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/http/interceptor"
 )
 
 // Config is an http trigger's metadata.
@@ -26,9 +27,25 @@ type Config struct {
 	// http://ebb-interceptor-admin.ebb:9090; the trigger reads its Route's
 	// counters there with the bearerToken.
 	InterceptorURL string `meta:"interceptorURL,optional"`
-	// Route is the name of the interceptor's route, e.g. shop/web. Required
-	// with interceptorURL.
+	// Route is the name of the interceptor's route from its --routes file,
+	// e.g. shop/web. With interceptorURL, exactly one of route and host.
 	Route string `meta:"route,optional"`
+	// Host publishes a route to the interceptors that take their routes
+	// from the cluster: requests for this host (and PathPrefix) go to the
+	// Service. The route is named <namespace>/<scaledobject>/<trigger>.
+	Host string `meta:"host,optional,from=metadata"`
+	// PathPrefix limits the published route to a path prefix; default "/".
+	PathPrefix string `meta:"pathPrefix,optional,from=metadata"`
+	// Service is the Service, in the ScaledObject's namespace, whose ready
+	// endpoints gate the route and that requests go to. Required with host.
+	Service string `meta:"service,optional,from=metadata"`
+	// Port is the Service's port. Required with host.
+	Port int `meta:"port,optional,from=metadata"`
+	// BackendProtocol is http1 (default) or h2c.
+	BackendProtocol string `meta:"backendProtocol,default=http1,enum=http1|h2c,from=metadata"`
+	// Backend overrides the URL requests go to; default
+	// http://<service>.<namespace>.svc:<port>.
+	Backend string `meta:"backend,optional,from=metadata"`
 	// Labels select the series to sum: "k=v" (equal) or "k!=v" (not equal),
 	// separated by commas. No labels: every series of the metric.
 	Labels map[string]string `meta:"labels,optional"`
@@ -83,11 +100,13 @@ type matcher struct {
 // settings is a checked Config in the form the scaler uses.
 type settings struct {
 	cfg        Config
-	mode       string // modeCounter or modeInterceptor
-	url        string // the counterURL, or the interceptor's /v1/routes URL for the route
-	probeURL   string // interceptor mode: /v1/routes for every route, shared by probes
-	shown      string // the counterURL as shown in errors: scheme://host/path
-	kind       string // kindRate or kindConcurrency
+	mode       string             // modeCounter or modeInterceptor
+	route      *interceptor.Route // the route the trigger publishes (host set)
+	url        string             // the counterURL, or the interceptor's /v1/routes URL for the route
+	probeURL   string             // interceptor mode: /v1/routes for every route, shared by probes
+	base       string             // interceptor mode: the admin endpoint, without a trailing /
+	shown      string             // the counterURL as shown in errors: scheme://host/path
+	kind       string             // kindRate or kindConcurrency
 	target     float64
 	activation float64
 	matchers   []matcher
@@ -120,6 +139,11 @@ func parse(t scalers.Trigger) (settings, error) {
 	default:
 		s.mode = modeCounter
 		parseCounter(&s, bad)
+		for _, key := range []string{"route", "host", "pathPrefix", "service", "port", "backend", "backendProtocol"} {
+			if _, ok := t.Metadata[key]; ok {
+				bad(key, "goes with interceptorURL; with counterURL the counter endpoint is read directly")
+			}
+		}
 	}
 
 	rate, conc := cfg.TargetRequestRate != 0, cfg.TargetConcurrency != 0
@@ -196,6 +220,21 @@ func parseCounter(s *settings, bad func(key, format string, args ...any)) {
 // the route's counters.
 func parseInterceptor(t scalers.Trigger, s *settings, bad func(key, format string, args ...any)) {
 	cfg := s.cfg
+	switch {
+	case cfg.Host != "" && cfg.Route != "":
+		bad("route", "and host are both set; expected one of them: host publishes a route named %s to interceptors that read routes from the cluster, route names one from an interceptor's --routes file", RouteName(t))
+	case cfg.Host != "":
+		s.route = parseRoute(t, cfg, bad)
+		s.cfg.Route = RouteName(t)
+	case strings.TrimSpace(cfg.Route) == "":
+		bad("route", "is required with interceptorURL: the name of the interceptor's route, e.g. shop/web (or set host to publish a route from this trigger)")
+	default:
+		for _, key := range []string{"pathPrefix", "service", "port", "backend", "backendProtocol"} {
+			if _, ok := t.Metadata[key]; ok {
+				bad(key, "goes with host; with route the interceptor's --routes file says where requests go")
+			}
+		}
+	}
 	u, err := url.Parse(cfg.InterceptorURL)
 	switch {
 	case err != nil || u.Host == "" || u.Opaque != "":
@@ -205,13 +244,11 @@ func parseInterceptor(t scalers.Trigger, s *settings, bad func(key, format strin
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 		bad("interceptorURL", "expected scheme://host[:port][/path] without credentials, query or fragment; the token goes in a TriggerAuthentication as bearerToken")
 	default:
-		q := url.Values{"route": {cfg.Route}, "window": {cfg.Window.String()}}
+		s.base = strings.TrimSuffix(u.String(), "/")
+		q := url.Values{"route": {s.cfg.Route}, "window": {cfg.Window.String()}}
 		s.url = strings.TrimSuffix(u.String(), "/") + "/v1/routes?" + q.Encode()
 		s.probeURL = strings.TrimSuffix(u.String(), "/") + "/v1/routes?" + url.Values{"window": {cfg.Window.String()}}.Encode()
 		s.shown = strings.TrimSuffix(u.String(), "/") + "/v1/routes"
-	}
-	if strings.TrimSpace(cfg.Route) == "" {
-		bad("route", "is required with interceptorURL: the name of the interceptor's route, e.g. shop/web")
 	}
 	if cfg.BearerToken == "" && !t.AuthPending {
 		bad("bearerToken", "is required with interceptorURL: the interceptor's admin token, from a TriggerAuthentication")

@@ -29,7 +29,9 @@ func (s *scaler) readInterceptor(ctx context.Context) (scalers.Reading, error) {
 // probingScaler is an interceptor-mode scaler. It is a scalers.Prober:
 // while its target rests at zero the scale loop probes it every second, so
 // a request held by the interceptor activates the target within about a
-// second instead of a polling interval.
+// second instead of a polling interval. It is a scalers.Notifier too
+// (notify.go): the interceptor signals the first held request at once, and
+// the probe follows without waiting for the second.
 type probingScaler struct{ *scaler }
 
 var _ scalers.Prober = (*probingScaler)(nil)
@@ -116,6 +118,9 @@ func (s *scaler) pickRoute(routes []interceptor.RouteStats) (interceptor.RouteSt
 		if r.Name == s.set.cfg.Route {
 			return r, nil
 		}
+	}
+	if s.set.route != nil {
+		return interceptor.RouteStats{}, fmt.Errorf("the interceptor has no route %q, which this trigger's host publishes: expected an interceptor that reads its routes from the cluster (see its log for a route that claimed the same host and pathPrefix first)", s.set.cfg.Route)
 	}
 	return interceptor.RouteStats{}, fmt.Errorf("the interceptor has no route %q; expected the name of one in its --routes file", s.set.cfg.Route)
 }

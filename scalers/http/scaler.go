@@ -30,7 +30,13 @@ type Type struct {
 	// probes merges the activation probes of interceptor-mode triggers
 	// that read the same interceptor with the same token and window.
 	probes scalers.Coalescer[[]interceptor.RouteStats]
-	now    func() time.Time
+	// watchers long-poll interceptors for activations, one per interceptor
+	// and token, shared by the triggers on it (notify.go).
+	watchMu  sync.Mutex
+	watchers map[watchKey]*watcher
+	// retryMin is the first wait after a failed long poll.
+	retryMin time.Duration
+	now      func() time.Time
 	// bootstrap is bootstrapSpan; tests may shorten it.
 	bootstrap time.Duration
 }
@@ -46,6 +52,7 @@ func NewType() *Type {
 		),
 		now:       time.Now,
 		bootstrap: bootstrapSpan,
+		retryMin:  minRetry,
 	}
 }
 

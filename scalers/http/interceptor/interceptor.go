@@ -1,14 +1,10 @@
 package interceptor
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -117,59 +113,13 @@ func New(cfg Config) (*Interceptor, error) {
 	}
 	ic := &Interceptor{cfg: cfg, now: time.Now, buffers: newBufferPool(), ready: map[service]int{}}
 	ic.act.init()
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	ic.h1 = &http.Transport{
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
-	}
-	ic.h2 = ic.h1.Clone()
-	ic.h2.Protocols = new(http.Protocols)
-	ic.h2.Protocols.SetUnencryptedHTTP2(true)
+	ic.h1, ic.h2 = newTransports(cfg.ResponseHeaderTimeout) // proxy.go
 
 	if err := ic.SetRoutes(cfg.Routes); err != nil {
 		return nil, err
 	}
 	return ic, nil
 }
-
-func newProxy(backend *url.URL, tr http.RoundTripper, buffers httputil.BufferPool) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			// Keep the chain of proxies in front of this one.
-			if xff, ok := pr.In.Header["X-Forwarded-For"]; ok {
-				pr.Out.Header["X-Forwarded-For"] = xff
-			}
-			pr.SetURL(backend)
-			pr.SetXForwarded()
-			pr.Out.Host = pr.In.Host // the backend sees the host the client asked for
-		},
-		Transport:  tr,
-		BufferPool: buffers,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-				// The client went away; nobody reads this answer.
-				w.WriteHeader(499)
-				return
-			}
-			http.Error(w, "ebb-interceptor: the backend did not answer", http.StatusBadGateway)
-		},
-	}
-}
-
-// bufferPool recycles the 32 KiB buffers the proxies copy bodies through;
-// the routes of one Interceptor share it.
-type bufferPool struct{ p sync.Pool }
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
-}
-
-func (b *bufferPool) Get() []byte    { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // ServeHTTP routes, counts, holds and proxies one request.
 func (ic *Interceptor) ServeHTTP(w http.ResponseWriter, req *http.Request) {

@@ -1,0 +1,257 @@
+// Package clusterroutes gives an ebb-interceptor its routes from the
+// ScaledObjects in the cluster: every http trigger in interceptor mode with
+// a host publishes one route, named <namespace>/<scaledobject>/<trigger>
+// (see scalers/http.RouteOf). A Syncer list-watches ScaledObjects (in all
+// namespaces, or in one) and, at every change, computes the routes, swaps
+// them into the Interceptor (SetRoutes) and makes the readiness Watcher
+// follow their Services.
+//
+// Two routes for the same host and path prefix cannot both be served: the
+// route of the older ScaledObject (by creation time, then namespace and
+// name) wins; the other is left out, logged and reported as a Warning Event
+// (reason RouteConflict) on its ScaledObject. A trigger whose route keys do
+// not parse (admission refuses them when the webhook runs) is reported the
+// same way (reason RouteInvalid).
+package clusterroutes
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/scalers"
+	ebbhttp "github.com/ebbscale/ebb/scalers/http"
+	"github.com/ebbscale/ebb/scalers/http/interceptor"
+)
+
+// Event reasons on a ScaledObject whose route is not served.
+const (
+	ReasonRouteConflict = "RouteConflict"
+	ReasonRouteInvalid  = "RouteInvalid"
+)
+
+// Problem is a trigger whose route is not served, and why.
+type Problem struct {
+	Object types.NamespacedName
+	Route  string // the route's name
+	Reason string // ReasonRouteConflict or ReasonRouteInvalid
+	Msg    string
+}
+
+// Routes computes the routes the ScaledObjects publish, in a stable order
+// (oldest ScaledObject first, then by trigger), and the triggers left out.
+// ScaledObjects being deleted publish nothing. It is pure.
+func Routes(objs []v1alpha1.ScaledObject) ([]interceptor.Route, []Problem) {
+	sorted := make([]*v1alpha1.ScaledObject, 0, len(objs))
+	for i := range objs {
+		if objs[i].DeletionTimestamp == nil {
+			sorted = append(sorted, &objs[i])
+		}
+	}
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	var routes []interceptor.Route
+	var problems []Problem
+	places := map[string]string{} // place → the route serving it
+	names := map[string]bool{}
+	for _, so := range sorted {
+		key := types.NamespacedName{Namespace: so.Namespace, Name: so.Name}
+		for i, t := range so.Spec.Triggers {
+			tr := scalers.Trigger{
+				Namespace: so.Namespace, ScaledObject: so.Name, Index: i, Name: so.Spec.TriggerName(i),
+				Type: t.Type, Metadata: t.Metadata, MetricType: t.MetricType,
+			}
+			r, ok, err := ebbhttp.RouteOf(tr)
+			if err != nil {
+				problems = append(problems, Problem{Object: key, Route: ebbhttp.RouteName(tr), Reason: ReasonRouteInvalid,
+					Msg: fmt.Sprintf("the interceptor does not serve the route of %s: %v", tr, err)})
+				continue
+			}
+			if !ok {
+				continue
+			}
+			if names[r.Name] {
+				problems = append(problems, Problem{Object: key, Route: r.Name, Reason: ReasonRouteInvalid,
+					Msg: fmt.Sprintf("the interceptor does not serve the route of %s: another trigger of the ScaledObject has the same name; expected unique trigger names", tr)})
+				continue
+			}
+			place := r.Place()
+			if winner, taken := places[place]; taken {
+				problems = append(problems, Problem{Object: key, Route: r.Name, Reason: ReasonRouteConflict,
+					Msg: fmt.Sprintf("the interceptor does not serve the route of %s: host %s and pathPrefix %s are already served by route %s, of an older ScaledObject; expected a host and pathPrefix no other ScaledObject uses", tr, r.Host, r.PathPrefix, winner)})
+				continue
+			}
+			places[place] = r.Name
+			names[r.Name] = true
+			routes = append(routes, r)
+		}
+	}
+	return routes, problems
+}
+
+// Target is what a Syncer feeds: the Interceptor.
+type Target interface {
+	SetRoutes([]interceptor.Route) error
+	Services() [][2]string
+}
+
+// ServiceFollower is what a Syncer tells which Services to watch: the
+// readiness Watcher.
+type ServiceFollower interface {
+	SetServices([][2]string) error
+}
+
+// Syncer keeps an Interceptor's routes equal to what the ScaledObjects
+// publish. It needs get, list and watch on scaledobjects (in Namespace, or
+// cluster-wide), and create and patch on events where it reports problems.
+type Syncer struct {
+	Config *rest.Config
+	// Namespace restricts the watch to one namespace; empty: all.
+	Namespace   string
+	Interceptor Target
+	// Readiness, when set, follows the routes' Services.
+	Readiness ServiceFollower
+	Log       logr.Logger
+	// NoEvents turns off the Events on ScaledObjects (the log lines stay).
+	NoEvents bool
+
+	mu       sync.Mutex
+	reported map[string]string // route → the problem last reported
+	recorder record.EventRecorder
+	cache    cache.Cache
+}
+
+// Run starts the watch and returns once the first routes are set (or with
+// an error if the ScaledObjects cannot be listed); the watch goes on in the
+// background until ctx ends.
+func (s *Syncer) Run(ctx context.Context) error {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	opts := cache.Options{Scheme: scheme, DefaultTransform: cache.TransformStripManagedFields()}
+	if s.Namespace != "" {
+		opts.DefaultNamespaces = map[string]cache.Config{s.Namespace: {}}
+	}
+	c, err := cache.New(s.Config, opts)
+	if err != nil {
+		return fmt.Errorf("ScaledObject cache: %w", err)
+	}
+	s.cache = c
+	if !s.NoEvents {
+		kc, err := kubernetes.NewForConfig(s.Config)
+		if err != nil {
+			return err
+		}
+		b := record.NewBroadcaster(record.WithContext(ctx))
+		b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kc.CoreV1().Events("")})
+		s.recorder = b.NewRecorder(scheme, corev1.EventSource{Component: "ebb-interceptor"})
+		context.AfterFunc(ctx, b.Shutdown)
+	}
+	inf, err := c.GetInformer(ctx, &v1alpha1.ScaledObject{})
+	if err != nil {
+		return fmt.Errorf("watch ScaledObjects: %w", err)
+	}
+	changed := make(chan struct{}, 1)
+	poke := func(any) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: poke, UpdateFunc: func(_, o any) { poke(o) }, DeleteFunc: poke,
+	}); err != nil {
+		return fmt.Errorf("watch ScaledObjects: %w", err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("list ScaledObjects: %w", err)
+		default:
+		}
+		return fmt.Errorf("list ScaledObjects: the cache did not sync: %w", context.Cause(ctx))
+	}
+	if err := s.sync(ctx); err != nil {
+		return err
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+				if err := s.sync(ctx); err != nil && ctx.Err() == nil {
+					s.Log.Error(err, "Updating the routes from the ScaledObjects")
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// sync sets the routes from the cache once.
+func (s *Syncer) sync(ctx context.Context) error {
+	var list v1alpha1.ScaledObjectList
+	if err := s.cache.List(ctx, &list); err != nil {
+		return fmt.Errorf("list ScaledObjects: %w", err)
+	}
+	routes, problems := Routes(list.Items)
+	if err := s.Interceptor.SetRoutes(routes); err != nil {
+		return fmt.Errorf("set the routes: %w", err)
+	}
+	if s.Readiness != nil {
+		if err := s.Readiness.SetServices(s.Interceptor.Services()); err != nil {
+			return err
+		}
+	}
+	s.Log.V(1).Info("Routes updated from the ScaledObjects", "routes", len(routes), "left out", len(problems))
+	s.report(list.Items, problems)
+	return nil
+}
+
+// report logs each new problem once and records it as an Event on its
+// ScaledObject.
+func (s *Syncer) report(objs []v1alpha1.ScaledObject, problems []Problem) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byKey := map[types.NamespacedName]*v1alpha1.ScaledObject{}
+	for i := range objs {
+		byKey[types.NamespacedName{Namespace: objs[i].Namespace, Name: objs[i].Name}] = &objs[i]
+	}
+	now := map[string]string{}
+	for _, p := range problems {
+		now[p.Route] = p.Msg
+		if s.reported[p.Route] == p.Msg {
+			continue
+		}
+		s.Log.Info("Route left out", "scaledObject", p.Object, "route", p.Route, "reason", p.Reason, "message", p.Msg)
+		if so := byKey[p.Object]; so != nil && s.recorder != nil {
+			s.recorder.Event(so, corev1.EventTypeWarning, p.Reason, p.Msg)
+		}
+	}
+	s.reported = now
+}

@@ -1,0 +1,194 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/http/interceptor"
+)
+
+// Push activation: one watcher per interceptor (admin URL and token) long-
+// polls its GET /v1/activations and wakes the triggers whose route
+// signalled. The triggers on one interceptor share it; it runs while at
+// least one of them is subscribed.
+
+// activationWait is how long one long poll asks the interceptor to wait.
+const activationWait = 25 * time.Second
+
+// Back-off between failed long polls.
+const (
+	minRetry = time.Second
+	maxRetry = 30 * time.Second
+)
+
+var _ scalers.Notifier = (*probingScaler)(nil)
+
+// Notify subscribes wake to the signals of the trigger's route: the
+// interceptor signals when the route's first request is held.
+func (s *probingScaler) Notify(wake func()) (stop func()) {
+	return s.typ.subscribe(s.set.base, s.key, s.set.cfg.Route, wake)
+}
+
+// watchKey identifies an interceptor and the token to read it with.
+type watchKey struct {
+	base string
+	clientKey
+}
+
+// watcher long-polls one interceptor for activations.
+type watcher struct {
+	url    string // .../v1/activations
+	lease  *scalers.Lease[clientKey, *nethttp.Client]
+	token  string
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu   sync.Mutex
+	subs map[string]map[*func()]struct{} // route → wakes
+	n    int
+	// polls counts the long polls answered (for tests).
+	polls int
+}
+
+// subscribe adds wake for route to the interceptor's watcher, starting it
+// if it is the first.
+func (t *Type) subscribe(base string, ck clientKey, route string, wake func()) (stop func()) {
+	key := watchKey{base: base, clientKey: ck}
+	t.watchMu.Lock()
+	if t.watchers == nil {
+		t.watchers = map[watchKey]*watcher{}
+	}
+	w := t.watchers[key]
+	if w == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		w = &watcher{url: base + "/v1/activations", lease: t.clients.Acquire(ck), token: ck.bearerToken,
+			cancel: cancel, done: make(chan struct{}), subs: map[string]map[*func()]struct{}{}}
+		t.watchers[key] = w
+		go w.run(ctx, t.retryMin)
+	}
+	p := &wake
+	w.mu.Lock()
+	if w.subs[route] == nil {
+		w.subs[route] = map[*func()]struct{}{}
+	}
+	w.subs[route][p] = struct{}{}
+	w.n++
+	w.mu.Unlock()
+	t.watchMu.Unlock()
+
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.watchMu.Lock()
+			defer t.watchMu.Unlock()
+			w.mu.Lock()
+			delete(w.subs[route], p)
+			if len(w.subs[route]) == 0 {
+				delete(w.subs, route)
+			}
+			w.n--
+			last := w.n == 0
+			w.mu.Unlock()
+			if last {
+				delete(t.watchers, key)
+				w.cancel()
+			}
+		})
+	}
+}
+
+// activationWatchers is the number of interceptors watched now (for tests).
+func (t *Type) activationWatchers() int {
+	t.watchMu.Lock()
+	defer t.watchMu.Unlock()
+	return len(t.watchers)
+}
+
+// run long-polls until ctx ends. A failure waits retryMin, doubling up to
+// maxRetry; meanwhile the scale loop's probes still activate.
+func (w *watcher) run(ctx context.Context, retryMin time.Duration) {
+	defer close(w.done)
+	defer w.lease.Release()
+	var epoch string
+	var seq uint64
+	retry := retryMin
+	for ctx.Err() == nil {
+		a, err := w.poll(ctx, epoch, seq)
+		if err != nil {
+			timer := time.NewTimer(retry)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			}
+			retry = min(2*retry, maxRetry)
+			continue
+		}
+		retry = retryMin
+		epoch, seq = a.Epoch, a.Seq
+		w.wake(a.Routes)
+	}
+}
+
+// poll is one GET /v1/activations.
+func (w *watcher) poll(ctx context.Context, epoch string, since uint64) (interceptor.Activations, error) {
+	var a interceptor.Activations
+	ctx, cancel := context.WithTimeout(ctx, activationWait+15*time.Second)
+	defer cancel()
+	client, err := w.lease.Get(ctx)
+	if err != nil {
+		return a, err
+	}
+	q := url.Values{"epoch": {epoch}, "since": {strconv.FormatUint(since, 10)}, "wait": {activationWait.String()}}
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, w.url+"?"+q.Encode(), nil)
+	if err != nil {
+		return a, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "ebb-http-scaler")
+	req.Header.Set("Authorization", "Bearer "+w.token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return a, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != nethttp.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return a, fmt.Errorf("the interceptor answered %s", resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxStatsBody)).Decode(&a); err != nil {
+		return a, err
+	}
+	if a.Epoch == "" {
+		return a, errors.New("the interceptor's answer has no epoch")
+	}
+	w.mu.Lock()
+	w.polls++
+	w.mu.Unlock()
+	return a, nil
+}
+
+// wake calls the wakes of the routes, outside the lock.
+func (w *watcher) wake(routes []string) {
+	var wakes []func()
+	w.mu.Lock()
+	for _, r := range routes {
+		for p := range w.subs[r] {
+			wakes = append(wakes, *p)
+		}
+	}
+	w.mu.Unlock()
+	for _, f := range wakes {
+		f()
+	}
+}
