@@ -477,7 +477,7 @@ func atRest(r *Report, d controller.Decision) string {
 		return d.Message
 	}
 	if u := unknownTriggers(r.Triggers); u != "" {
-		return u + "; an error is never activity, so it stays here until a trigger reads active"
+		return u + "; it stays here until a trigger reads active (an unknown trigger never counts as active)"
 	}
 	rest := "scaled to zero"
 	if r.Spec.IdleReplicas != nil {

@@ -228,7 +228,12 @@ func TestExplain(t *testing.T) {
 		{
 			sentence: "a trigger erroring at zero keeps it there",
 			facts:    Facts{ScaledObject: scaledObject(failing(1, "queue jobs not found")), Replicas: ptr(int32(0)), HPA: hpa(0, 0)},
-			verdict:  `deployment/worker has 0 replicas: trigger "lag" cannot be read (queue jobs not found); an error is never activity, so it stays here until a trigger reads active`,
+			verdict:  `deployment/worker has 0 replicas: trigger "lag" cannot be read (queue jobs not found); it stays here until a trigger reads active (an unknown trigger never counts as active)`,
+		},
+		{
+			sentence: "a new ScaledObject whose trigger has not been read yet",
+			facts:    Facts{ScaledObject: scaledObject(), Replicas: ptr(int32(0))},
+			verdict:  `deployment/worker has 0 replicas: trigger "lag" has not been read yet; it stays here until a trigger reads active (an unknown trigger never counts as active)`,
 		},
 		{
 			sentence: "a trigger erroring above zero holds the count",
