@@ -7,9 +7,10 @@
 // follow their Services.
 //
 // Two routes for the same host and path prefix cannot both be served: the
-// route of the older ScaledObject (by creation time, then namespace and
-// name) wins; the other is left out, logged and reported as a Warning Event
-// (reason RouteConflict) on its ScaledObject. A trigger whose route keys do
+// route served already keeps it, else the route of the older ScaledObject
+// (by creation time, then namespace and name) wins; the other is left out,
+// logged and reported as a Warning Event (reason RouteConflict) on its
+// ScaledObject. A trigger whose route keys do
 // not parse (admission refuses them when the webhook runs) is reported the
 // same way (reason RouteInvalid).
 package clusterroutes
@@ -51,10 +52,13 @@ type Problem struct {
 	Msg    string
 }
 
-// Routes computes the routes the ScaledObjects publish, in a stable order
-// (oldest ScaledObject first, then by trigger), and the triggers left out.
-// ScaledObjects being deleted publish nothing. It is pure.
-func Routes(objs []v1alpha1.ScaledObject) ([]interceptor.Route, []Problem) {
+// Routes computes the routes the ScaledObjects publish and the triggers
+// left out. Of several routes for one host and path prefix, the one in
+// served (the routes served now) keeps it; otherwise the oldest ScaledObject
+// wins (creation time, then namespace and name). Routes come in that order,
+// by trigger within a ScaledObject. ScaledObjects being deleted publish
+// nothing. Routes is pure.
+func Routes(objs []v1alpha1.ScaledObject, served []interceptor.Route) ([]interceptor.Route, []Problem) {
 	sorted := make([]*v1alpha1.ScaledObject, 0, len(objs))
 	for i := range objs {
 		if objs[i].DeletionTimestamp == nil {
@@ -71,9 +75,13 @@ func Routes(objs []v1alpha1.ScaledObject) ([]interceptor.Route, []Problem) {
 		}
 		return a.Name < b.Name
 	})
-	var routes []interceptor.Route
+	type candidate struct {
+		obj   types.NamespacedName
+		desc  string // the trigger, for messages
+		route interceptor.Route
+	}
+	var cands []candidate
 	var problems []Problem
-	places := map[string]string{} // place → the route serving it
 	names := map[string]bool{}
 	for _, so := range sorted {
 		key := types.NamespacedName{Namespace: so.Namespace, Name: so.Name}
@@ -83,29 +91,36 @@ func Routes(objs []v1alpha1.ScaledObject) ([]interceptor.Route, []Problem) {
 				Type: t.Type, Metadata: t.Metadata, MetricType: t.MetricType,
 			}
 			r, ok, err := ebbhttp.RouteOf(tr)
-			if err != nil {
+			switch {
+			case err != nil:
 				problems = append(problems, Problem{Object: key, Route: ebbhttp.RouteName(tr), Reason: ReasonRouteInvalid,
 					Msg: fmt.Sprintf("the interceptor does not serve the route of %s: %v", tr, err)})
-				continue
-			}
-			if !ok {
-				continue
-			}
-			if names[r.Name] {
+			case !ok:
+			case names[r.Name]:
 				problems = append(problems, Problem{Object: key, Route: r.Name, Reason: ReasonRouteInvalid,
 					Msg: fmt.Sprintf("the interceptor does not serve the route of %s: another trigger of the ScaledObject has the same name; expected unique trigger names", tr)})
-				continue
+			default:
+				names[r.Name] = true
+				cands = append(cands, candidate{obj: key, desc: tr.String(), route: r})
 			}
-			place := r.Place()
-			if winner, taken := places[place]; taken {
-				problems = append(problems, Problem{Object: key, Route: r.Name, Reason: ReasonRouteConflict,
-					Msg: fmt.Sprintf("the interceptor does not serve the route of %s: host %s and pathPrefix %s are already served by route %s, of an older ScaledObject; expected a host and pathPrefix no other ScaledObject uses", tr, r.Host, r.PathPrefix, winner)})
-				continue
-			}
-			places[place] = r.Name
-			names[r.Name] = true
-			routes = append(routes, r)
 		}
+	}
+	places := map[string]string{} // place → the route serving it
+	for _, r := range served {
+		if names[r.Name] {
+			places[r.Place()] = r.Name
+		}
+	}
+	var routes []interceptor.Route
+	for _, c := range cands {
+		place := c.route.Place()
+		if winner, taken := places[place]; taken && winner != c.route.Name {
+			problems = append(problems, Problem{Object: c.obj, Route: c.route.Name, Reason: ReasonRouteConflict,
+				Msg: fmt.Sprintf("the interceptor does not serve the route of %s: host %s and pathPrefix %s are already served by route %s; expected a host and pathPrefix no other ScaledObject uses", c.desc, c.route.Host, c.route.PathPrefix, winner)})
+			continue
+		}
+		places[place] = c.route.Name
+		routes = append(routes, c.route)
 	}
 	return routes, problems
 }
@@ -113,6 +128,7 @@ func Routes(objs []v1alpha1.ScaledObject) ([]interceptor.Route, []Problem) {
 // Target is what a Syncer feeds: the Interceptor.
 type Target interface {
 	SetRoutes([]interceptor.Route) error
+	Routes() []interceptor.Route
 	Services() [][2]string
 }
 
@@ -219,7 +235,7 @@ func (s *Syncer) sync(ctx context.Context) error {
 	if err := s.cache.List(ctx, &list); err != nil {
 		return fmt.Errorf("list ScaledObjects: %w", err)
 	}
-	routes, problems := Routes(list.Items)
+	routes, problems := Routes(list.Items, s.Interceptor.Routes())
 	if err := s.Interceptor.SetRoutes(routes); err != nil {
 		return fmt.Errorf("set the routes: %w", err)
 	}

@@ -1,0 +1,283 @@
+package clusterroutes_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/scalers/http/clusterroutes"
+	"github.com/ebbscale/ebb/scalers/http/interceptor"
+	"github.com/ebbscale/ebb/scalers/http/interceptor/readiness"
+	"github.com/ebbscale/ebb/tests/controlplane"
+)
+
+// scaledObject builds a ScaledObject with one http trigger publishing a
+// route for host to backend, created at the given second.
+func scaledObject(ns, name string, created int64, host, backend string) v1alpha1.ScaledObject {
+	return v1alpha1.ScaledObject{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.Unix(created, 0)},
+		Spec: v1alpha1.ScaledObjectSpec{
+			ScaleTargetRef: v1alpha1.ScaleTarget{Name: name},
+			Triggers: []v1alpha1.Trigger{{Type: "http", Metadata: map[string]string{
+				"interceptorURL": "http://ebb-interceptor-admin.ebb:9090", "targetRequestRate": "10",
+				"host": host, "service": name, "port": "80", "backend": backend,
+			}}},
+		},
+	}
+}
+
+func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
+	objs := []v1alpha1.ScaledObject{
+		scaledObject("b", "young", 200, "shop.example", "http://young"),
+		scaledObject("a", "old", 100, "shop.example", "http://old"),
+		scaledObject("a", "other", 150, "other.example", "http://other"),
+		scaledObject("a", "broken", 150, "broken.example", "ftp://x"),
+	}
+	gone := scaledObject("a", "gone", 50, "gone.example", "http://gone")
+	gone.DeletionTimestamp = ptr.To(metav1.Unix(300, 0))
+	objs = append(objs, gone)
+	noHost := scaledObject("a", "file", 10, "", "")
+	noHost.Spec.Triggers[0].Metadata = map[string]string{"interceptorURL": "http://i:9090", "route": "shop/web", "targetRequestRate": "1"}
+	objs = append(objs, noHost)
+
+	routes, problems := clusterroutes.Routes(objs, nil)
+	var names []string
+	for _, r := range routes {
+		names = append(names, r.Name+"→"+r.Backend)
+	}
+	if got := strings.Join(names, " "); got != "a/old/http-0→http://old a/other/http-0→http://other" {
+		t.Errorf("routes: %s", got)
+	}
+	// The route served now keeps its place, even against an older one.
+	routes, _ = clusterroutes.Routes(objs, []interceptor.Route{{Name: "b/young/http-0", Host: "shop.example", PathPrefix: "/"}})
+	if len(routes) != 2 || routes[0].Name != "a/other/http-0" || routes[1].Name != "b/young/http-0" {
+		t.Errorf("the served route lost its place: %+v", routes)
+	}
+	if len(problems) != 2 {
+		t.Fatalf("problems: %+v, want the young conflict and the broken trigger", problems)
+	}
+	for _, p := range problems {
+		switch p.Object.Name {
+		case "young":
+			if p.Reason != clusterroutes.ReasonRouteConflict || !strings.Contains(p.Msg, "a/old/http-0") || !strings.Contains(p.Msg, "shop.example") {
+				t.Errorf("conflict: %+v", p)
+			}
+		case "broken":
+			if p.Reason != clusterroutes.ReasonRouteInvalid || !strings.Contains(p.Msg, "backend") {
+				t.Errorf("invalid: %+v", p)
+			}
+		default:
+			t.Errorf("unexpected problem %+v", p)
+		}
+	}
+}
+
+// Against a real API server: a ScaledObject's route is served once it is
+// created, keeps its counters across an unrelated update, moves with its
+// host; a second ScaledObject for the same host loses (with an Event) and
+// takes the host over when the first goes; a deleted ScaledObject's host
+// answers 404.
+func TestSyncerFollowsTheScaledObjects(t *testing.T) {
+	cp := controlplane.Start(t)
+	ctx := t.Context()
+	c := cp.Client
+	kc, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	web := backend(t, "web")
+	other := backend(t, "other")
+
+	ic, err := interceptor.New(interceptor.Config{HoldTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(ic)
+	t.Cleanup(front.Close)
+	t.Cleanup(ic.CloseIdleConnections)
+	rw := readiness.NewWatcher(kc, ic, nil)
+	if err := rw.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sy := &clusterroutes.Syncer{Config: cp.Config, Interceptor: ic, Readiness: rw, Log: logr.Discard()}
+	if err := sy.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	get := func(host string) string {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, front.URL+"/p", nil)
+		req.Host = host
+		resp, err := front.Client().Do(req)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Sprint(resp.StatusCode, " ", string(b))
+	}
+	routeNames := func() string {
+		var n []string
+		for _, r := range ic.Routes() {
+			n = append(n, r.Name+"@"+r.Host)
+		}
+		sort.Strings(n)
+		return strings.Join(n, " ")
+	}
+	waitRoutes := func(want string) {
+		t.Helper()
+		eventually(t, "routes "+want, func() bool { return routeNames() == want })
+	}
+
+	// The Services have ready endpoints, as the readiness watch sees them.
+	for _, svc := range []string{"web", "copy"} {
+		readySlice(t, kc, "shop", svc)
+	}
+	so := scaledObject("shop", "web", 0, "web.example", web)
+	so.CreationTimestamp = metav1.Time{}
+	if err := c.Create(ctx, &so); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes("shop/web/http-0@web.example")
+	eventually(t, "the route ready", func() bool { return ic.Stats(0, "shop/web/http-0")[0].ReadyEndpoints == 1 })
+	for i := 0; i < 3; i++ {
+		if got := get("web.example"); got != "200 web /p" {
+			t.Fatalf("GET web.example: %s", got)
+		}
+	}
+
+	// An unrelated update (and another ScaledObject, to know the update
+	// was seen: the cache delivers events in order).
+	if err := update(ctx, c, "shop", "web", func(so *v1alpha1.ScaledObject) { so.Spec.MaxReplicaCount = ptr.To[int32](7) }); err != nil {
+		t.Fatal(err)
+	}
+	api := scaledObject("shop", "api", 0, "api.example", other)
+	api.CreationTimestamp = metav1.Time{}
+	if err := c.Create(ctx, &api); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes("shop/api/http-0@api.example shop/web/http-0@web.example")
+	if s := ic.Stats(0, "shop/web/http-0")[0]; s.RequestsTotal != 3 {
+		t.Errorf("after an unrelated update the route counts %d requests, want 3", s.RequestsTotal)
+	}
+
+	// The host moves.
+	if err := update(ctx, c, "shop", "web", func(so *v1alpha1.ScaledObject) { so.Spec.Triggers[0].Metadata["host"] = "www.example" }); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes("shop/api/http-0@api.example shop/web/http-0@www.example")
+	if got := get("web.example"); !strings.HasPrefix(got, "404 ") {
+		t.Errorf("the old host after the move: %s, want 404", got)
+	}
+	if got := get("www.example"); got != "200 web /p" {
+		t.Errorf("the new host: %s", got)
+	}
+	if s := ic.Stats(0, "shop/web/http-0")[0]; s.RequestsTotal != 4 {
+		t.Errorf("after the move the route counts %d requests, want 4", s.RequestsTotal)
+	}
+
+	// A younger ScaledObject claims the same host: it loses, with an Event.
+	dup := scaledObject("shop", "copy", 0, "www.example", other)
+	dup.CreationTimestamp = metav1.Time{}
+	if err := c.Create(ctx, &dup); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a RouteConflict Event on the younger ScaledObject", func() bool {
+		var evs corev1.EventList
+		if err := c.List(ctx, &evs, client.InNamespace("shop")); err != nil {
+			return false
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "copy" && e.Reason == clusterroutes.ReasonRouteConflict && e.Type == corev1.EventTypeWarning &&
+				strings.Contains(e.Message, "shop/web/http-0") {
+				return true
+			}
+		}
+		return false
+	})
+	if got := get("www.example"); got != "200 web /p" {
+		t.Errorf("the older route still serves its host: %s", got)
+	}
+
+	// The older goes: the younger takes the host.
+	if err := c.Delete(ctx, &so); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes("shop/api/http-0@api.example shop/copy/http-0@www.example")
+	if got := get("www.example"); got != "200 other /p" {
+		t.Errorf("after the delete the younger serves: %s", got)
+	}
+	if err := c.Delete(ctx, &dup); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes("shop/api/http-0@api.example")
+	if got := get("www.example"); !strings.HasPrefix(got, "404 ") {
+		t.Errorf("after both are deleted: %s, want 404", got)
+	}
+}
+
+func update(ctx context.Context, c client.Client, ns, name string, f func(*v1alpha1.ScaledObject)) error {
+	var so v1alpha1.ScaledObject
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &so); err != nil {
+		return err
+	}
+	f(&so)
+	return c.Update(ctx, &so)
+}
+
+// backend is a loopback HTTP server that says its name; it returns its URL.
+func backend(t *testing.T, name string) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, name+" "+r.URL.Path)
+	}))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+// readySlice creates an EndpointSlice with one ready endpoint for a
+// Service. The interceptor proxies to the route's backend, not to endpoint
+// addresses; the API server refuses loopback ones, so the slice names a
+// documentation address.
+func readySlice(t *testing.T, kc kubernetes.Interface, ns, svc string) {
+	t.Helper()
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: svc + "-x1", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses: []string{"192.0.2.10"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: svc + "-0"},
+		}},
+		Ports: []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}},
+	}
+	if _, err := kc.DiscoveryV1().EndpointSlices(ns).Create(t.Context(), es, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
