@@ -11,7 +11,7 @@
 // "backend"). Direct and interceptor runs alternate, so that the machine's
 // other load falls on both alike; each figure is the median of -runs runs.
 //
-//	go run ./tests/bench/interceptor -runs 5 -duration 5s -delays 0,1ms -pin none
+//	go run ./tests/bench/interceptor -runs 5 -duration 5s -delays 0,1ms,1ms-cpu -pin none
 //
 // -pin none lets every process use every core; -pin proxy gives the
 // interceptor core 1 to itself and puts the load generator and the backend
@@ -31,10 +31,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
@@ -56,12 +59,21 @@ func backend(args []string) error {
 	fs := flag.NewFlagSet("backend", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	delay := fs.Duration("delay", 0, "service time of each request")
+	busy := fs.Bool("busy", false, "spend the service time computing rather than waiting")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d := *delay
+	d, spin := *delay, *busy
 	srv := &http.Server{Addr: *addr, ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if d > 0 {
+		switch {
+		case d > 0 && spin:
+			// CPU time of this thread (the goroutine stays on it), so
+			// that waiting for a core does not count as work done.
+			runtime.LockOSThread()
+			for start := threadCPU(); threadCPU()-start < d; {
+			}
+			runtime.UnlockOSThread()
+		case d > 0:
 			time.Sleep(d)
 		}
 		_, _ = io.WriteString(w, "ok")
@@ -69,12 +81,29 @@ func backend(args []string) error {
 	return srv.ListenAndServe()
 }
 
+// service is the backend's service time per request: waited (a backend
+// waiting on its database) or computed (busy).
+type service struct {
+	d    time.Duration
+	busy bool
+}
+
+func (s service) String() string {
+	switch {
+	case s.d == 0:
+		return "2 bytes at once"
+	case s.busy:
+		return fmt.Sprintf("2 bytes after %s of CPU", s.d)
+	}
+	return fmt.Sprintf("2 bytes after %s waiting", s.d)
+}
+
 type options struct {
 	runs        int
 	duration    time.Duration
 	warmup      time.Duration
 	conns       []int
-	delays      []time.Duration
+	delays      []service
 	pin         string
 	threads     int
 	interceptor string
@@ -90,7 +119,7 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of one run")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured run before the first run of each configuration")
 	conns := fs.String("conns", "1,64,256", "concurrent connections, comma-separated")
-	delays := fs.String("delays", "0,1ms", "backend service times, comma-separated")
+	delays := fs.String("delays", "0,1ms", "backend service times, comma-separated; a suffix -cpu spends it computing (e.g. 1ms-cpu), else waiting")
 	fs.StringVar(&o.pin, "pin", "none", "none: every process on every core; proxy: the interceptor alone on core 1, wrk and the backend on core 0")
 	fs.IntVar(&o.threads, "threads", 1, "wrk threads (at most the connections)")
 	fs.StringVar(&o.interceptor, "interceptor", "", "ebb-interceptor binary; empty: go build ./cmd/ebb-interceptor")
@@ -108,11 +137,12 @@ func parse(args []string) (options, error) {
 		o.conns = append(o.conns, n)
 	}
 	for _, s := range strings.Split(*delays, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(s))
+		v, busy := strings.CutSuffix(strings.TrimSpace(s), "-cpu")
+		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return o, fmt.Errorf("-delays: %q is not a duration such as 0 or 1ms", s)
+			return o, fmt.Errorf("-delays: %q is not a duration such as 0, 1ms or 1ms-cpu", s)
 		}
-		o.delays = append(o.delays, d)
+		o.delays = append(o.delays, service{d: d, busy: busy})
 	}
 	if o.pin != "none" && o.pin != "proxy" {
 		return o, fmt.Errorf("-pin %q: expected none or proxy", o.pin)
@@ -255,19 +285,19 @@ func waitHTTP(url string, p *process, logFile string) error {
 
 // row is one configuration's medians.
 type row struct {
-	delay       time.Duration
+	delay       service
 	conns       int
 	direct, via result
 }
 
-func measureDelay(o options, dir, self string, delay time.Duration, out io.Writer) ([]row, error) {
+func measureDelay(o options, dir, self string, delay service, out io.Writer) ([]row, error) {
 	bport, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	backendURL := fmt.Sprintf("http://127.0.0.1:%d", bport)
 	blog := filepath.Join(dir, "backend.log")
-	b, err := start(command(o.cores("backend"), self, "backend", "-addr", fmt.Sprintf("127.0.0.1:%d", bport), "-delay", delay.String()), blog)
+	b, err := start(command(o.cores("backend"), self, "backend", "-addr", fmt.Sprintf("127.0.0.1:%d", bport), "-delay", delay.d.String(), fmt.Sprintf("-busy=%t", delay.busy)), blog)
 	if err != nil {
 		return nil, err
 	}
@@ -473,7 +503,7 @@ func parseWrkDur(s string) (time.Duration, error) {
 }
 
 func fmtDur(d time.Duration) string {
-	if d < time.Millisecond {
+	if d < time.Millisecond && d > -time.Millisecond {
 		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 	}
 	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
@@ -483,12 +513,8 @@ func printTable(out io.Writer, rows []row) {
 	fmt.Fprintln(out, "| backend | connections | direct req/s | interceptor req/s | share | direct p50 / p99 | interceptor p50 / p99 | added p50 | CPU per request: wrk + backend direct / via, interceptor |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
-		name := "2 bytes at once"
-		if r.delay > 0 {
-			name = fmt.Sprintf("2 bytes after %s", r.delay)
-		}
 		fmt.Fprintf(out, "| %s | %d | %.0f | %.0f | %.0f %% | %s / %s | %s / %s | %s | %s / %s, %s |\n",
-			name, r.conns, r.direct.rps, r.via.rps, 100*r.via.rps/r.direct.rps,
+			r.delay, r.conns, r.direct.rps, r.via.rps, 100*r.via.rps/r.direct.rps,
 			fmtDur(r.direct.p50), fmtDur(r.direct.p99), fmtDur(r.via.p50), fmtDur(r.via.p99),
 			fmtDur(r.via.p50-r.direct.p50),
 			fmtDur(r.direct.wrkCPU+r.direct.backendCPU), fmtDur(r.via.wrkCPU+r.via.backendCPU), fmtDur(r.via.proxyCPU))
@@ -535,4 +561,12 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// threadCPU is the CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	// CLOCK_THREAD_CPUTIME_ID is 3 on Linux.
+	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
 }
