@@ -36,10 +36,7 @@ type Type struct {
 	threads   threadIDs
 }
 
-var (
-	_ scalers.Type   = (*Type)(nil)
-	_ scalers.Scaler = (*scaler)(nil)
-)
+var _ scalers.Type = (*Type)(nil)
 
 // NewType returns the mysql trigger type.
 func NewType() *Type {
@@ -81,20 +78,22 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 	if dc.DBName != "" {
 		where += "/" + dc.DBName
 	}
-	return &scaler{
-		typ:   t,
-		query: c.Query,
-		metric: scalers.MetricSpec{
+	return &sqlscaler.Scaler[string, *sql.DB]{
+		Spec: scalers.MetricSpec{
 			Name:             scalers.MetricName(tr, dc.DBName),
 			Target:           c.QueryValue,
 			ActivationTarget: c.ActivationQueryValue,
 			Type:             tr.MetricTypeOrDefault(),
 		},
-		timeout:     c.Timeout,
-		where:       where,
-		secrets:     append(dsnSecrets(c.ConnectionString, c.Password), dc.Passwd, dsn),
-		coalesceKey: dsn + "\x00" + c.Query,
-		lease:       t.dbs.Acquire(dsn),
+		Query:           c.Query,
+		Timeout:         c.Timeout,
+		Where:           where,
+		Secrets:         append(dsnSecrets(c.ConnectionString, c.Password), dc.Passwd, dsn),
+		Coalescer:       &t.coalescer,
+		CoalesceKey:     dsn + "\x00" + c.Query,
+		Lease:           t.dbs.Acquire(dsn),
+		Run:             t.query,
+		ConnectionLevel: connectionLevel,
 	}, nil
 }
 
@@ -122,49 +121,6 @@ func openDB(_ context.Context, dsn string) (*sql.DB, error) {
 // closeDB closes a pool without waiting: Close blocks until queries in
 // flight on it end, and Lease.Invalidate and Release must not.
 func closeDB(db *sql.DB) { go db.Close() }
-
-func sameDB(a, b *sql.DB) bool { return a == b }
-
-type scaler struct {
-	typ         *Type
-	query       string
-	metric      scalers.MetricSpec
-	timeout     time.Duration
-	where       string
-	secrets     []string
-	coalesceKey string
-	lease       *scalers.Lease[string, *sql.DB]
-}
-
-// Metric implements scalers.Scaler.
-func (s *scaler) Metric() scalers.MetricSpec { return s.metric }
-
-// Read implements scalers.Scaler: it runs the query (or joins the identical
-// query in flight) and returns its number.
-func (s *scaler) Read(ctx context.Context) (scalers.Reading, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	v, err := sqlscaler.Read(ctx, &s.typ.coalescer, s.coalesceKey, s.run)
-	if err != nil {
-		return scalers.Reading{}, err
-	}
-	return scalers.Reading{Value: v, Active: scalers.IsActive(v, s.metric.ActivationTarget)}, nil
-}
-
-func (s *scaler) run(ctx context.Context) (float64, error) {
-	db, err := s.lease.Get(ctx)
-	if err != nil {
-		return 0, s.fail(ctx, err)
-	}
-	v, err := s.typ.query(ctx, db, s.query)
-	if err != nil {
-		if connectionLevel(ctx, err) {
-			s.lease.Invalidate(ctx, db, sameDB)
-		}
-		return 0, s.fail(ctx, err)
-	}
-	return v, nil
-}
 
 // query runs q on a connection of db. When ctx ends while q runs, the driver
 // drops the connection, but the server keeps running the statement until it
@@ -262,23 +218,6 @@ func (t *threadIDs) id(ctx context.Context, conn *sql.Conn) (int64, error) {
 func connectionLevel(ctx context.Context, err error) bool {
 	var myErr *driver.MySQLError
 	return ctx.Err() == nil && !errors.As(err, &myErr) && !sqlscaler.IsResultError(err)
-}
-
-// fail describes a failed read, without credentials. When the read's context
-// ended, the error says so (and errors.Is sees it) even if the driver
-// reported the broken connection in its own words.
-func (s *scaler) fail(ctx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		err = fmt.Errorf("%w (%w)", ctxErr, err)
-	}
-	return scalers.Redact(fmt.Errorf("reading %s: %w", s.where, err), s.secrets...)
-}
-
-// Close implements scalers.Scaler: it releases the pool lease; the last lease
-// on a pool closes it.
-func (s *scaler) Close() error {
-	s.lease.Release()
-	return nil
 }
 
 // result adapts *sql.Rows to sqlscaler.Result.

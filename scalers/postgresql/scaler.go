@@ -40,10 +40,7 @@ type Type struct {
 	coalescer scalers.Coalescer[float64]
 }
 
-var (
-	_ scalers.Type   = (*Type)(nil)
-	_ scalers.Scaler = (*scaler)(nil)
-)
+var _ scalers.Type = (*Type)(nil)
 
 // poolKey identifies a database and the credentials used on it. It holds a
 // password: it is never logged or shown.
@@ -87,22 +84,23 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 		return nil, fmt.Errorf("%s: the connection parameters are not resolved", tr)
 	}
 	key := poolKey{conn: c.connString(), password: c.Password}
-	s := &scaler{
-		typ:   t,
-		query: c.Query,
-		metric: scalers.MetricSpec{
+	return &sqlscaler.Scaler[poolKey, *pgxpool.Pool]{
+		Spec: scalers.MetricSpec{
 			Name:             scalers.MetricName(tr, cc.Database),
 			Target:           c.TargetQueryValue,
 			ActivationTarget: c.ActivationTargetQueryValue,
 			Type:             tr.MetricTypeOrDefault(),
 		},
-		timeout:     c.Timeout,
-		where:       "PostgreSQL at " + net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))) + "/" + cc.Database,
-		secrets:     []string{c.Password, cc.Password, c.Connection},
-		coalesceKey: key.conn + "\x00" + key.password + "\x00" + c.Query,
-		lease:       t.pools.Acquire(key),
-	}
-	return s, nil
+		Query:           c.Query,
+		Timeout:         c.Timeout,
+		Where:           "PostgreSQL at " + net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))) + "/" + cc.Database,
+		Secrets:         []string{c.Password, cc.Password, c.Connection},
+		Coalescer:       &t.coalescer,
+		CoalesceKey:     key.conn + "\x00" + key.password + "\x00" + c.Query,
+		Lease:           t.pools.Acquire(key),
+		Run:             query,
+		ConnectionLevel: connectionLevel,
+	}, nil
 }
 
 func openPool(ctx context.Context, key poolKey) (*pgxpool.Pool, error) {
@@ -142,49 +140,6 @@ func openPool(ctx context.Context, key poolKey) (*pgxpool.Pool, error) {
 // flight on it end, and Lease.Invalidate and Release must not.
 func closePool(p *pgxpool.Pool) { go p.Close() }
 
-func samePool(a, b *pgxpool.Pool) bool { return a == b }
-
-type scaler struct {
-	typ         *Type
-	query       string
-	metric      scalers.MetricSpec
-	timeout     time.Duration
-	where       string
-	secrets     []string
-	coalesceKey string
-	lease       *scalers.Lease[poolKey, *pgxpool.Pool]
-}
-
-// Metric implements scalers.Scaler.
-func (s *scaler) Metric() scalers.MetricSpec { return s.metric }
-
-// Read implements scalers.Scaler: it runs the query (or joins the identical
-// query in flight) and returns its number.
-func (s *scaler) Read(ctx context.Context) (scalers.Reading, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	v, err := sqlscaler.Read(ctx, &s.typ.coalescer, s.coalesceKey, s.run)
-	if err != nil {
-		return scalers.Reading{}, err
-	}
-	return scalers.Reading{Value: v, Active: scalers.IsActive(v, s.metric.ActivationTarget)}, nil
-}
-
-func (s *scaler) run(ctx context.Context) (float64, error) {
-	pool, err := s.lease.Get(ctx)
-	if err != nil {
-		return 0, s.fail(ctx, err)
-	}
-	v, err := query(ctx, pool, s.query)
-	if err != nil {
-		if connectionLevel(ctx, err) {
-			s.lease.Invalidate(ctx, pool, samePool)
-		}
-		return 0, s.fail(ctx, err)
-	}
-	return v, nil
-}
-
 func query(ctx context.Context, pool *pgxpool.Pool, q string) (float64, error) {
 	rows, err := pool.Query(ctx, q)
 	if err != nil {
@@ -205,23 +160,6 @@ func query(ctx context.Context, pool *pgxpool.Pool, q string) (float64, error) {
 func connectionLevel(ctx context.Context, err error) bool {
 	var pgErr *pgconn.PgError
 	return ctx.Err() == nil && !errors.As(err, &pgErr) && !sqlscaler.IsResultError(err)
-}
-
-// fail describes a failed read, without credentials. When the read's context
-// ended, the error says so (and errors.Is sees context.DeadlineExceeded) even
-// if the driver reported the cancelled statement in its own words.
-func (s *scaler) fail(ctx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		err = fmt.Errorf("%w (%w)", ctxErr, err)
-	}
-	return scalers.Redact(fmt.Errorf("reading %s: %w", s.where, err), s.secrets...)
-}
-
-// Close implements scalers.Scaler: it releases the pool lease; the last lease
-// on a pool closes it.
-func (s *scaler) Close() error {
-	s.lease.Release()
-	return nil
 }
 
 // result adapts pgx rows to sqlscaler.Result.
