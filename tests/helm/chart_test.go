@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -366,6 +367,45 @@ var options = []option{
 			t.Error("an EndpointSlice Role where no route's Service is")
 		}
 	}},
+	{"the interceptor with routes from the cluster", map[string]any{"interceptor": map[string]any{"enabled": true}}, func(t *testing.T, r *helm.Rendered) {
+		if lookupNS(r, "ConfigMap", "ebb-interceptor-routes", namespace) != nil {
+			t.Error("a routes ConfigMap with routes from the cluster")
+		}
+		for _, a := range interceptorArgs(t, r) {
+			if strings.HasPrefix(a, "--routes") || strings.HasPrefix(a, "--namespace") {
+				t.Errorf("interceptor argument %s with routes from the whole cluster", a)
+			}
+		}
+		role := lookupNS(r, "ClusterRole", "ebb-interceptor", "")
+		if role == nil {
+			t.Fatal("no ClusterRole for the interceptor")
+		}
+		want := []rule{
+			{APIGroups: []string{"ebb.dev"}, Resources: []string{"scaledobjects"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		}
+		if rs := rules(role); !slices.EqualFunc(rs, want, func(a, b rule) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
+			t.Errorf("interceptor ClusterRole rules = %+v, want %+v", rs, want)
+		}
+		find(t, r, "ClusterRoleBinding", "ebb-interceptor")
+	}},
+	{"the interceptor with routes from one namespace, without Events", interceptorFromClusterValues, func(t *testing.T, r *helm.Rendered) {
+		a := interceptorArgs(t, r)
+		if !slices.Contains(a, "--namespace=shop") || !slices.Contains(a, "--no-events") {
+			t.Errorf("interceptor args %v lack --namespace=shop and --no-events", a)
+		}
+		role := lookupNS(r, "Role", "ebb-interceptor", "shop")
+		if role == nil {
+			t.Fatal("no Role for the interceptor in its namespace")
+		}
+		if rs := rules(role); len(rs) != 2 {
+			t.Errorf("interceptor Role rules = %+v, want ScaledObjects and EndpointSlices only", rs)
+		}
+		if lookupNS(r, "ClusterRole", "ebb-interceptor", "") != nil {
+			t.Error("a ClusterRole for an interceptor restricted to a namespace")
+		}
+	}},
 	{"image, logs and tuning", map[string]any{"image": map[string]any{"repository": "registry.local/ebb", "tag": "v9"}, "logLevel": 1, "kubeAPI": map[string]any{"qps": 50, "burst": 100}, "pollWorkers": 8}, func(t *testing.T, r *helm.Rendered) {
 		if img := container(t, r)["image"]; img != "registry.local/ebb:v9" {
 			t.Errorf("image = %v", img)
@@ -379,10 +419,24 @@ var options = []option{
 	}},
 }
 
+// interceptorFromClusterValues take the routes from the ScaledObjects of one
+// namespace, without Events.
+var interceptorFromClusterValues = map[string]any{"interceptor": map[string]any{"enabled": true, "namespace": "shop", "events": false}}
+
 var interceptorValues = map[string]any{"interceptor": map[string]any{"enabled": true, "routes": []any{
 	map[string]any{"name": "shop/web", "host": "shop.example.com", "backend": "http://web.shop.svc:8080", "namespace": "shop", "service": "web"},
 	map[string]any{"name": "static", "host": "*", "pathPrefix": "/static", "backend": "http://static.example:80"},
 }}}
+
+func interceptorArgs(t *testing.T, r *helm.Rendered) []string {
+	t.Helper()
+	cs, _, _ := unstructured.NestedSlice(find(t, r, "Deployment", "ebb-interceptor").Object, "spec", "template", "spec", "containers")
+	var a []string
+	for _, x := range cs[0].(map[string]any)["args"].([]any) {
+		a = append(a, x.(string))
+	}
+	return a
+}
 
 func lookupNS(r *helm.Rendered, kind, name, ns string) *unstructured.Unstructured {
 	for _, o := range r.Objects {
@@ -424,6 +478,7 @@ func TestTheValuesSchemaRejectsBadValues(t *testing.T) {
 		{"a namespace that is no DNS label", map[string]any{"rbac": map[string]any{"secretNamespaces": []any{"Shop_1"}}}, []string{"secretNamespaces", "Shop_1"}},
 		{"a pull policy in lower case", map[string]any{"image": map[string]any{"pullPolicy": "always"}}, []string{"pullPolicy"}},
 		{"an interceptor route with a namespace but no service", map[string]any{"interceptor": map[string]any{"routes": []any{map[string]any{"name": "a", "host": "a", "backend": "http://a", "namespace": "shop"}}}}, []string{"routes/0", "service"}},
+		{"an interceptor namespace that is no DNS label", map[string]any{"interceptor": map[string]any{"namespace": "Shop_1"}}, []string{"interceptor/namespace"}},
 		{"an interceptor backend that is not http://", map[string]any{"interceptor": map[string]any{"routes": []any{map[string]any{"name": "a", "host": "a", "backend": "https://a"}}}}, []string{"backend"}},
 		{"an issuer kind cert-manager does not know", map[string]any{"certManager": map[string]any{"issuerRef": map[string]any{"name": "x", "kind": "Vault"}}}, []string{"kind", "ClusterIssuer"}},
 	} {
@@ -530,6 +585,37 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 			t.Errorf("the operator can %s", describe(ra))
 		}
 	}
+	// The interceptor, with routes from the whole cluster (the last
+	// interceptor set applied), reads ScaledObjects and EndpointSlices and
+	// records Events, and nothing else.
+	r = render(t, c, map[string]any{"interceptor": map[string]any{"enabled": true}})
+	for _, o := range r.Objects {
+		apply(t, cp, o, "interceptor from the cluster")
+	}
+	isa := "system:serviceaccount:" + namespace + ":ebb-interceptor"
+	for _, ra := range []authzv1.ResourceAttributes{
+		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "list"},
+		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "watch"},
+		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "get", Namespace: "shop"},
+		{Group: "discovery.k8s.io", Resource: "endpointslices", Verb: "watch", Namespace: "elsewhere"},
+		{Group: "", Resource: "events", Verb: "create", Namespace: "shop"},
+	} {
+		if !allowed(t, cp, isa, ra) {
+			t.Errorf("the interceptor cannot %s", describe(ra))
+		}
+	}
+	for _, ra := range []authzv1.ResourceAttributes{
+		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "update", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "get", Namespace: "shop"},
+		{Group: "", Resource: "secrets", Verb: "get", Namespace: "shop"},
+		{Group: "", Resource: "services", Verb: "list"},
+		{Group: "", Resource: "pods", Verb: "list"},
+	} {
+		if allowed(t, cp, isa, ra) {
+			t.Errorf("the interceptor can %s", describe(ra))
+		}
+	}
+
 	// The HPA controller may read external metrics.
 	if !allowed(t, cp, "system:serviceaccount:kube-system:horizontal-pod-autoscaler", authzv1.ResourceAttributes{Group: "external.metrics.k8s.io", Resource: "s0-rabbitmq", Verb: "list", Namespace: "shop"}) {
 		t.Error("the HPA controller cannot read external metrics")

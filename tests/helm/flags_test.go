@@ -41,15 +41,17 @@ func TestTheOperatorAcceptsTheChartsArguments(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/ebb-interceptor: %v\n%s", err, out)
 	}
-	r := render(t, c, interceptorValues)
-	cs, _, _ := unstructured.NestedSlice(find(t, r, "Deployment", "ebb-interceptor").Object, "spec", "template", "spec", "containers")
-	var a []string
-	for _, x := range cs[0].(map[string]any)["args"].([]any) {
-		a = append(a, x.(string))
-	}
-	// ebb-interceptor exits 1 on -help, saying so; any other error is a bad
-	// argument.
-	if out, err := exec.Command(ibin, append(a, "-help")...).CombinedOutput(); err != nil && !strings.Contains(string(out), "ebb-interceptor: flag: help requested") {
-		t.Errorf("ebb-interceptor %v: %v\n%s", a, err, out)
+	for _, values := range []map[string]any{interceptorValues, interceptorFromClusterValues} {
+		r := render(t, c, values)
+		cs, _, _ := unstructured.NestedSlice(find(t, r, "Deployment", "ebb-interceptor").Object, "spec", "template", "spec", "containers")
+		var a []string
+		for _, x := range cs[0].(map[string]any)["args"].([]any) {
+			a = append(a, x.(string))
+		}
+		// ebb-interceptor exits 1 on -help, saying so; any other error is a
+		// bad argument.
+		if out, err := exec.Command(ibin, append(a, "-help")...).CombinedOutput(); err != nil && !strings.Contains(string(out), "ebb-interceptor: flag: help requested") {
+			t.Errorf("ebb-interceptor %v: %v\n%s", a, err, out)
+		}
 	}
 }
