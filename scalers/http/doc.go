@@ -42,11 +42,18 @@
 // targetConcurrency its requests in flight plus those held waiting for a
 // ready endpoint. A held request makes the trigger active whatever the
 // activation threshold: someone is waiting for the first replica.
-// Interceptor-mode Scalers are scalers.Probers: while the target rests at
-// zero the scale loop probes them every second, and the probes of every
-// trigger on one interceptor (same token and window) that arrive together
-// share one GET of all the routes, so a held request activates the target
-// within about a second. The interceptor does not push activation.
+// Interceptor-mode Scalers are scalers.Notifiers: the Type keeps one long
+// poll of GET /v1/activations per interceptor (admin URL and token), shared
+// by the triggers on it, and wakes a route's triggers when the interceptor
+// signals its first held request, so the scale loop probes a target at zero
+// at once. They are scalers.Probers too, the fallback: while the target
+// rests at zero the scale loop probes them every second, and the probes of
+// every trigger on one interceptor (same token and window) that arrive
+// together share one GET of all the routes.
+//
+// A trigger with a host publishes a route (RouteOf; named
+// <namespace>/<scaledobject>/<trigger>) to the interceptors that take their
+// routes from the cluster (package clusterroutes), and reads that route.
 //
 // Scale to zero respects traffic: the trigger is active while the rate is
 // above activationRequestRate, so steady light traffic keeps it active.

@@ -17,8 +17,14 @@
 // through, X-Forwarded-For/-Host/-Proto are set, and a client that goes
 // away cancels the backend request.
 //
+// SetRoutes swaps the whole route table atomically (the request path reads
+// it without a lock); a route that keeps its name keeps its counters,
+// window, held requests and readiness.
+//
 // AdminHandler serves the routes' counters to the operator (GET /v1/routes,
-// bearer token) and as Prometheus metrics (GET /metrics). Readiness comes
-// from outside through SetReadyEndpoints; package readiness feeds it from
-// the EndpointSlices of each route's Service.
+// bearer token), the activation long poll (GET /v1/activations: a route
+// signals when its first request is held) and Prometheus metrics (GET
+// /metrics). Readiness comes from outside through SetReadyEndpoints;
+// package readiness feeds it from the EndpointSlices of each route's
+// Service.
 package interceptor
