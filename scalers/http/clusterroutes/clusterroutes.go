@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -106,9 +107,13 @@ func Routes(objs []v1alpha1.ScaledObject, served []interceptor.Route) ([]interce
 		}
 	}
 	places := map[string]string{} // place → the route serving it
+	servedAt := map[string]string{}
 	for _, r := range served {
-		if names[r.Name] {
-			places[r.Place()] = r.Name
+		servedAt[r.Name] = r.Place()
+	}
+	for _, c := range cands {
+		if p := c.route.Place(); servedAt[c.route.Name] == p {
+			places[p] = c.route.Name // served there now, and still claims it
 		}
 	}
 	var routes []interceptor.Route
@@ -151,6 +156,8 @@ type Syncer struct {
 	Log       logr.Logger
 	// NoEvents turns off the Events on ScaledObjects (the log lines stay).
 	NoEvents bool
+	// SyncTimeout bounds the first list of ScaledObjects; zero: 1 minute.
+	SyncTimeout time.Duration
 
 	mu       sync.Mutex
 	reported map[string]string // route → the problem last reported
@@ -203,13 +210,18 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- c.Start(ctx) }()
-	if !c.WaitForCacheSync(ctx) {
+	sctx, cancel := context.WithTimeout(ctx, s.syncTimeout())
+	defer cancel()
+	if !c.WaitForCacheSync(sctx) {
 		select {
 		case err := <-errc:
 			return fmt.Errorf("list ScaledObjects: %w", err)
 		default:
 		}
-		return fmt.Errorf("list ScaledObjects: the cache did not sync: %w", context.Cause(ctx))
+		if ctx.Err() != nil {
+			return fmt.Errorf("list ScaledObjects: %w", context.Cause(ctx))
+		}
+		return fmt.Errorf("could not list and watch ScaledObjects within %s: expected get, list and watch on scaledobjects.ebb.dev %s, and the CRD installed", s.syncTimeout(), s.where())
 	}
 	if err := s.sync(ctx); err != nil {
 		return err
@@ -227,6 +239,21 @@ func (s *Syncer) Run(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// syncTimeout is SyncTimeout or its default.
+func (s *Syncer) syncTimeout() time.Duration {
+	if s.SyncTimeout > 0 {
+		return s.SyncTimeout
+	}
+	return time.Minute
+}
+
+func (s *Syncer) where() string {
+	if s.Namespace != "" {
+		return "in namespace " + s.Namespace
+	}
+	return "cluster-wide"
 }
 
 // sync sets the routes from the cache once.

@@ -68,6 +68,11 @@ func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
 	if len(routes) != 2 || routes[0].Name != "a/other/http-0" || routes[1].Name != "b/young/http-0" {
 		t.Errorf("the served route lost its place: %+v", routes)
 	}
+	// A served route that moved away claims nothing at its old place.
+	routes, _ = clusterroutes.Routes(objs, []interceptor.Route{{Name: "a/other/http-0", Host: "shop.example", PathPrefix: "/"}})
+	if len(routes) != 2 || routes[0].Name != "a/old/http-0" {
+		t.Errorf("a route that moved kept its old place: %+v", routes)
+	}
 	if len(problems) != 2 {
 		t.Fatalf("problems: %+v, want the young conflict and the broken trigger", problems)
 	}
