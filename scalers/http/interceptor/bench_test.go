@@ -18,6 +18,11 @@ import (
 // latency's p50 and p99 in microseconds and the throughput. Run:
 //
 //	go test -run '^$' -bench BenchmarkProxy -benchtime 20000x ./scalers/http/interceptor/
+//
+// It is a quick check of the library: the load generator, the interceptor
+// and the backend share one process and one Go scheduler here. The figures
+// in docs/benchmarks.md come from tests/bench/interceptor, which runs wrk,
+// the ebb-interceptor binary and the backend as three processes.
 func BenchmarkProxy(b *testing.B) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok")
