@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -35,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -63,16 +65,15 @@ func backend(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, spin := *delay, *busy
+	d := *delay
+	var iters int // of work(), for d of CPU time
+	if *busy && d > 0 {
+		iters = calibrate(d)
+	}
 	srv := &http.Server{Addr: *addr, ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		switch {
-		case d > 0 && spin:
-			// CPU time of this thread (the goroutine stays on it), so
-			// that waiting for a core does not count as work done.
-			runtime.LockOSThread()
-			for start := threadCPU(); threadCPU()-start < d; {
-			}
-			runtime.UnlockOSThread()
+		case iters > 0:
+			sink.Add(uint64(work(iters)))
 		case d > 0:
 			time.Sleep(d)
 		}
@@ -561,6 +562,37 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// work hashes a small block n times: a fixed amount of computation.
+func work(n int) uint32 {
+	var b [64]byte
+	var h uint32
+	for i := 0; i < n; i++ {
+		b[i%64]++
+		h ^= crc32.ChecksumIEEE(b[:])
+	}
+	return h
+}
+
+// sink keeps work's result alive.
+var sink atomic.Uint64
+
+// calibrate returns how many iterations of work take d of CPU time, measured
+// on this thread's CPU clock (so that time spent waiting for a core does not
+// count).
+func calibrate(d time.Duration) int {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	n := 1000
+	for {
+		start := threadCPU()
+		sink.Add(uint64(work(n)))
+		if took := threadCPU() - start; took >= 50*time.Millisecond {
+			return max(1, int(float64(n)*float64(d)/float64(took)))
+		}
+		n *= 2
+	}
 }
 
 // threadCPU is the CPU time the calling thread has used.
