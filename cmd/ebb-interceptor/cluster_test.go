@@ -105,7 +105,7 @@ func TestRoutesFromTheClusterAndPushActivation(t *testing.T) {
 			Triggers: []v1alpha1.Trigger{{Type: "http", Name: "web", AuthenticationRef: &v1alpha1.AuthenticationRef{Name: "interceptor"},
 				Metadata: map[string]string{
 					"interceptorURL": admin, "targetConcurrency": "10",
-					"host": "web.example", "service": "web", "port": "80", "backend": backend.URL,
+					"host": "web.example", "service": "web", "port": "80", "backend": "http://" + backend.Listener.Addr().String(),
 				}}},
 		},
 	}
