@@ -91,7 +91,7 @@ func benchHeldRequest(b *testing.B, cp *controlplane.ControlPlane, mode string) 
 	defer func() { stop(); <-done }()
 
 	c := cp.Client
-	ns := "held-" + mode
+	ns := fmt.Sprintf("held-%s-%d", mode, b.N)
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "interceptor", Namespace: ns}, StringData: map[string]string{"token": token}},
