@@ -10,6 +10,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
@@ -337,9 +338,9 @@ func hpaFacts(so *v1alpha1.ScaledObject, f Facts) HPA {
 		c := m.External.Current
 		switch {
 		case c.AverageValue != nil:
-			currents[m.External.Metric.Name] = c.AverageValue.String() + " per pod"
+			currents[m.External.Metric.Name] = decimal(c.AverageValue) + " per pod"
 		case c.Value != nil:
-			currents[m.External.Metric.Name] = c.Value.String()
+			currents[m.External.Metric.Name] = decimal(c.Value)
 		}
 	}
 	for _, m := range hpa.Spec.Metrics {
@@ -349,9 +350,9 @@ func hpaFacts(so *v1alpha1.ScaledObject, f Facts) HPA {
 		hm := HPAMetric{Name: m.External.Metric.Name, TargetType: string(m.External.Target.Type), Current: currents[m.External.Metric.Name]}
 		switch {
 		case m.External.Target.AverageValue != nil:
-			hm.Target = m.External.Target.AverageValue.String() + " per pod"
+			hm.Target = decimal(m.External.Target.AverageValue) + " per pod"
 		case m.External.Target.Value != nil:
-			hm.Target = m.External.Target.Value.String()
+			hm.Target = decimal(m.External.Target.Value)
 		}
 		h.Metrics = append(h.Metrics, hm)
 	}
@@ -625,6 +626,11 @@ func cooldownClause(r *Report, so *v1alpha1.ScaledObject, d controller.Decision)
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// decimal writes a quantity as a plain decimal number: 83.334, not 83334m.
+func decimal(q *resource.Quantity) string {
+	return strconv.FormatFloat(q.AsApproximateFloat64(), 'f', -1, 64)
+}
 
 func orDefault(s, def string) string {
 	if s == "" {

@@ -323,7 +323,7 @@ func TestTextShowsTheFactsBehindTheVerdict(t *testing.T) {
 		"value 250, target 100 (AverageValue), activation threshold 5 (activationValue): active",
 		"asks the HPA for 3: ceil(250 / 100) = 3",
 		"range 1–10, current 3, desired 3",
-		"metric s0-rabbitmq-jobs: current 83334m per pod, target 100 per pod (AverageValue)",
+		"metric s0-rabbitmq-jobs: current 83.334 per pod, target 100 per pod (AverageValue)",
 		"stabilization windows: scale up 0 s, scale down 60 s",
 		"AbleToScale  True  ReadyForNewScale",
 		"last active 12:09:55 (5s ago); cooldown 300 s",
