@@ -156,6 +156,9 @@ func (o *objctx) fallback(n *node) *v1alpha1.Fallback {
 		}
 	}
 	n.rest("not a field of fallback")
+	if f != nil {
+		o.report(Note, n.path, "kept: after failureThreshold consecutive failures of a trigger Ebb holds the fallback count, at zero replicas too, until the trigger reads again (docs/scaling.md)")
+	}
 	if f == nil {
 		o.report(Dropped, n.path, "needs failureThreshold (1 or more) and replicas (0 or more): left out, so no fallback applies")
 	}
