@@ -153,6 +153,12 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 		t := la.Time
 		o.lastAct = &t
 	}
+	o.idle.Store(o.current == 0)
+	for _, t := range o.triggers {
+		if n, ok := t.scaler.(scalers.Notifier); ok {
+			o.stops = append(o.stops, n.Notify(func() { l.wake(key, o) }))
+		}
+	}
 	// Carry the last readings over, so a spec change does not forget health.
 	l.mu.Lock()
 	old := l.objects[key]
@@ -175,12 +181,6 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 		old.close()
 	}
 	l.Store.SetMetrics(key, o.metricNames())
-	o.idle.Store(o.current == 0)
-	for _, t := range o.triggers {
-		if n, ok := t.scaler.(scalers.Notifier); ok {
-			o.stops = append(o.stops, n.Notify(func() { l.wake(key, o) }))
-		}
-	}
 	l.sched.Schedule(key, l.Clock.Now())
 }
 
