@@ -1,7 +1,11 @@
-// Command ebb is Ebb's command line. For now it has one command, demo, which
-// runs Ebb end to end on this machine: a local control plane with the real
-// HPA, the operator in process, an event source, and a burst of work that
-// scales a Deployment 0 → N → 0 live in the terminal.
+// Command ebb is Ebb's command line:
+//   - demo runs Ebb end to end on this machine: a local control plane with
+//     the real HPA, the operator in process, an event source, and a burst of
+//     work that scales a Deployment 0 → N → 0 live in the terminal;
+//   - simulate replays a metric series through Ebb's decisions and a model
+//     of the HPA, to tune a ScaledObject before deploying it;
+//   - explain tells why a live ScaledObject's target has the replicas it has;
+//   - convert rewrites KEDA objects as Ebb's.
 package main
 
 import (
@@ -33,7 +37,7 @@ func main() {
 	klog.SetLogger(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, libLog)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, libLog)
 	stop()
 	os.Exit(code)
 }
@@ -63,15 +67,18 @@ func (s *switchWriter) Redirect(w io.Writer) io.Writer {
 const usage = `ebb is Ebb's command line: event-driven autoscaling for Kubernetes.
 
 Usage:
-  ebb demo [flags]   scale a Deployment 0 → N → 0 on a burst of work, live, on a local control plane
-  ebb help           show this help
+  ebb demo [flags]                     scale a Deployment 0 → N → 0 on a burst of work, live, on a local control plane
+  ebb simulate [flags] scaledobject.yaml  replay a metric series through Ebb and a model of the HPA: replicas over time
+  ebb explain [flags] namespace/name    why a ScaledObject's target has the replicas it has (live cluster)
+  ebb convert [flags] [file...]         rewrite KEDA ScaledObjects and TriggerAuthentications as Ebb's
+  ebb help                             show this help
 
 Run 'ebb <command> --help' for a command's flags.
 `
 
 // run runs the command in args and returns the process exit code. libLog,
 // when set, receives the libraries' process-wide logs.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, libLog *switchWriter) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, libLog *switchWriter) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -80,6 +87,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, libLog *s
 	switch args[0] {
 	case "demo":
 		err = demoCommand(ctx, args[1:], stdout, stderr, libLog)
+	case "simulate":
+		err = simulateCommand(ctx, args[1:], stdout, stderr)
+	case "explain":
+		err = explainCommand(ctx, args[1:], stdout, stderr)
+	case "convert":
+		err = convertCommand(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -20,6 +20,9 @@ func TestRun(t *testing.T) {
 	}{
 		{"no command prints the usage and fails", nil, 2, "", "Usage:"},
 		{"help prints the usage", []string{"help"}, 0, "ebb demo", ""},
+		{"help lists simulate", []string{"help"}, 0, "ebb simulate", ""},
+		{"help lists explain", []string{"help"}, 0, "ebb explain", ""},
+		{"help lists convert", []string{"help"}, 0, "ebb convert", ""},
 		{"an unknown command is named", []string{"scale"}, 2, "", `unknown command "scale"`},
 		{"demo refuses arguments", []string{"demo", "extra"}, 1, "", `unexpected arguments ["extra"]`},
 		{"demo refuses a bad --exit-after", []string{"demo", "--exit-after", "soon"}, 1, "", "invalid value"},
@@ -30,7 +33,7 @@ func TestRun(t *testing.T) {
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), tc.args, &stdout, &stderr, nil)
+			code := run(t.Context(), tc.args, strings.NewReader(""), &stdout, &stderr, nil)
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d (stderr: %s)", code, tc.code, stderr.String())
 			}
