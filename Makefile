@@ -1,6 +1,7 @@
 # Ebb — build, generate, test and demo.
 #
-#   make demo       start a local control plane with Ebb's CRDs and an example
+#   make demo       Ebb end to end, live: a local control plane, the operator, a
+#                   burst of work scaling a Deployment 0 → N → 0
 #   make test       everything CI runs: vet, gofmt, generation check, go test -race
 #   make generate   regenerate deepcopy code and CRDs (deploy/crds)
 #   make tools      build etcd, kube-apiserver, kube-controller-manager, controller-gen (cached)
@@ -102,6 +103,7 @@ test: tools fmt-check vet verify-generated services
 test-unit:
 	go test $(PKGS)
 
-demo: tools
+# ebb demo builds the control plane itself on first use, showing its progress.
+demo:
 	go build -o bin/ebb ./cmd/ebb
 	bin/ebb demo

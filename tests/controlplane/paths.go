@@ -43,7 +43,7 @@ func findBinaries(dir string, names ...string) (map[string]string, error) {
 	var missing []string
 	for _, n := range names {
 		p := filepath.Join(dir, n)
-		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		if !isExecutable(p) {
 			missing = append(missing, n)
 			continue
 		}

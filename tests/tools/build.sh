@@ -5,6 +5,11 @@
 #   tests/tools/build.sh [DIR]      default DIR: $EBB_TOOLS_DIR or ~/.cache/ebb/tools-v1.37.2
 #
 # A binary already present is not rebuilt. Prints DIR on stdout when done.
+#
+# With EBB_TOOLS_PROGRESS=1 it also reports, on stderr, for each binary it
+# builds, "ebb-tools: packages <binary> <n>" (the non-standard packages the
+# binary is made of) and then the name of every package as it is compiled (go build
+# -v): what `ebb demo` draws its progress bar from.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,8 +30,12 @@ build() { # build <module folder> <output name> <package> [ldflags]
 		return 0
 	fi
 	say "building $out (first run only; kube-apiserver and kube-controller-manager take several minutes on 2 cores)"
-	local start=$SECONDS
-	(cd "$here/$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$dir/$out.tmp.$$" "$pkg")
+	local start=$SECONDS verbose=()
+	if [[ "${EBB_TOOLS_PROGRESS:-}" == 1 ]]; then
+		say "packages $out $(cd "$here/$mod" && CGO_ENABLED=0 go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' "$pkg" | grep -c .)"
+		verbose=(-v)
+	fi
+	(cd "$here/$mod" && CGO_ENABLED=0 go build "${verbose[@]}" -trimpath -ldflags "-s -w $ldflags" -o "$dir/$out.tmp.$$" "$pkg")
 	mv "$dir/$out.tmp.$$" "$dir/$out"
 	say "built $out in $((SECONDS - start)) s"
 }

@@ -164,6 +164,9 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 		return nil, err
 	}
 
+	if err := ensureControlPlane(ctx, out); err != nil {
+		return fail(err)
+	}
 	fmt.Fprintf(out, "Starting the event source (%s)...\n", o.Source)
 	src, err := newSource(ctx, o)
 	if err != nil {

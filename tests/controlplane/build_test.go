@@ -1,0 +1,91 @@
+package controlplane
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReadBuildOutputCountsCompiledPackagesPerBinary(t *testing.T) {
+	out := strings.Join([]string{
+		"ebb-tools: building etcd (first run only)",
+		"ebb-tools: packages etcd 3",
+		"go.etcd.io/etcd/api/v3/version",
+		"net/http", // standard library: not counted
+		"go.etcd.io/etcd/server/v3",
+		"ebb-tools: built etcd in 30 s",
+		"go: downloading k8s.io/api v0.37.2",
+		"ebb-tools: packages kube-apiserver 2",
+		"k8s.io/apiserver/pkg/server",
+	}, "\n")
+	clock := time.Unix(0, 0)
+	now := func() time.Time { clock = clock.Add(time.Second); return clock }
+	var got []BuildProgress
+	var log bytes.Buffer
+	readBuildOutput(strings.NewReader(out), func(p BuildProgress) { got = append(got, p) }, &log, now)
+
+	want := []BuildProgress{
+		{Binary: "etcd", Total: 3},
+		{Binary: "etcd", Total: 3, Compiled: 1, Elapsed: time.Second},
+		{Binary: "etcd", Total: 3, Compiled: 2, Elapsed: 2 * time.Second},
+		{Binary: "etcd", Total: 3, Compiled: 2, Elapsed: 3 * time.Second, Done: true},
+		{Binary: "kube-apiserver", Total: 2},
+		{Binary: "kube-apiserver", Total: 2, Compiled: 1, Elapsed: time.Second},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("progress calls = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("progress call %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for _, line := range []string{"building etcd", "go: downloading k8s.io/api", "net/http"} {
+		if !strings.Contains(log.String(), line) {
+			t.Errorf("the log lacks %q:\n%s", line, log.String())
+		}
+	}
+	if strings.Contains(log.String(), "k8s.io/apiserver/pkg/server") {
+		t.Errorf("package names went to the log:\n%s", log.String())
+	}
+}
+
+// TestBuildToolsBuildsWhatIsMissing runs the real build script into a new
+// folder holding copies of every binary but etcd: BuildTools builds etcd
+// (from the Go build cache, as `make tools` left it) and reports it.
+func TestBuildToolsBuildsWhatIsMissing(t *testing.T) {
+	src := ToolsDir()
+	if missing := MissingBinaries(src); len(missing) > 0 {
+		t.Fatalf("the tools folder %s lacks %v: run `make tools`", src, missing)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "controller-gen"} {
+		if err := os.Symlink(filepath.Join(src, name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := MissingBinaries(dir); len(got) != 1 || got[0] != "etcd" {
+		t.Fatalf("MissingBinaries = %v, want [etcd]", got)
+	}
+	var steps []BuildProgress
+	var log bytes.Buffer
+	if err := BuildTools(t.Context(), dir, func(p BuildProgress) { steps = append(steps, p) }, &log); err != nil {
+		t.Fatalf("BuildTools: %v\n%s", err, log.String())
+	}
+	if got := MissingBinaries(dir); len(got) != 0 {
+		t.Fatalf("after BuildTools, MissingBinaries = %v", got)
+	}
+	if len(steps) < 2 {
+		t.Fatalf("progress = %+v, want at least a start and a finish", steps)
+	}
+	first, last := steps[0], steps[len(steps)-1]
+	if first.Binary != "etcd" || first.Total < 100 || first.Done {
+		t.Errorf("first progress = %+v, want etcd with its packages counted (over 100)", first)
+	}
+	if last.Binary != "etcd" || !last.Done || last.Compiled > last.Total {
+		t.Errorf("last progress = %+v, want etcd done with at most its packages compiled", last)
+	}
+}
