@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
@@ -85,9 +86,10 @@ func TestExplainALiveScaledObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	queue := fmt.Sprintf("ebb-explain-%d", time.Now().UnixNano())
-	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare(queue, false, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _, _ = ch.QueueDelete(queue, false, false, false) })
 
 	cp := controlplane.Start(t, controlplane.WithControllerManager(), controlplane.WithAggregator())
 	startExplainOperator(t, cp)
@@ -198,6 +200,7 @@ func TestExplainALiveScaledObject(t *testing.T) {
 		t.Errorf("events lack Ebb's ScaledFromZero or the HPA's SuccessfulRescale: %+v", r.Events)
 	}
 	out := explainText()
+	t.Logf("ebb explain at 3 replicas:\n%s", out)
 	for _, s := range []string{want + "\n", "asks the HPA for 3: ceil(30 / 10) = 3", "range 1–5, current 3, desired 3", "stabilization windows: scale up 0 s, scale down 0 s"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("ebb explain at 3 replicas lacks %q:\n%s", s, out)
@@ -220,6 +223,7 @@ func TestExplainALiveScaledObject(t *testing.T) {
 	if !strings.Contains(r.ToZero.State, "no trigger active; cooling down for") {
 		t.Errorf("state in the cooldown: %q", r.ToZero.State)
 	}
+	t.Logf("ebb explain in the cooldown:\n%s", explainText())
 
 	// After the cooldown, Ebb drops it to zero.
 	wantZero := fmt.Sprintf("; scaled to zero after the %d s cooldown", cooldown)
@@ -230,6 +234,7 @@ func TestExplainALiveScaledObject(t *testing.T) {
 	if !reportHasEvent(r.Events, "ScaledObject/worker", controller.ReasonScaledToZero) {
 		t.Errorf("events lack Ebb's ScaledToZero: %+v", r.Events)
 	}
+	t.Logf("ebb explain at zero:\n%s", explainText())
 }
 
 // startOperator runs Ebb's operator in this process, as cmd/ebb-operator
@@ -242,6 +247,9 @@ func startExplainOperator(t *testing.T, cp *controlplane.ControlPlane) {
 		t.Fatal(err)
 	}
 	log := funcr.New(func(prefix, args string) { fmt.Fprintln(logFile, prefix, args) }, funcr.Options{})
+	// The process-wide logger of controller-runtime, which ebb's main sets
+	// and the command's client uses.
+	ctrllog.SetLogger(log)
 	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
 		Scheme: cp.Scheme, Logger: log,
 		Metrics:                metricsserver.Options{BindAddress: "0"},

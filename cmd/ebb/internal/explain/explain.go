@@ -242,7 +242,7 @@ func wants(metricType, value, target string, current int32, tolUp, tolDown float
 	tol := formatTolerance(tolUp, tolDown)
 	if metricType == string(v1alpha1.MetricTypeValue) {
 		ratio := v / t
-		if within(ratio) {
+		if within(ratio) && ceilCount(float64(current)*ratio) != current {
 			return ptr(current), fmt.Sprintf("ratio %s / %s = %.2f is within the %s tolerance of 1: keeps %d", value, target, ratio, tol, current), true
 		}
 		c := ceilCount(float64(current) * ratio)
@@ -250,7 +250,7 @@ func wants(metricType, value, target string, current int32, tolUp, tolDown float
 	}
 	c := ceilCount(v / t)
 	ratio := v / (t * float64(current))
-	if within(ratio) {
+	if within(ratio) && c != current {
 		return ptr(current), fmt.Sprintf("ceil(%s / %s) = %d, but %s / (%s × %d) = %.2f is within the %s tolerance of 1: keeps %d", value, target, c, value, target, current, ratio, tol, current), true
 	}
 	return ptr(c), fmt.Sprintf("ceil(%s / %s) = %d (ratio %s / (%s × %d) = %.2f, outside the %s tolerance)", value, target, c, value, target, current, ratio, tol), false

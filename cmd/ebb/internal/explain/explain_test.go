@@ -142,6 +142,11 @@ func TestExplain(t *testing.T) {
 			verdict:  `deployment/worker has 3 replicas because trigger "lag" (value 305, target 100 per replica) is within the HPA's 0.1 tolerance of 3`,
 		},
 		{
+			sentence: "a value right on target asks for the count it has",
+			facts:    Facts{ScaledObject: scaledObject(reading("300", true)), Replicas: ptr(int32(3)), HPA: hpa(3, 3)},
+			verdict:  `deployment/worker has 3 replicas because trigger "lag" (value 300, target 100 per replica) asks for 3`,
+		},
+		{
 			sentence: "a Value metric scales the current count by the ratio",
 			facts: Facts{ScaledObject: scaledObject(reading("250", true), func(so *v1alpha1.ScaledObject) {
 				so.Spec.Triggers[0].MetricType = v1alpha1.MetricTypeValue
