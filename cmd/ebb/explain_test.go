@@ -185,7 +185,8 @@ func TestExplainALiveScaledObject(t *testing.T) {
 	want := `deployment/worker has 3 replicas because trigger "queue" (value 30, target 10 per replica) asks for 3`
 	r := waitFor(t, 3*time.Minute, "ebb explain to say: "+want, func() (bool, explain.Report) {
 		r, _ := explainJSON()
-		return r.Verdict == want, r
+		// The HPA writes /scale before its own status: wait for both.
+		return r.Verdict == want && r.HPA.CurrentReplicas == 3 && r.HPA.DesiredReplicas == 3, r
 	})
 	tr := r.Triggers[0]
 	if *r.Target.Replicas != 3 || tr.Value != "30" || tr.Target != "10" || !tr.Active || tr.MetricType != "AverageValue" ||

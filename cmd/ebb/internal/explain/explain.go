@@ -253,7 +253,11 @@ func wants(metricType, value, target string, current int32, tolUp, tolDown float
 	if within(ratio) && c != current {
 		return ptr(current), fmt.Sprintf("ceil(%s / %s) = %d, but %s / (%s × %d) = %.2f is within the %s tolerance of 1: keeps %d", value, target, c, value, target, current, ratio, tol, current), true
 	}
-	return ptr(c), fmt.Sprintf("ceil(%s / %s) = %d (ratio %s / (%s × %d) = %.2f, outside the %s tolerance)", value, target, c, value, target, current, ratio, tol), false
+	side := "outside"
+	if within(ratio) {
+		side = "within"
+	}
+	return ptr(c), fmt.Sprintf("ceil(%s / %s) = %d (ratio %s / (%s × %d) = %.2f, %s the %s tolerance)", value, target, c, value, target, current, ratio, side, tol), false
 }
 
 func ceilCount(x float64) int32 {

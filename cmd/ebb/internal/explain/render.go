@@ -25,7 +25,7 @@ func (r Report) WriteText(w io.Writer) error {
 	p.section("ScaledObject %s/%s", r.Namespace, r.Name)
 	t := r.Target
 	if t.Replicas != nil {
-		p.line(1, "target:   %s %s (%s), %d replicas (its /scale)", t.Kind, t.Name, t.APIVersion, *t.Replicas)
+		p.line(1, "target:   %s %s (%s), %d %s (its /scale)", t.Kind, t.Name, t.APIVersion, *t.Replicas, plural(*t.Replicas, "replica", "replicas"))
 	} else {
 		p.line(1, "target:   %s %s (%s), replicas unknown: %s", t.Kind, t.Name, t.APIVersion, t.Error)
 	}
