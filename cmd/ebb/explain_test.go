@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,17 +18,13 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/cmd/ebb/internal/demo"
 	"github.com/ebbscale/ebb/cmd/ebb/internal/explain"
 	"github.com/ebbscale/ebb/controller"
-	"github.com/ebbscale/ebb/metricsadapter"
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 	"github.com/ebbscale/ebb/tests/controlplane"
@@ -251,42 +246,16 @@ func startExplainOperator(t *testing.T, cp *controlplane.ControlPlane) {
 	// The process-wide logger of controller-runtime, which ebb's main sets
 	// and the command's client uses.
 	ctrllog.SetLogger(log)
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme: cp.Scheme, Logger: log,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg, err := scalers.NewRegistry(rabbitmq.NewType())
 	if err != nil {
 		t.Fatal(err)
 	}
-	const operatorNamespace, service = "ebb-system", "ebb-metrics-adapter"
-	loop, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: operatorNamespace})
+	op, err := demo.StartOperator(cp, reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adapter, err := metricsadapter.NewServer(cp.Config, loop, metricsadapter.ServerOptions{
-		Listener: l, ServiceName: service, ServiceNamespace: operatorNamespace,
-		APIService: metricsadapter.DefaultAPIService, Log: log.WithName("adapter"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustDo(t, mgr.Add(adapter))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		if err := op.Stop(); err != nil {
 			t.Errorf("operator: %v", err)
 		}
 		if t.Failed() {
@@ -295,18 +264,9 @@ func startExplainOperator(t *testing.T, cp *controlplane.ControlPlane) {
 		}
 		_ = logFile.Close()
 	})
-	api := controlplane.LoopbackAPIService{
-		GroupVersion: schema.GroupVersion{Group: "external.metrics.k8s.io", Version: "v1beta1"},
-		Namespace:    operatorNamespace, Service: service, Port: adapter.Port(),
+	if err := op.WaitAvailable(t.Context(), cp, 2*time.Minute); err != nil {
+		t.Fatal(err)
 	}
-	mustDo(t, api.Register(t.Context(), cp.Client))
-	waitFor(t, 2*time.Minute, "the API server to reach the metrics adapter", func() (bool, string) {
-		ok, why, err := api.Available(t.Context(), cp.Client)
-		if err != nil {
-			return false, err.Error()
-		}
-		return ok, why
-	})
 }
 
 func publishJobs(t *testing.T, ch *amqp.Channel, queue string, n int) {
