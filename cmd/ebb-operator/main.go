@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/cmd/internal/triggers"
 	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/metricsadapter"
 )
@@ -165,7 +166,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	reg, err := newRegistry()
+	reg, err := triggers.Registry()
 	if err != nil {
 		return err
 	}

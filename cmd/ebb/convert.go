@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ebbscale/ebb/cmd/ebb/internal/convert"
+	"github.com/ebbscale/ebb/cmd/internal/triggers"
 )
 
 // Exit codes of `ebb convert` beyond 0 (all converted) and 1 (an input could
@@ -60,7 +61,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	reg, err := convert.Registry()
+	reg, err := triggers.Registry()
 	if err != nil {
 		return err
 	}

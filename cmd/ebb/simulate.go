@@ -9,13 +9,7 @@ import (
 	"time"
 
 	"github.com/ebbscale/ebb/cmd/ebb/internal/simulate"
-	"github.com/ebbscale/ebb/scalers"
-	httpscaler "github.com/ebbscale/ebb/scalers/http"
-	"github.com/ebbscale/ebb/scalers/kafka"
-	"github.com/ebbscale/ebb/scalers/mysql"
-	"github.com/ebbscale/ebb/scalers/postgresql"
-	"github.com/ebbscale/ebb/scalers/prometheus"
-	"github.com/ebbscale/ebb/scalers/rabbitmq"
+	"github.com/ebbscale/ebb/cmd/internal/triggers"
 )
 
 func simulateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,25 +17,11 @@ func simulateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if o.Registry, err = simulateRegistry(); err != nil {
+	if o.Registry, err = triggers.Registry(); err != nil {
 		return err
 	}
 	_, err = simulate.Execute(ctx, o, stdout)
 	return err
-}
-
-// simulateRegistry holds every trigger type the operator serves (as
-// cmd/ebb-operator wires them): the simulation builds each trigger's metric
-// through its type, with no connection.
-func simulateRegistry() (*scalers.Registry, error) {
-	return scalers.NewRegistry(
-		rabbitmq.NewType(),
-		kafka.NewType(),
-		prometheus.NewType(),
-		postgresql.NewType(),
-		mysql.NewType(),
-		httpscaler.NewType(),
-	)
 }
 
 // listFlag collects a repeatable flag.

@@ -14,6 +14,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/ebbscale/ebb/cmd/ebb/internal/convert"
+	"github.com/ebbscale/ebb/cmd/internal/triggers"
 	"github.com/ebbscale/ebb/scalers"
 )
 
@@ -21,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ou
 
 func registry(t testing.TB) *scalers.Registry {
 	t.Helper()
-	reg, err := convert.Registry()
+	reg, err := triggers.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}

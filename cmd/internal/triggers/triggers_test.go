@@ -1,4 +1,4 @@
-package main
+package triggers
 
 import (
 	"slices"
@@ -10,7 +10,7 @@ import (
 // Every registered trigger type's config struct has well-formed meta tags, so
 // a tag typo fails here and not in a user's cluster.
 func TestEveryRegisteredScalerHasWellFormedTags(t *testing.T) {
-	reg, err := newRegistry()
+	reg, err := Registry()
 	if err != nil {
 		t.Fatal(err)
 	}

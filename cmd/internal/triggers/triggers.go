@@ -1,4 +1,7 @@
-package main
+// Package triggers wires every trigger type Ebb serves into a registry: the
+// operator serves them, and the CLI's convert and simulate check and build
+// triggers with them. It is the one place that lists them.
+package triggers
 
 import (
 	"github.com/ebbscale/ebb/scalers"
@@ -10,9 +13,9 @@ import (
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 )
 
-// newRegistry wires every trigger type Ebb serves. It is the one place that
-// lists them.
-func newRegistry() (*scalers.Registry, error) {
+// Registry returns a new registry of every trigger type Ebb serves. Building
+// it does no I/O: the types connect when their scalers first read.
+func Registry() (*scalers.Registry, error) {
 	return scalers.NewRegistry(
 		rabbitmq.NewType(),
 		kafka.NewType(),
