@@ -60,7 +60,8 @@ func BuildTools(ctx context.Context, dir string, progress func(BuildProgress), l
 	}
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "tests", "tools", "build.sh"), dir)
 	cmd.Env = append(os.Environ(), "EBB_TOOLS_PROGRESS=1")
-	cmd.Stdout = log
+	// Its stdout holds only dir; log is written by readBuildOutput alone.
+	cmd.Stdout = nil
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err
