@@ -129,7 +129,7 @@ func Decide(in Inputs) Decision {
 		}
 		if len(failing) > 0 {
 			d.InFallback = true
-			d.FallbackReplicas = fallbackReplicas(fb, in.Current)
+			d.FallbackReplicas = FallbackReplicas(fb, in.Current)
 			why := fmt.Sprintf("%s failed %d or more times in a row", triggerList(failing), fb.FailureThreshold)
 			switch {
 			case in.Current == 0 && d.FallbackReplicas > 0,
@@ -200,7 +200,9 @@ func Decide(in Inputs) Decision {
 	return d
 }
 
-func fallbackReplicas(fb *v1alpha1.Fallback, current int32) int32 {
+// FallbackReplicas is the replica count that holds while fb is in effect
+// and the target has current replicas, by fb's behavior.
+func FallbackReplicas(fb *v1alpha1.Fallback, current int32) int32 {
 	switch fb.Behavior {
 	case v1alpha1.FallbackCurrentReplicas:
 		return current

@@ -472,7 +472,7 @@ func (l *ScaleLoop) ExternalMetric(ctx context.Context, ref MetricRef) (float64,
 		o.mu.Lock()
 		cur := o.current
 		o.mu.Unlock()
-		return fallbackValue(t.spec, fallbackReplicas(fb, cur), cur), nil
+		return FallbackValue(t.spec, FallbackReplicas(fb, cur), cur), nil
 	}
 	if s.Err != nil {
 		return 0, fmt.Errorf("%w: %s", ErrMetricUnavailable, s.Err)
@@ -492,8 +492,9 @@ func (o *loopObject) inFallback(fb *v1alpha1.Fallback) bool {
 	return false
 }
 
-// fallbackValue is the metric value that makes the HPA compute replicas.
-func fallbackValue(spec scalers.MetricSpec, replicas, current int32) float64 {
+// FallbackValue is the metric value the adapter serves during a fallback:
+// the one that makes the HPA compute replicas for a target at current.
+func FallbackValue(spec scalers.MetricSpec, replicas, current int32) float64 {
 	if spec.Type == v1alpha1.MetricTypeValue && current > 0 {
 		// The HPA computes ceil(current × value / target).
 		return spec.Target * float64(replicas) / float64(current)

@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
-	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/ebbscale/ebb/cmd/ebb/internal/chart"
 )
 
 // PlotTitle says what ran, for the chart's title.
@@ -63,108 +61,35 @@ func WritePlot(path string, samples []Sample, t PlotTitle) error {
 	top.Y.Min = 0
 	top.Add(plotter.NewGrid())
 	// Steps: each sample holds until the next, so the burst is a jump at 0.
-	if err := addLine(top, lag, "lag (work waiting)", lagColor, nil, plotter.PostStep, 2); err != nil {
+	if err := chart.AddStepLine(top, lag, "lag (work waiting)", lagColor, nil, 2); err != nil {
 		return err
 	}
-	if err := addLine(top, metric, "value the HPA read (per replica × replicas)", metricColor, []vg.Length{vg.Points(4), vg.Points(3)}, plotter.PostStep, 2); err != nil {
+	if err := chart.AddStepLine(top, metric, "value the HPA read (per replica × replicas)", metricColor, []vg.Length{vg.Points(4), vg.Points(3)}, 2); err != nil {
 		return err
 	}
 	top.Legend.Top = true
 	// Room above the peak for the legend.
 	top.Y.Max = math.Max(top.Y.Max*1.15, 1)
 	top.X.Min, top.X.Max = xmin, xmax
-	top.X.Tick.Marker = secondTicks{}
+	top.X.Tick.Marker = chart.SecondTicks{}
 
 	bottom := plot.New()
 	bottom.X.Label.Text = "seconds since the first " + t.Unit.One
 	bottom.Y.Label.Text = "replicas"
 	bottom.Y.Min, bottom.Y.Max = 0, float64(t.MaxReplicas)+1
-	bottom.Y.Tick.Marker = integerTicks{}
+	bottom.Y.Tick.Marker = chart.IntegerTicks{}
 	bottom.Add(plotter.NewGrid())
 	// Replicas wide and below, the desired count dashed on top: both show
 	// where they agree.
-	if err := addLine(bottom, replicas, "Deployment replicas", replicasColor, nil, plotter.PostStep, 3); err != nil {
+	if err := chart.AddStepLine(bottom, replicas, "Deployment replicas", replicasColor, nil, 3); err != nil {
 		return err
 	}
-	if err := addLine(bottom, desired, "HPA desired", desiredColor, []vg.Length{vg.Points(4), vg.Points(4)}, plotter.PostStep, 1.5); err != nil {
+	if err := chart.AddStepLine(bottom, desired, "HPA desired", desiredColor, []vg.Length{vg.Points(4), vg.Points(4)}, 1.5); err != nil {
 		return err
 	}
 	bottom.Legend.Top = true
 	bottom.X.Min, bottom.X.Max = xmin, xmax
-	bottom.X.Tick.Marker = secondTicks{}
+	bottom.X.Tick.Marker = chart.SecondTicks{}
 
-	const w, h = 10 * vg.Inch, 7 * vg.Inch
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110), vgimg.UseBackgroundColor(color.White))
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(12), PadY: vg.Points(12)}
-	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
-	top.Draw(canvases[0][0])
-	bottom.Draw(canvases[1][0])
-
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return nil
-}
-
-func addLine(p *plot.Plot, xys plotter.XYs, name string, c color.Color, dashes []vg.Length, step plotter.StepKind, width float64) error {
-	if len(xys) == 0 {
-		return nil
-	}
-	l, err := plotter.NewLine(xys)
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", name, err)
-	}
-	l.Color = c
-	l.Width = vg.Points(width)
-	l.Dashes = dashes
-	l.StepStyle = step
-	p.Add(l)
-	p.Legend.Add(name, l)
-	return nil
-}
-
-// integerTicks marks whole numbers only, for replica counts.
-type integerTicks struct{}
-
-func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
-	step := 1
-	if hi-lo > 12 {
-		step = int((hi-lo)/8 + 0.5)
-	}
-	var ticks []plot.Tick
-	for v := int(lo); float64(v) <= hi; v += step {
-		ticks = append(ticks, plot.Tick{Value: float64(v), Label: fmt.Sprint(v)})
-	}
-	return ticks
-}
-
-// secondTicks marks a time axis in seconds every 1, 2, 5, 10, 15, 30, 60,
-// ... seconds, about ten labels across.
-type secondTicks struct{}
-
-func (secondTicks) Ticks(lo, hi float64) []plot.Tick {
-	step := 1.0
-	for _, s := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600} {
-		step = s
-		if (hi-lo)/s <= 12 {
-			break
-		}
-	}
-	var ticks []plot.Tick
-	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
-		if v == 0 {
-			v = 0 // not -0
-		}
-		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
-	}
-	return ticks
+	return chart.WriteStacked(path, top, bottom)
 }

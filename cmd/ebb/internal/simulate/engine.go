@@ -302,7 +302,7 @@ func Run(sc *Scenario, cl Cluster, until time.Duration) (*Result, error) {
 		fallback := inFallback()
 		var fbReplicas int32
 		if fallback {
-			fbReplicas = fallbackReplicas(spec.Fallback, current)
+			fbReplicas = controller.FallbackReplicas(spec.Fallback, current)
 		}
 		if comp != nil {
 			readings[0] = hpaReading(comp, fallback, fbReplicas, current)
@@ -361,32 +361,9 @@ func tolerance(t float64) float64 {
 // hpaReading is what the metrics adapter serves the HPA for a trigger.
 func hpaReading(t *triggerState, fallback bool, fbReplicas, current int32) hpamodel.Reading {
 	if fallback {
-		return hpamodel.Reading{Value: fallbackValue(t.spec, fbReplicas, current), OK: true}
+		return hpamodel.Reading{Value: controller.FallbackValue(t.spec, fbReplicas, current), OK: true}
 	}
 	return hpamodel.Reading{Value: t.value, OK: t.ok && t.hasRead}
-}
-
-// fallbackReplicas and fallbackValue are the adapter's fallback rules
-// (controller/loop.go): the count that holds, and the metric value that
-// makes the HPA compute it.
-func fallbackReplicas(fb *v1alpha1.Fallback, current int32) int32 {
-	switch fb.Behavior {
-	case v1alpha1.FallbackCurrentReplicas:
-		return current
-	case v1alpha1.FallbackCurrentReplicasIfHigher:
-		return max(current, fb.Replicas)
-	case v1alpha1.FallbackCurrentReplicasIfLower:
-		return min(current, fb.Replicas)
-	default:
-		return fb.Replicas
-	}
-}
-
-func fallbackValue(spec scalers.MetricSpec, replicas, current int32) float64 {
-	if spec.Type == v1alpha1.MetricTypeValue && current > 0 {
-		return spec.Target * float64(replicas) / float64(current)
-	}
-	return spec.Target * float64(replicas)
 }
 
 func summarize(initial int32, changes []Change, until time.Duration) Summary {

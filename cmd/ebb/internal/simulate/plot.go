@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/ebbscale/ebb/cmd/ebb/internal/chart"
 )
 
 var palette = []color.RGBA{
@@ -54,7 +53,7 @@ func WritePlot(path string, results []*Result) error {
 			xys = append(xys, plotter.XY{X: end, Y: xys[n-1].Y})
 		}
 		name := fmt.Sprintf("trigger %q (target %g)", t.Name, t.Metric.Target)
-		if err := addLine(top, xys, name, palette[i%len(palette)], nil, 2); err != nil {
+		if err := chart.AddStepLine(top, xys, name, palette[i%len(palette)], nil, 2); err != nil {
 			return err
 		}
 	}
@@ -79,7 +78,7 @@ func WritePlot(path string, results []*Result) error {
 			dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		}
 		width := 3.0 - float64(i)
-		if err := addLine(bottom, xys, r.Scenario.Name+" replicas", palette[(i+2)%len(palette)], dashes, max(width, 1.5)); err != nil {
+		if err := chart.AddStepLine(bottom, xys, r.Scenario.Name+" replicas", palette[(i+2)%len(palette)], dashes, max(width, 1.5)); err != nil {
 			return err
 		}
 		peak = max(peak, r.Summary.Peak)
@@ -88,41 +87,5 @@ func WritePlot(path string, results []*Result) error {
 	bottom.Y.Min, bottom.Y.Max = 0, float64(peak)+1
 	bottom.X.Min, bottom.X.Max = 0, end
 
-	const w, h = 10 * vg.Inch, 7 * vg.Inch
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110), vgimg.UseBackgroundColor(color.White))
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(12), PadY: vg.Points(12)}
-	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
-	top.Draw(canvases[0][0])
-	bottom.Draw(canvases[1][0])
-
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return nil
-}
-
-func addLine(p *plot.Plot, xys plotter.XYs, name string, c color.Color, dashes []vg.Length, width float64) error {
-	if len(xys) == 0 {
-		return nil
-	}
-	l, err := plotter.NewLine(xys)
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", name, err)
-	}
-	l.Color = c
-	l.Width = vg.Points(width)
-	l.Dashes = dashes
-	l.StepStyle = plotter.PostStep
-	p.Add(l)
-	p.Legend.Add(name, l)
-	return nil
+	return chart.WriteStacked(path, top, bottom)
 }
