@@ -3,20 +3,15 @@ package dashboard_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,9 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,13 +29,12 @@ import (
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/tests/controlplane"
 	"github.com/ebbscale/ebb/tests/helm"
+	"github.com/ebbscale/ebb/tests/operatorproc"
 	"github.com/ebbscale/ebb/tests/promharness"
 )
 
 const (
-	operatorNamespace = "ebb-system"
-	adapterService    = "ebb-metrics-adapter"
-	apiServiceName    = "v1beta1.external.metrics.k8s.io"
+	operatorNamespace = operatorproc.Namespace
 	rabbitURL         = "amqp://guest:guest@127.0.0.1:5672/"
 	testNamespace     = "dash"
 	// rateWindow stands for $__rate_interval: several 1 s scrapes.
@@ -66,12 +58,12 @@ func TestDashboardAgainstARealPrometheusDuringAScalingRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	dash := loadDashboard(t, filepath.Join(root, "deploy", "grafana", "ebb.json"))
-	bin := buildOperator(t, root)
+	bin := operatorproc.Build(t, "-X main.version=v0.0.0-dashboard-test")
 	cp := controlplane.Start(t, controlplane.WithControllerManager(), controlplane.WithAggregator())
-	adapterPort, metricsPort := freePort(t), freePort(t)
-	registerAdapter(t, cp.Client, adapterPort)
+	adapterPort, metricsPort := operatorproc.FreePort(t), operatorproc.FreePort(t)
+	operatorproc.Register(t, cp.Client, adapterPort)
 	kubeconfig := asChartServiceAccount(t, cp, root)
-	op := startOperator(t, bin, kubeconfig, adapterPort, metricsPort)
+	op := operatorproc.Start(t, bin, operatorproc.Options{Kubeconfig: kubeconfig, AdapterPort: adapterPort, MetricsPort: metricsPort, Args: []string{"--leader-elect"}})
 	prom := promharness.Start(t, fmt.Sprintf("127.0.0.1:%d", metricsPort))
 	start := time.Now()
 
@@ -119,7 +111,7 @@ func TestDashboardAgainstARealPrometheusDuringAScalingRun(t *testing.T) {
 
 	replicas := func(want int32, why string) {
 		t.Helper()
-		eventually(t, op, 120*time.Second, why, func(ctx context.Context) (bool, string) {
+		operatorproc.Eventually(t, op, 120*time.Second, why, func(ctx context.Context) (bool, string) {
 			var d appsv1.Deployment
 			if err := c.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: "worker"}, &d); err != nil {
 				return false, err.Error()
@@ -214,7 +206,7 @@ func TestDashboardAgainstARealPrometheusDuringAScalingRun(t *testing.T) {
 		if err := c.Delete(ctx, &v1alpha1.ScaledObject{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: soName}}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, op, 60*time.Second, "the ScaledObject's series are deleted", func(context.Context) (bool, string) {
+		operatorproc.Eventually(t, op, 60*time.Second, "the ScaledObject's series are deleted", func(context.Context) (bool, string) {
 			body := scrape(t, metricsPort)
 			for _, line := range strings.Split(body, "\n") {
 				if strings.HasPrefix(line, "ebb_") && strings.Contains(line, `scaledobject="worker"`) {
@@ -434,146 +426,6 @@ func (q *queue) publish(t *testing.T, n int) {
 		if err := q.ch.PublishWithContext(t.Context(), "", q.name, false, false, amqp.Publishing{Body: fmt.Appendf(nil, "job %d", i)}); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-// operator is ebb-operator running as a child process in its own group.
-type operator struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
-	waitErr error
-}
-
-func buildOperator(t *testing.T, root string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ebb-operator")
-	cmd := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-dashboard-test", "-o", bin, "./cmd/ebb-operator")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/ebb-operator: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func startOperator(t *testing.T, bin, kubeconfig string, adapterPort, metricsPort int) *operator {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "ebb-operator.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin,
-		"--kubeconfig="+kubeconfig,
-		"--namespace="+operatorNamespace,
-		"--leader-elect",
-		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort),
-		"--health-probe-bind-address=0",
-		"--webhook=false",
-		"--adapter-bind-address=127.0.0.1",
-		"--adapter-port="+strconv.Itoa(adapterPort),
-		"--adapter-service-name="+adapterService,
-		"--adapter-apiservice="+apiServiceName,
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	runtime.LockOSThread()
-	err = cmd.Start()
-	runtime.UnlockOSThread()
-	if err != nil {
-		t.Fatalf("start ebb-operator: %v", err)
-	}
-	op := &operator{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		op.waitErr = cmd.Wait()
-		close(op.done)
-	}()
-	t.Cleanup(func() {
-		pgid := cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-op.done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("ebb-operator did not stop within 30 s of SIGTERM")
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-op.done
-		}
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			lines := strings.Split(string(data), "\n")
-			t.Logf("ebb-operator log (last lines):\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
-		}
-	})
-	return op
-}
-
-func (op *operator) exited() (bool, error) {
-	select {
-	case <-op.done:
-		return true, op.waitErr
-	default:
-		return false, nil
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// registerAdapter points v1beta1.external.metrics.k8s.io at the operator's
-// adapter on loopback (a Service of type ExternalName localhost); the
-// operator puts its CA into the caBundle.
-func registerAdapter(t *testing.T, c client.Client, port int) {
-	t.Helper()
-	ctx := t.Context()
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: adapterService},
-		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "localhost", Ports: []corev1.ServicePort{{Name: "https", Port: int32(port)}}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	api := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apiregistration.k8s.io/v1",
-		"kind":       "APIService",
-		"metadata":   map[string]any{"name": apiServiceName},
-		"spec": map[string]any{
-			"group": "external.metrics.k8s.io", "version": "v1beta1",
-			"groupPriorityMinimum": int64(100), "versionPriority": int64(100),
-			"service": map[string]any{"namespace": operatorNamespace, "name": adapterService, "port": int64(port)},
-		},
-	}}
-	if err := c.Create(ctx, api); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// eventually polls cond every 250 ms until it holds, failing the test with
-// cond's last word after timeout or when the operator exits.
-func eventually(t *testing.T, op *operator, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		if gone, err := op.exited(); gone {
-			return false, fmt.Errorf("ebb-operator exited: %v", err)
-		}
-		var ok bool
-		ok, last = cond(ctx)
-		return ok, nil
-	})
-	if err != nil {
-		if !errors.Is(err, context.DeadlineExceeded) && !wait.Interrupted(err) {
-			t.Fatalf("%s: %v (last: %s)", what, err, last)
-		}
-		t.Fatalf("%s: not within %s; last: %s", what, timeout, last)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/metricsadapter"
 	"github.com/ebbscale/ebb/tests/controlplane"
+	"github.com/ebbscale/ebb/tests/operatorproc"
 )
 
 // A source the scenario drives: it sets the value the trigger reads.
@@ -55,17 +56,17 @@ type source interface {
 // shows), and once the source is drained it goes back to 1 (the HPA) and
 // then to 0 after the cooldown (the scale loop).
 func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
-	bin := buildOperator(t, t.TempDir())
+	bin := operatorproc.Build(t, "")
 	cp := controlplane.Start(t, controlplane.WithControllerManager(), controlplane.WithAggregator())
-	port := freePort(t)
-	registerAdapter(t, cp.Client, port)
-	metricsPort := freePort(t)
-	op := startOperator(t, bin, cp, port, metricsPort)
+	port := operatorproc.FreePort(t)
+	operatorproc.Register(t, cp.Client, port)
+	metricsPort := operatorproc.FreePort(t)
+	op := operatorproc.Start(t, bin, operatorproc.Options{Kubeconfig: cp.Kubeconfig, AdapterPort: port, MetricsPort: metricsPort, Args: []string{"--v=1"}})
 
-	available := func(t *testing.T, op *operator) string {
+	available := func(t *testing.T, op *operatorproc.Process) string {
 		t.Helper()
 		var bundle string
-		eventually(t, op, 90*time.Second, "APIService Available", func(ctx context.Context) (bool, string) {
+		operatorproc.Eventually(t, op, 90*time.Second, "APIService Available", func(ctx context.Context) (bool, string) {
 			ok, reason, ca, err := apiServiceState(ctx, cp.Client)
 			if err != nil {
 				return false, err.Error()
@@ -98,8 +99,8 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 	}
 	// A restarted operator signs with the same CA (kept in the Secret): the
 	// caBundle stays valid.
-	op.stop(t)
-	op = startOperator(t, bin, cp, port, metricsPort)
+	op.Stop(t)
+	op = operatorproc.Start(t, bin, operatorproc.Options{Kubeconfig: cp.Kubeconfig, AdapterPort: port, MetricsPort: metricsPort, Args: []string{"--v=1"}})
 	if got := available(t, op); got != bundle {
 		t.Fatal("the caBundle changed across a restart of the operator")
 	}
@@ -111,7 +112,7 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 	t.Run("an unknown metric is NotFound through the aggregator", func(t *testing.T) {
 		// Right after the restart the aggregator may still answer 503 from
 		// its connection to the old process.
-		eventually(t, op, 60*time.Second, "a 404 for an unknown metric", func(ctx context.Context) (bool, string) {
+		operatorproc.Eventually(t, op, 60*time.Second, "a 404 for an unknown metric", func(ctx context.Context) (bool, string) {
 			_, err := readExternal(ctx, kc, "default", "s0-rabbitmq-nothing", "ebb.dev/scaledobject=nothing")
 			return err != nil && isStatus(err, 404), fmt.Sprintf("read of an unknown metric: %v", err)
 		})
@@ -171,7 +172,7 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 		}
 	})
 	t.Run("the operator's metrics endpoint counts adapter requests by result", func(t *testing.T) {
-		eventually(t, op, 30*time.Second, "a not_found request in "+metricsadapter.RequestDurationName, func(ctx context.Context) (bool, string) {
+		operatorproc.Eventually(t, op, 30*time.Second, "a not_found request in "+metricsadapter.RequestDurationName, func(ctx context.Context) (bool, string) {
 			n, err := scrapeCount(ctx, metricsPort, metricsadapter.RequestDurationName+"_count", metricsadapter.ResultNotFound)
 			if err != nil {
 				return false, err.Error()
@@ -195,7 +196,7 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 	}
 }
 
-func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interface, op *operator, ns string, src source) {
+func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interface, op *operatorproc.Process, ns string, src source) {
 	ctx := t.Context()
 	c := cp.Client
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -244,7 +245,7 @@ func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interfa
 	}
 	waitReplicas := func(want int32, timeout time.Duration, why string) {
 		t.Helper()
-		eventually(t, op, timeout, why, func(ctx context.Context) (bool, string) {
+		operatorproc.Eventually(t, op, timeout, why, func(ctx context.Context) (bool, string) {
 			n, err := replicas(ctx)
 			if err != nil {
 				return false, err.Error()
@@ -254,7 +255,7 @@ func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interfa
 	}
 
 	var hpa autoscalingv2.HorizontalPodAutoscaler
-	eventually(t, op, 60*time.Second, "the operator makes the HPA", func(ctx context.Context) (bool, string) {
+	operatorproc.Eventually(t, op, 60*time.Second, "the operator makes the HPA", func(ctx context.Context) (bool, string) {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: so.HPAName()}, &hpa); err != nil {
 			return false, err.Error()
 		}
@@ -270,7 +271,7 @@ func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interfa
 	// 1 → 5: the HPA, reading our adapter.
 	src.burst(t)
 	want := src.burstValue()
-	eventually(t, op, 60*time.Second, "the adapter serves the burst through the aggregator", func(ctx context.Context) (bool, string) {
+	operatorproc.Eventually(t, op, 60*time.Second, "the adapter serves the burst through the aggregator", func(ctx context.Context) (bool, string) {
 		list, err := readExternal(ctx, kc, ns, metric, selector)
 		if err != nil {
 			return false, err.Error()
@@ -282,7 +283,7 @@ func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interfa
 		return math.Abs(v-want) < 0.001, fmt.Sprintf("value %v, want %v", v, want)
 	})
 	waitReplicas(5, 120*time.Second, "the HPA scales the Deployment to its max 5")
-	eventually(t, op, 60*time.Second, "the HPA's status shows the value the adapter served", func(ctx context.Context) (bool, string) {
+	operatorproc.Eventually(t, op, 60*time.Second, "the HPA's status shows the value the adapter served", func(ctx context.Context) (bool, string) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(&hpa), &hpa); err != nil {
 			return false, err.Error()
 		}
