@@ -61,24 +61,7 @@ func benchActivation(b *testing.B, protocol string) {
 	}
 	defer ch.QueueDelete(queue, false, false, false)
 
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Logger: logr.Discard(),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg, err := scalers.NewRegistry(rabbitmq.NewType())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: "default"}); err != nil {
-		b.Fatal(err)
-	}
-	mctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	defer func() { stop(); <-done }()
+	defer startController(b, cp, rabbitmq.NewType())()
 
 	c := cp.Client
 	ns := "act-" + protocol
@@ -162,4 +145,28 @@ func benchActivation(b *testing.B, protocol string) {
 	b.ReportMetric(took[len(took)-1].Seconds(), "max-s")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("%s: %d activations, median %s, max %s, all %v", protocol, len(took), median, took[len(took)-1], took)
+}
+
+// startController runs Ebb's controller and scale loop in process against
+// cp with the trigger type typ, and returns the function that stops it.
+func startController(b *testing.B, cp *controlplane.ControlPlane, typ scalers.Type) (stop func()) {
+	b.Helper()
+	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
+		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Logger: logr.Discard(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := scalers.NewRegistry(typ)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: "default"}); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(b.Context())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return func() { cancel(); <-done }
 }

@@ -10,19 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
-	"github.com/ebbscale/ebb/controller"
-	"github.com/ebbscale/ebb/scalers"
 	ebbhttp "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
 	"github.com/ebbscale/ebb/tests/controlplane"
@@ -71,24 +65,7 @@ func benchHeldRequest(b *testing.B, cp *controlplane.ControlPlane, mode string) 
 	admin := httptest.NewServer(adminHandler)
 	defer admin.Close()
 
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Logger: logr.Discard(),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg, err := scalers.NewRegistry(ebbhttp.NewType())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: "default"}); err != nil {
-		b.Fatal(err)
-	}
-	mctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	defer func() { stop(); <-done }()
+	defer startController(b, cp, ebbhttp.NewType())()
 
 	c := cp.Client
 	ns := fmt.Sprintf("held-%s-%d", mode, b.N)
