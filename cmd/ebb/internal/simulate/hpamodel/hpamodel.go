@@ -377,7 +377,7 @@ func (h *HPA) normalizeWithBehavior(now time.Time, current, desired int32) (int3
 
 	switch {
 	case stabilized > current:
-		limit := scaleUpLimit(now, current, h.ups, h.downs, h.upRules)
+		limit := scaleLimit(now, current, h.ups, h.downs, h.upRules, true)
 		limit = max(limit, current)
 		maxAllowed, limitWhy := h.cfg.Max, "limited by maxReplicas"
 		if maxAllowed > limit {
@@ -387,7 +387,7 @@ func (h *HPA) normalizeWithBehavior(now time.Time, current, desired int32) (int3
 			return maxAllowed, limitWhy
 		}
 	case stabilized < current:
-		limit := scaleDownLimit(now, current, h.ups, h.downs, h.downRules)
+		limit := scaleLimit(now, current, h.ups, h.downs, h.downRules, false)
 		limit = min(limit, current)
 		minAllowed, limitWhy := h.cfg.Min, "limited by minReplicas"
 		if minAllowed < limit {
@@ -412,47 +412,30 @@ func changeInPeriod(now time.Time, periodSeconds int32, events []scaleEvent) int
 	return n
 }
 
-func scaleUpLimit(now time.Time, current int32, ups, downs []scaleEvent, rules *autoscalingv2.HPAScalingRules) int32 {
-	pick := func(a, b int32) int32 { return max(a, b) }
-	result := int32(math.MinInt32)
-	switch *rules.SelectPolicy {
-	case autoscalingv2.DisabledPolicySelect:
+// scaleLimit is how far the policies of rules let the HPA go from current
+// (up, or down when up is false), given the scale events of their periods:
+// each policy proposes a limit from the count at the start of its period,
+// and selectPolicy Max takes the one allowing the most change (the highest
+// limit up, the lowest down), Min the least; Disabled keeps current.
+func scaleLimit(now time.Time, current int32, ups, downs []scaleEvent, rules *autoscalingv2.HPAScalingRules, up bool) int32 {
+	if *rules.SelectPolicy == autoscalingv2.DisabledPolicySelect {
 		return current
-	case autoscalingv2.MinChangePolicySelect:
-		pick = func(a, b int32) int32 { return min(a, b) }
-		result = math.MaxInt32
+	}
+	pick, result := func(a, b int32) int32 { return max(a, b) }, int32(math.MinInt32)
+	if up != (*rules.SelectPolicy == autoscalingv2.MaxChangePolicySelect) {
+		pick, result = func(a, b int32) int32 { return min(a, b) }, int32(math.MaxInt32)
 	}
 	for _, p := range rules.Policies {
 		start := current - changeInPeriod(now, p.PeriodSeconds, ups) + changeInPeriod(now, p.PeriodSeconds, downs)
 		var proposed int32
-		switch p.Type {
-		case autoscalingv2.PodsScalingPolicy:
+		switch {
+		case p.Type == autoscalingv2.PodsScalingPolicy && up:
 			proposed = start + p.Value
-		case autoscalingv2.PercentScalingPolicy:
-			proposed = int32(math.Ceil(float64(start) * (1 + float64(p.Value)/100)))
-		}
-		result = pick(result, proposed)
-	}
-	return result
-}
-
-func scaleDownLimit(now time.Time, current int32, ups, downs []scaleEvent, rules *autoscalingv2.HPAScalingRules) int32 {
-	pick := func(a, b int32) int32 { return min(a, b) }
-	result := int32(math.MaxInt32)
-	switch *rules.SelectPolicy {
-	case autoscalingv2.DisabledPolicySelect:
-		return current
-	case autoscalingv2.MinChangePolicySelect:
-		pick = func(a, b int32) int32 { return max(a, b) }
-		result = math.MinInt32
-	}
-	for _, p := range rules.Policies {
-		start := current - changeInPeriod(now, p.PeriodSeconds, ups) + changeInPeriod(now, p.PeriodSeconds, downs)
-		var proposed int32
-		switch p.Type {
-		case autoscalingv2.PodsScalingPolicy:
+		case p.Type == autoscalingv2.PodsScalingPolicy:
 			proposed = start - p.Value
-		case autoscalingv2.PercentScalingPolicy:
+		case p.Type == autoscalingv2.PercentScalingPolicy && up:
+			proposed = int32(math.Ceil(float64(start) * (1 + float64(p.Value)/100)))
+		case p.Type == autoscalingv2.PercentScalingPolicy:
 			proposed = int32(float64(start) * (1 - float64(p.Value)/100))
 		}
 		result = pick(result, proposed)

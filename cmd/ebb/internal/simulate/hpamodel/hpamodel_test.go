@@ -163,6 +163,22 @@ func TestSync(t *testing.T) {
 				{at: 60, current: 1, values: []*float64{v(20)}, want: 2}, // ceil(1.5)
 			},
 		},
+		"scaling down, selectPolicy Max takes the lowest limit": {
+			cfg: Config{Min: 1, Max: 50, Metrics: []Metric{avg(1)}, Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
+				ScaleDown: rules(0, "", pods(1, 10), percent(50, 10)),
+			}},
+			steps: []step{
+				{at: 0, current: 10, values: []*float64{v(1)}, want: 5}, // pods: 9, percent: 5
+			},
+		},
+		"scaling down, selectPolicy Min takes the highest limit": {
+			cfg: Config{Min: 1, Max: 50, Metrics: []Metric{avg(1)}, Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
+				ScaleDown: rules(0, autoscalingv2.MinChangePolicySelect, pods(1, 10), percent(50, 10)),
+			}},
+			steps: []step{
+				{at: 0, current: 10, values: []*float64{v(1)}, want: 9}, // pods: 9, percent: 5
+			},
+		},
 		"selectPolicy Max takes the policy allowing the most change, Min the least": {
 			cfg: Config{Min: 1, Max: 50, Metrics: []Metric{avg(1)}, Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
 				ScaleUp: rules(0, autoscalingv2.MinChangePolicySelect, pods(4, 10), percent(100, 10)), ScaleDown: rules(0, "", percent(100, 1)),
