@@ -1,0 +1,149 @@
+package natsjetstream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// monitorClient is a pooled monitoring endpoint client with its own
+// transport, so that dropping it closes its connections.
+type monitorClient struct {
+	key       monitorKey
+	client    *http.Client
+	transport *http.Transport
+}
+
+// maxBody bounds a /jsz answer read into memory: it lists every stream and
+// consumer of the account.
+const maxBody = 64 << 20
+
+func (t *Type) openMonitor(_ context.Context, k monitorKey) (*monitorClient, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // the endpoint is in the cluster; a proxy from the operator's environment is not meant for it
+	tr.MaxIdleConnsPerHost = 4
+	tr.IdleConnTimeout = 90 * time.Second
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err == nil {
+			t.dials.Add(1)
+		}
+		return c, err
+	}
+	return &monitorClient{key: k, client: &http.Client{Transport: tr}, transport: tr}, nil
+}
+
+func closeMonitor(c *monitorClient) { c.transport.CloseIdleConnections() }
+
+// jsz is the part of the monitoring endpoint's /jsz answer Ebb reads.
+type jsz struct {
+	Disabled bool `json:"disabled"`
+	Accounts []struct {
+		Name    string `json:"name"`
+		ID      string `json:"id"`
+		Streams []struct {
+			Name      string `json:"name"`
+			Consumers []struct {
+				Name          string `json:"name"`
+				NumPending    uint64 `json:"num_pending"`
+				NumAckPending uint64 `json:"num_ack_pending"`
+			} `json:"consumer_detail"`
+		} `json:"stream_detail"`
+	} `json:"account_details"`
+}
+
+// accountView is one account's consumers as one /jsz answer reported them:
+// stream name → consumer name → counts. It is shared by the triggers that
+// read the account together and never changed after it is built.
+type accountView struct {
+	streams map[string]map[string]counts
+}
+
+// consumer finds the plan's consumer in the view.
+func (v *accountView) consumer(p plan) (counts, error) {
+	cons, ok := v.streams[p.stream]
+	if !ok {
+		return counts{}, fmt.Errorf("stream %q in account %q at %s: %w (a server reports only the streams it holds; in a cluster, natsServerURL reads any stream)", p.stream, p.account, p.where, ErrStreamNotFound)
+	}
+	c, ok := cons[p.consumer]
+	if !ok {
+		return counts{}, fmt.Errorf("consumer %q of stream %q in account %q at %s: %w", p.consumer, p.stream, p.account, p.where, ErrConsumerNotFound)
+	}
+	return c, nil
+}
+
+// readMonitoring fetches the account's streams and consumers from /jsz.
+func (s *scaler) readMonitoring(ctx context.Context) (*accountView, error) {
+	p := &s.plan
+	c, err := s.monitorLease.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Set("acc", p.account)
+	q.Set("consumers", "true")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.key.base+"/jsz?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	what := fmt.Sprintf("account %q from the monitoring endpoint %s", p.account, p.where)
+	s.typ.requests.Add(1)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, stripURL(err))
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		msg := strings.TrimSpace(strings.ToValidUTF8(string(body), "?"))
+		if msg != "" {
+			return nil, fmt.Errorf("reading %s: the endpoint answered HTTP %d: %s", what, resp.StatusCode, msg)
+		}
+		return nil, fmt.Errorf("reading %s: the endpoint answered HTTP %d", what, resp.StatusCode)
+	}
+	var j jsz
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&j); err != nil {
+		return nil, fmt.Errorf("reading %s: the answer does not decode as /jsz: %w", what, err)
+	}
+	if j.Disabled {
+		return nil, fmt.Errorf("reading %s: %w on the server", what, ErrJetStreamNotEnabled)
+	}
+	// The server answers for every account when it knows none by the name
+	// asked for, so the account is looked for by name (or by its ID, for
+	// accounts with a JWT name tag).
+	for _, a := range j.Accounts {
+		if a.Name != p.account && a.ID != p.account {
+			continue
+		}
+		v := &accountView{streams: make(map[string]map[string]counts, len(a.Streams))}
+		for _, st := range a.Streams {
+			cons := make(map[string]counts, len(st.Consumers))
+			for _, cd := range st.Consumers {
+				cons[cd.Name] = counts{pending: cd.NumPending, ackPending: cd.NumAckPending}
+			}
+			v.streams[st.Name] = cons
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("reading %s: %w", what, ErrAccountNotFound)
+}
+
+// stripURL drops the request URL from a transport error (it repeats the
+// endpoint and the query); what remains says what failed.
+func stripURL(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	return err
+}

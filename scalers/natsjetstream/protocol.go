@@ -1,0 +1,216 @@
+package natsjetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+)
+
+const (
+	// connectionName is how the pooled connections show in the server's
+	// /connz.
+	connectionName = "ebb nats-jetstream scaler"
+	// pingInterval and maxPingsOut bound how long a connection that stopped
+	// answering stays in the pool: nats.go closes it after maxPingsOut
+	// unanswered pings, and the next read opens a new one.
+	pingInterval = 5 * time.Second
+	maxPingsOut  = 2
+	// defaultConnectTimeout bounds a connect when the read has no deadline
+	// (Read always sets one; this is a backstop).
+	defaultConnectTimeout = 10 * time.Second
+)
+
+// natsConn is a pooled NATS connection. The connection does not reconnect
+// by itself: when it closes (the server went away, pings went unanswered)
+// the next read drops it from the pool and opens a new one.
+type natsConn struct {
+	nc *nats.Conn
+	// lastErr is the last error the server sent on its own (a permissions
+	// violation, say), shown when a request then gets no answer.
+	lastErr atomic.Pointer[asyncError]
+}
+
+type asyncError struct {
+	at  time.Time
+	err error
+}
+
+// ctxDialer dials with the context of the read that opens the connection,
+// so that cancelling the read stops the dial.
+type ctxDialer struct{ ctx context.Context }
+
+func (d ctxDialer) Dial(network, address string) (net.Conn, error) {
+	var nd net.Dialer
+	return nd.DialContext(d.ctx, network, address)
+}
+
+// openConn connects to the servers of k. The dial and the NATS handshake end
+// at ctx's deadline; when ctx is cancelled first, openConn returns at once and
+// the connection, if it still opens, is closed.
+func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(defaultConnectTimeout)
+	}
+	timeout := time.Until(deadline)
+	if timeout <= 0 {
+		return nil, fmt.Errorf("connecting to %s: %w", k.servers, context.DeadlineExceeded)
+	}
+	c := &natsConn{}
+	opts := []nats.Option{
+		nats.Name(connectionName),
+		nats.NoReconnect(),
+		nats.Timeout(timeout),
+		nats.SkipHostLookup(), // the dialer resolves names, with ctx
+		nats.SetCustomDialer(ctxDialer{ctx}),
+		nats.PingInterval(pingInterval),
+		nats.MaxPingsOutstanding(maxPingsOut),
+		nats.NoCallbacksAfterClientClose(),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			c.lastErr.Store(&asyncError{at: time.Now(), err: err})
+		}),
+	}
+	switch {
+	case k.nkeySeed != "":
+		kp, err := nkeys.FromSeed([]byte(k.nkeySeed))
+		if err != nil {
+			return nil, errors.New("the nkeySeed is not a valid NKey seed")
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return nil, errors.New("the nkeySeed is not a valid NKey seed")
+		}
+		opts = append(opts, nats.Nkey(pub, kp.Sign))
+	case k.token != "":
+		opts = append(opts, nats.Token(k.token))
+	case k.username != "" || k.password != "":
+		opts = append(opts, nats.UserInfo(k.username, k.password))
+	}
+
+	type result struct {
+		nc  *nats.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nc, err := nats.Connect(k.servers, opts...)
+		done <- result{nc, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("connecting to %s: %w", k.servers, err)
+			}
+			return nil, describeConnectError(r.err, k.servers)
+		}
+		t.dials.Add(1)
+		c.nc = r.nc
+		return c, nil
+	case <-ctx.Done():
+		// The dial follows ctx and the handshake ends at its deadline, so
+		// this goroutine ends by then.
+		go func() {
+			if r := <-done; r.nc != nil {
+				r.nc.Close()
+			}
+		}()
+		return nil, fmt.Errorf("connecting to %s: %w", k.servers, ctx.Err())
+	}
+}
+
+func describeConnectError(err error, servers string) error {
+	switch {
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked):
+		return fmt.Errorf("connecting to %s: the server refused the credentials (%s)", servers, strings.TrimPrefix(err.Error(), "nats: "))
+	case errors.Is(err, nats.ErrNoServers):
+		return fmt.Errorf("connecting to %s: no server answered", servers)
+	}
+	return fmt.Errorf("connecting to %s: %w", servers, err)
+}
+
+func closeConn(c *natsConn) { c.nc.Close() }
+
+func sameConn(a, b *natsConn) bool { return a == b }
+
+// consumerInfo is the part of the JetStream API's consumer info answer Ebb
+// reads.
+type consumerInfo struct {
+	Error *struct {
+		Code        int                 `json:"code"`
+		ErrCode     jetstream.ErrorCode `json:"err_code"`
+		Description string              `json:"description"`
+	} `json:"error"`
+	Stream        string `json:"stream_name"`
+	Name          string `json:"name"`
+	NumPending    uint64 `json:"num_pending"`
+	NumAckPending uint64 `json:"num_ack_pending"`
+}
+
+// readProtocol asks the JetStream API for the consumer's info over the
+// pooled connection. A connection that was closed is replaced.
+func (s *scaler) readProtocol(ctx context.Context) (counts, error) {
+	p := &s.plan
+	c, err := s.connLease.Get(ctx)
+	if err != nil {
+		return counts{}, err
+	}
+	if c.nc.IsClosed() {
+		s.invalidate(ctx, c)
+		if c, err = s.connLease.Get(ctx); err != nil {
+			return counts{}, err
+		}
+	}
+	what := fmt.Sprintf("consumer %q of stream %q at %s", p.consumer, p.stream, p.where)
+	s.typ.requests.Add(1)
+	start := time.Now()
+	msg, err := c.nc.RequestWithContext(ctx, jetstream.DefaultAPIPrefix+"CONSUMER.INFO."+p.stream+"."+p.consumer, nil)
+	if err != nil {
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			return counts{}, fmt.Errorf("reading %s: %w for the account (no responder on the JetStream API)", what, ErrJetStreamNotEnabled)
+		case errors.Is(err, nats.ErrConnectionClosed), c.nc.IsClosed():
+			s.invalidate(ctx, c)
+		case ctx.Err() != nil:
+			if ae := c.lastErr.Load(); ae != nil && !ae.at.Before(start) {
+				return counts{}, fmt.Errorf("reading %s: %w (the server reported: %s)", what, ctx.Err(), strings.TrimPrefix(ae.err.Error(), "nats: "))
+			}
+		}
+		return counts{}, fmt.Errorf("reading %s: %w", what, err)
+	}
+	var info consumerInfo
+	if err := json.Unmarshal(msg.Data, &info); err != nil {
+		return counts{}, fmt.Errorf("reading %s: the JetStream API's answer does not decode: %w", what, err)
+	}
+	if e := info.Error; e != nil {
+		switch e.ErrCode {
+		case jetstream.JSErrCodeStreamNotFound:
+			return counts{}, fmt.Errorf("stream %q at %s: %w", p.stream, p.where, ErrStreamNotFound)
+		case jetstream.JSErrCodeConsumerNotFound:
+			return counts{}, fmt.Errorf("%s: %w", what, ErrConsumerNotFound)
+		case jetstream.JSErrCodeJetStreamNotEnabledForAccount, jetstream.JSErrCodeJetStreamNotEnabled:
+			return counts{}, fmt.Errorf("reading %s: %w for the account", what, ErrJetStreamNotEnabled)
+		}
+		return counts{}, fmt.Errorf("reading %s: the JetStream API answered %d (error %d): %s", what, e.Code, e.ErrCode, e.Description)
+	}
+	if info.Name != p.consumer || info.Stream != p.stream {
+		return counts{}, fmt.Errorf("reading %s: the JetStream API answered for consumer %q of stream %q", what, info.Name, info.Stream)
+	}
+	return counts{pending: info.NumPending, ackPending: info.NumAckPending}, nil
+}
+
+// invalidate drops c from the pool, even when ctx is already done.
+func (s *scaler) invalidate(ctx context.Context, c *natsConn) {
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	s.connLease.Invalidate(ictx, c, sameConn)
+}
