@@ -1,0 +1,440 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ebbscale/ebb/scalers"
+)
+
+func TestAListReadsItsLength(t *testing.T) {
+	a := newAdmin(t)
+	lists, _, _ := testTypes(t)
+	list := a.list(7)
+	sc := newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list, "listLength": "5"}, nil))
+	expect(t, mustRead(t, sc), 7, true)
+
+	a.push(list, 3)
+	expect(t, mustRead(t, sc), 10, true)
+
+	if err := a.rdb.LPop(a.ctx(), list).Err(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, mustRead(t, sc), 9, true)
+}
+
+func TestAMissingListIsEmpty(t *testing.T) {
+	lists, _, _ := testTypes(t)
+	list := newAdmin(t).key("never-pushed")
+	sc := newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list}, nil))
+	expect(t, mustRead(t, sc), 0, false)
+}
+
+func TestTheListTriggerActivatesAboveActivationListLength(t *testing.T) {
+	a := newAdmin(t)
+	lists, _, _ := testTypes(t)
+	list := a.list(3)
+	sc := newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list, "activationListLength": "3"}, nil))
+	if m := sc.Metric(); m.Target != 5 || m.ActivationTarget != 3 {
+		t.Errorf("metric = %+v, want the default target 5 and activation 3", m)
+	}
+	expect(t, mustRead(t, sc), 3, false)
+	a.push(list, 1)
+	expect(t, mustRead(t, sc), 4, true)
+}
+
+func TestAKeyOfTheWrongTypeIsAnErrorNamingIt(t *testing.T) {
+	a := newAdmin(t)
+	lists, streams, _ := testTypes(t)
+	str := a.key("string")
+	if err := a.rdb.Set(a.ctx(), str, "not a list", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	list := a.list(2)
+	cases := map[string]struct {
+		typ   scalers.Type
+		meta  map[string]string
+		holds string
+	}{
+		"a string read as a list":                     {lists, map[string]string{"listName": str}, "string"},
+		"a string read as a stream's length":          {streams, map[string]string{"stream": str, "streamLength": "5"}, "string"},
+		"a list read as a stream's pending entries":   {streams, map[string]string{"stream": list, "consumerGroup": "g", "pendingEntriesCount": "5"}, "list"},
+		"a list read as a stream's consumer lag":      {streams, map[string]string{"stream": list, "consumerGroup": "g", "lagCount": "5"}, "list"},
+		"a string read as a stream's pending entries": {streams, map[string]string{"stream": str, "consumerGroup": "g"}, "string"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			tr := trigger(tc.typ.Name(), with(tc.meta, "address", redisAddr), nil)
+			err := readErr(t, newScaler(t, tc.typ, tr))
+			key := tc.meta["listName"] + tc.meta["stream"]
+			if !errors.Is(err, ErrWrongType) || !strings.Contains(err.Error(), `"`+key+`"`) || !strings.Contains(err.Error(), "holds a "+tc.holds) {
+				t.Errorf("error %q: want ErrWrongType, naming key %q and saying it holds a %s", err, key, tc.holds)
+			}
+		})
+	}
+}
+
+func TestAStreamReadsItsLength(t *testing.T) {
+	a := newAdmin(t)
+	_, streams, _ := testTypes(t)
+	stream := a.stream(4)
+	group := a.group(stream, "0")
+	a.deliver(stream, group, 4)
+	// With a consumer group given, streamLength still reads XLEN: the group
+	// plays no part.
+	for _, meta := range []map[string]string{
+		{"address": redisAddr, "stream": stream, "streamLength": "2"},
+		{"address": redisAddr, "stream": stream, "streamLength": "2", "consumerGroup": "no-such-group"},
+		{"address": redisAddr, "stream": stream}, // no group, no target: KEDA's default is streamLength 5
+	} {
+		sc := newScaler(t, streams, streamTrigger(meta, nil))
+		expect(t, mustRead(t, sc), 4, true)
+	}
+	missing := newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": a.key("no-stream"), "streamLength": "2"}, nil))
+	expect(t, mustRead(t, missing), 0, false)
+}
+
+func TestAStreamReadsItsGroupsPendingEntries(t *testing.T) {
+	a := newAdmin(t)
+	_, streams, _ := testTypes(t)
+	stream := a.stream(10)
+	group := a.group(stream, "0")
+	meta := map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group, "pendingEntriesCount": "2", "activationLagCount": "3"}
+	sc := newScaler(t, streams, streamTrigger(meta, nil))
+	expect(t, mustRead(t, sc), 0, false) // nothing delivered yet
+
+	ids := a.deliver(stream, group, 3)
+	expect(t, mustRead(t, sc), 3, false)
+
+	more := a.deliver(stream, group, 4)
+	expect(t, mustRead(t, sc), 7, true)
+
+	if err := a.rdb.XAck(a.ctx(), stream, group, append(ids, more[0])...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, mustRead(t, sc), 3, false)
+
+	// A consumer group without a target reads pending entries, as in KEDA.
+	dflt := newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group}, nil))
+	if m := dflt.Metric(); m.Target != 5 {
+		t.Errorf("default target = %v, want 5", m.Target)
+	}
+	expect(t, mustRead(t, dflt), 3, true)
+}
+
+func TestAStreamReadsItsGroupsLag(t *testing.T) {
+	a := newAdmin(t)
+	_, streams, _ := testTypes(t)
+	stream := a.stream(6)
+	group := a.group(stream, "0")
+	meta := map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group, "lagCount": "2", "activationLagCount": "2"}
+	sc := newScaler(t, streams, streamTrigger(meta, nil))
+	expect(t, mustRead(t, sc), 6, true)
+
+	// Delivered entries leave the lag whether or not they are acknowledged.
+	a.deliver(stream, group, 4)
+	expect(t, mustRead(t, sc), 2, false)
+
+	a.add(stream, 5)
+	expect(t, mustRead(t, sc), 7, true)
+
+	a.deliver(stream, group, 7)
+	expect(t, mustRead(t, sc), 0, false)
+}
+
+// A group created at "$" on a stream that already holds entries has a lag
+// Redis cannot tell (XINFO GROUPS reports nil) until its consumers read to
+// the end. An idle worker's group is often in that state: its lag must
+// still read, or the worker would never be woken.
+func TestALagRedisCannotTellIsCounted(t *testing.T) {
+	a := newAdmin(t)
+	_, streams, _ := testTypes(t)
+	stream := a.stream(lagScanLimit + 50) // history before the group
+	group := a.group(stream, "$")
+	a.add(stream, 3)
+	if lag := a.rawLag(stream, group); lag != nil {
+		t.Fatalf("XINFO GROUPS reports lag %v; the test needs a server that reports nil here", lag)
+	}
+	sc := newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group, "lagCount": "1"}, nil))
+	expect(t, mustRead(t, sc), 3, true)
+
+	// Beyond lagScanLimit entries the stream's length, an upper bound of the
+	// lag, stands for it.
+	a.add(stream, lagScanLimit)
+	expect(t, mustRead(t, sc), float64(2*lagScanLimit+53), true)
+
+	// Once the consumers have read to the end, Redis tells the lag again.
+	a.deliver(stream, group, lagScanLimit+3)
+	a.add(stream, 2)
+	if lag := a.rawLag(stream, group); lag == nil {
+		t.Fatal("XINFO GROUPS still reports a nil lag after the group read to the end")
+	}
+	expect(t, mustRead(t, sc), 2, true)
+}
+
+// rawLag is the lag field of group in XINFO GROUPS, nil when Redis reports
+// none.
+func (a *admin) rawLag(stream, group string) any {
+	a.t.Helper()
+	reply, err := a.rdb.Do(a.ctx(), "XINFO", "GROUPS", stream).Result()
+	if err != nil {
+		a.t.Fatalf("XINFO GROUPS %s: %v", stream, err)
+	}
+	for _, g := range reply.([]any) {
+		var fields map[any]any
+		switch g := g.(type) {
+		case map[any]any:
+			fields = g
+		case []any:
+			fields = map[any]any{}
+			for i := 0; i+1 < len(g); i += 2 {
+				fields[g[i]] = g[i+1]
+			}
+		}
+		if fields["name"] == group {
+			return fields["lag"]
+		}
+	}
+	a.t.Fatalf("no group %s on %s", group, stream)
+	return nil
+}
+
+func TestAMissingConsumerGroupIsAnErrorNamingIt(t *testing.T) {
+	a := newAdmin(t)
+	_, streams, _ := testTypes(t)
+	stream := a.stream(2)
+	a.group(stream, "0") // another group exists
+	missing := a.key("no-stream")
+	for _, mode := range []string{"pendingEntriesCount", "lagCount"} {
+		t.Run(mode, func(t *testing.T) {
+			sc := newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": "nobody-reads", mode: "5"}, nil))
+			err := readErr(t, sc)
+			if !errors.Is(err, ErrNoGroup) || !strings.Contains(err.Error(), `"nobody-reads"`) || !strings.Contains(err.Error(), stream) {
+				t.Errorf("error %q: want ErrNoGroup naming the group and the stream", err)
+			}
+			sc = newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": missing, "consumerGroup": "g", mode: "5"}, nil))
+			err = readErr(t, sc)
+			if !errors.Is(err, ErrNoGroup) || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), missing) {
+				t.Errorf("error %q: want ErrNoGroup saying stream %s does not exist", err, missing)
+			}
+		})
+	}
+}
+
+func TestCredentialsAuthenticateAndNeverShowInErrors(t *testing.T) {
+	a := newAdmin(t)
+	user, password := a.user()
+	lists, _, _ := testTypes(t)
+	list := a.list(2)
+	meta := map[string]string{"address": redisAddr, "listName": list}
+
+	t.Run("the right password reads", func(t *testing.T) {
+		expect(t, mustRead(t, newScaler(t, lists, listTrigger(meta, map[string]string{"username": user, "password": password}))), 2, true)
+	})
+	t.Run("from the environment too", func(t *testing.T) {
+		tr := listTrigger(with(meta, "usernameFromEnv", "REDIS_USER", "passwordFromEnv", "REDIS_PASSWORD"), nil)
+		tr.Env = map[string]string{"REDIS_USER": user, "REDIS_PASSWORD": password}
+		expect(t, mustRead(t, newScaler(t, lists, tr)), 2, true)
+	})
+	t.Run("a wrong password is an error without the password", func(t *testing.T) {
+		wrong := password + "-but-wrong"
+		err := readErr(t, newScaler(t, lists, listTrigger(meta, map[string]string{"username": user, "password": wrong})))
+		for _, s := range []string{wrong, password, "but-wrong"} {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("error %q shows the password", err)
+			}
+		}
+		if !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Errorf("error %q does not say the credentials were refused", err)
+		}
+	})
+}
+
+func TestTheDatabaseIndexSelectsTheDatabase(t *testing.T) {
+	a := newAdmin(t)
+	lists, _, _ := testTypes(t)
+	db3 := goredis.NewClient(&goredis.Options{Addr: redisAddr, DB: 3})
+	t.Cleanup(func() { _ = db3.Close() })
+	list := unique("db3-list")
+	t.Cleanup(func() { _ = db3.Del(context.Background(), list).Err() })
+	if err := db3.RPush(a.ctx(), list, "a", "b", "c", "d").Err(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, mustRead(t, newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list, "databaseIndex": "3"}, nil))), 4, true)
+	expect(t, mustRead(t, newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list}, nil))), 0, false)
+}
+
+func TestHostAndPortAreAnAddress(t *testing.T) {
+	a := newAdmin(t)
+	lists, _, _ := testTypes(t)
+	list := a.list(2)
+	for _, meta := range []map[string]string{
+		{"host": "127.0.0.1", "port": "6379", "listName": list},
+		{"host": "127.0.0.1", "listName": list}, // port 6379 by default
+		{"address": "127.0.0.1", "listName": list},
+		{"address": "localhost:6379", "listName": list},
+	} {
+		expect(t, mustRead(t, newScaler(t, lists, listTrigger(meta, nil))), 2, true)
+	}
+	tr := listTrigger(map[string]string{"hostFromEnv": "REDIS_HOST", "portFromEnv": "REDIS_PORT", "listName": list}, nil)
+	tr.Env = map[string]string{"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379"}
+	expect(t, mustRead(t, newScaler(t, lists, tr)), 2, true)
+	expect(t, mustRead(t, newScaler(t, lists, listTrigger(map[string]string{"listName": list}, map[string]string{"address": redisAddr}))), 2, true)
+}
+
+// Every trigger on one server, database and set of credentials — list or
+// stream, any number of them — shares one client with at most maxConns
+// connections, and Close of the last gives them back.
+func TestTriggersOnOneServerShareOneClient(t *testing.T) {
+	a := newAdmin(t)
+	lists, streams, name := testTypes(t)
+	list := a.list(1)
+	stream := a.stream(1)
+	var scs []*scaler
+	for i := 0; i < 50; i++ {
+		scs = append(scs,
+			newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list}, nil)),
+			newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream}, nil)))
+	}
+	var wg sync.WaitGroup
+	for _, sc := range scs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := read(sc); err != nil {
+				t.Errorf("Read: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := lists.OpenConnections(); n != 1 {
+		t.Errorf("100 triggers hold %d clients, want 1", n)
+	}
+	if n := a.connections(name); n < 1 || n > maxConns {
+		t.Errorf("the server sees %d connections of the triggers' client, want 1 to %d", n, maxConns)
+	}
+	for _, sc := range scs {
+		_ = sc.Close()
+	}
+	if n := lists.OpenConnections(); n != 0 {
+		t.Errorf("after Close, %d clients are open", n)
+	}
+	eventually(t, 10*time.Second, "the server to see the connections closed", func() (bool, string) {
+		n := a.connections(name)
+		return n == 0, strings.Repeat("x", n) + " connections"
+	})
+}
+
+// Identical reads in flight share one query; reads of other keys do not.
+func TestConcurrentIdenticalReadsShareOneQuery(t *testing.T) {
+	a := newAdmin(t)
+	lists, _, _ := testTypes(t)
+	list := a.list(5)
+	sc := newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list}, nil))
+	mustRead(t, sc) // connect first
+	// Readers join a query in flight: hold the one query inside the
+	// coalescer until all have joined, with a run of our own under the
+	// same key.
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go func() {
+		_, _ = sc.sh.reads.Do(context.Background(), sc.key, func(ctx context.Context) (float64, error) {
+			close(started)
+			<-release
+			return sc.query(ctx)
+		})
+	}()
+	<-started
+	before := sc.sh.queries.Load()
+	const readers = 20
+	results := make(chan error, readers)
+	for i := 0; i < readers; i++ {
+		go func() {
+			r, err := read(sc)
+			if err == nil && r.Value != 5 {
+				err = errors.New("read a value other than 5")
+			}
+			results <- err
+		}()
+	}
+	eventually(t, 10*time.Second, "the readers to wait", func() (bool, string) {
+		return len(results) == 0, "results already"
+	})
+	close(release)
+	for i := 0; i < readers; i++ {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+	if q := sc.sh.queries.Load() - before; q > 1 {
+		t.Errorf("%d concurrent reads of one list sent %d queries, want the one in flight", readers, q)
+	}
+}
+
+func TestEnableTLSAgainstAPlainServerFailsWithinTheTimeout(t *testing.T) {
+	requireRedis(t)
+	lists, _, _ := testTypes(t)
+	sc := newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": "l", "enableTLS": "true", "unsafeSsl": "true", "timeout": "2s"}, nil))
+	done := make(chan error, 1)
+	go func() {
+		_, err := sc.Read(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Read over TLS from a plain server returned no error")
+		}
+		if !strings.Contains(err.Error(), "TLS is on") {
+			t.Errorf("error %q does not say the TLS handshake failed", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Read over TLS from a plain server hangs past its 2 s timeout")
+	}
+}
+
+func TestAClosedScalerDoesNotRead(t *testing.T) {
+	requireRedis(t)
+	lists, _, _ := testTypes(t)
+	sc, err := lists.New(listTrigger(map[string]string{"address": redisAddr, "listName": "l"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if _, err := sc.Read(context.Background()); err == nil {
+		t.Error("Read after Close returned no error")
+	}
+}
+
+func TestTheMetricIsNamedAfterTheListOrStream(t *testing.T) {
+	lists, streams, _ := testTypes(t)
+	tr := listTrigger(map[string]string{"address": redisAddr, "listName": "Jobs:High"}, nil)
+	tr.Index = 2
+	sc, err := lists.New(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if got := sc.Metric().Name; got != "s2-redis-jobs-high" {
+		t.Errorf("list metric name = %q", got)
+	}
+	sc2, err := streams.New(streamTrigger(map[string]string{"address": redisAddr, "stream": "events", "consumerGroup": "g"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc2.Close()
+	if got := sc2.Metric().Name; got != "s0-redis-streams-events" {
+		t.Errorf("stream metric name = %q", got)
+	}
+}
