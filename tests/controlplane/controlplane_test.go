@@ -1,8 +1,11 @@
 package controlplane
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -182,4 +185,87 @@ func TestGuardDisarmedKillsNothing(t *testing.T) {
 	if err := bystander.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("process watched by a disarmed guard is gone: %v", err)
 	}
+}
+
+// killedOwnerEnv makes TestKilledOwnerLeavesNoProcess's child: it starts a
+// control plane, prints its folder and waits to be killed.
+const killedOwnerEnv = "EBB_CONTROLPLANE_KILLED_OWNER"
+
+// A test binary killed with SIGKILL mid-run (a CI runner's sweep, the OOM
+// killer) cannot stop its control plane; the guard must, so that etcd,
+// kube-apiserver and kube-controller-manager do not outlive it.
+func TestKilledOwnerLeavesNoProcess(t *testing.T) {
+	if os.Getenv(killedOwnerEnv) != "" {
+		runKilledOwnerChild(t)
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	child := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKilledOwnerLeavesNoProcess$", "-test.v")
+	child.Env = append(os.Environ(), killedOwnerEnv+"="+dir)
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = child.Stdout
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Whatever the outcome, nothing of the child's outlives the test.
+		if pids, _ := Processes(dir); len(pids) > 0 {
+			for _, p := range pids {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+
+	// The child says "started" once its control plane runs.
+	var seen strings.Builder
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		seen.WriteString(lines.Text() + "\n")
+		if lines.Text() == "started" {
+			break
+		}
+	}
+	if !strings.Contains(seen.String(), "started\n") {
+		_ = child.Wait()
+		t.Fatalf("the child did not start a control plane:\n%s", seen.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	if pids, err := Processes(dir); err != nil || len(pids) != 3 {
+		t.Fatalf("processes of the child's control plane: %v (%v), want 3", pids, err)
+	}
+
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	// The guard kills at once; 30 s is room for a loaded machine.
+	deadline := time.After(30 * time.Second)
+	for {
+		pids, err := Processes(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pids) == 0 {
+			return
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("processes of the killed owner's control plane still running: %v", pids)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func runKilledOwnerChild(t *testing.T) {
+	_, err := New(t.Context(), Options{Dir: os.Getenv(killedOwnerEnv), ControllerManager: true})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	fmt.Println("started")
+	select {} // until killed
 }
