@@ -237,15 +237,15 @@ func (a *admin) ack(msgs []jetstream.Msg) {
 
 // server is a nats-server the test starts itself, with a monitoring port.
 type server struct {
-	t        testing.TB
-	bin      string
-	args     []string
-	addr     string // client host:port
-	monitor  string // monitoring host:port
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	log      *syncBuffer
+	t       testing.TB
+	bin     string
+	args    []string
+	addr    string // client host:port
+	monitor string // monitoring host:port
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	log     *syncBuffer
 }
 
 // serverOptions say how to start a server.

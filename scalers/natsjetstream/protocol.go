@@ -45,12 +45,20 @@ type asyncError struct {
 }
 
 // ctxDialer dials with the context of the read that opens the connection,
-// so that cancelling the read stops the dial.
-type ctxDialer struct{ ctx context.Context }
+// so that cancelling the read stops the dial. It keeps the last dial error:
+// nats.go reports only that no server was available.
+type ctxDialer struct {
+	ctx     context.Context
+	lastErr atomic.Pointer[error]
+}
 
-func (d ctxDialer) Dial(network, address string) (net.Conn, error) {
+func (d *ctxDialer) Dial(network, address string) (net.Conn, error) {
 	var nd net.Dialer
-	return nd.DialContext(d.ctx, network, address)
+	c, err := nd.DialContext(d.ctx, network, address)
+	if err != nil {
+		d.lastErr.Store(&err)
+	}
+	return c, err
 }
 
 // openConn connects to the servers of k. The dial and the NATS handshake end
@@ -66,12 +74,13 @@ func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", k.servers, context.DeadlineExceeded)
 	}
 	c := &natsConn{}
+	dialer := &ctxDialer{ctx: ctx}
 	opts := []nats.Option{
 		nats.Name(connectionName),
 		nats.NoReconnect(),
 		nats.Timeout(timeout),
 		nats.SkipHostLookup(), // the dialer resolves names, with ctx
-		nats.SetCustomDialer(ctxDialer{ctx}),
+		nats.SetCustomDialer(dialer),
 		nats.PingInterval(pingInterval),
 		nats.MaxPingsOutstanding(maxPingsOut),
 		nats.NoCallbacksAfterClientClose(),
@@ -111,7 +120,7 @@ func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("connecting to %s: %w", k.servers, err)
 			}
-			return nil, describeConnectError(r.err, k.servers)
+			return nil, describeConnectError(r.err, dialer, k.servers)
 		}
 		t.dials.Add(1)
 		c.nc = r.nc
@@ -128,11 +137,14 @@ func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
 	}
 }
 
-func describeConnectError(err error, servers string) error {
+func describeConnectError(err error, d *ctxDialer, servers string) error {
 	switch {
 	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked):
 		return fmt.Errorf("connecting to %s: the server refused the credentials (%s)", servers, strings.TrimPrefix(err.Error(), "nats: "))
 	case errors.Is(err, nats.ErrNoServers):
+		if last := d.lastErr.Load(); last != nil {
+			return fmt.Errorf("connecting to %s: %w", servers, *last)
+		}
 		return fmt.Errorf("connecting to %s: no server answered", servers)
 	}
 	return fmt.Errorf("connecting to %s: %w", servers, err)
@@ -182,7 +194,7 @@ func (s *scaler) readProtocol(ctx context.Context) (counts, error) {
 			s.invalidate(ctx, c)
 		case ctx.Err() != nil:
 			if ae := c.lastErr.Load(); ae != nil && !ae.at.Before(start) {
-				return counts{}, fmt.Errorf("reading %s: %w (the server reported: %s)", what, ctx.Err(), strings.TrimPrefix(ae.err.Error(), "nats: "))
+				return counts{}, fmt.Errorf("reading %s: %w (the server reported: %s)", what, ctx.Err(), serverSaid(ae.err))
 			}
 		}
 		return counts{}, fmt.Errorf("reading %s: %w", what, err)
@@ -206,6 +218,15 @@ func (s *scaler) readProtocol(ctx context.Context) (counts, error) {
 		return counts{}, fmt.Errorf("reading %s: the JetStream API answered for consumer %q of stream %q", what, info.Name, info.Stream)
 	}
 	return counts{pending: info.NumPending, ackPending: info.NumAckPending}, nil
+}
+
+// serverSaid is the server's own words in an asynchronous error.
+func serverSaid(err error) string {
+	msg := err.Error()
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		msg = strings.TrimPrefix(msg, nats.ErrPermissionViolation.Error()+": ")
+	}
+	return strings.TrimPrefix(msg, "nats: ")
 }
 
 // invalidate drops c from the pool, even when ctx is already done.

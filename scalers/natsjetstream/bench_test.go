@@ -1,0 +1,104 @@
+package natsjetstream
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// BenchmarkRead is one trigger read over and over through the NATS protocol:
+// every read is one consumer info request to the real server (nothing to
+// coalesce with).
+func BenchmarkRead(b *testing.B) {
+	a := newAdmin(b)
+	stream := a.stream("bench")
+	consumer, _ := a.pullConsumer(stream, "worker")
+	a.publish(stream, 100)
+	typ := NewType()
+	sc := newScaler(b, typ, trigger(map[string]string{"natsServerURL": natsURL, "stream": stream, "consumer": consumer}, nil))
+	wantValue(b, sc, 100)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := sc.Read(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadFromTheMonitoringEndpoint is BenchmarkRead through /jsz of a
+// server of the benchmark's own, with 20 streams of 5 consumers in the
+// account (the answer lists them all).
+func BenchmarkReadFromTheMonitoringEndpoint(b *testing.B) {
+	srv := startServer(b, serverOptions{})
+	a := connectAdmin(b, srv.url())
+	var stream, consumer string
+	for i := 0; i < 20; i++ {
+		stream = a.stream("bench")
+		for j := 0; j < 5; j++ {
+			consumer, _ = a.pullConsumer(stream, "worker")
+		}
+	}
+	a.publish(stream, 100)
+	typ := NewType()
+	sc := newScaler(b, typ, trigger(map[string]string{"natsServerMonitoringEndpoint": srv.monitor, "stream": stream, "consumer": consumer}, nil))
+	wantValue(b, sc, 100)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := sc.Read(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkThousandTriggersOnOneConsumer reads 1,000 triggers on one
+// consumer, all at once, per iteration. It reports the NATS connections the
+// Type opens, the consumer info requests that reach the server per round of
+// 1,000 reads, and the allocations per read (the benchmark's goroutine per
+// read included).
+func BenchmarkThousandTriggersOnOneConsumer(b *testing.B) {
+	a := newAdmin(b)
+	stream := a.stream("bench")
+	consumer, _ := a.pullConsumer(stream, "worker")
+	typ := NewType()
+	const triggers = 1000
+	scs := make([]scalers.Scaler, triggers)
+	for i := range scs {
+		tr := trigger(map[string]string{"natsServerURL": natsURL, "stream": stream, "consumer": consumer}, nil)
+		tr.Index = i
+		scs[i] = newScaler(b, typ, tr)
+	}
+	mustRead(b, scs[0])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var before, after runtime.MemStats
+	r0 := typ.requests.Load()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var wg sync.WaitGroup
+		wg.Add(triggers)
+		for _, sc := range scs {
+			go func() {
+				defer wg.Done()
+				if _, err := sc.Read(ctx); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(typ.OpenConnections()), "conns")
+	b.ReportMetric(float64(typ.dials.Load()), "dials")
+	b.ReportMetric(float64(typ.requests.Load()-r0)/float64(b.N), "requests/round")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*triggers), "allocs/read")
+}
