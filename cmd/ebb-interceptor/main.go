@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -143,6 +144,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var collectors []prometheus.Collector // besides the routes' counters
 	switch svcs := ic.Services(); {
 	case f.routesFile == "":
 		cfg, err := restConfig(f.kubeconfig, "routes come from the ScaledObjects in the cluster without --routes")
@@ -161,6 +163,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		if err := sy.Run(ctx); err != nil {
 			return err
 		}
+		collectors = append(collectors, sy)
 		where := "all namespaces"
 		if f.namespace != "" {
 			where = "namespace " + f.namespace
@@ -191,7 +194,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		return fmt.Errorf("--admin-address: %w", err)
 	}
 	proxy := interceptor.NewServer("", ic)
-	admin := &http.Server{Handler: ic.AdminHandler(token), ReadHeaderTimeout: 10 * time.Second}
+	admin := &http.Server{Handler: ic.AdminHandler(token, collectors...), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- serve(proxy, proxyLn, "proxy") }()

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -160,7 +162,7 @@ type Syncer struct {
 	SyncTimeout time.Duration
 
 	mu       sync.Mutex
-	reported map[string]string // route → the problem last reported
+	reported map[string]Problem // route → the problem last reported
 	recorder record.EventRecorder
 	cache    cache.Cache
 }
@@ -285,10 +287,10 @@ func (s *Syncer) report(objs []v1alpha1.ScaledObject, problems []Problem) {
 	for i := range objs {
 		byKey[types.NamespacedName{Namespace: objs[i].Namespace, Name: objs[i].Name}] = &objs[i]
 	}
-	now := map[string]string{}
+	now := map[string]Problem{}
 	for _, p := range problems {
-		now[p.Route] = p.Msg
-		if s.reported[p.Route] == p.Msg {
+		now[p.Route] = p
+		if s.reported[p.Route].Msg == p.Msg {
 			continue
 		}
 		s.Log.Info("Route left out", "scaledObject", p.Object, "route", p.Route, "reason", p.Reason, "message", p.Msg)
@@ -297,4 +299,20 @@ func (s *Syncer) report(objs []v1alpha1.ScaledObject, problems []Problem) {
 		}
 	}
 	s.reported = now
+}
+
+var descLeftOut = prometheus.NewDesc("ebb_interceptor_route_left_out",
+	"1 for each route a ScaledObject publishes that the interceptor does not serve, labelled with the route and the reason (RouteConflict, RouteInvalid).",
+	[]string{"route", "reason"}, nil)
+
+// Describe and Collect make the Syncer a Prometheus collector of the routes
+// it leaves out, so that a conflict can be alerted on.
+func (s *Syncer) Describe(ch chan<- *prometheus.Desc) { ch <- descLeftOut }
+
+func (s *Syncer) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for route, p := range s.reported {
+		ch <- prometheus.MustNewConstMetric(descLeftOut, prometheus.GaugeValue, 1, route, p.Reason)
+	}
 }

@@ -126,6 +126,24 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	if err := sy.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	admin := httptest.NewServer(ic.AdminHandler("token", sy))
+	t.Cleanup(admin.Close)
+	// leftOut is the interceptor's /metrics lines about routes left out.
+	leftOut := func() string {
+		resp, err := admin.Client().Get(admin.URL + "/metrics")
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var lines []string
+		for l := range strings.Lines(string(b)) {
+			if strings.HasPrefix(l, "ebb_interceptor_route_left_out{") {
+				lines = append(lines, strings.TrimSpace(l))
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
 	get := func(host string) string {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, front.URL+"/p", nil)
 		req.Host = host
@@ -219,6 +237,9 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	if got := get("www.example"); got != "200 web /p" {
 		t.Errorf("the older route still serves its host: %s", got)
 	}
+	if got, want := leftOut(), `ebb_interceptor_route_left_out{reason="RouteConflict",route="shop/copy/http-0"} 1`; got != want {
+		t.Errorf("/metrics on routes left out:\n%s\nwant\n%s", got, want)
+	}
 
 	// The older goes: the younger takes the host.
 	if err := c.Delete(ctx, &so); err != nil {
@@ -227,6 +248,9 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	waitRoutes("shop/api/http-0@api.example shop/copy/http-0@www.example")
 	if got := get("www.example"); got != "200 other /p" {
 		t.Errorf("after the delete the younger serves: %s", got)
+	}
+	if got := leftOut(); got != "" {
+		t.Errorf("/metrics still reports routes left out once the conflict is gone:\n%s", got)
 	}
 	if err := c.Delete(ctx, &dup); err != nil {
 		t.Fatal(err)

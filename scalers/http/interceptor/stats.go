@@ -77,10 +77,12 @@ func (ic *Interceptor) Stats(span time.Duration, names ...string) []RouteStats {
 //	GET /metrics                                           Prometheus text format
 //	GET /healthz                                           200 ok
 //
-// An empty token refuses every /v1 request.
-func (ic *Interceptor) AdminHandler(token string) http.Handler {
+// An empty token refuses every /v1 request. /metrics also serves the extra
+// collectors given.
+func (ic *Interceptor) AdminHandler(token string, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{ic: ic})
+	reg.MustRegister(extra...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
