@@ -286,7 +286,8 @@ func startServer(t testing.TB, o serverOptions) *server {
 func (s *server) url() string { return "nats://" + s.addr }
 
 // start runs the server and waits until its client port accepts connections
-// and its monitoring endpoint says it is healthy.
+// and its monitoring endpoint answers. (Not until /healthz is ok: a node of a
+// cluster reports unhealthy until the other nodes are up.)
 func (s *server) start() {
 	s.t.Helper()
 	s.mu.Lock()
@@ -304,7 +305,7 @@ func (s *server) start() {
 	}()
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
-	eventually(s.t, 20*time.Second, "nats-server "+s.addr+" to accept connections and report healthy", func() (bool, string) {
+	eventually(s.t, 20*time.Second, "nats-server "+s.addr+" to accept connections and answer on its monitoring port", func() (bool, string) {
 		select {
 		case <-exited:
 			s.t.Fatalf("nats-server exited: %s", s.log.String())
@@ -313,7 +314,7 @@ func (s *server) start() {
 		if !reachable(s.addr) {
 			return false, "client port closed"
 		}
-		resp, err := http.Get("http://" + s.monitor + "/healthz")
+		resp, err := http.Get("http://" + s.monitor + "/varz")
 		if err != nil {
 			return false, err.Error()
 		}

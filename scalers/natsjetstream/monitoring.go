@@ -51,19 +51,57 @@ type jsz struct {
 		Streams []struct {
 			Name      string `json:"name"`
 			Consumers []struct {
-				Name          string `json:"name"`
-				NumPending    uint64 `json:"num_pending"`
-				NumAckPending uint64 `json:"num_ack_pending"`
+				Name          string       `json:"name"`
+				NumPending    uint64       `json:"num_pending"`
+				NumAckPending uint64       `json:"num_ack_pending"`
+				Cluster       *clusterInfo `json:"cluster"`
 			} `json:"consumer_detail"`
 		} `json:"stream_detail"`
 	} `json:"account_details"`
 }
 
+// clusterInfo is a consumer's place in a cluster as the answering server
+// sees it: the leader's name, and the other replicas. A server lists every
+// replica but itself, so the leader appears among the replicas exactly when
+// the answering server is a follower.
+type clusterInfo struct {
+	Leader   string `json:"leader"`
+	Replicas []struct {
+		Name string `json:"name"`
+	} `json:"replicas"`
+}
+
+// follower says whether the answering server is not the consumer's leader,
+// and the leader's name ("" when the consumer has no leader).
+func (c *clusterInfo) follower() (bool, string) {
+	if c == nil {
+		return false, ""
+	}
+	if c.Leader == "" {
+		return true, ""
+	}
+	for _, r := range c.Replicas {
+		if r.Name == c.Leader {
+			return true, c.Leader
+		}
+	}
+	return false, c.Leader
+}
+
 // accountView is one account's consumers as one /jsz answer reported them:
-// stream name → consumer name → counts. It is shared by the triggers that
-// read the account together and never changed after it is built.
+// stream name → consumer name → what the server said. It is shared by the
+// triggers that read the account together and never changed after it is
+// built.
 type accountView struct {
-	streams map[string]map[string]counts
+	streams map[string]map[string]consumerView
+}
+
+type consumerView struct {
+	counts counts
+	// follower: the answering server is not the consumer's leader, whose
+	// name is leader ("" when the consumer has none).
+	follower bool
+	leader   string
 }
 
 // consumer finds the plan's consumer in the view.
@@ -73,10 +111,16 @@ func (v *accountView) consumer(p plan) (counts, error) {
 		return counts{}, fmt.Errorf("stream %q in account %q at %s: %w (a server reports only the streams it holds; in a cluster, natsServerURL reads any stream)", p.stream, p.account, p.where, ErrStreamNotFound)
 	}
 	c, ok := cons[p.consumer]
-	if !ok {
-		return counts{}, fmt.Errorf("consumer %q of stream %q in account %q at %s: %w", p.consumer, p.stream, p.account, p.where, ErrConsumerNotFound)
+	what := fmt.Sprintf("consumer %q of stream %q in account %q at %s", p.consumer, p.stream, p.account, p.where)
+	switch {
+	case !ok:
+		return counts{}, fmt.Errorf("%s: %w (a server reports only the consumers it holds; in a cluster, natsServerURL reads any consumer)", what, ErrConsumerNotFound)
+	case c.follower && c.leader == "":
+		return counts{}, fmt.Errorf("%s: %w: the consumer has no leader at the moment", what, ErrNotLeader)
+	case c.follower:
+		return counts{}, fmt.Errorf("%s: %w (the leader is %q), and a follower's counts lag behind the leader's: point natsServerMonitoringEndpoint at the leader's monitoring endpoint, or read over natsServerURL", what, ErrNotLeader, c.leader)
 	}
-	return c, nil
+	return c.counts, nil
 }
 
 // readMonitoring fetches the account's streams and consumers from /jsz.
@@ -126,11 +170,16 @@ func (s *scaler) readMonitoring(ctx context.Context) (*accountView, error) {
 		if a.Name != p.account && a.ID != p.account {
 			continue
 		}
-		v := &accountView{streams: make(map[string]map[string]counts, len(a.Streams))}
+		v := &accountView{streams: make(map[string]map[string]consumerView, len(a.Streams))}
 		for _, st := range a.Streams {
-			cons := make(map[string]counts, len(st.Consumers))
+			cons := make(map[string]consumerView, len(st.Consumers))
 			for _, cd := range st.Consumers {
-				cons[cd.Name] = counts{pending: cd.NumPending, ackPending: cd.NumAckPending}
+				follower, leader := cd.Cluster.follower()
+				cons[cd.Name] = consumerView{
+					counts:   counts{pending: cd.NumPending, ackPending: cd.NumAckPending},
+					follower: follower,
+					leader:   leader,
+				}
 			}
 			v.streams[st.Name] = cons
 		}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
@@ -462,5 +464,75 @@ func TestAClosedScalerDoesNotRead(t *testing.T) {
 	}
 	if r, err := read(sc); err == nil {
 		t.Errorf("Read after Close = %+v with no error", r)
+	}
+}
+
+// In a cluster, a follower's /jsz counts lag behind the leader's (they may
+// only grow), so the monitoring endpoint of a server that is not the
+// consumer's leader is an error naming the leader; the leader's endpoint
+// reads, and over the protocol any server reads the leader's counts.
+func TestInAClusterTheMonitoringEndpointMustBeTheConsumersLeader(t *testing.T) {
+	routes := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	var list []string
+	for _, r := range routes {
+		list = append(list, `"nats://`+r+`"`)
+	}
+	cluster := uniqueName("cluster")
+	nodes := map[string]*server{}
+	var first *server
+	for i, r := range routes {
+		name := "n" + strconv.Itoa(i)
+		nodes[name] = startServer(t, serverOptions{config: "server_name: " + name + "\n" +
+			"cluster { name: " + cluster + "\n listen: \"" + r + "\"\n routes: [" + strings.Join(list, ", ") + "] }\n"})
+		if i == 0 {
+			first = nodes[name]
+		}
+	}
+	a := connectAdmin(t, first.url())
+	stream, consumer := uniqueName("cluster"), uniqueName("worker")
+	var cons jetstream.Consumer
+	eventually(t, 60*time.Second, "the cluster to create a replicated stream and consumer", func() (bool, string) {
+		ctx, cancel := ctx10s()
+		defer cancel()
+		if _, err := a.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{stream + ".>"}, Replicas: 3}); err != nil {
+			return false, err.Error()
+		}
+		c, err := a.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: consumer, AckPolicy: jetstream.AckExplicitPolicy, Replicas: 3})
+		if err != nil {
+			return false, err.Error()
+		}
+		cons = c
+		return true, ""
+	})
+	a.publish(stream, 5)
+	a.fetch(cons, 2)
+	var leader string
+	eventually(t, 30*time.Second, "the consumer to have a leader", func() (bool, string) {
+		ctx, cancel := ctx10s()
+		defer cancel()
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		if info.Cluster != nil {
+			leader = info.Cluster.Leader
+		}
+		return leader != "", "no leader"
+	})
+
+	typ := NewType()
+	meta := map[string]string{"stream": stream, "consumer": consumer}
+	for name, node := range nodes {
+		wantValue(t, newScaler(t, typ, trigger(with(meta, "natsServerURL", node.url()), nil)), 5)
+		sc := newScaler(t, typ, trigger(with(meta, "natsServerMonitoringEndpoint", node.monitor), nil))
+		if name == leader {
+			wantValue(t, sc, 5)
+			continue
+		}
+		err := readError(t, sc)
+		if !errors.Is(err, ErrNotLeader) || !strings.Contains(err.Error(), `"`+leader+`"`) {
+			t.Errorf("follower %s: error %q, want ErrNotLeader naming the leader %s", name, err, leader)
+		}
+		t.Logf("follower %s: %v", name, err)
 	}
 }

@@ -22,6 +22,10 @@ var (
 	// ErrAccountNotFound: the monitoring endpoint reports no JetStream
 	// account by that name.
 	ErrAccountNotFound = errors.New("account not found or JetStream not enabled for it")
+	// ErrNotLeader: in a cluster, the server behind the monitoring endpoint
+	// holds a replica of the consumer but is not its leader, so its counts
+	// may be stale.
+	ErrNotLeader = errors.New("the server behind the monitoring endpoint is not the consumer's leader")
 	// ErrJetStreamNotEnabled: the server (or, over natsServerURL, the
 	// credentials' account) has no JetStream.
 	ErrJetStreamNotEnabled = errors.New("JetStream is not enabled")
