@@ -438,3 +438,48 @@ func TestTheMetricIsNamedAfterTheListOrStream(t *testing.T) {
 		t.Errorf("stream metric name = %q", got)
 	}
 }
+
+// The commands docs/scalers/redis.md lists are all a user needs.
+func TestALeastPrivilegeUserReads(t *testing.T) {
+	a := newAdmin(t)
+	lists, streams, _ := testTypes(t)
+	name := unique("reader")
+	const password = "reader-password-1"
+	// +select is for a databaseIndex other than 0.
+	acl := []any{"ACL", "SETUSER", name, "on", ">" + password, "resetkeys", "~ebb-test-*", "-@all",
+		"+llen", "+xlen", "+xpending", "+xinfo|groups", "+xrange", "+type", "+select", "+client|setname"}
+	if err := a.rdb.Do(a.ctx(), acl...).Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	t.Cleanup(func() { _ = a.rdb.Do(context.Background(), "ACL", "DELUSER", name).Err() })
+	auth := map[string]string{"username": name, "password": password}
+	list := a.list(2)
+	stream := a.stream(120) // history: the group's lag is one Redis cannot tell, read with XRANGE
+	group := a.group(stream, "$")
+	a.add(stream, 3)
+	a.deliver(stream, group, 1)
+	for _, c := range []struct {
+		sc   *scaler
+		want float64
+	}{
+		{newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list, "databaseIndex": "0"}, auth)), 2},
+		{newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "streamLength": "1"}, auth)), 123},
+		{newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group}, auth)), 1},
+		{newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group, "lagCount": "1"}, auth)), 2},
+	} {
+		expect(t, mustRead(t, c.sc), c.want, true)
+		r, err := probe(c.sc)
+		if err != nil || r.Value != c.want {
+			t.Errorf("Probe of %s = %+v, %v; want %v", c.sc.plan.key, r, err, c.want)
+		}
+	}
+	// A key of the wrong type is explained with TYPE.
+	str := a.key("string")
+	if err := a.rdb.Set(a.ctx(), str, "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	err := readErr(t, newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": str}, auth)))
+	if !errors.Is(err, ErrWrongType) || !strings.Contains(err.Error(), "holds a string") {
+		t.Errorf("error %q: want ErrWrongType saying the key holds a string", err)
+	}
+}
