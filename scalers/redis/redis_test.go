@@ -3,9 +3,11 @@ package redis
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -331,49 +333,84 @@ func TestTriggersOnOneServerShareOneClient(t *testing.T) {
 	})
 }
 
-// Identical reads in flight share one query; reads of other keys do not.
+// Identical reads in flight share one query. The test runs in a synctest
+// bubble: synctest.Wait returns once every reader is blocked, so "the readers
+// wait for the query in flight" is a fact, not a guess. The query in flight
+// is held in the coalescer under the triggers' key and answers without I/O
+// (network I/O does not mix with the bubble's clock); a reader that did not
+// join it would query Redis and fail inside the bubble.
 func TestConcurrentIdenticalReadsShareOneQuery(t *testing.T) {
-	a := newAdmin(t)
+	requireRedis(t)
 	lists, _, _ := testTypes(t)
-	list := a.list(5)
-	sc := newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list}, nil))
-	mustRead(t, sc) // connect first
-	// Readers join a query in flight: hold the one query inside the
-	// coalescer until all have joined, with a run of our own under the
-	// same key.
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go func() {
-		_, _ = sc.sh.reads.Do(context.Background(), sc.key, func(ctx context.Context) (float64, error) {
-			close(started)
-			<-release
-			return sc.query(ctx)
-		})
-	}()
-	<-started
-	before := sc.sh.queries.Load()
-	const readers = 20
-	results := make(chan error, readers)
-	for i := 0; i < readers; i++ {
-		go func() {
-			r, err := read(sc)
-			if err == nil && r.Value != 5 {
-				err = errors.New("read a value other than 5")
-			}
-			results <- err
-		}()
+	meta := map[string]string{"address": redisAddr, "listName": "jobs"}
+	var scs []*scaler
+	for i := 0; i < 20; i++ {
+		tr := listTrigger(meta, nil)
+		tr.ScaledObject = "worker-" + strconv.Itoa(i) // another ScaledObject, the same read
+		scs = append(scs, newScaler(t, lists, tr))
 	}
-	eventually(t, 10*time.Second, "the readers to wait", func() (bool, string) {
-		return len(results) == 0, "results already"
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		go func() {
+			_, _ = lists.sh.reads.Do(context.Background(), scs[0].key, func(context.Context) (float64, error) {
+				<-release
+				return 5, nil
+			})
+		}()
+		synctest.Wait()
+		results := make(chan scalers.Reading, len(scs))
+		for _, sc := range scs {
+			go func() {
+				r, err := sc.Read(context.Background())
+				if err != nil {
+					t.Errorf("Read: %v", err)
+				}
+				results <- r
+			}()
+		}
+		synctest.Wait()
+		if len(results) != 0 {
+			t.Errorf("%d reads returned while the query they share was in flight", len(results))
+		}
+		close(release)
+		for range scs {
+			expect(t, <-results, 5, true)
+		}
 	})
-	close(release)
-	for i := 0; i < readers; i++ {
-		if err := <-results; err != nil {
-			t.Error(err)
+	if q := lists.sh.queries.Load(); q != 0 {
+		t.Errorf("the readers sent %d queries of their own, want none", q)
+	}
+}
+
+// Reads share a query only when they read the same thing on the same client.
+func TestOnlyIdenticalReadsShareAKey(t *testing.T) {
+	lists, streams, _ := testTypes(t)
+	key := func(typ scalers.Type, meta, auth map[string]string) string {
+		t.Helper()
+		return newScaler(t, typ, trigger(typ.Name(), meta, auth)).key
+	}
+	base := map[string]string{"address": redisAddr, "listName": "jobs"}
+	same := key(lists, base, nil)
+	if k := key(lists, with(base, "listLength", "50", "activationListLength", "3", "timeout", "30s"), nil); k != same {
+		t.Error("another target, activation or timeout changed the key of the same read")
+	}
+	for name, k := range map[string]string{
+		"another list":                      key(lists, with(base, "listName", "other"), nil),
+		"another database":                  key(lists, with(base, "databaseIndex", "2"), nil),
+		"another server":                    key(lists, with(base, "address", "127.0.0.1:6380"), nil),
+		"another password":                  key(lists, base, map[string]string{"password": "p"}),
+		"a stream's length of the same key": key(streams, map[string]string{"address": redisAddr, "stream": "jobs"}, nil),
+	} {
+		if k == same {
+			t.Errorf("%s shares the key of the list's read", name)
 		}
 	}
-	if q := sc.sh.queries.Load() - before; q > 1 {
-		t.Errorf("%d concurrent reads of one list sent %d queries, want the one in flight", readers, q)
+	pending := key(streams, map[string]string{"address": redisAddr, "stream": "s", "consumerGroup": "a"}, nil)
+	if pending == key(streams, map[string]string{"address": redisAddr, "stream": "s", "consumerGroup": "b"}, nil) {
+		t.Error("two groups' pending entries share a key")
+	}
+	if pending == key(streams, map[string]string{"address": redisAddr, "stream": "s", "consumerGroup": "a", "lagCount": "5"}, nil) {
+		t.Error("a group's pending entries and lag share a key")
 	}
 }
 
