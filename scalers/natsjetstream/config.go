@@ -30,7 +30,7 @@ type Config struct {
 
 	// Account is the account whose streams the monitoring endpoint reports.
 	// Over natsServerURL the account is the one the credentials log in to.
-	Account string `meta:"account,optional"`
+	Account string `meta:"account,optional,from=metadata+auth+env"`
 	// Stream and Consumer name the consumer to read.
 	Stream   string `meta:"stream"`
 	Consumer string `meta:"consumer"`

@@ -26,7 +26,6 @@ const maxBody = 64 << 20
 
 func (t *Type) openMonitor(_ context.Context, k monitorKey) (*monitorClient, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil // the endpoint is in the cluster; a proxy from the operator's environment is not meant for it
 	tr.MaxIdleConnsPerHost = 4
 	tr.IdleConnTimeout = 90 * time.Second
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}

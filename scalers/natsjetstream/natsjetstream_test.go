@@ -536,3 +536,35 @@ func TestInAClusterTheMonitoringEndpointMustBeTheConsumersLeader(t *testing.T) {
 		t.Logf("follower %s: %v", name, err)
 	}
 }
+
+// The permissions docs/scalers/nats-jetstream.md says a scaler's user needs
+// are enough: publishing to the consumer's info subject and receiving on an
+// inbox.
+func TestAUserAllowedOnlyTheConsumerInfoReads(t *testing.T) {
+	stream, consumer := uniqueName("perm"), uniqueName("worker")
+	adminPW, scalerPW := "Pw-"+uniqueName("admin"), "Pw-"+uniqueName("scaler")
+	srv := startServer(t, serverOptions{config: `
+authorization {
+  users = [
+    {user: "admin", password: "` + adminPW + `"}
+    {user: "scaler", password: "` + scalerPW + `", permissions: {
+      publish: {allow: ["$JS.API.CONSUMER.INFO.` + stream + `.` + consumer + `"]}
+      subscribe: {allow: ["_INBOX.>"]}
+    }}
+  ]
+}
+`})
+	a := connectAdmin(t, srv.url(), nats.UserInfo("admin", adminPW))
+	ctx, cancel := ctx10s()
+	defer cancel()
+	if _, err := a.js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{stream + ".>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: consumer, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	a.publish(stream, 3)
+	sc := newScaler(t, NewType(), trigger(map[string]string{"natsServerURL": srv.url(), "stream": stream, "consumer": consumer},
+		map[string]string{"username": "scaler", "password": scalerPW}))
+	wantValue(t, sc, 3)
+}
