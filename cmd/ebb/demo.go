@@ -45,6 +45,8 @@ Flags:
 	fs.StringVar(&o.Source, "source", o.Source, "event source: kafka (an in-process broker), rabbitmq or postgresql (running ones, see --rabbitmq-url, --postgresql-url)")
 	fs.StringVar(&o.RabbitMQURL, "rabbitmq-url", o.RabbitMQURL, "RabbitMQ for --source rabbitmq")
 	fs.StringVar(&o.PostgreSQLURL, "postgresql-url", o.PostgreSQLURL, "PostgreSQL for --source postgresql")
+	fs.StringVar(&o.RedisAddress, "redis-address", o.RedisAddress, "Redis (host:port) for --source redis")
+	fs.StringVar(&o.NATSURL, "nats-url", o.NATSURL, "NATS server with JetStream for --source nats")
 	fs.IntVar(&o.Records, "records", o.Records, "records in the burst")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "records each replica consumes per second")
 	fs.IntVar(&o.Target, "target", o.Target, "records per replica the HPA aims for (the trigger's lagThreshold, value or targetQueryValue)")

@@ -8,14 +8,17 @@ import (
 	httpscaler "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/kafka"
 	"github.com/ebbscale/ebb/scalers/mysql"
+	"github.com/ebbscale/ebb/scalers/natsjetstream"
 	"github.com/ebbscale/ebb/scalers/postgresql"
 	"github.com/ebbscale/ebb/scalers/prometheus"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
+	"github.com/ebbscale/ebb/scalers/redis"
 )
 
 // Registry returns a new registry of every trigger type Ebb serves. Building
 // it does no I/O: the types connect when their scalers first read.
 func Registry() (*scalers.Registry, error) {
+	redisList, redisStreams := redis.NewTypes()
 	return scalers.NewRegistry(
 		rabbitmq.NewType(),
 		kafka.NewType(),
@@ -23,5 +26,8 @@ func Registry() (*scalers.Registry, error) {
 		postgresql.NewType(),
 		mysql.NewType(),
 		httpscaler.NewType(),
+		redisList,
+		redisStreams,
+		natsjetstream.NewType(),
 	)
 }

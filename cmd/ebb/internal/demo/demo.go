@@ -37,11 +37,14 @@ var externalMetrics = schema.GroupVersion{Group: "external.metrics.k8s.io", Vers
 
 // Options shape a run. DefaultOptions gives the values of `ebb demo`.
 type Options struct {
-	// Source is the event source: kafka (an in-process broker), rabbitmq or
-	// postgresql (running ones, at RabbitMQURL and PostgreSQLURL).
+	// Source is the event source: kafka (an in-process broker), or a
+	// running rabbitmq, postgresql, redis or nats (at RabbitMQURL,
+	// PostgreSQLURL, RedisAddress, NATSURL).
 	Source        string
 	RabbitMQURL   string
 	PostgreSQLURL string
+	RedisAddress  string
+	NATSURL       string
 
 	// Records is the burst of work produced at once: records, messages or
 	// rows, as the source has it.
@@ -86,6 +89,8 @@ func DefaultOptions() Options {
 		Source:          "kafka",
 		RabbitMQURL:     DefaultRabbitMQURL,
 		PostgreSQLURL:   DefaultPostgreSQLURL,
+		RedisAddress:    DefaultRedisAddress,
+		NATSURL:         DefaultNATSURL,
 		Records:         1000,
 		Rate:            10,
 		Target:          20,

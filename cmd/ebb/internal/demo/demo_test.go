@@ -96,7 +96,7 @@ func TestRunScalesZeroToNToZero(t *testing.T) {
 	})
 }
 
-// The running RabbitMQ and PostgreSQL of the machine (tests/services.sh)
+// The running RabbitMQ, PostgreSQL, Redis and NATS of the machine (tests/services.sh)
 // scale the worker the same way.
 func TestRunWithRunningSources(t *testing.T) {
 	for _, tc := range []struct {
@@ -105,6 +105,8 @@ func TestRunWithRunningSources(t *testing.T) {
 	}{
 		{"rabbitmq", "messages"},
 		{"postgresql", "rows"},
+		{"redis", "jobs"},
+		{"nats", "messages"},
 	} {
 		t.Run(tc.source, func(t *testing.T) {
 			o := shortOptions()

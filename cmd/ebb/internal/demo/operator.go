@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/ebbscale/ebb/cmd/internal/triggers"
+
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -18,9 +20,6 @@ import (
 	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/metricsadapter"
 	"github.com/ebbscale/ebb/scalers"
-	"github.com/ebbscale/ebb/scalers/kafka"
-	"github.com/ebbscale/ebb/scalers/postgresql"
-	"github.com/ebbscale/ebb/scalers/rabbitmq"
 	"github.com/ebbscale/ebb/tests/controlplane"
 )
 
@@ -40,10 +39,9 @@ type operator struct {
 	done    chan error // receives mgr.Start's result
 }
 
-// newRegistry holds the trigger types the demo's sources need.
-func newRegistry() (*scalers.Registry, error) {
-	return scalers.NewRegistry(kafka.NewType(), rabbitmq.NewType(), postgresql.NewType())
-}
+// newRegistry holds every trigger type the operator serves, so the demo's
+// operator is the real one.
+func newRegistry() (*scalers.Registry, error) { return triggers.Registry() }
 
 // startOperator starts the operator against cfg, its adapter on a free
 // port of 127.0.0.1, and registers the adapter with the API server as

@@ -46,7 +46,7 @@ func (u Unit) Of(n int) string {
 }
 
 // Sources are the values of Options.Source.
-var Sources = []string{"kafka", "rabbitmq", "postgresql"}
+var Sources = []string{"kafka", "rabbitmq", "postgresql", "redis", "nats"}
 
 // newSource starts or connects to the source o names.
 func newSource(ctx context.Context, o Options) (source, error) {
@@ -57,6 +57,10 @@ func newSource(ctx context.Context, o Options) (source, error) {
 		return newRabbitSource(ctx, o.RabbitMQURL)
 	case "postgresql":
 		return newPostgresSource(ctx, o.PostgreSQLURL)
+	case "redis":
+		return newRedisSource(ctx, o.RedisAddress)
+	case "nats":
+		return newNATSSource(ctx, o.NATSURL)
 	}
 	return nil, fmt.Errorf("unknown source %q: want one of %v", o.Source, Sources)
 }
