@@ -43,9 +43,8 @@ const (
 // client is one go-redis client (a pool of at most maxConns connections) to
 // one server and database with one set of credentials.
 type client struct {
-	rdb  *goredis.Client
-	sh   *shared
-	open atomic.Int64 // TCP connections open, for tests
+	rdb *goredis.Client
+	sh  *shared
 	// dialErr is the error of the last connection attempt, nil once one
 	// succeeds, and connected says one did: a read that runs out of time
 	// while connecting says why.
@@ -100,8 +99,9 @@ func (sh *shared) newClient(_ context.Context, k connKey) (*client, error) {
 func (c *client) close() { _ = c.rdb.Close() }
 
 // dialer connects over TCP and, with TLS on, completes the handshake within
-// the dial's context, so that a server that does not speak TLS fails the
-// read at its deadline with an error that says so.
+// the dial's context (go-redis bounds each attempt by dialTimeout), so that a
+// server that does not speak TLS fails the attempt with an error that says
+// so. It keeps the attempt's outcome for whileConnecting.
 func (c *client) dialer(tcfg *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := c.connect(ctx, network, addr, tcfg)
@@ -112,8 +112,7 @@ func (c *client) dialer(tcfg *tls.Config) func(ctx context.Context, network, add
 		c.dialErr.Store(nil)
 		c.connected.Store(true)
 		c.sh.dials.Add(1)
-		c.open.Add(1)
-		return &countedConn{Conn: conn, open: &c.open}, nil
+		return conn, nil
 	}
 }
 
@@ -159,20 +158,6 @@ func (c *client) whileConnecting(err error) error {
 		return fmt.Errorf("%w (no connection to %s completed yet; TLS is on: does the server serve TLS on this port?)", err, c.addr)
 	}
 	return fmt.Errorf("%w (no connection to %s completed yet)", err, c.addr)
-}
-
-// countedConn keeps the client's count of open connections.
-type countedConn struct {
-	net.Conn
-	open   *atomic.Int64
-	closed atomic.Bool
-}
-
-func (c *countedConn) Close() error {
-	if !c.closed.Swap(true) {
-		c.open.Add(-1)
-	}
-	return c.Conn.Close()
 }
 
 // query is one read: what, of which key and group.
