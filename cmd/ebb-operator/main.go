@@ -128,6 +128,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	// The metrics adapter's API server library logs through klog.
 	klog.SetLogger(ctrl.Log.WithName("apiserver"))
 	log := ctrl.Log.WithName("ebb-operator")
+	triggers.SetLogger(ctrl.Log.WithName("scalers"))
 
 	if restCfg == nil {
 		if c.kubeconfig != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/ebbscale/ebb/scalers/prometheus"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 	"github.com/ebbscale/ebb/scalers/redis"
+	"github.com/go-logr/logr"
 )
 
 // Registry returns a new registry of every trigger type Ebb serves. Building
@@ -30,4 +31,11 @@ func Registry() (*scalers.Registry, error) {
 		redisStreams,
 		natsjetstream.NewType(),
 	)
+}
+
+// SetLogger routes the log lines that a trigger type's client library
+// prints by itself (go-redis's) to log, so that a program's output is its
+// own. Call it once, before the first read.
+func SetLogger(log logr.Logger) {
+	redis.SetLogger(log.WithName("redis"))
 }

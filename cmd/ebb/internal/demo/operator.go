@@ -53,6 +53,7 @@ func startOperator(cp *controlplane.ControlPlane, scheme *runtime.Scheme, log lo
 	if err != nil {
 		return nil, err
 	}
+	triggers.SetLogger(log.WithName("scalers")) // not onto the demo's display
 	return startOperatorWith(cp, scheme, log, reg)
 }
 
