@@ -2,8 +2,6 @@ package kafka
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -132,60 +130,12 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	if c.TLS != "enable" {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.UnsafeSsl} //nolint:gosec // unsafeSsl is the user's explicit choice
-	if c.CA != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(c.CA)) {
-			return nil, scalers.KeyError("ca", "expected PEM certificates, found none")
-		}
-		cfg.RootCAs = pool
-	}
-	switch {
-	case c.Cert == "" && c.Key == "":
-		if c.KeyPassword != "" {
-			return nil, scalers.KeyError("keyPassword", "is set without cert and key")
-		}
-	case c.Cert == "":
-		return nil, scalers.KeyError("cert", "is required with key")
-	case c.Key == "":
-		return nil, scalers.KeyError("key", "is required with cert")
-	default:
-		keyPEM, err := decryptKey([]byte(c.Key), c.KeyPassword)
-		if err != nil {
-			return nil, err
-		}
-		pair, err := tls.X509KeyPair([]byte(c.Cert), keyPEM)
-		if err != nil {
-			return nil, scalers.KeyError("cert", "and key do not form a valid certificate and private key pair (PEM expected)")
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	return cfg, nil
-}
-
-// decryptKey returns the PEM private key in the clear. A key encrypted with
-// the legacy PEM encryption (Proc-Type: 4,ENCRYPTED) needs keyPassword.
-func decryptKey(keyPEM []byte, password string) ([]byte, error) {
-	block, _ := pem.Decode(keyPEM)
-	if block == nil {
-		return nil, scalers.KeyError("key", "expected a PEM private key")
-	}
-	//nolint:staticcheck // legacy PEM encryption is what Kafka tooling still produces.
-	if !x509.IsEncryptedPEMBlock(block) {
-		if password != "" {
-			return nil, scalers.KeyError("keyPassword", "is set but the key is not encrypted")
-		}
-		return keyPEM, nil
-	}
-	if password == "" {
-		return nil, scalers.KeyError("keyPassword", "is required: the key is encrypted")
-	}
-	//nolint:staticcheck // see above.
-	der, err := x509.DecryptPEMBlock(block, []byte(password))
+	cfg, err := scalers.ClientTLS(scalers.TLSKeys{CA: c.CA, Cert: c.Cert, Key: c.Key, KeyPassword: c.KeyPassword})
 	if err != nil {
-		return nil, scalers.KeyError("keyPassword", "does not decrypt the key")
+		return nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der}), nil
+	cfg.InsecureSkipVerify = c.UnsafeSsl //nolint:gosec // unsafeSsl is the user's explicit choice
+	return cfg, nil
 }
 
 // partitions returns the partition ids of PartitionLimitation, sorted and

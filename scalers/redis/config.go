@@ -2,8 +2,6 @@ package redis
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -384,64 +382,13 @@ func tlsConfig(k connKey) (*tls.Config, error) {
 	if err != nil {
 		host = k.addr // at admission the address may be unknown; only the material is checked then
 	}
-	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         host,
-		InsecureSkipVerify: k.unsafeSsl, //nolint:gosec // unsafeSsl is the user's explicit choice
-	}
-	if k.ca != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(k.ca)) {
-			return nil, scalers.KeyError("ca", "expected PEM certificates, found none")
-		}
-		cfg.RootCAs = pool
-	}
-	switch {
-	case k.cert == "" && k.key == "":
-		if k.keyPassword != "" {
-			return nil, scalers.KeyError("keyPassword", "is set without cert and key")
-		}
-	case k.cert == "":
-		return nil, scalers.KeyError("cert", "is required with key")
-	case k.key == "":
-		return nil, scalers.KeyError("key", "is required with cert")
-	default:
-		keyPEM, err := clearKey([]byte(k.key), k.keyPassword)
-		if err != nil {
-			return nil, err
-		}
-		pair, err := tls.X509KeyPair([]byte(k.cert), keyPEM)
-		if err != nil {
-			return nil, scalers.KeyError("cert", "and key do not form a certificate and its private key (PEM expected)")
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	return cfg, nil
-}
-
-// clearKey returns a PEM private key in the clear; one encrypted with the
-// legacy PEM encryption (Proc-Type: 4,ENCRYPTED) needs keyPassword.
-func clearKey(keyPEM []byte, password string) ([]byte, error) {
-	block, _ := pem.Decode(keyPEM)
-	if block == nil {
-		return nil, scalers.KeyError("key", "expected a PEM private key")
-	}
-	//nolint:staticcheck // the legacy PEM encryption is what keyPassword is for.
-	if !x509.IsEncryptedPEMBlock(block) {
-		if password != "" {
-			return nil, scalers.KeyError("keyPassword", "is set but the key is not encrypted")
-		}
-		return keyPEM, nil
-	}
-	if password == "" {
-		return nil, scalers.KeyError("keyPassword", "is required: the key is encrypted")
-	}
-	//nolint:staticcheck // see above.
-	der, err := x509.DecryptPEMBlock(block, []byte(password))
+	cfg, err := scalers.ClientTLS(scalers.TLSKeys{CA: k.ca, Cert: k.cert, Key: k.key, KeyPassword: k.keyPassword})
 	if err != nil {
-		return nil, scalers.KeyError("keyPassword", "does not decrypt the key")
+		return nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der}), nil
+	cfg.ServerName = host
+	cfg.InsecureSkipVerify = k.unsafeSsl //nolint:gosec // unsafeSsl is the user's explicit choice
+	return cfg, nil
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
