@@ -129,7 +129,9 @@ func (e *ReadError) Error() string {
 type Result struct {
 	// Documents are the output documents in input order, each a YAML
 	// document without a separator: Ebb's objects, and the documents that
-	// are not KEDA's, unchanged.
+	// are not KEDA's, unchanged. When HTTPScaledObjects were converted, the
+	// ClusterTriggerAuthentication their triggers name comes just before
+	// the first of them.
 	Documents [][]byte
 	// Findings explain the conversion, in input order.
 	Findings []Finding
@@ -180,6 +182,7 @@ func Convert(inputs []Input, o Options) *Result {
 	for _, in := range inputs {
 		c.input(in)
 	}
+	c.writeInterceptorAuth()
 	c.checkReferences()
 	slices.SortStableFunc(c.res.Findings, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(c.order[a.Pos.File], c.order[b.Pos.File]), cmp.Compare(a.Pos.Index, b.Pos.Index), cmp.Compare(a.Pos.Item, b.Pos.Item))

@@ -100,7 +100,8 @@ func golden(t *testing.T, path string, got []byte) {
 
 // The corpus sets every field of KEDA's ScaledObject, TriggerAuthentication
 // and ClusterTriggerAuthentication at least once (the fields of KEDA 2.x, listed
-// out here by hand), and every KEDA annotation Ebb maps or reports.
+// out here by hand), every field of the HTTP add-on's HTTPScaledObject (v0.8 to
+// v0.10, and those added since), and every KEDA annotation Ebb maps or reports.
 func TestCorpusCoversEveryKEDAField(t *testing.T) {
 	scaledObject := []string{
 		"metadata.name", "metadata.namespace", "metadata.labels", "metadata.annotations",
@@ -150,7 +151,28 @@ func TestCorpusCoversEveryKEDAField(t *testing.T) {
 		"spec.gcpSecretManager.secrets[].id", "spec.gcpSecretManager.secrets[].version",
 		"spec.boundServiceAccountToken[].parameter", "spec.boundServiceAccountToken[].serviceAccountName",
 	)
+	httpScaledObject := []string{
+		"metadata.name", "metadata.namespace", "metadata.labels", "metadata.annotations",
+		"metadata.uid", "metadata.resourceVersion",
+		"metadata.annotations.httpscaledobject.keda.sh/skip-scaledobject-creation",
+		"metadata.annotations.httpscaledobject.keda.sh/orphan-scaledobject",
+		"metadata.annotations.autoscaling.keda.sh/paused", "metadata.annotations.autoscaling.keda.sh/paused-replicas",
+		"spec.hosts[]", "spec.pathPrefixes[]", "spec.headers[].name", "spec.headers[].value",
+		"spec.scaleTargetRef.name", "spec.scaleTargetRef.kind", "spec.scaleTargetRef.apiVersion",
+		"spec.scaleTargetRef.service", "spec.scaleTargetRef.port", "spec.scaleTargetRef.portName",
+		"spec.replicas.min", "spec.replicas.max",
+		"spec.targetPendingRequests", "spec.scaledownPeriod", "spec.initialCooldownPeriod",
+		"spec.scalingMetric.concurrency.targetValue",
+		"spec.scalingMetric.requestRate.targetValue", "spec.scalingMetric.requestRate.window",
+		"spec.scalingMetric.requestRate.granularity",
+		"spec.coldStartTimeoutFailoverRef.service", "spec.coldStartTimeoutFailoverRef.port",
+		"spec.coldStartTimeoutFailoverRef.portName", "spec.coldStartTimeoutFailoverRef.timeoutSeconds",
+		"spec.timeouts.conditionWait", "spec.timeouts.responseHeader",
+		"spec.placeholderConfig",
+		"status",
+	}
 	want := map[string][]string{
+		"HTTPScaledObject":             httpScaledObject,
 		"ScaledObject":                 scaledObject,
 		"TriggerAuthentication":        triggerAuthentication,
 		"ClusterTriggerAuthentication": append(slices.Clone(authSpec[:6]), "spec.env[].parameter", "spec.env[].name", "metadata.namespace"),
@@ -172,7 +194,7 @@ func TestCorpusCoversEveryKEDAField(t *testing.T) {
 			for _, o := range objs {
 				m, _ := o.(map[string]any)
 				kind, _ := m["kind"].(string)
-				if apiVersion, _ := m["apiVersion"].(string); !strings.HasPrefix(apiVersion, "keda.sh/") {
+				if apiVersion, _ := m["apiVersion"].(string); !strings.HasPrefix(apiVersion, "keda.sh/") && !strings.HasPrefix(apiVersion, "http.keda.sh/") {
 					continue
 				}
 				if seen[kind] == nil {
@@ -243,10 +265,12 @@ func TestConvert(t *testing.T) {
 		sentence string
 		input    string
 		// wantOut and wantFindings are substrings of the output and of the
-		// findings; noOut must not be in the output.
+		// findings; noOut must not be in the output, noFindings not in the
+		// findings.
 		wantOut      []string
 		noOut        []string
 		wantFindings []string
+		noFindings   []string
 		lossy        bool
 	}{
 		{
@@ -320,6 +344,58 @@ func TestConvert(t *testing.T) {
 			wantFindings: []string{`spec.advanced.horizontalPodAutoscalerConfig.behavior: dropped: not a valid HPA behavior (json: unknown field "scaleSideways")`},
 			lossy:        true,
 		},
+		{
+			sentence:     "an HTTPScaledObject becomes a ScaledObject whose http trigger publishes its route to ebb-interceptor",
+			input:        hso("hosts: [shop.example.com]\n  pathPrefixes: [/cart]\n  scaleTargetRef: {name: web, service: web, port: 8080}"),
+			wantOut:      []string{"kind: ScaledObject", "type: http", "host: shop.example.com", "pathPrefix: /cart", "service: web", `port: "8080"`, `targetConcurrency: "100"`, "interceptorURL: http://ebb-interceptor-admin.ebb-system.svc:9090", "name: shop-example-com-cart\n", "kind: ClusterTriggerAuthentication", "pollingInterval: 15"},
+			noOut:        []string{"scalingModifiers", "keda.sh"},
+			wantFindings: []string{"changed: its routes move to ebb-interceptor", "spec.scalingMetric: note: not set"},
+			lossy:        true,
+		},
+		{
+			sentence:     "hosts that are words of the formula language get names the formula can use",
+			input:        hso("hosts: [max, min]\n  scaleTargetRef: {name: web, service: web, port: 8080}\n  scalingMetric: {requestRate: {targetValue: 7}}"),
+			wantOut:      []string{"formula: hmax + hmin\n", `target: "7"`, `targetRequestRate: "7"`},
+			wantFindings: []string{"note: 2 routes (hosts × pathPrefixes)"},
+			lossy:        true,
+		},
+		{
+			sentence:     "more routes than a ScaledObject takes triggers are reported invalid",
+			input:        hso("hosts: [a.example, b.example, c.example, d.example, e.example, f.example]\n  pathPrefixes: [/a, /b, /c, /d, /e, /f]\n  scaleTargetRef: {name: web, service: web, port: 8080}"),
+			wantFindings: []string{"spec.hosts: invalid: with spec.pathPrefixes makes 36 routes; an Ebb ScaledObject takes at most 32 triggers"},
+			lossy:        true,
+		},
+		{
+			sentence:     "only hosts Ebb's interceptor cannot match leave the catch-all host, reported as a change",
+			input:        hso(`hosts: ["*.example.com"]` + "\n  scaleTargetRef: {name: web, service: web, port: 8080}"),
+			wantOut:      []string{"host: '*'"},
+			wantFindings: []string{"spec.hosts[0]: dropped: a wildcard subdomain", `spec.hosts: changed: has no host left that Ebb's interceptor matches; written as host "*"`},
+			lossy:        true,
+		},
+		{
+			sentence:     "the add-on skips its ScaledObject only for exactly \"true\", so another spelling converts",
+			input:        hso("hosts: [shop.example.com]\n  scaleTargetRef: {name: web, service: web, port: 8080}", "httpscaledobject.keda.sh/skip-scaledobject-creation: \"True\""),
+			wantOut:      []string{"kind: ScaledObject"},
+			noOut:        []string{"skip-scaledobject-creation"},
+			wantFindings: []string{`metadata.annotations[httpscaledobject.keda.sh/skip-scaledobject-creation]: note: is not "true"`},
+			lossy:        true,
+		},
+		{
+			sentence:     "an HTTPScaledObject without a namespace converts without one, as kubectl apply gives it one",
+			input:        strings.Replace(hso("hosts: [shop.example.com]\n  scaleTargetRef: {name: web, service: web, port: 8080}"), "  namespace: web\n", "", 1),
+			wantOut:      []string{"kind: ScaledObject", "host: shop.example.com"},
+			noOut:        []string{"namespace"},
+			wantFindings: []string{"changed: its routes move to ebb-interceptor"},
+			noFindings:   []string{"invalid"},
+			lossy:        true,
+		},
+		{
+			sentence:     "an HTTPScaledObject without a target is skipped",
+			input:        hso("hosts: [shop.example.com]\n  scaleTargetRef: {service: web, port: 8080}"),
+			noOut:        []string{"ScaledObject", "ClusterTriggerAuthentication"},
+			wantFindings: []string{"spec.scaleTargetRef.name: skipped: is missing"},
+			lossy:        true,
+		},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			res := convertFile(t, "in.yaml", []byte(tc.input))
@@ -344,6 +420,11 @@ func TestConvert(t *testing.T) {
 			for _, w := range tc.wantFindings {
 				if !strings.Contains(findings, w) {
 					t.Errorf("findings lack %q:\n%s", w, findings)
+				}
+			}
+			for _, w := range tc.noFindings {
+				if strings.Contains(findings, w) {
+					t.Errorf("findings have %q:\n%s", w, findings)
 				}
 			}
 			if res.Lossy() != tc.lossy {
@@ -373,6 +454,63 @@ func so(spec, triggers string, annotations ...string) string {
 		b.WriteString("  " + l + "\n")
 	}
 	return b.String()
+}
+
+// hso writes an HTTPScaledObject in namespace web with spec lines and
+// annotation lines.
+func hso(spec string, annotations ...string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: http.keda.sh/v1alpha1\nkind: HTTPScaledObject\nmetadata:\n  name: web\n  namespace: web\n")
+	if len(annotations) > 0 {
+		b.WriteString("  annotations:\n")
+		for _, a := range annotations {
+			b.WriteString("    " + a + "\n")
+		}
+	}
+	b.WriteString("spec:\n  " + spec + "\n")
+	return b.String()
+}
+
+// The ClusterTriggerAuthentication that gives the converted http triggers
+// the interceptor's admin token is written once, just before the first
+// ScaledObject that names it, unless the input holds one of that name.
+func TestInterceptorAuthentication(t *testing.T) {
+	one := hso("hosts: [a.example]\n  scaleTargetRef: {name: a, service: a, port: 80}")
+	two := strings.Replace(hso("hosts: [b.example]\n  scaleTargetRef: {name: b, service: b, port: 80}"), "name: web", "name: other", 1)
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: web}\n"
+	kinds := func(res *convert.Result) []string {
+		var out []string
+		for _, d := range res.Documents {
+			var m struct{ Kind string }
+			if err := sigsyaml.Unmarshal(d, &m); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m.Kind)
+		}
+		return out
+	}
+
+	res := convertFile(t, "in.yaml", []byte(cm+"---\n"+one+"---\n"+two))
+	if got, want := kinds(res), []string{"ConfigMap", "ClusterTriggerAuthentication", "ScaledObject", "ScaledObject"}; !slices.Equal(got, want) {
+		t.Errorf("documents %v, want %v", got, want)
+	}
+	if n := strings.Count(string(findingsText(res)), "written once in this output"); n != 2 {
+		t.Errorf("%d findings name the written ClusterTriggerAuthentication, want one per HTTPScaledObject:\n%s", n, findingsText(res))
+	}
+
+	own := "apiVersion: ebb.dev/v1alpha1\nkind: ClusterTriggerAuthentication\nmetadata: {name: ebb-interceptor}\nspec:\n  secretTargetRef: [{parameter: bearerToken, name: s, key: k}]\n"
+	res = convertFile(t, "in.yaml", []byte(one+"---\n"+own))
+	if got, want := kinds(res), []string{"ScaledObject", "ClusterTriggerAuthentication"}; !slices.Equal(got, want) {
+		t.Errorf("with the input's own: documents %v, want %v", got, want)
+	}
+	if !strings.Contains(string(findingsText(res)), "which the input holds: it must give bearerToken") {
+		t.Errorf("findings do not say the input's ClusterTriggerAuthentication serves:\n%s", findingsText(res))
+	}
+
+	res = convertFile(t, "in.yaml", []byte(cm))
+	if got := kinds(res); !slices.Equal(got, []string{"ConfigMap"}) {
+		t.Errorf("without an HTTPScaledObject: documents %v", got)
+	}
 }
 
 // Read errors name the input, the document and the line in the input.

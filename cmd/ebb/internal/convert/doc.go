@@ -1,5 +1,8 @@
 // Package convert rewrites KEDA's ScaledObjects, TriggerAuthentications and
-// ClusterTriggerAuthentications as Ebb's (ebb.dev/v1alpha1), for `ebb convert`.
+// ClusterTriggerAuthentications as Ebb's (ebb.dev/v1alpha1), for `ebb convert`;
+// and the HTTP add-on's HTTPScaledObjects as ScaledObjects with http triggers
+// in interceptor mode, plus one ClusterTriggerAuthentication that gives them
+// ebb-interceptor's admin token from the Helm chart's Secret.
 //
 // Convert is a pure function: it takes the bytes of one or more YAML inputs
 // and returns the output documents and a list of findings, one per thing that

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
 )
 
@@ -24,6 +25,12 @@ type converter struct {
 	// seen, by reference; refs the ScaledObject triggers that name one.
 	auths map[authKey]authState
 	refs  []authRef
+
+	// interceptorAuth records the ScaledObjects converted from KEDA HTTP
+	// add-on's HTTPScaledObjects; clusterAuths the names of the
+	// ClusterTriggerAuthentications (KEDA's or Ebb's) the inputs hold.
+	interceptorAuth *interceptorAuthUse
+	clusterAuths    map[string]bool
 }
 
 // authKey names an authentication object as a trigger refers to it; the
@@ -110,6 +117,12 @@ func (c *converter) object(pos Position, m map[string]any, raw string) {
 	if !strings.Contains(apiVersion, "/") {
 		group = ""
 	}
+	if kind == "ClusterTriggerAuthentication" && (group == "keda.sh" || group == v1alpha1.GroupVersion.Group) {
+		if c.clusterAuths == nil {
+			c.clusterAuths = map[string]bool{}
+		}
+		c.clusterAuths[o.name] = true
+	}
 	if group != "keda.sh" && !strings.HasSuffix(group, ".keda.sh") {
 		if apiVersion == "" || kind == "" {
 			o.report(Note, "", "has no apiVersion or kind, so it is not a KEDA object: passed through unchanged")
@@ -117,8 +130,8 @@ func (c *converter) object(pos Position, m map[string]any, raw string) {
 		c.passThrough(o, m, raw)
 		return
 	}
-	if group == "keda.sh" && !strings.HasPrefix(apiVersion, "keda.sh/v1alpha1") {
-		o.report(Note, "apiVersion", "%s is not keda.sh/v1alpha1; read as v1alpha1", apiVersion)
+	if (group == "keda.sh" || (group == "http.keda.sh" && kind == "HTTPScaledObject")) && !strings.HasPrefix(apiVersion, group+"/v1alpha1") {
+		o.report(Note, "apiVersion", "%s is not %s/v1alpha1; read as v1alpha1", apiVersion, group)
 	}
 	var out any
 	switch {
@@ -133,7 +146,9 @@ func (c *converter) object(pos Position, m map[string]any, raw string) {
 	case group == "keda.sh" && kind == "ScaledJob":
 		o.report(Skipped, "", "Ebb has no ScaledJob (yet): not converted")
 	case group == "http.keda.sh" && kind == "HTTPScaledObject":
-		o.report(Skipped, "", "KEDA's HTTP add-on has no Ebb object; write a ScaledObject with an http trigger instead (docs/scalers/http.md): not converted")
+		if so := c.httpScaledObject(o, m); so != nil {
+			out = so
+		}
 	default:
 		o.report(Skipped, "", "%s %s has no Ebb equivalent: not converted", apiVersion, kind)
 	}

@@ -87,15 +87,33 @@ func (c *converter) scaledObject(o *objctx, m map[string]any) *v1alpha1.ScaledOb
 	}
 	o.nameTriggers(s, inputIndex)
 
-	for _, e := range controller.ValidateSpec(c.reg, so) {
+	o.admission(so, func(path string) (string, bool) { return inputField(path, inputIndex), true })
+	return so
+}
+
+// admission runs Ebb's admission checks (the webhook's) on a converted
+// ScaledObject and reports what they refuse as invalid, at the input field
+// that field maps the output's field path to (ok false: leave it out).
+func (o *objctx) admission(so *v1alpha1.ScaledObject, field func(path string) (string, bool)) {
+	if so.Namespace == "" {
+		// kubectl apply gives it one (the context's, or -n); the checks
+		// need one (an http trigger's route is named after it).
+		cp := *so
+		cp.Namespace = metav1.NamespaceDefault
+		so = &cp
+	}
+	for _, e := range controller.ValidateSpec(o.c.reg, so) {
+		f, ok := field(e.Field)
+		if !ok {
+			continue
+		}
 		msg := e.Detail
 		if msg == "" {
 			msg = e.ErrorBody()
 		}
 		msg, _, _ = strings.Cut(msg, "\n") // expr's error adds the formula and a caret below
-		o.report(Invalid, inputField(e.Field, inputIndex), "Ebb's admission check refuses it: %s", msg)
+		o.report(Invalid, f, "Ebb's admission check refuses it: %s", msg)
 	}
-	return so
 }
 
 // scaledObjectAnnotation maps KEDA's ScaledObject annotations.
