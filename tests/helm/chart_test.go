@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -305,12 +306,40 @@ var options = []option{
 		if sm.GetLabels()["release"] != "prom" {
 			t.Errorf("labels = %v", sm.GetLabels())
 		}
-		svc := find(t, r, "Service", "ebb-operator-metrics")
-		sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
-		for k, v := range sel {
-			if svc.GetLabels()[k] != v {
-				t.Errorf("the ServiceMonitor selects %s=%s; the metrics Service has %v", k, v, svc.GetLabels())
+		checkServiceMonitor(t, r, "ebb-operator", "ebb-operator-metrics", "metrics")
+		if lookup(r, "ServiceMonitor", "ebb-interceptor") != nil {
+			t.Error("a ServiceMonitor for the interceptor, which is off")
+		}
+	}},
+	{"ServiceMonitors for the operator and the interceptor", map[string]any{
+		"metrics":     map[string]any{"serviceMonitor": map[string]any{"enabled": true, "interval": "15s", "labels": map[string]any{"release": "prom"}}},
+		"interceptor": map[string]any{"enabled": true, "adminPort": 9191},
+	}, func(t *testing.T, r *helm.Rendered) {
+		checkServiceMonitor(t, r, "ebb-operator", "ebb-operator-metrics", "metrics")
+		checkServiceMonitor(t, r, "ebb-interceptor", "ebb-interceptor-admin", "admin")
+		sm := find(t, r, "ServiceMonitor", "ebb-interceptor")
+		if sm.GetLabels()["release"] != "prom" {
+			t.Errorf("the interceptor's ServiceMonitor labels = %v, without the values' release=prom", sm.GetLabels())
+		}
+		eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		if len(eps) != 1 || eps[0].(map[string]any)["interval"] != "15s" {
+			t.Errorf("the interceptor's ServiceMonitor endpoints = %v, want the values' interval 15s", eps)
+		}
+		// The admin Service's port reaches the container port the
+		// interceptor's --admin-address (which serves /metrics) listens on.
+		ports, _, _ := unstructured.NestedSlice(find(t, r, "Service", "ebb-interceptor-admin").Object, "spec", "ports")
+		if len(ports) != 1 || ports[0].(map[string]any)["targetPort"] != "admin" {
+			t.Fatalf("ebb-interceptor-admin ports = %v, want one with targetPort admin", ports)
+		}
+		cs, _, _ := unstructured.NestedSlice(find(t, r, "Deployment", "ebb-interceptor").Object, "spec", "template", "spec", "containers")
+		var adminPort int64
+		for _, p := range cs[0].(map[string]any)["ports"].([]any) {
+			if p.(map[string]any)["name"] == "admin" {
+				adminPort = p.(map[string]any)["containerPort"].(int64)
 			}
+		}
+		if want := fmt.Sprintf("--admin-address=:%d", adminPort); adminPort != 9191 || !slices.Contains(interceptorArgs(t, r), want) {
+			t.Errorf("the interceptor's container port admin is %d, its args %v; want 9191 and %s", adminPort, interceptorArgs(t, r), want)
 		}
 	}},
 	{"dashboard ConfigMap for Grafana's sidecar", map[string]any{"dashboard": map[string]any{"enabled": true, "label": "grafana_dashboard", "labelValue": "ebb", "namespace": "monitoring"}}, func(t *testing.T, r *helm.Rendered) {
@@ -324,6 +353,31 @@ var options = []option{
 		var dash map[string]any
 		if err := json.Unmarshal([]byte(str(cm, "data", "ebb.json")), &dash); err != nil || dash["title"] == nil {
 			t.Errorf("the ConfigMap's ebb.json is not the dashboard: %v", err)
+		}
+		// It is deploy/grafana/ebb.json, the Interceptor row included.
+		root, err := controlplane.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(root, "deploy", "grafana", "ebb.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]any
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(dash, want) {
+			t.Error("the ConfigMap's ebb.json is not deploy/grafana/ebb.json: run make chart-sync")
+		}
+		rows := []string{}
+		for _, p := range dash["panels"].([]any) {
+			if p := p.(map[string]any); p["type"] == "row" {
+				rows = append(rows, p["title"].(string))
+			}
+		}
+		if !slices.Contains(rows, "Interceptor") {
+			t.Errorf("the dashboard's rows %q lack Interceptor", rows)
 		}
 	}},
 	{"one replica without leader election, no PDB", map[string]any{"replicaCount": 1, "leaderElection": false, "podDisruptionBudget": map[string]any{"enabled": false}}, func(t *testing.T, r *helm.Rendered) {
@@ -348,6 +402,9 @@ var options = []option{
 	}},
 	{"the interceptor with routes", interceptorValues, func(t *testing.T, r *helm.Rendered) {
 		find(t, r, "Deployment", "ebb-interceptor")
+		if lookup(r, "ServiceMonitor", "ebb-interceptor") != nil {
+			t.Error("a ServiceMonitor for the interceptor with metrics.serviceMonitor off")
+		}
 		find(t, r, "Service", "ebb-interceptor")
 		find(t, r, "Secret", "ebb-interceptor-token")
 		var routes struct {
@@ -436,6 +493,44 @@ func interceptorArgs(t *testing.T, r *helm.Rendered) []string {
 		a = append(a, x.(string))
 	}
 	return a
+}
+
+// checkServiceMonitor checks that the ServiceMonitor name selects exactly
+// the Service service among the rendered ones, in the release namespace, and
+// scrapes /metrics on its port named port.
+func checkServiceMonitor(t *testing.T, r *helm.Rendered, name, service, port string) {
+	t.Helper()
+	sm := find(t, r, "ServiceMonitor", name)
+	sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+	nss, _, _ := unstructured.NestedStringSlice(sm.Object, "spec", "namespaceSelector", "matchNames")
+	var selected []string
+	for _, o := range r.Objects {
+		if o.GetKind() != "Service" || !slices.Contains(nss, o.GetNamespace()) {
+			continue
+		}
+		match := len(sel) > 0
+		for k, v := range sel {
+			match = match && o.GetLabels()[k] == v
+		}
+		if match {
+			selected = append(selected, o.GetName())
+		}
+	}
+	if !slices.Equal(selected, []string{service}) {
+		t.Errorf("ServiceMonitor %s selects the Services %v (labels %v in %v), want %s only", name, selected, sel, nss, service)
+	}
+	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	if len(eps) != 1 || eps[0].(map[string]any)["port"] != port || eps[0].(map[string]any)["path"] != "/metrics" {
+		t.Errorf("ServiceMonitor %s endpoints = %v, want /metrics on port %s", name, eps, port)
+	}
+	ports, _, _ := unstructured.NestedSlice(find(t, r, "Service", service).Object, "spec", "ports")
+	found := false
+	for _, p := range ports {
+		found = found || p.(map[string]any)["name"] == port
+	}
+	if !found {
+		t.Errorf("Service %s has no port named %s: %v", service, port, ports)
+	}
 }
 
 func lookupNS(r *helm.Rendered, kind, name, ns string) *unstructured.Unstructured {
