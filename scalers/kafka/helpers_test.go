@@ -227,24 +227,6 @@ func expectReading(t *testing.T, sc scalers.Scaler, value float64, active bool) 
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, within, last)
-		}
-		<-tick.C
-	}
-}
-
 // freePort returns a loopback port where nothing listens.
 func freePort(t testing.TB) int {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/kafka"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // fakeClock is the clock of probe results and interest in tests that step
@@ -454,7 +455,7 @@ func TestProbesFailWhileTheBrokerIsGoneThenRecoverWhenItIsBack(t *testing.T) {
 		t.Fatalf("restarting kfake on port %d: %v", port, err)
 	}
 	t.Cleanup(second.Close)
-	eventually(t, 15*time.Second, "probes recover once the broker is back", func() (bool, string) {
+	scalertest.Eventually(t, 15*time.Second, "probes recover once the broker is back", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		r, err := probeOnce(ctx, sc)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers/kafka"
+
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 func TestLagIsTheWholeLogWhenNothingIsCommittedUnderTheEarliestPolicy(t *testing.T) {
@@ -325,7 +327,7 @@ func TestAReadOfAHangingBrokerEndsAtItsDeadlineAndTheNextReadRecovers(t *testing
 		t.Errorf("Read took %s past a 300ms deadline", took)
 	}
 	releaseAll()
-	eventually(t, 10*time.Second, "reads recover", func() (bool, string) {
+	scalertest.Eventually(t, 10*time.Second, "reads recover", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		r, err := sc.Read(ctx)
@@ -372,7 +374,7 @@ func TestTheBrokerGoingAwayGivesErrorsThenReadsRecoverWhenItIsBack(t *testing.T)
 		t.Fatalf("restarting kfake on port %d: %v", port, err)
 	}
 	t.Cleanup(second.Close)
-	eventually(t, 15*time.Second, "reads recover once the broker is back", func() (bool, string) {
+	scalertest.Eventually(t, 15*time.Second, "reads recover once the broker is back", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		r, err := sc.Read(ctx)

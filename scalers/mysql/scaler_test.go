@@ -31,7 +31,7 @@ const (
 // users and for looking at the process list.
 func admin(t testing.TB) *sql.DB {
 	t.Helper()
-	sqltest.RequireService(t, "MariaDB", myAddr)
+	scalertest.RequireService(t, "MariaDB", myAddr)
 	dc := driver.NewConfig()
 	dc.User, dc.Net, dc.Addr, dc.DBName = "root", "tcp", myAddr, myDB
 	conn, err := driver.NewConnector(dc)
@@ -154,7 +154,7 @@ func TestConformance(t *testing.T) {
 	valid := trigger(map[string]string{"query": "SELECT 1", "queryValue": "5", "host": myHost, "port": myPort, "dbName": myDB})
 	valid.AuthParams = map[string]string{"username": name, "password": password}
 	unreachable := trigger(map[string]string{"query": "SELECT 1", "queryValue": "5"})
-	unreachable.AuthParams = map[string]string{"connectionString": dsn(name, password, sqltest.FreeAddr(t), myDB)}
+	unreachable.AuthParams = map[string]string{"connectionString": dsn(name, password, scalertest.FreeAddr(t), myDB)}
 
 	with := func(md map[string]string, set ...string) scalers.Trigger {
 		m := map[string]string{}
@@ -431,7 +431,7 @@ func TestThePasswordNeverAppearsInErrors(t *testing.T) {
 		name string
 		auth map[string]string
 	}{
-		{"a port where nothing listens", map[string]string{"connectionString": dsn(name, password, sqltest.FreeAddr(t), myDB)}},
+		{"a port where nothing listens", map[string]string{"connectionString": dsn(name, password, scalertest.FreeAddr(t), myDB)}},
 		{"a database that never answers", map[string]string{"connectionString": dsn(name, password, proxy.Addr(), myDB)}},
 		{"a host that does not resolve", map[string]string{"host": "no-such-host.invalid", "username": name, "password": password}},
 		{"a database the user may not use", map[string]string{"connectionString": dsn(name, password, myAddr, "mysql")}},

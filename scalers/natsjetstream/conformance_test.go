@@ -26,7 +26,7 @@ func TestConformanceOverTheProtocol(t *testing.T) {
 	scalertest.Run(t, scalertest.Suite{
 		Type:        typ,
 		Valid:       trigger(valid, auth),
-		Unreachable: trigger(with(valid, "natsServerURL", "nats://"+freeAddr(t)), auth),
+		Unreachable: trigger(with(valid, "natsServerURL", "nats://"+scalertest.FreeAddr(t)), auth),
 		Bad: append(commonBad(valid, auth), []scalertest.BadMetadata{
 			bad("neither natsServerURL nor natsServerMonitoringEndpoint", "natsServerMonitoringEndpoint", with(valid, "natsServerURL", "")),
 			bad("both natsServerURL and natsServerMonitoringEndpoint", "natsServerURL", with(valid, "natsServerMonitoringEndpoint", "127.0.0.1:8222")),
@@ -64,7 +64,7 @@ func TestConformanceOverTheMonitoringEndpoint(t *testing.T) {
 	scalertest.Run(t, scalertest.Suite{
 		Type:        typ,
 		Valid:       trigger(valid, nil),
-		Unreachable: trigger(with(valid, "natsServerMonitoringEndpoint", freeAddr(t)), nil),
+		Unreachable: trigger(with(valid, "natsServerMonitoringEndpoint", scalertest.FreeAddr(t)), nil),
 		Bad: append(commonBad(valid, nil), []scalertest.BadMetadata{
 			bad("a monitoring endpoint with a scheme", "natsServerMonitoringEndpoint", with(valid, "natsServerMonitoringEndpoint", "http://"+srv.monitor)),
 			bad("a monitoring endpoint without a port", "natsServerMonitoringEndpoint", with(valid, "natsServerMonitoringEndpoint", "127.0.0.1")),

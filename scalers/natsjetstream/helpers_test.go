@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // The NATS server the tests read: the one with JetStream on the standard
@@ -33,14 +34,11 @@ const (
 	natsServerBin = "/usr/sbin/nats-server"
 )
 
-// requireNATS fails the test when the shared NATS server is not reachable in
-// CI (CI=true) and skips it elsewhere, saying what is missing.
+// requireNATS stops the test when the shared NATS server is not reachable
+// (scalertest.RequireService).
 func requireNATS(t testing.TB) {
 	t.Helper()
-	if reachable(natsAddr) {
-		return
-	}
-	missing(t, "NATS is not reachable on "+natsAddr+": these tests need the real server with JetStream (nats-server -js)")
+	scalertest.RequireService(t, "NATS with JetStream (nats-server -js)", natsAddr)
 }
 
 // requireServerBinary fails (CI) or skips the test when it cannot start its
@@ -53,16 +51,8 @@ func requireServerBinary(t testing.TB) string {
 	if p, err := exec.LookPath("nats-server"); err == nil {
 		return p
 	}
-	missing(t, "nats-server is not installed (looked for "+natsServerBin+" and in PATH): these tests start their own server with a monitoring port or authentication")
+	scalertest.Unavailable(t, "nats-server is not installed (looked for "+natsServerBin+" and in PATH): these tests start their own server with a monitoring port or authentication")
 	return ""
-}
-
-func missing(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 func reachable(addr string) bool {
@@ -80,35 +70,6 @@ func uniqueName(prefix string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return "ebb_test_" + prefix + "_" + hex.EncodeToString(b)
-}
-
-// freeAddr returns a loopback address where nothing listens.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-// eventually polls cond every 20 ms until it holds or within passes, then
-// fails with what and cond's last word.
-func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s (last: %s)", within, what, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // admin is the tests' own connection, for creating streams and consumers,
@@ -264,7 +225,7 @@ func startServer(t testing.TB, o serverOptions) *server {
 	t.Helper()
 	bin := requireServerBinary(t)
 	dir := t.TempDir()
-	s := &server{t: t, bin: bin, addr: freeAddr(t), monitor: freeAddr(t)}
+	s := &server{t: t, bin: bin, addr: scalertest.FreeAddr(t), monitor: scalertest.FreeAddr(t)}
 	_, port, _ := net.SplitHostPort(s.addr)
 	_, mport, _ := net.SplitHostPort(s.monitor)
 	s.args = []string{"-a", "127.0.0.1", "-p", port, "-m", mport}
@@ -305,7 +266,7 @@ func (s *server) start() {
 	}()
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
-	eventually(s.t, 20*time.Second, "nats-server "+s.addr+" to accept connections and answer on its monitoring port", func() (bool, string) {
+	scalertest.Eventually(s.t, 20*time.Second, "nats-server "+s.addr+" to accept connections and answer on its monitoring port", func() (bool, string) {
 		select {
 		case <-exited:
 			s.t.Fatalf("nats-server exited: %s", s.log.String())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // A consumer's value is the messages it has not finished with: those not yet
@@ -351,7 +352,7 @@ func TestOneConnectionPerServerAndCredentials(t *testing.T) {
 	for _, sc := range scs {
 		_ = sc.Close()
 	}
-	eventually(t, 10*time.Second, "the server to see one Ebb connection after the password triggers closed", func() (bool, string) {
+	scalertest.Eventually(t, 10*time.Second, "the server to see one Ebb connection after the password triggers closed", func() (bool, string) {
 		n := ebbConnections(t, cred.srv)
 		return n == 1, strings.Repeat("x", n)
 	})
@@ -403,7 +404,7 @@ func TestReadsReconnectAfterTheServerRestarts(t *testing.T) {
 	t.Logf("with the server down the read fails: %v", err)
 
 	srv.start()
-	eventually(t, 20*time.Second, "a read after the restart to give 6", func() (bool, string) {
+	scalertest.Eventually(t, 20*time.Second, "a read after the restart to give 6", func() (bool, string) {
 		r, err := read(sc)
 		if err != nil {
 			return false, err.Error()
@@ -472,7 +473,7 @@ func TestAClosedScalerDoesNotRead(t *testing.T) {
 // consumer's leader is an error naming the leader; the leader's endpoint
 // reads, and over the protocol any server reads the leader's counts.
 func TestInAClusterTheMonitoringEndpointMustBeTheConsumersLeader(t *testing.T) {
-	routes := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	routes := []string{scalertest.FreeAddr(t), scalertest.FreeAddr(t), scalertest.FreeAddr(t)}
 	var list []string
 	for _, r := range routes {
 		list = append(list, `"nats://`+r+`"`)
@@ -491,7 +492,7 @@ func TestInAClusterTheMonitoringEndpointMustBeTheConsumersLeader(t *testing.T) {
 	a := connectAdmin(t, first.url())
 	stream, consumer := uniqueName("cluster"), uniqueName("worker")
 	var cons jetstream.Consumer
-	eventually(t, 60*time.Second, "the cluster to create a replicated stream and consumer", func() (bool, string) {
+	scalertest.Eventually(t, 60*time.Second, "the cluster to create a replicated stream and consumer", func() (bool, string) {
 		ctx, cancel := ctx10s()
 		defer cancel()
 		if _, err := a.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{stream + ".>"}, Replicas: 3}); err != nil {
@@ -507,7 +508,7 @@ func TestInAClusterTheMonitoringEndpointMustBeTheConsumersLeader(t *testing.T) {
 	a.publish(stream, 5)
 	a.fetch(cons, 2)
 	var leader string
-	eventually(t, 30*time.Second, "the consumer to have a leader", func() (bool, string) {
+	scalertest.Eventually(t, 30*time.Second, "the consumer to have a leader", func() (bool, string) {
 		ctx, cancel := ctx10s()
 		defer cancel()
 		info, err := cons.Info(ctx)

@@ -31,7 +31,7 @@ const (
 // roles and for looking at pg_stat_activity.
 func admin(t testing.TB) *pgx.Conn {
 	t.Helper()
-	sqltest.RequireService(t, "PostgreSQL", pgAddr)
+	scalertest.RequireService(t, "PostgreSQL", pgAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, "host="+pgHost+" port="+pgPort+" user=postgres dbname="+pgDB+" sslmode=disable")
@@ -137,7 +137,7 @@ func TestConformance(t *testing.T) {
 	valid := trigger(map[string]string{"query": "SELECT 1", "targetQueryValue": "5", "host": pgHost, "port": pgPort, "dbName": pgDB, "sslmode": "disable"})
 	valid.AuthParams = map[string]string{"userName": user, "password": password}
 	unreachable := trigger(map[string]string{"query": "SELECT 1", "targetQueryValue": "5"})
-	unreachable.AuthParams = map[string]string{"connection": pgURL(user, password, sqltest.FreeAddr(t), "test")}
+	unreachable.AuthParams = map[string]string{"connection": pgURL(user, password, scalertest.FreeAddr(t), "test")}
 
 	with := func(md map[string]string, set ...string) scalers.Trigger {
 		m := map[string]string{}
@@ -416,7 +416,7 @@ func TestThePasswordNeverAppearsInErrors(t *testing.T) {
 		name string
 		auth map[string]string
 	}{
-		{"a URL to a port where nothing listens", map[string]string{"connection": pgURL(user, password, sqltest.FreeAddr(t), pgDB)}},
+		{"a URL to a port where nothing listens", map[string]string{"connection": pgURL(user, password, scalertest.FreeAddr(t), pgDB)}},
 		{"a URL to a database that never answers", map[string]string{"connection": pgURL(user, password, proxy.Addr(), pgDB)}},
 		{"a host that does not resolve", map[string]string{"host": "no-such-host.invalid", "userName": user, "password": password, "dbName": "test"}},
 		{"a database that does not exist", map[string]string{"connection": pgURL(user, password, pgAddr, "nodb_"+user)}},

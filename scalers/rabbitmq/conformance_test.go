@@ -20,7 +20,7 @@ func TestConformanceOverAMQP(t *testing.T) {
 	scalertest.Run(t, scalertest.Suite{
 		Type:        typ,
 		Valid:       trigger(valid, auth),
-		Unreachable: trigger(with(valid, "host", "amqp://"+freePort(t)+"/"), auth),
+		Unreachable: trigger(with(valid, "host", "amqp://"+scalertest.FreeAddr(t)+"/"), auth),
 		Bad: append(commonBad(valid, auth), []scalertest.BadMetadata{
 			{Name: "MessageRate over AMQP", Trigger: trigger(with(valid, "mode", "MessageRate"), auth), Key: "mode"},
 			{Name: "useRegex over AMQP", Trigger: trigger(with(valid, "useRegex", "true"), auth), Key: "useRegex"},
@@ -43,7 +43,7 @@ func TestConformanceOverTheManagementAPI(t *testing.T) {
 	scalertest.Run(t, scalertest.Suite{
 		Type:        typ,
 		Valid:       trigger(valid, auth),
-		Unreachable: trigger(with(valid, "host", "http://"+freePort(t)+"/"), auth),
+		Unreachable: trigger(with(valid, "host", "http://"+scalertest.FreeAddr(t)+"/"), auth),
 		Bad: append(commonBad(valid, auth), []scalertest.BadMetadata{
 			{Name: "protocol amqp with a management host", Trigger: trigger(with(valid, "protocol", "amqp"), auth), Key: "protocol"},
 			{Name: "an operation without useRegex", Trigger: trigger(with(valid, "operation", "max"), auth), Key: "operation"},

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // The RabbitMQ the tests read: the broker on its standard loopback ports.
@@ -28,36 +28,20 @@ const (
 	mgmtURL  = "http://guest:guest@" + mgmtAddr + "/"
 )
 
-// requireAMQP fails the test when RabbitMQ's AMQP port is closed.
+// requireAMQP stops the test when RabbitMQ's AMQP port is closed
+// (scalertest.RequireService).
 func requireAMQP(t testing.TB) {
 	t.Helper()
-	if !reachable(amqpAddr) {
-		t.Fatalf("RabbitMQ is not reachable on %s: these tests need the real broker (start it, e.g. `service rabbitmq-server start`)", amqpAddr)
-	}
+	scalertest.RequireService(t, "RabbitMQ", amqpAddr)
 }
 
-// requireManagement fails the test when the management API is closed (in CI,
-// CI=true) or skips it (elsewhere), naming the fix.
+// requireManagement stops the test when RabbitMQ or its management API
+// (the rabbitmq_management plugin, which tests/services.sh enables) is not
+// reachable.
 func requireManagement(t testing.TB) {
 	t.Helper()
 	requireAMQP(t)
-	if reachable(mgmtAddr) {
-		return
-	}
-	msg := "the RabbitMQ management API is not reachable on " + mgmtAddr + ": run `rabbitmq-plugins enable rabbitmq_management` (make test does)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func reachable(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return false
-	}
-	_ = c.Close()
-	return true
+	scalertest.RequireService(t, "the RabbitMQ management API (rabbitmq_management)", mgmtAddr)
 }
 
 // uniqueName returns prefix followed by a random suffix.
@@ -121,7 +105,7 @@ func (a *admin) queueWithStats(prefix string) string {
 	a.t.Helper()
 	requireManagement(a.t)
 	q := a.queue(prefix)
-	eventually(a.t, 30*time.Second, "the management API to report queue "+q, func() (bool, string) {
+	scalertest.Eventually(a.t, 30*time.Second, "the management API to report queue "+q, func() (bool, string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+mgmtAddr+"/api/queues/%2F/"+q, nil)
 		req.SetBasicAuth("guest", "guest")
 		resp, err := http.DefaultClient.Do(req)
@@ -227,30 +211,11 @@ func read(sc scalers.Scaler) (scalers.Reading, error) {
 	return sc.Read(ctx)
 }
 
-// eventually polls cond until it holds or the deadline passes; cond returns
-// what it saw, for the failure message.
-func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, saw := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s; last saw %s", within, what, saw)
-		}
-		<-tick.C
-	}
-}
-
 // eventuallyReads waits until sc reads want.
 func eventuallyReads(t testing.TB, sc scalers.Scaler, want float64) scalers.Reading {
 	t.Helper()
 	var last scalers.Reading
-	eventually(t, 30*time.Second, "the scaler to read "+ftoa(want), func() (bool, string) {
+	scalertest.Eventually(t, 30*time.Second, "the scaler to read "+ftoa(want), func() (bool, string) {
 		r, err := read(sc)
 		if err != nil {
 			return false, "error " + err.Error()

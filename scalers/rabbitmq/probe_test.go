@@ -18,6 +18,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // mgmtProxy is an HTTP reverse proxy in front of the management API: it
@@ -166,7 +167,7 @@ func deleteQueues(names []string) {
 // every queue q (it refreshes its statistics every few seconds).
 func waitForCounts(t testing.TB, want map[string]float64) {
 	t.Helper()
-	eventually(t, 45*time.Second, "the management API to report the queues' counts", func() (bool, string) {
+	scalertest.Eventually(t, 45*time.Second, "the management API to report the queues' counts", func() (bool, string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+mgmtAddr+"/api/queues/%2F?columns=name,messages", nil)
 		req.SetBasicAuth("guest", "guest")
 		resp, err := http.DefaultClient.Do(req)
@@ -219,7 +220,7 @@ func TestAProbeReadsWhatAReadReads(t *testing.T) {
 			if got := sc.(*scaler).batch != nil; got != tc.batched {
 				t.Fatalf("batched = %v, want %v", got, tc.batched)
 			}
-			eventually(t, 30*time.Second, "a probe and a read to agree on "+ftoa(tc.want), func() (bool, string) {
+			scalertest.Eventually(t, 30*time.Second, "a probe and a read to agree on "+ftoa(tc.want), func() (bool, string) {
 				p, perr := probe(sc)
 				r, rerr := read(sc)
 				if perr != nil || rerr != nil {
@@ -543,7 +544,7 @@ func TestACallerThatGivesUpDoesNotFailTheOthersOfItsBatch(t *testing.T) {
 				r, err := quitter.(scalers.Prober).Probe(ctx)
 				quit <- outcome{r, err}
 			}()
-			eventually(t, 10*time.Second, "the quitter's batch to reach the broker", func() (bool, string) {
+			scalertest.Eventually(t, 10*time.Second, "the quitter's batch to reach the broker", func() (bool, string) {
 				return proxy.requests() > before, "no request"
 			})
 			stay := make(chan outcome, 1)
@@ -606,10 +607,10 @@ func TestTheManagementAPIGoingAwayFailsProbesThenTheyRecover(t *testing.T) {
 			return ok, strings.Join(saw, ", ")
 		}
 	}
-	eventually(t, 30*time.Second, "the probes to read 5 and 0", reads(5, 0))
+	scalertest.Eventually(t, 30*time.Second, "the probes to read 5 and 0", reads(5, 0))
 
 	proxy.Close()
-	eventually(t, 20*time.Second, "every probe to fail while the API is away", func() (bool, string) {
+	scalertest.Eventually(t, 20*time.Second, "every probe to fail while the API is away", func() (bool, string) {
 		var saw []string
 		for _, o := range probeAll(scs) {
 			if o.err == nil {
@@ -628,7 +629,7 @@ func TestTheManagementAPIGoingAwayFailsProbesThenTheyRecover(t *testing.T) {
 
 	a.publish(qs[1], 2) // the source changed while the API was away
 	proxy.Reopen()
-	eventually(t, 30*time.Second, "the probes to read 5 and 2 once the API is back", reads(5, 2))
+	scalertest.Eventually(t, 30*time.Second, "the probes to read 5 and 2 once the API is back", reads(5, 2))
 }
 
 func TestAStalledManagementAPITimesAProbeOutWithinItsTimeout(t *testing.T) {
@@ -667,7 +668,7 @@ func TestAStalledBatchEndsByItsOwnTimeoutSoProbesSeeTheAPIComeBack(t *testing.T)
 	}
 	proxy.stall.Store(false) // the API answers again; the batch in flight does not know
 	start := time.Now()
-	eventually(t, 10*time.Second, "a probe to read 3 once the API is back", func() (bool, string) {
+	scalertest.Eventually(t, 10*time.Second, "a probe to read 3 once the API is back", func() (bool, string) {
 		r, err := probeWithin(500 * time.Millisecond)
 		if err != nil {
 			return false, err.Error()

@@ -3,7 +3,6 @@ package rabbitmq
 import (
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // protocols are the two ways to read a queue, with the host each uses.
@@ -168,7 +168,7 @@ func TestMessageRateReadsThePublishRate(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 	sc := newScaler(t, NewType(), trigger(map[string]string{"host": mgmtURL, "queueName": q, "mode": "MessageRate", "value": "5"}, nil))
-	eventually(t, 45*time.Second, "the publish rate to be above 0", func() (bool, string) {
+	scalertest.Eventually(t, 45*time.Second, "the publish rate to be above 0", func() (bool, string) {
 		r, err := read(sc)
 		if err != nil {
 			return false, err.Error()
@@ -275,7 +275,7 @@ func TestTheBrokerGoingAwayGivesErrorsThenRecovers(t *testing.T) {
 			eventuallyReads(t, sc, 5)
 
 			proxy.Close()
-			eventually(t, 20*time.Second, "reads to fail while the broker is away", func() (bool, string) {
+			scalertest.Eventually(t, 20*time.Second, "reads to fail while the broker is away", func() (bool, string) {
 				r, err := read(sc)
 				if err == nil {
 					return false, "value " + ftoa(r.Value)
@@ -477,7 +477,7 @@ func TestQueueDepthsReadsAWholeVhostInOneRequest(t *testing.T) {
 		t.Errorf("Vhost.String() = %q shows credentials", s)
 	}
 	want := []float64{1, 2, 2} // the third excludes its one unacknowledged message
-	eventually(t, 30*time.Second, "one QueueDepths call to give every probe its value", func() (bool, string) {
+	scalertest.Eventually(t, 30*time.Second, "one QueueDepths call to give every probe its value", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		before := typ.queries.Load()
@@ -559,16 +559,4 @@ func TestReadHonoursItsContextWhileConnecting(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("cancelled Read returned after %s", took)
 	}
-}
-
-// freePort returns a loopback address where nothing listens.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }

@@ -20,7 +20,7 @@ func TestConformanceOfTheRedisListTrigger(t *testing.T) {
 	scalertest.Run(t, scalertest.Suite{
 		Type:        lists,
 		Valid:       listTrigger(valid, auth),
-		Unreachable: listTrigger(with(valid, "address", freeAddr(t)), auth),
+		Unreachable: listTrigger(with(valid, "address", scalertest.FreeAddr(t)), auth),
 		Bad: append(connectionBad(valid, listTrigger, auth), []scalertest.BadMetadata{
 			bad("a missing list name", "listName", with(valid, "listName", "")),
 			bad("a blank list name", "listName", with(valid, "listName", "  ")),
@@ -56,7 +56,7 @@ func TestConformanceOfTheRedisStreamsTrigger(t *testing.T) {
 			scalertest.Run(t, scalertest.Suite{
 				Type:        streams,
 				Valid:       streamTrigger(valid, auth),
-				Unreachable: streamTrigger(with(valid, "address", freeAddr(t)), auth),
+				Unreachable: streamTrigger(with(valid, "address", scalertest.FreeAddr(t)), auth),
 				Bad: append(connectionBad(valid, streamTrigger, auth), []scalertest.BadMetadata{
 					bad("a missing stream", "stream", with(valid, "stream", "")),
 					bad("a target of zero", mode.key, with(valid, mode.key, "0")),

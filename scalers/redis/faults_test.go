@@ -10,6 +10,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // tcpProxy forwards a loopback port to the real Redis, so that a test can
@@ -119,7 +121,7 @@ func TestAServerThatGoesAwayIsAnErrorUntilItComesBack(t *testing.T) {
 	}
 	proxy.start()
 	a.push(list, 2)
-	eventually(t, 15*time.Second, "a read to reconnect and see 5 items", func() (bool, string) {
+	scalertest.Eventually(t, 15*time.Second, "a read to reconnect and see 5 items", func() (bool, string) {
 		r, err := read(sc)
 		if err != nil {
 			return false, err.Error()

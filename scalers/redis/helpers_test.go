@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,26 +12,18 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // The Redis the tests read: the server on its standard loopback port, no
 // password (tests/services.sh starts it).
 const redisAddr = "127.0.0.1:6379"
 
-// requireRedis stops the test when nothing listens on redisAddr: it fails in
-// CI (CI=true) and is skipped elsewhere, saying how to start the server.
+// requireRedis stops the test when nothing listens on redisAddr
+// (scalertest.RequireService).
 func requireRedis(t testing.TB) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", redisAddr, 3*time.Second)
-	if err == nil {
-		_ = c.Close()
-		return
-	}
-	msg := "Redis is not reachable at " + redisAddr + " (" + err.Error() + "); these tests need the real server on loopback (tests/services.sh starts it)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	scalertest.RequireService(t, "Redis", redisAddr)
 }
 
 // unique returns prefix followed by a random suffix.
@@ -266,36 +256,5 @@ func expect(t testing.TB, r scalers.Reading, value float64, active bool) {
 	t.Helper()
 	if r.Value != value || r.Active != active {
 		t.Errorf("reading = %+v, want value %v, active %v", r, value, active)
-	}
-}
-
-// freeAddr returns a loopback address where nothing listens.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-// eventually polls cond until it holds or the deadline passes; cond returns
-// what it saw, for the failure message.
-func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, saw := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s; last saw %s", within, what, saw)
-		}
-		<-tick.C
 	}
 }

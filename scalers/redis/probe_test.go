@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 func probe(sc *scaler) (scalers.Reading, error) {
@@ -111,7 +112,7 @@ func TestProbesThatArriveTogetherShareOneRoundTrip(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, 10*time.Second, "every probe to wait for the next batch", func() (bool, string) {
+	scalertest.Eventually(t, 10*time.Second, "every probe to wait for the next batch", func() (bool, string) {
 		n := pending()
 		return n == len(cases), strings.Repeat("|", n)
 	})
@@ -146,7 +147,7 @@ func TestAProbeThatGivesUpDoesNotHoldUpTheBatch(t *testing.T) {
 		}
 		got <- r
 	}()
-	eventually(t, 10*time.Second, "both probes to wait", func() (bool, string) { return pending() == 2, "fewer" })
+	scalertest.Eventually(t, 10*time.Second, "both probes to wait", func() (bool, string) { return pending() == 2, "fewer" })
 	cancel()
 	if err := <-quit; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled probe = %v, want context.Canceled", err)
@@ -158,7 +159,7 @@ func TestAProbeThatGivesUpDoesNotHoldUpTheBatch(t *testing.T) {
 func TestAProbeOfAnUnreachableServerIsAnError(t *testing.T) {
 	requireRedis(t)
 	lists, _, _ := testTypes(t)
-	sc := newScaler(t, lists, listTrigger(map[string]string{"address": freeAddr(t), "listName": "l", "timeout": "3s"}, map[string]string{"password": "probe-secret-9"}))
+	sc := newScaler(t, lists, listTrigger(map[string]string{"address": scalertest.FreeAddr(t), "listName": "l", "timeout": "3s"}, map[string]string{"password": "probe-secret-9"}))
 	r, err := probe(sc)
 	if err == nil {
 		t.Fatalf("Probe = %+v with no error", r)
@@ -170,7 +171,7 @@ func TestAProbeOfAnUnreachableServerIsAnError(t *testing.T) {
 		t.Errorf("%d clients open while the trigger lives, want 1", n)
 	}
 	_ = sc.Close()
-	eventually(t, 10*time.Second, "the batch to let its client go", func() (bool, string) {
+	scalertest.Eventually(t, 10*time.Second, "the batch to let its client go", func() (bool, string) {
 		n := lists.OpenConnections()
 		return n == 0, strings.Repeat("|", n)
 	})

@@ -13,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 func TestAListReadsItsLength(t *testing.T) {
@@ -327,7 +328,7 @@ func TestTriggersOnOneServerShareOneClient(t *testing.T) {
 	if n := lists.OpenConnections(); n != 0 {
 		t.Errorf("after Close, %d clients are open", n)
 	}
-	eventually(t, 10*time.Second, "the server to see the connections closed", func() (bool, string) {
+	scalertest.Eventually(t, 10*time.Second, "the server to see the connections closed", func() (bool, string) {
 		n := a.connections(name)
 		return n == 0, strings.Repeat("x", n) + " connections"
 	})

@@ -1,28 +1,15 @@
 // Package sqltest holds helpers for the SQL scalers' tests against real
-// databases: a check that the service is up (failing, never skipping),
-// unique names, and a TCP proxy that can take the database away, black-hole
-// it, and count the queries that reach it.
+// databases: unique names, and a TCP proxy that can take the database away,
+// black-hole it, and count the queries that reach it. (A check that the
+// service is up, and free addresses, are scalertest's.)
 package sqltest
 
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"testing"
 	"time"
 )
-
-// RequireService fails the test, with a message saying what is missing, when
-// nothing accepts TCP connections at addr. It never skips: these tests are
-// about the real service, in CI and on a laptop alike.
-func RequireService(t testing.TB, name, addr string) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
-		t.Fatalf("%s is not reachable at %s (%v); these tests need the real service on loopback (tests/services.sh starts it)", name, addr, err)
-	}
-	_ = c.Close()
-}
 
 // Unique returns prefix followed by a random lowercase hex suffix, usable as a
 // SQL identifier.
@@ -32,18 +19,6 @@ func Unique(prefix string) string {
 		panic(err)
 	}
 	return prefix + "_" + hex.EncodeToString(b[:])
-}
-
-// FreeAddr returns a loopback address where nothing listens.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
 }
 
 // Eventually polls cond every 20 ms until it returns true or the deadline
