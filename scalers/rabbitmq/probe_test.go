@@ -19,6 +19,7 @@ import (
 
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/scalertest"
+	"github.com/ebbscale/ebb/tests/faultproxy"
 )
 
 // mgmtProxy is an HTTP reverse proxy in front of the management API: it
@@ -585,12 +586,12 @@ func TestTheManagementAPIGoingAwayFailsProbesThenTheyRecover(t *testing.T) {
 	a := newAdmin(t)
 	qs := a.queues("api-outage", 2, 5)
 	waitForCounts(t, map[string]float64{qs[0]: 5, qs[1]: 0})
-	proxy := newProxy(t, mgmtAddr)
+	proxy := faultproxy.New(t, mgmtAddr, nil)
 	password := "guest"
 	typ := NewType()
 	var scs []scalers.Scaler
 	for _, q := range qs {
-		scs = append(scs, newScaler(t, typ, trigger(map[string]string{"host": "http://" + proxy.addr + "/", "queueName": q, "value": "1", "timeout": "2s"},
+		scs = append(scs, newScaler(t, typ, trigger(map[string]string{"host": "http://" + proxy.Addr() + "/", "queueName": q, "value": "1", "timeout": "2s"},
 			map[string]string{"username": "guest", "password": password})))
 	}
 	reads := func(want ...float64) func() (bool, string) {
@@ -609,7 +610,7 @@ func TestTheManagementAPIGoingAwayFailsProbesThenTheyRecover(t *testing.T) {
 	}
 	scalertest.Eventually(t, 30*time.Second, "the probes to read 5 and 0", reads(5, 0))
 
-	proxy.Close()
+	proxy.Stop()
 	scalertest.Eventually(t, 20*time.Second, "every probe to fail while the API is away", func() (bool, string) {
 		var saw []string
 		for _, o := range probeAll(scs) {
@@ -628,15 +629,15 @@ func TestTheManagementAPIGoingAwayFailsProbesThenTheyRecover(t *testing.T) {
 	})
 
 	a.publish(qs[1], 2) // the source changed while the API was away
-	proxy.Reopen()
+	proxy.Start(t)
 	scalertest.Eventually(t, 30*time.Second, "the probes to read 5 and 2 once the API is back", reads(5, 2))
 }
 
 func TestAStalledManagementAPITimesAProbeOutWithinItsTimeout(t *testing.T) {
 	requireManagement(t)
-	proxy := newProxy(t, mgmtAddr)
-	proxy.stall.Store(true)
-	sc := newScaler(t, NewType(), trigger(map[string]string{"host": "http://guest:guest@" + proxy.addr + "/", "queueName": "q", "value": "1", "timeout": "300ms"}, nil))
+	proxy := faultproxy.New(t, mgmtAddr, nil)
+	proxy.Stall(true)
+	sc := newScaler(t, NewType(), trigger(map[string]string{"host": "http://guest:guest@" + proxy.Addr() + "/", "queueName": "q", "value": "1", "timeout": "300ms"}, nil))
 	start := time.Now()
 	r, err := probe(sc)
 	if !errors.Is(err, context.DeadlineExceeded) || r != (scalers.Reading{}) {
@@ -652,21 +653,21 @@ func TestAStalledBatchEndsByItsOwnTimeoutSoProbesSeeTheAPIComeBack(t *testing.T)
 	a := newAdmin(t)
 	qs := a.queues("stalled-batch", 1, 3)
 	waitForCounts(t, map[string]float64{qs[0]: 3})
-	proxy := newProxy(t, mgmtAddr)
+	proxy := faultproxy.New(t, mgmtAddr, nil)
 	typ := NewType()
 	typ.probes.maxTimeout = time.Second
-	sc := newScaler(t, typ, trigger(map[string]string{"host": "http://guest:guest@" + proxy.addr + "/", "queueName": qs[0], "value": "1", "timeout": "1h"}, nil))
+	sc := newScaler(t, typ, trigger(map[string]string{"host": "http://guest:guest@" + proxy.Addr() + "/", "queueName": qs[0], "value": "1", "timeout": "1h"}, nil))
 	probeWithin := func(d time.Duration) (scalers.Reading, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
 		return sc.(scalers.Prober).Probe(ctx)
 	}
 
-	proxy.stall.Store(true)
+	proxy.Stall(true)
 	if r, err := probeWithin(300 * time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("probe of a silent API = %+v, %v; want a deadline error", r, err)
 	}
-	proxy.stall.Store(false) // the API answers again; the batch in flight does not know
+	proxy.Stall(false) // the API answers again; the batch in flight does not know
 	start := time.Now()
 	scalertest.Eventually(t, 10*time.Second, "a probe to read 3 once the API is back", func() (bool, string) {
 		r, err := probeWithin(500 * time.Millisecond)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/scalertest"
+	"github.com/ebbscale/ebb/tests/faultproxy"
 )
 
 // protocols are the two ways to read a queue, with the host each uses.
@@ -268,13 +269,13 @@ func TestTheBrokerGoingAwayGivesErrorsThenRecovers(t *testing.T) {
 			a := newAdmin(t)
 			q := a.queue("outage")
 			a.publish(q, 5)
-			proxy := newProxy(t, p.addr)
-			host := strings.Replace(p.host, p.addr, proxy.addr, 1)
+			proxy := faultproxy.New(t, p.addr, nil)
+			host := strings.Replace(p.host, p.addr, proxy.Addr(), 1)
 			typ := NewType()
 			sc := newScaler(t, typ, trigger(map[string]string{"host": host, "queueName": q, "value": "1", "timeout": "2s"}, nil))
 			eventuallyReads(t, sc, 5)
 
-			proxy.Close()
+			proxy.Stop()
 			scalertest.Eventually(t, 20*time.Second, "reads to fail while the broker is away", func() (bool, string) {
 				r, err := read(sc)
 				if err == nil {
@@ -292,7 +293,7 @@ func TestTheBrokerGoingAwayGivesErrorsThenRecovers(t *testing.T) {
 			}
 
 			a.publish(q, 2) // the source changed while we could not see it
-			proxy.Reopen()
+			proxy.Start(t)
 			eventuallyReads(t, sc, 7)
 			if n := typ.OpenConnections(); n != 1 {
 				t.Errorf("after recovery %d connections are open, want 1", n)
@@ -305,9 +306,9 @@ func TestAStalledBrokerTimesOutWithinTheTriggerTimeout(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			p.need(t)
-			proxy := newProxy(t, p.addr)
-			proxy.stall.Store(true)
-			host := strings.Replace(p.host, p.addr, proxy.addr, 1)
+			proxy := faultproxy.New(t, p.addr, nil)
+			proxy.Stall(true)
+			host := strings.Replace(p.host, p.addr, proxy.Addr(), 1)
 			sc := newScaler(t, NewType(), trigger(map[string]string{"host": host, "queueName": "any", "value": "1", "timeout": "300ms"}, nil))
 			start := time.Now()
 			r, err := read(sc)
@@ -328,13 +329,13 @@ func TestABrokerThatStopsAnsweringMidConnectionTimesOutThenRecovers(t *testing.T
 			a := newAdmin(t)
 			q := a.queue("silent")
 			a.publish(q, 3)
-			proxy := newProxy(t, p.addr)
-			host := strings.Replace(p.host, p.addr, proxy.addr, 1)
+			proxy := faultproxy.New(t, p.addr, nil)
+			host := strings.Replace(p.host, p.addr, proxy.Addr(), 1)
 			typ := NewType()
 			sc := newScaler(t, typ, trigger(map[string]string{"host": host, "queueName": q, "value": "1", "timeout": "500ms"}, nil))
 			eventuallyReads(t, sc, 3)
 
-			proxy.stall.Store(true) // the connection stays up, but nothing gets through
+			proxy.Stall(true) // the connection stays up, but nothing gets through
 			start := time.Now()
 			r, err := read(sc)
 			if !errors.Is(err, context.DeadlineExceeded) || r != (scalers.Reading{}) {
@@ -344,7 +345,7 @@ func TestABrokerThatStopsAnsweringMidConnectionTimesOutThenRecovers(t *testing.T
 				t.Errorf("Read took %s with a 500ms timeout", took)
 			}
 
-			proxy.stall.Store(false)
+			proxy.Stall(false)
 			eventuallyReads(t, sc, 3)
 			if n := typ.OpenConnections(); n != 1 {
 				t.Errorf("after recovery %d connections are open, want 1", n)
@@ -411,8 +412,8 @@ func TestIdenticalReadsInFlightShareOneQuery(t *testing.T) {
 			if p.host == mgmtURL {
 				q = a.queueWithStats("coalesce")
 			}
-			proxy := newProxy(t, p.addr)
-			host := strings.Replace(p.host, p.addr, proxy.addr, 1)
+			proxy := faultproxy.New(t, p.addr, nil)
+			host := strings.Replace(p.host, p.addr, proxy.Addr(), 1)
 			typ := NewType()
 			var scs []scalers.Scaler
 			for i := 0; i < 20; i++ {
@@ -421,7 +422,7 @@ func TestIdenticalReadsInFlightShareOneQuery(t *testing.T) {
 			if _, err := read(scs[0]); err != nil { // connect first
 				t.Fatal(err)
 			}
-			proxy.delay.Store(int64(time.Second)) // each query now takes a second
+			proxy.Delay(time.Second) // each query now takes a second
 			before := typ.queries.Load()
 			start := make(chan struct{})
 			var wg sync.WaitGroup
@@ -541,13 +542,13 @@ func TestQueueDepthsReadsAWholeVhostInOneRequest(t *testing.T) {
 
 func TestReadHonoursItsContextWhileConnecting(t *testing.T) {
 	requireAMQP(t)
-	proxy := newProxy(t, amqpAddr)
-	proxy.stall.Store(true)
-	sc := newScaler(t, NewType(), trigger(map[string]string{"host": strings.Replace(amqpURL, amqpAddr, proxy.addr, 1), "queueName": "q", "value": "1"}, nil))
+	proxy := faultproxy.New(t, amqpAddr, nil)
+	proxy.Stall(true)
+	sc := newScaler(t, NewType(), trigger(map[string]string{"host": strings.Replace(amqpURL, amqpAddr, proxy.Addr(), 1), "queueName": "q", "value": "1"}, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		// cancel once the read is stuck in the AMQP handshake
-		for proxy.accepted() == 0 {
+		for proxy.Conns() == 0 {
 			time.Sleep(10 * time.Millisecond) // polling for the connection, not waiting out a guess
 		}
 		cancel()

@@ -1,7 +1,8 @@
 // Package faultproxy is a TCP proxy on loopback for tests of failures: a test
 // puts it between a client and a real service and makes the service go away
-// (Stop), come back on the same port (Start) or hang (Hang), without stopping
-// the shared service itself. A Counter can count the queries that pass.
+// (Stop), come back on the same port (Start), hang (Hang), fall silent
+// (Stall) or slow (Delay), without stopping the shared service itself. A
+// Counter can count the queries that pass.
 package faultproxy
 
 import (
@@ -17,9 +18,10 @@ import (
 
 // Proxy forwards TCP connections from a loopback port to a real service. A
 // test can stop it (the service "goes away": the port refuses connections
-// and open connections are cut), start it again on the same port, or make it
-// hang (accept connections and never answer). A Counter, when set, sees the
-// client's bytes and counts queries.
+// and open connections are cut), start it again on the same port, make it
+// hang (accept connections and never answer), stall it (open connections
+// stay up but nothing gets through) or delay what clients send. A Counter,
+// when set, sees the client's bytes and counts queries.
 type Proxy struct {
 	target string
 	addr   string
@@ -32,6 +34,8 @@ type Proxy struct {
 	wg      sync.WaitGroup
 	queries atomic.Int64
 	dialed  atomic.Int64
+	stall   atomic.Bool  // the clients' bytes go nowhere
+	delay   atomic.Int64 // nanoseconds to wait before forwarding each chunk a client sends
 }
 
 // Counter parses one client connection's byte stream and counts queries.
@@ -120,6 +124,23 @@ func (p *Proxy) Hang(on bool) {
 	p.mu.Unlock()
 }
 
+// Stall makes the network silent while on: what clients send on open
+// connections goes nowhere (they stay up), and new connections hang as with
+// Hang, for good: a connection accepted while stalled never gets through.
+func (p *Proxy) Stall(on bool) { p.stall.Store(on) }
+
+// Delay makes each chunk a client sends wait d before it is forwarded: a
+// slow network or service. Zero forwards at once.
+func (p *Proxy) Delay(d time.Duration) { p.delay.Store(int64(d)) }
+
+// Conns is the number of connections the proxy holds open, on the clients'
+// side and the service's.
+func (p *Proxy) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
 func (p *Proxy) serve(ln net.Listener) {
 	p.mu.Lock()
 	p.ln = ln
@@ -167,7 +188,7 @@ func (p *Proxy) handle(client net.Conn) {
 	p.mu.Lock()
 	hang := p.hang
 	p.mu.Unlock()
-	if hang {
+	if hang || p.stall.Load() {
 		_, _ = io.Copy(io.Discard, client) // until the client or Stop closes it
 		return
 	}
@@ -194,7 +215,10 @@ func (p *Proxy) handle(client net.Conn) {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := client.Read(buf)
-			if n > 0 {
+			if n > 0 && !p.stall.Load() {
+				if d := time.Duration(p.delay.Load()); d > 0 {
+					time.Sleep(d)
+				}
 				if counter != nil {
 					p.queries.Add(int64(counter.Feed(buf[:n])))
 				}
