@@ -2,8 +2,22 @@ package scalers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 )
+
+// CoalesceKey makes a Coalescer key of the fields that identify a read (the
+// source, the credentials, the query): a digest, so that no credential sits
+// in a plain string that might be printed.
+func CoalesceKey(fields ...string) string {
+	h := sha256.New()
+	for _, f := range fields {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
 
 // Coalescer merges identical queries in flight: while a query for a key runs,
 // other callers for the same key wait for its result instead of querying the

@@ -100,15 +100,50 @@ func ParseMetadata(t Trigger, out any) error {
 	}
 	if val, ok := out.(Validator); ok && !deferred {
 		if err := val.Validate(); err != nil {
-			var fe *FieldError
-			if errors.As(err, &fe) && fe.Trigger == "" {
-				fe.Trigger = t.String()
-				return fe
-			}
-			return fmt.Errorf("%s: %w", t, err)
+			return TriggerError(t, err)
 		}
 	}
 	return nil
+}
+
+// TriggerError names the trigger t on err, an error of its config's rules
+// across keys: a FieldError without a trigger gets t's, any other error is
+// wrapped after t's name. It returns nil for nil.
+func TriggerError(t Trigger, err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) && fe.Trigger == "" {
+		fe.Trigger = t.String()
+		return fe
+	}
+	return fmt.Errorf("%s: %w", t, err)
+}
+
+// Deferred returns, for a config's rules across keys, whether a key's value
+// is still to come: at admission (t.AuthPending), a key missing from the
+// metadata comes later from the environment when its <key>FromEnv is set
+// and, for authKeys, possibly from the TriggerAuthentication. Outside
+// admission nothing is deferred.
+func Deferred(t Trigger, authKeys ...string) func(key string) bool {
+	return func(key string) bool {
+		if !t.AuthPending {
+			return false
+		}
+		if _, ok := t.Metadata[key]; ok {
+			return false
+		}
+		if _, ok := t.Metadata[key+"FromEnv"]; ok {
+			return true
+		}
+		for _, k := range authKeys {
+			if k == key {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Validator is implemented by config structs with rules across keys. Validate

@@ -1,6 +1,7 @@
 package scalers
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,50 @@ func TestParseMetadataLeavesCrossKeyRulesForTheBuildWhenKeysAreDeferred(t *testi
 	tr.AuthPending = true
 	if err := ParseMetadata(tr, &crossConfig{}); err == nil {
 		t.Fatal("with nothing deferred, the cross-key rule must run at admission")
+	}
+}
+
+func TestTriggerErrorNamesTheTrigger(t *testing.T) {
+	tr := trig(nil)
+	if err := TriggerError(tr, nil); err != nil {
+		t.Errorf("TriggerError(nil) = %v", err)
+	}
+	var fe *FieldError
+	err := TriggerError(tr, KeyError("queueName", "is empty"))
+	if !errors.As(err, &fe) || fe.Trigger != tr.String() || fe.Key != "queueName" {
+		t.Errorf("TriggerError(KeyError) = %#v, want the FieldError with the trigger's name", err)
+	}
+	named := &FieldError{Trigger: "another", Key: "k", Msg: "m"}
+	if err := TriggerError(tr, named); !errors.As(err, &fe) || fe != named || err.Error() != tr.String()+": "+named.Error() {
+		t.Errorf("TriggerError(a FieldError naming another trigger) = %v, want it wrapped after the trigger's name", err)
+	}
+	plain := errors.New("boom")
+	if err := TriggerError(tr, plain); !errors.Is(err, plain) || err.Error() != tr.String()+": boom" {
+		t.Errorf("TriggerError(plain) = %q, want %q wrapping it", err, tr.String()+": boom")
+	}
+}
+
+func TestDeferred(t *testing.T) {
+	md := map[string]string{"host": "h", "passwordFromEnv": "PW"}
+	pending := trig(md)
+	pending.AuthPending = true
+	cases := []struct {
+		name string
+		tr   Trigger
+		key  string
+		want bool
+	}{
+		{"outside admission nothing is deferred", trig(md), "passwordFromEnv", false},
+		{"a key in the metadata is known", pending, "host", false},
+		{"a key read from the environment is deferred", pending, "password", true},
+		{"a missing key that the TriggerAuthentication may give is deferred", pending, "address", true},
+		{"a missing key that only the metadata gives is not deferred", pending, "queueName", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Deferred(tc.tr, "address", "host")(tc.key); got != tc.want {
+				t.Errorf("Deferred(%q) = %v, want %v", tc.key, got, tc.want)
+			}
+		})
 	}
 }

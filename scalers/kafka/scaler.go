@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -73,12 +72,7 @@ func parse(tr scalers.Trigger) (*Config, error) {
 	}
 	if !tr.AuthPending {
 		if err := cfg.validateResolved(); err != nil {
-			var fe *scalers.FieldError
-			if errors.As(err, &fe) && fe.Trigger == "" {
-				fe.Trigger = tr.String()
-				return nil, fe
-			}
-			return nil, fmt.Errorf("%s: %w", tr, err)
+			return nil, scalers.TriggerError(tr, err)
 		}
 	}
 	return &cfg, nil

@@ -2,8 +2,6 @@ package natsjetstream
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -81,25 +79,10 @@ func parse(tr scalers.Trigger) (plan, error) {
 	if err := scalers.ParseMetadata(tr, &c); err != nil {
 		return plan{}, err
 	}
-	deferred := func(key string) bool {
-		if !tr.AuthPending {
-			return false
-		}
-		if _, ok := tr.Metadata[key]; ok {
-			return false
-		}
-		_, fromEnv := tr.Metadata[key+"FromEnv"]
-		// The two sources may also come from the TriggerAuthentication.
-		return fromEnv || key == "natsServerURL" || key == "natsServerMonitoringEndpoint"
-	}
-	p, err := c.resolve(deferred)
+	// The two sources may also come from the TriggerAuthentication.
+	p, err := c.resolve(scalers.Deferred(tr, "natsServerURL", "natsServerMonitoringEndpoint"))
 	if err != nil {
-		var fe *scalers.FieldError
-		if errors.As(err, &fe) && fe.Trigger == "" {
-			fe.Trigger = tr.String()
-			return plan{}, fe
-		}
-		return plan{}, fmt.Errorf("%s: %w", tr, err)
+		return plan{}, scalers.TriggerError(tr, err)
 	}
 	return p, nil
 }
@@ -125,13 +108,16 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 		},
 		secrets: p.secrets(),
 	}
+	// The coalescing key is the endpoint, the credentials, the query and the
+	// timeout (a coalesced read runs with the context of the trigger that
+	// started it, so only triggers with the same timeout share one).
 	switch p.source {
 	case sourceProtocol:
-		s.key = queryKey(p.source, p.conn.servers, p.conn.username, p.conn.password, p.conn.token, p.conn.nkeySeed,
+		s.key = scalers.CoalesceKey(p.source, p.conn.servers, p.conn.username, p.conn.password, p.conn.token, p.conn.nkeySeed,
 			p.stream, p.consumer, p.timeout.String())
 		s.connLease = t.conns.Acquire(p.conn)
 	case sourceMonitoring:
-		s.key = queryKey(p.source, p.http.base, p.account, p.timeout.String())
+		s.key = scalers.CoalesceKey(p.source, p.http.base, p.account, p.timeout.String())
 		s.monitorLease = t.monitors.Acquire(p.http)
 	}
 	return s, nil
@@ -212,17 +198,4 @@ func (s *scaler) Close() error {
 		s.monitorLease.Release()
 	}
 	return nil
-}
-
-// queryKey identifies a read: endpoint, credentials, query and timeout (a
-// coalesced read runs with the context of the trigger that started it, so
-// only triggers with the same timeout share one). It is hashed so that no
-// credential sits in a plain string that might be printed.
-func queryKey(fields ...string) string {
-	h := sha256.New()
-	for _, f := range fields {
-		h.Write([]byte(f))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }

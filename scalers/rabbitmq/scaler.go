@@ -2,8 +2,6 @@ package rabbitmq
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -88,24 +86,9 @@ func parse(tr scalers.Trigger) (plan, error) {
 	if err := scalers.ParseMetadata(tr, &c); err != nil {
 		return plan{}, err
 	}
-	deferred := func(key string) bool {
-		if !tr.AuthPending {
-			return false
-		}
-		if _, ok := tr.Metadata[key]; ok {
-			return false
-		}
-		_, fromEnv := tr.Metadata[key+"FromEnv"]
-		return fromEnv || key == "host" // host may also come from the TriggerAuthentication
-	}
-	p, err := c.resolve(deferred)
+	p, err := c.resolve(scalers.Deferred(tr, "host")) // host may also come from the TriggerAuthentication
 	if err != nil {
-		var fe *scalers.FieldError
-		if errors.As(err, &fe) && fe.Trigger == "" {
-			fe.Trigger = tr.String()
-			return plan{}, fe
-		}
-		return plan{}, fmt.Errorf("%s: %w", tr, err)
+		return plan{}, scalers.TriggerError(tr, err)
 	}
 	return p, nil
 }
@@ -210,19 +193,13 @@ func (s *scaler) Close() error {
 
 // queryKey identifies a read: endpoint, credentials, query and timeout (a
 // coalesced read runs with the context of the trigger that started it, so
-// only triggers with the same timeout share one). It is hashed so
-// that no credential sits in a plain string that might be printed.
+// only triggers with the same timeout share one).
 func queryKey(p plan) string {
-	h := sha256.New()
-	for _, f := range []string{
+	return scalers.CoalesceKey(
 		p.protocol,
 		strconv.FormatBool(p.amqp.tls), p.amqp.addr, p.amqp.vhost, p.amqp.username, p.amqp.password,
 		p.http.base, p.http.username, p.http.password,
 		p.vhost, p.queue, p.mode, strconv.FormatBool(p.useRegex), p.operation,
 		strconv.FormatBool(p.excludeUnacked), strconv.Itoa(p.pageSize), p.timeout.String(),
-	} {
-		h.Write([]byte(f))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	)
 }

@@ -2,8 +2,6 @@ package redis
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -129,22 +127,7 @@ func inMetadata(tr scalers.Trigger, key string) bool {
 // deferredFor says, at admission (AuthPending), which keys may still come
 // from the TriggerAuthentication or the environment.
 func deferredFor(tr scalers.Trigger) func(key string) bool {
-	return func(key string) bool {
-		if !tr.AuthPending {
-			return false
-		}
-		if _, ok := tr.Metadata[key]; ok {
-			return false
-		}
-		if _, ok := tr.Metadata[key+"FromEnv"]; ok {
-			return true
-		}
-		switch key {
-		case "address", "host", "port": // these may also be TriggerAuthentication parameters
-			return true
-		}
-		return false
-	}
+	return scalers.Deferred(tr, "address", "host", "port") // these may also be TriggerAuthentication parameters
 }
 
 func parseList(tr scalers.Trigger) (plan, error) {
@@ -153,7 +136,7 @@ func parseList(tr scalers.Trigger) (plan, error) {
 		return plan{}, err
 	}
 	p, err := c.resolve(deferredFor(tr))
-	return p, named(tr, err)
+	return p, scalers.TriggerError(tr, err)
 }
 
 func parseStream(tr scalers.Trigger) (plan, error) {
@@ -162,20 +145,7 @@ func parseStream(tr scalers.Trigger) (plan, error) {
 		return plan{}, err
 	}
 	p, err := c.resolve(func(key string) bool { return inMetadata(tr, key) }, deferredFor(tr))
-	return p, named(tr, err)
-}
-
-// named puts the trigger's name on a resolve error.
-func named(tr scalers.Trigger, err error) error {
-	if err == nil {
-		return nil
-	}
-	var fe *scalers.FieldError
-	if errors.As(err, &fe) && fe.Trigger == "" {
-		fe.Trigger = tr.String()
-		return fe
-	}
-	return fmt.Errorf("%s: %w", tr, err)
+	return p, scalers.TriggerError(tr, err)
 }
 
 func (sh *shared) newScaler(tr scalers.Trigger, p plan) (scalers.Scaler, error) {
@@ -196,15 +166,9 @@ func (sh *shared) newScaler(tr scalers.Trigger, p plan) (scalers.Scaler, error) 
 	}, nil
 }
 
-// readKey identifies a read: the client's key and the query. It is hashed
-// so that no credential sits in a plain string that might be printed.
+// readKey identifies a read: the client's key and the query.
 func readKey(p plan) string {
-	h := sha256.New()
-	for _, f := range []string{p.conn.id(), strconv.Itoa(int(p.kind)), p.key, p.group} {
-		h.Write([]byte(f))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return scalers.CoalesceKey(p.conn.id(), strconv.Itoa(int(p.kind)), p.key, p.group)
 }
 
 // scaler reads one trigger's list or stream through the shared client.
