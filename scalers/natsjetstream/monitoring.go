@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // monitorClient is a pooled monitoring endpoint client with its own
@@ -25,17 +25,7 @@ type monitorClient struct {
 const maxBody = 64 << 20
 
 func (t *Type) openMonitor(_ context.Context, k monitorKey) (*monitorClient, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 4
-	tr.IdleConnTimeout = 90 * time.Second
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
-		if err == nil {
-			t.dials.Add(1)
-		}
-		return c, err
-	}
+	tr := scalers.NewTransport(4, func() { t.dials.Add(1) })
 	return &monitorClient{key: k, client: &http.Client{Transport: tr}, transport: tr}, nil
 }
 
@@ -141,7 +131,7 @@ func (s *scaler) readMonitoring(ctx context.Context) (*accountView, error) {
 	s.typ.requests.Add(1)
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", what, stripURL(err))
+		return nil, fmt.Errorf("reading %s: %w", what, scalers.StripURL(err))
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
@@ -185,13 +175,4 @@ func (s *scaler) readMonitoring(ctx context.Context) (*accountView, error) {
 		return v, nil
 	}
 	return nil, fmt.Errorf("reading %s: %w", what, ErrAccountNotFound)
-}
-
-// stripURL drops the request URL from a transport error (it repeats the
-// endpoint and the query); what remains says what failed.
-func stripURL(err error) error {
-	if ue, ok := err.(*url.Error); ok {
-		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
-	}
-	return err
 }

@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"time"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // httpKey identifies one pooled management API client: the API's base URL
@@ -34,17 +33,7 @@ type httpClient struct {
 const maxBody = 64 << 20
 
 func (t *Type) openHTTP(_ context.Context, k httpKey) (*httpClient, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 8
-	tr.IdleConnTimeout = 90 * time.Second
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
-		if err == nil {
-			t.dials.Add(1)
-		}
-		return c, err
-	}
+	tr := scalers.NewTransport(8, func() { t.dials.Add(1) })
 	return &httpClient{key: k, client: &http.Client{Transport: tr}, transport: tr}, nil
 }
 
@@ -237,14 +226,5 @@ func (s *scaler) describeHTTPError(ctx context.Context, c *httpClient, err error
 		}
 		return fmt.Errorf("%s: %w", what, c.notFound(ctx, p.vhost))
 	}
-	return fmt.Errorf("reading %s: %w", what, stripURL(err))
-}
-
-// stripURL drops the request URL from a transport error (it repeats the
-// queue and query); what remains says what failed.
-func stripURL(err error) error {
-	if ue, ok := err.(*url.Error); ok {
-		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
-	}
-	return err
+	return fmt.Errorf("reading %s: %w", what, scalers.StripURL(err))
 }

@@ -353,7 +353,7 @@ func readQueue(ctx context.Context, c *httpClient, v Vhost, queue string) (map[s
 		return map[string]QueueDepth{}, nil
 	}
 	if err != nil {
-		return nil, stripURL(err)
+		return nil, scalers.StripURL(err)
 	}
 	return map[string]QueueDepth{queue: depthOf(q)}, nil
 }
@@ -388,7 +388,7 @@ func vhostError(err error) error {
 	if se, ok := err.(*statusError); ok && se.code == http.StatusNotFound {
 		return ErrVhostNotFound
 	}
-	return stripURL(err)
+	return scalers.StripURL(err)
 }
 
 // nameFilter is a regular expression (PCRE, as the broker evaluates it) that
