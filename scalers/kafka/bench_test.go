@@ -12,6 +12,7 @@ import (
 
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/kafka"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // BenchmarkThousandTriggersOnOneCluster reads 1,000 kafka triggers, each on
@@ -34,7 +35,7 @@ func BenchmarkThousandTriggersOnOneCluster(b *testing.B) {
 	typ := kafka.NewType()
 	scs := make([]scalers.Scaler, triggers)
 	for i := range scs {
-		scs[i] = newScaler(b, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", groups[i], "topic", topic, "offsetResetPolicy", "earliest"), nil))
+		scs[i] = scalertest.NewScaler(b, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", groups[i], "topic", topic, "offsetResetPolicy", "earliest"), nil))
 		read(b, scs[i]) // warm: coordinator and metadata cached, connection open
 	}
 	var requests atomic.Int64
@@ -148,7 +149,7 @@ func BenchmarkThousandIdleTriggersProbedEverySecond(b *testing.B) {
 			typ := kafka.NewType()
 			scs := make([]scalers.Scaler, triggers)
 			for i := range scs {
-				scs[i] = newScaler(b, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", groups[i], "topic", topic, "offsetResetPolicy", "earliest"), nil))
+				scs[i] = scalertest.NewScaler(b, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", groups[i], "topic", topic, "offsetResetPolicy", "earliest"), nil))
 				read(b, scs[i]) // warm: coordinator and metadata cached, connection open
 			}
 			call := func(ctx context.Context, sc scalers.Scaler) (scalers.Reading, error) {

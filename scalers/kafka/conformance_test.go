@@ -132,7 +132,7 @@ func TestTheMetricIsNamedAfterTheTopicOrTheGroup(t *testing.T) {
 		{"without a topic, the group names it", md("bootstrapServers", "k:9092", "consumerGroup", "billing"), "s0-kafka-billing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sc := newScaler(t, typ, trigger(tc.md, nil))
+			sc := scalertest.NewScaler(t, typ, trigger(tc.md, nil))
 			m := sc.Metric()
 			if m.Name != tc.want || m.Target != 10 || m.ActivationTarget != 0 {
 				t.Errorf("Metric() = %+v, want name %q, target 10 (the default lagThreshold), activation 0", m, tc.want)

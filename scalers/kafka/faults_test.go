@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ebbscale/ebb/scalers/kafka"
+
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 func TestAPeerThatIsNotKafkaIsAPromptErrorNotAHugeAllocation(t *testing.T) {
@@ -32,7 +34,7 @@ func TestAPeerThatIsNotKafkaIsAPromptErrorNotAHugeAllocation(t *testing.T) {
 			}()
 		}
 	}()
-	sc := newScaler(t, kafka.NewType(), trigger(md("bootstrapServers", l.Addr().String(), "consumerGroup", "g", "topic", "t"), nil))
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md("bootstrapServers", l.Addr().String(), "consumerGroup", "g", "topic", "t"), nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -51,7 +53,7 @@ func TestAPartitionLeaderMovingBetweenReadsIsFollowedWithinOneRead(t *testing.T)
 	group := unique("group")
 	c.produce(topic, 5, 6, 7)
 	c.commit(group, topic, map[int32]int64{0: 1, 1: 1, 2: 1})
-	sc := newScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "lagThreshold", "100"), nil))
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "lagThreshold", "100"), nil))
 	expectReading(t, sc, 4+5+6, true)
 
 	// Within the metadata cache's life, every leader moves.
@@ -77,7 +79,7 @@ func TestACoordinatorMovingBetweenReadsIsFollowedWithinOneRead(t *testing.T) {
 	read := func() {
 		t.Helper()
 		for i, g := range groups {
-			sc := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", g, "topic", topic, "lagThreshold", "100"), nil))
+			sc := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", g, "topic", topic, "lagThreshold", "100"), nil))
 			expectReading(t, sc, float64(9-i), true)
 		}
 	}
@@ -111,7 +113,7 @@ func TestAConnectionTheBrokerDroppedIsReplacedWithoutAFailedRead(t *testing.T) {
 	topic := c.topic(2)
 	c.produce(topic, 3, 4)
 	typ := kafka.NewType()
-	sc := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest"), nil))
+	sc := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest"), nil))
 	expectReading(t, sc, 7, true)
 
 	// The broker drops the connection on the next request it gets.

@@ -22,7 +22,6 @@ import (
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
-	"github.com/ebbscale/ebb/scalers/kafka"
 )
 
 // cluster is an in-process Kafka cluster (kfake, which speaks the real
@@ -182,16 +181,6 @@ func trigger(md map[string]string, auth map[string]string) scalers.Trigger {
 		Namespace: "default", ScaledObject: "consumer", Index: 0, Name: "kafka-0", Type: "kafka",
 		Metadata: md, AuthParams: auth, MetricType: v1alpha1.MetricTypeAverageValue,
 	}
-}
-
-func newScaler(t testing.TB, typ *kafka.Type, tr scalers.Trigger) scalers.Scaler {
-	t.Helper()
-	sc, err := typ.New(tr)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = sc.Close() })
-	return sc
 }
 
 func read(t testing.TB, sc scalers.Scaler) scalers.Reading {

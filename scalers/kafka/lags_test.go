@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ebbscale/ebb/scalers/kafka"
+
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // requestCounter counts the requests a kfake cluster receives, by key.
@@ -63,7 +65,7 @@ func TestLagsReadsManyGroupsWithOneRequestPerGroupAndPerLeader(t *testing.T) {
 
 	typ := kafka.NewType()
 	// A trigger holds the cluster's client, as the scale loop's would.
-	holder := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", g1, "topic", a), nil))
+	holder := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", g1, "topic", a), nil))
 	cl, err := typ.ClusterOf(trigger(md("bootstrapServers", c.addr, "consumerGroup", g1), nil))
 	if err != nil {
 		t.Fatal(err)

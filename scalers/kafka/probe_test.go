@@ -136,7 +136,7 @@ func TestAProbeReadsWhatAReadReads(t *testing.T) {
 		if tc.value != "" {
 			tr.MetricType = tc.value
 		}
-		readers[i], probers[i] = newScaler(t, typ, tr), newScaler(t, typ, tr)
+		readers[i], probers[i] = scalertest.NewScaler(t, typ, tr), scalertest.NewScaler(t, typ, tr)
 	}
 	// Twice, so that excludePersistentLag has a previous read; every probe
 	// of a round at once, so that they share batches.
@@ -185,7 +185,7 @@ func TestIdleTriggersProbedTogetherCostOneBatchedReadNotOneReadEach(t *testing.T
 	clock := newFakeClock(typ)
 	scs := make([]scalers.Scaler, triggers)
 	for i := range scs {
-		scs[i] = newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", groups[i], "topic", topic, "offsetResetPolicy", "earliest", "lagThreshold", "100"), nil))
+		scs[i] = scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", groups[i], "topic", topic, "offsetResetPolicy", "earliest", "lagThreshold", "100"), nil))
 		read(t, scs[i]) // warm: connections open, coordinators and metadata cached
 	}
 	rc := countRequests(c)
@@ -306,7 +306,7 @@ func TestAGroupsOwnErrorReachesOnlyItsTriggers(t *testing.T) {
 	typ := kafka.NewType()
 	clock := newFakeClock(typ)
 	on := func(group, topic string) scalers.Scaler {
-		return newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "lagThreshold", "100"), nil))
+		return scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "lagThreshold", "100"), nil))
 	}
 	okSc, refusedSc, missingSc := on(ok, topic), on(refused, topic), on(never, "no-such-topic")
 	// Two triggers of one group, one of them on a topic that does not exist.
@@ -373,8 +373,8 @@ func TestACallerThatGivesUpDoesNotFailTheOthersInItsBatch(t *testing.T) {
 	c.commit(patient, topic, map[int32]int64{0: 2, 1: 2})
 	typ := kafka.NewType()
 	clock := newFakeClock(typ)
-	impatientSc := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", impatient, "topic", topic, "lagThreshold", "100"), nil))
-	patientSc := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", patient, "topic", topic, "lagThreshold", "100"), nil))
+	impatientSc := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", impatient, "topic", topic, "lagThreshold", "100"), nil))
+	patientSc := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", patient, "topic", topic, "lagThreshold", "100"), nil))
 	for round := 0; round < 2; round++ { // the periods become known
 		probe(t, impatientSc)
 		probe(t, patientSc)
@@ -438,7 +438,7 @@ func TestProbesFailWhileTheBrokerIsGoneThenRecoverWhenItIsBack(t *testing.T) {
 	c.cl.Close()
 
 	typ := kafka.NewType()
-	sc := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "offsetResetPolicy", "earliest", "lagThreshold", "100"), nil))
+	sc := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "offsetResetPolicy", "earliest", "lagThreshold", "100"), nil))
 	if r := probe(t, sc); r.Value != 34 || !r.Active {
 		t.Fatalf("Probe = %+v, want 34, active", r)
 	}
@@ -475,8 +475,8 @@ func TestInterestInAGroupNoLongerProbedExpires(t *testing.T) {
 	c.produce(topic, 3)
 	typ := kafka.NewType()
 	clock := newFakeClock(typ)
-	stopped := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("stopped"), "topic", topic), nil))
-	going := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("going"), "topic", topic), nil))
+	stopped := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("stopped"), "topic", topic), nil))
+	going := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("going"), "topic", topic), nil))
 	probe(t, stopped)
 	probe(t, going)
 	if clusters, keys := kafka.ProbeState(typ); clusters != 1 || keys != 2 {
@@ -512,7 +512,7 @@ func TestInterestInAGroupNoLongerProbedExpires(t *testing.T) {
 func TestAProbeOfAnUnreachableClusterIsAPromptErrorWithoutCredentials(t *testing.T) {
 	const password = "probe-s3cret-pw"
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	sc := newScaler(t, kafka.NewType(), trigger(md("bootstrapServers", addr, "consumerGroup", "g", "topic", "t"),
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md("bootstrapServers", addr, "consumerGroup", "g", "topic", "t"),
 		map[string]string{"sasl": "scram_sha256", "username": "u", "password": password}))
 	start := time.Now()
 	err := probeErr(t, sc)
@@ -539,8 +539,8 @@ func TestAReadInPlaceOfAProbeKeepsTheProbesPeriod(t *testing.T) {
 	c.produce(topic, 3)
 	typ := kafka.NewType()
 	clock := newFakeClock(typ)
-	a := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("a"), "topic", topic), nil))
-	b := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("b"), "topic", topic), nil))
+	a := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("a"), "topic", topic), nil))
+	b := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("b"), "topic", topic), nil))
 	// Probed every second, except that once per polling interval the scale
 	// loop reads the triggers instead.
 	for round := 0; round < 2; round++ {
@@ -565,8 +565,8 @@ func TestABatchSlowerThanTheMaxAgeStillAnswersTheProbesAfterIt(t *testing.T) {
 	c.produce(topic, 3)
 	typ := kafka.NewType()
 	clock := newFakeClock(typ)
-	a := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("a"), "topic", topic), nil))
-	b := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("b"), "topic", topic), nil))
+	a := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("a"), "topic", topic), nil))
+	b := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("b"), "topic", topic), nil))
 	for round := 0; round < 2; round++ { // the periods become known
 		probe(t, a)
 		probe(t, b)

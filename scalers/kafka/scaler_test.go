@@ -19,7 +19,7 @@ func TestLagIsTheWholeLogWhenNothingIsCommittedUnderTheEarliestPolicy(t *testing
 	c := startCluster(t, clusterOpts{})
 	topic := c.topic(3)
 	c.produce(topic, 13, 12, 12)
-	sc := newScaler(t, kafka.NewType(), trigger(md(
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md(
 		"bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic,
 		"offsetResetPolicy", "earliest", "lagThreshold", "100"), nil))
 	expectReading(t, sc, 37, true)
@@ -30,7 +30,7 @@ func TestLagFallsAsTheGroupCommitsOffsets(t *testing.T) {
 	topic := c.topic(3)
 	group := unique("group")
 	c.produce(topic, 13, 12, 12)
-	sc := newScaler(t, kafka.NewType(), trigger(md(
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md(
 		"bootstrapServers", c.addr, "consumerGroup", group, "topic", topic,
 		"offsetResetPolicy", "earliest", "lagThreshold", "100"), nil))
 	expectReading(t, sc, 37, true)
@@ -51,7 +51,7 @@ func TestACommittedOffsetBeyondTheLogEndIsNoLag(t *testing.T) {
 	group := unique("group")
 	c.produce(topic, 5)
 	c.commit(group, topic, map[int32]int64{0: 50})
-	sc := newScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic), nil))
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic), nil))
 	expectReading(t, sc, 0, false)
 }
 
@@ -79,7 +79,7 @@ func TestReplicasAreCappedAtOnePerPartitionUnlessIdleConsumersAreAllowed(t *test
 			if tc.metricType != "" {
 				tr.MetricType = tc.metricType
 			}
-			expectReading(t, newScaler(t, typ, tr), tc.want, true)
+			expectReading(t, scalertest.NewScaler(t, typ, tr), tc.want, true)
 		})
 	}
 }
@@ -94,9 +94,9 @@ func TestLimitToPartitionsWithLagCapsAtThePartitionsThatHaveLag(t *testing.T) {
 	base := []string{"bootstrapServers", c.addr, "consumerGroup", group, "topic", topic}
 
 	// Two partitions have lag: at most 2 × 10.
-	expectReading(t, newScaler(t, typ, trigger(md(append(base, "limitToPartitionsWithLag", "true")...), nil)), 20, true)
+	expectReading(t, scalertest.NewScaler(t, typ, trigger(md(append(base, "limitToPartitionsWithLag", "true")...), nil)), 20, true)
 	// Without it, the cap is the 4 partitions: lag 53 becomes 4 × 10.
-	expectReading(t, newScaler(t, typ, trigger(md(base...), nil)), 40, true)
+	expectReading(t, scalertest.NewScaler(t, typ, trigger(md(base...), nil)), 40, true)
 }
 
 func TestExcludePersistentLagLeavesOutPartitionsWhoseOffsetDidNotMove(t *testing.T) {
@@ -105,7 +105,7 @@ func TestExcludePersistentLagLeavesOutPartitionsWhoseOffsetDidNotMove(t *testing
 	group := unique("group")
 	c.produce(topic, 10, 10)
 	c.commit(group, topic, map[int32]int64{0: 2, 1: 3})
-	sc := newScaler(t, kafka.NewType(), trigger(md(
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md(
 		"bootstrapServers", c.addr, "consumerGroup", group, "topic", topic,
 		"excludePersistentLag", "true", "lagThreshold", "100"), nil))
 
@@ -156,7 +156,7 @@ func TestAPartitionWithNoCommittedOffsetFollowsTheResetPolicy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := md(append([]string{"bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "lagThreshold", "100"}, tc.extra...)...)
-			expectReading(t, newScaler(t, typ, trigger(m, nil)), tc.value, tc.active)
+			expectReading(t, scalertest.NewScaler(t, typ, trigger(m, nil)), tc.value, tc.active)
 		})
 	}
 }
@@ -167,8 +167,8 @@ func TestAGroupThatNeverCommittedReadsZeroUnderLatestWithScaleToZeroOnInvalidOff
 	c.produce(topic, 5, 5, 5)
 	base := []string{"bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic}
 	typ := kafka.NewType()
-	expectReading(t, newScaler(t, typ, trigger(md(append(base, "scaleToZeroOnInvalidOffset", "true")...), nil)), 0, false)
-	expectReading(t, newScaler(t, typ, trigger(md(base...), nil)), 3, true)
+	expectReading(t, scalertest.NewScaler(t, typ, trigger(md(append(base, "scaleToZeroOnInvalidOffset", "true")...), nil)), 0, false)
+	expectReading(t, scalertest.NewScaler(t, typ, trigger(md(base...), nil)), 3, true)
 }
 
 func TestWithNoTopicEveryTopicTheGroupCommittedOnIsMeasured(t *testing.T) {
@@ -184,18 +184,18 @@ func TestWithNoTopicEveryTopicTheGroupCommittedOnIsMeasured(t *testing.T) {
 	base := []string{"bootstrapServers", c.addr, "consumerGroup", group, "allowIdleConsumers", "true"}
 
 	// a: 6 + 0; b: 4 + (1 + 1 under latest); other: not the group's.
-	expectReading(t, newScaler(t, typ, trigger(md(base...), nil)), 6+4+2, true)
+	expectReading(t, scalertest.NewScaler(t, typ, trigger(md(base...), nil)), 6+4+2, true)
 	// earliest: b's uncommitted partitions count their whole log.
-	expectReading(t, newScaler(t, typ, trigger(md(append(base, "offsetResetPolicy", "earliest")...), nil)), 6+4+10, true)
+	expectReading(t, scalertest.NewScaler(t, typ, trigger(md(append(base, "offsetResetPolicy", "earliest")...), nil)), 6+4+10, true)
 	// The cap counts the partitions of all the group's topics: 5 × 1.
 	capped := trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "lagThreshold", "1"), nil)
-	expectReading(t, newScaler(t, typ, capped), 5, true)
+	expectReading(t, scalertest.NewScaler(t, typ, capped), 5, true)
 }
 
 func TestWithNoTopicAGroupWithNoCommittedOffsetsIsAnError(t *testing.T) {
 	c := startCluster(t, clusterOpts{})
 	group := unique("group")
-	sc := newScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", group), nil))
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", group), nil))
 	err := readErr(t, sc)
 	if !contains(err.Error(), group, "no committed offsets", "topic") {
 		t.Errorf("error %q does not explain that the group has no committed offsets", err)
@@ -211,8 +211,8 @@ func TestActivationComparesTheTotalLagBeforeTheCap(t *testing.T) {
 	typ := kafka.NewType()
 	base := []string{"bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "lagThreshold", "10"}
 	// Lag 37, capped at 2 × 10 = 20, compared with 36 and 37 before the cap.
-	expectReading(t, newScaler(t, typ, trigger(md(append(base, "activationLagThreshold", "36")...), nil)), 20, true)
-	expectReading(t, newScaler(t, typ, trigger(md(append(base, "activationLagThreshold", "37")...), nil)), 20, false)
+	expectReading(t, scalertest.NewScaler(t, typ, trigger(md(append(base, "activationLagThreshold", "36")...), nil)), 20, true)
+	expectReading(t, scalertest.NewScaler(t, typ, trigger(md(append(base, "activationLagThreshold", "37")...), nil)), 20, false)
 }
 
 func TestPartitionLimitationMeasuresOnlyTheListedPartitions(t *testing.T) {
@@ -221,12 +221,12 @@ func TestPartitionLimitationMeasuresOnlyTheListedPartitions(t *testing.T) {
 	group := unique("group")
 	c.produce(topic, 1, 2, 4, 8, 16, 32)
 	c.commit(group, topic, map[int32]int64{0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0})
-	sc := newScaler(t, kafka.NewType(), trigger(md(
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md(
 		"bootstrapServers", c.addr, "consumerGroup", group, "topic", topic,
 		"partitionLimitation", "0, 2-3,9", "lagThreshold", "5"), nil))
 	// Partitions 0, 2, 3 (9 does not exist): lag 13, under the cap of 3 × 5.
 	expectReading(t, sc, 13, true)
-	sc2 := newScaler(t, kafka.NewType(), trigger(md(
+	sc2 := scalertest.NewScaler(t, kafka.NewType(), trigger(md(
 		"bootstrapServers", c.addr, "consumerGroup", group, "topic", topic,
 		"partitionLimitation", "3,4", "lagThreshold", "5"), nil))
 	// Partitions 3, 4: lag 24, capped at 2 × 5.
@@ -235,7 +235,7 @@ func TestPartitionLimitationMeasuresOnlyTheListedPartitions(t *testing.T) {
 
 func TestAnUnknownTopicIsAnErrorNamingIt(t *testing.T) {
 	c := startCluster(t, clusterOpts{})
-	sc := newScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", "no-such-topic"), nil))
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", "no-such-topic"), nil))
 	err := readErr(t, sc)
 	if !contains(err.Error(), `"no-such-topic"`, "Unknown Topic") {
 		t.Errorf("error %q does not name the unknown topic", err)
@@ -255,10 +255,10 @@ func TestSASLAuthenticatesWithEachMechanism(t *testing.T) {
 			c.produce(topic, 3, 4)
 			typ := kafka.NewType()
 			m := md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest")
-			expectReading(t, newScaler(t, typ, trigger(m, map[string]string{"sasl": tc.sasl, "username": user, "password": pass})), 7, true)
+			expectReading(t, scalertest.NewScaler(t, typ, trigger(m, map[string]string{"sasl": tc.sasl, "username": user, "password": pass})), 7, true)
 
 			wrong := "wrong-" + unique("pw")
-			err := readErr(t, newScaler(t, typ, trigger(m, map[string]string{"sasl": tc.sasl, "username": user, "password": wrong})))
+			err := readErr(t, scalertest.NewScaler(t, typ, trigger(m, map[string]string{"sasl": tc.sasl, "username": user, "password": wrong})))
 			if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), pass) {
 				t.Errorf("error text contains a password: %q", err)
 			}
@@ -278,12 +278,12 @@ func TestSASLFromMetadataAndAuthAgree(t *testing.T) {
 	topic := c.topic(1)
 	c.produce(topic, 2)
 	m := md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest", "sasl", "plaintext")
-	expectReading(t, newScaler(t, kafka.NewType(), trigger(m, map[string]string{"username": user, "password": pass})), 2, true)
+	expectReading(t, scalertest.NewScaler(t, kafka.NewType(), trigger(m, map[string]string{"username": user, "password": pass})), 2, true)
 }
 
 func TestWithoutSASLAClusterThatRequiresItIsAnError(t *testing.T) {
 	c := startCluster(t, clusterOpts{mechanism: "PLAIN", user: "u", password: "p"})
-	sc := newScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", "t"), nil))
+	sc := scalertest.NewScaler(t, kafka.NewType(), trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", "t"), nil))
 	readErr(t, sc)
 }
 
@@ -292,7 +292,7 @@ func TestAReadOfAHangingBrokerEndsAtItsDeadlineAndTheNextReadRecovers(t *testing
 	topic := c.topic(1)
 	c.produce(topic, 3)
 	typ := kafka.NewType()
-	sc := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest"), nil))
+	sc := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest"), nil))
 	expectReading(t, sc, 3, true)
 
 	// The broker stops answering ListOffsets.
@@ -358,7 +358,7 @@ func TestTheBrokerGoingAwayGivesErrorsThenReadsRecoverWhenItIsBack(t *testing.T)
 	c.cl.Close()
 
 	typ := kafka.NewType()
-	sc := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "offsetResetPolicy", "earliest", "lagThreshold", "100"), nil))
+	sc := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", group, "topic", topic, "offsetResetPolicy", "earliest", "lagThreshold", "100"), nil))
 	expectReading(t, sc, 10+12+12, true)
 
 	first.Close()
@@ -395,7 +395,7 @@ func TestManyTriggersOnOneClusterShareOneClientAndOneConnection(t *testing.T) {
 	typ := kafka.NewType()
 	var scs []interface{ Close() error }
 	for i := 0; i < 50; i++ {
-		sc := newScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest"), nil))
+		sc := scalertest.NewScaler(t, typ, trigger(md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest"), nil))
 		expectReading(t, sc, 6, true)
 		scs = append(scs, sc)
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/ebbscale/ebb/scalers/kafka"
+
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 func TestTLSToTheBrokers(t *testing.T) {
@@ -16,19 +18,19 @@ func TestTLSToTheBrokers(t *testing.T) {
 	m := md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest")
 
 	t.Run("reads when the cluster's CA is given", func(t *testing.T) {
-		expectReading(t, newScaler(t, typ, trigger(m, map[string]string{"tls": "enable", "ca": p.caPEM})), 9, true)
+		expectReading(t, scalertest.NewScaler(t, typ, trigger(m, map[string]string{"tls": "enable", "ca": p.caPEM})), 9, true)
 	})
 	t.Run("reads with unsafeSsl and no CA", func(t *testing.T) {
-		expectReading(t, newScaler(t, typ, trigger(m, map[string]string{"tls": "enable", "unsafeSsl": "true"})), 9, true)
+		expectReading(t, scalertest.NewScaler(t, typ, trigger(m, map[string]string{"tls": "enable", "unsafeSsl": "true"})), 9, true)
 	})
 	t.Run("fails to verify a certificate from an unknown authority", func(t *testing.T) {
-		err := readErr(t, newScaler(t, typ, trigger(m, map[string]string{"tls": "enable"})))
+		err := readErr(t, scalertest.NewScaler(t, typ, trigger(m, map[string]string{"tls": "enable"})))
 		if !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("error %q does not say the certificate failed to verify", err)
 		}
 	})
 	t.Run("a plaintext client on a TLS listener is an error", func(t *testing.T) {
-		readErr(t, newScaler(t, typ, trigger(m, nil)))
+		readErr(t, scalertest.NewScaler(t, typ, trigger(m, nil)))
 	})
 }
 
@@ -41,14 +43,14 @@ func TestMutualTLSWithAClientCertificate(t *testing.T) {
 	m := md("bootstrapServers", c.addr, "consumerGroup", unique("group"), "topic", topic, "offsetResetPolicy", "earliest")
 
 	t.Run("reads with the certificate and its key", func(t *testing.T) {
-		expectReading(t, newScaler(t, typ, trigger(m, map[string]string{"tls": "enable", "ca": p.caPEM, "cert": p.clientCertPEM, "key": p.clientKeyPEM})), 6, true)
+		expectReading(t, scalertest.NewScaler(t, typ, trigger(m, map[string]string{"tls": "enable", "ca": p.caPEM, "cert": p.clientCertPEM, "key": p.clientKeyPEM})), 6, true)
 	})
 	t.Run("reads with an encrypted key and its keyPassword", func(t *testing.T) {
 		auth := map[string]string{"tls": "enable", "ca": p.caPEM, "cert": p.clientCertPEM, "key": p.encryptedKeyPEM, "keyPassword": p.keyPassword}
-		expectReading(t, newScaler(t, typ, trigger(m, auth)), 6, true)
+		expectReading(t, scalertest.NewScaler(t, typ, trigger(m, auth)), 6, true)
 	})
 	t.Run("is refused without a client certificate", func(t *testing.T) {
-		err := readErr(t, newScaler(t, typ, trigger(m, map[string]string{"tls": "enable", "ca": p.caPEM})))
+		err := readErr(t, scalertest.NewScaler(t, typ, trigger(m, map[string]string{"tls": "enable", "ca": p.caPEM})))
 		if strings.Contains(err.Error(), p.clientKeyPEM) {
 			t.Errorf("error text contains the key")
 		}

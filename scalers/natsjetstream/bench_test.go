@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // BenchmarkRead is one trigger read over and over through the NATS protocol:
@@ -19,7 +20,7 @@ func BenchmarkRead(b *testing.B) {
 	consumer, _ := a.pullConsumer(stream, "worker")
 	a.publish(stream, 100)
 	typ := NewType()
-	sc := newScaler(b, typ, trigger(map[string]string{"natsServerURL": natsURL, "stream": stream, "consumer": consumer}, nil))
+	sc := scalertest.NewScaler(b, typ, trigger(map[string]string{"natsServerURL": natsURL, "stream": stream, "consumer": consumer}, nil))
 	wantValue(b, sc, 100)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -46,7 +47,7 @@ func BenchmarkReadFromTheMonitoringEndpoint(b *testing.B) {
 	}
 	a.publish(stream, 100)
 	typ := NewType()
-	sc := newScaler(b, typ, trigger(map[string]string{"natsServerMonitoringEndpoint": srv.monitor, "stream": stream, "consumer": consumer}, nil))
+	sc := scalertest.NewScaler(b, typ, trigger(map[string]string{"natsServerMonitoringEndpoint": srv.monitor, "stream": stream, "consumer": consumer}, nil))
 	wantValue(b, sc, 100)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -73,9 +74,9 @@ func BenchmarkThousandTriggersOnOneConsumer(b *testing.B) {
 	for i := range scs {
 		tr := trigger(map[string]string{"natsServerURL": natsURL, "stream": stream, "consumer": consumer}, nil)
 		tr.Index = i
-		scs[i] = newScaler(b, typ, tr)
+		scs[i] = scalertest.NewScaler(b, typ, tr)
 	}
-	mustRead(b, scs[0])
+	scalertest.MustRead(b, scs[0])
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var before, after runtime.MemStats

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 func TestConfigResolvesWhereAndWhatToRead(t *testing.T) {
@@ -21,53 +22,53 @@ func TestConfigResolvesWhereAndWhatToRead(t *testing.T) {
 		want       plan
 	}{
 		"a NATS URL gives the servers; the port defaults to 4222": {
-			meta: with(base, "natsServerURL", "nats://nats.example"),
+			meta: scalertest.With(base, "natsServerURL", "nats://nats.example"),
 			want: plan{source: sourceProtocol, where: "nats://nats.example:4222", conn: connKey{servers: "nats://nats.example:4222"}},
 		},
 		"a bare host:port is a nats:// URL": {
-			meta: with(base, "natsServerURL", "nats.example:4223"),
+			meta: scalertest.With(base, "natsServerURL", "nats.example:4223"),
 			want: plan{source: sourceProtocol, where: "nats://nats.example:4223", conn: connKey{servers: "nats://nats.example:4223"}},
 		},
 		"a list of URLs, tls:// and IPv6 included, is one set of servers": {
-			meta: with(base, "natsServerURL", "tls://a.example:4222, nats://[::1]:4222 ,b.example"),
+			meta: scalertest.With(base, "natsServerURL", "tls://a.example:4222, nats://[::1]:4222 ,b.example"),
 			want: plan{source: sourceProtocol, where: "tls://a.example:4222,nats://[::1]:4222,nats://b.example:4222",
 				conn: connKey{servers: "tls://a.example:4222,nats://[::1]:4222,nats://b.example:4222"}},
 		},
 		"user information in the URL becomes the credentials, out of where": {
-			meta: with(base, "natsServerURL", "nats://alice:s3cret@nats.example:4222,nats://alice:s3cret@nats2.example:4222"),
+			meta: scalertest.With(base, "natsServerURL", "nats://alice:s3cret@nats.example:4222,nats://alice:s3cret@nats2.example:4222"),
 			want: plan{source: sourceProtocol, where: "nats://nats.example:4222,nats://nats2.example:4222",
 				conn: connKey{servers: "nats://nats.example:4222,nats://nats2.example:4222", username: "alice", password: "s3cret"}},
 		},
 		"a user without a password in the URL is a token, as in the NATS clients": {
-			meta: with(base, "natsServerURL", "nats://t0ken@nats.example:4222"),
+			meta: scalertest.With(base, "natsServerURL", "nats://t0ken@nats.example:4222"),
 			want: plan{source: sourceProtocol, where: "nats://nats.example:4222", conn: connKey{servers: "nats://nats.example:4222", token: "t0ken"}},
 		},
 		"username and password from the TriggerAuthentication replace the URL's": {
-			meta: with(base, "natsServerURL", "nats://alice:old@nats.example"),
+			meta: scalertest.With(base, "natsServerURL", "nats://alice:old@nats.example"),
 			auth: map[string]string{"username": "bob", "password": "new"},
 			want: plan{source: sourceProtocol, where: "nats://nats.example:4222", conn: connKey{servers: "nats://nats.example:4222", username: "bob", password: "new"}},
 		},
 		"a password alone replaces the URL's password": {
-			meta: with(base, "natsServerURL", "nats://alice:old@nats.example"),
+			meta: scalertest.With(base, "natsServerURL", "nats://alice:old@nats.example"),
 			auth: map[string]string{"password": "new"},
 			want: plan{source: sourceProtocol, where: "nats://nats.example:4222", conn: connKey{servers: "nats://nats.example:4222", username: "alice", password: "new"}},
 		},
 		"a token replaces the URL's user and password": {
-			meta: with(base, "natsServerURL", "nats://alice:old@nats.example"),
+			meta: scalertest.With(base, "natsServerURL", "nats://alice:old@nats.example"),
 			auth: map[string]string{"token": "t0ken"},
 			want: plan{source: sourceProtocol, where: "nats://nats.example:4222", conn: connKey{servers: "nats://nats.example:4222", token: "t0ken"}},
 		},
 		"an NKey seed replaces the URL's credentials": {
-			meta: with(base, "natsServerURL", "nats://t0ken@nats.example"),
+			meta: scalertest.With(base, "natsServerURL", "nats://t0ken@nats.example"),
 			auth: map[string]string{"nkeySeed": seed},
 			want: plan{source: sourceProtocol, where: "nats://nats.example:4222", conn: connKey{servers: "nats://nats.example:4222", nkeySeed: seed}},
 		},
 		"KEDA's monitoring endpoint reads the account $G over HTTP": {
-			meta: with(base, "natsServerMonitoringEndpoint", "nats.example:8222"),
+			meta: scalertest.With(base, "natsServerMonitoringEndpoint", "nats.example:8222"),
 			want: plan{source: sourceMonitoring, where: "http://nats.example:8222", http: monitorKey{base: "http://nats.example:8222"}, account: "$G"},
 		},
 		"useHttps and an account": {
-			meta: with(base, "natsServerMonitoringEndpoint", "[::1]:8222", "useHttps", "true", "account", "TEAM"),
+			meta: scalertest.With(base, "natsServerMonitoringEndpoint", "[::1]:8222", "useHttps", "true", "account", "TEAM"),
 			want: plan{source: sourceMonitoring, where: "https://[::1]:8222", http: monitorKey{base: "https://[::1]:8222"}, account: "TEAM"},
 		},
 	}
@@ -143,12 +144,12 @@ func TestCredentialErrorsNeverShowTheValue(t *testing.T) {
 	base := map[string]string{"stream": "S", "consumer": "C"}
 	const pw = "Secr3t-pw-value"
 	cases := map[string]scalers.Trigger{
-		"a URL that does not parse":           trigger(with(base, "natsServerURL", "nats://u:"+pw+"@host:port:x"), nil),
-		"a URL with an unknown scheme":        trigger(with(base, "natsServerURL", "http://u:"+pw+"@host:4222"), nil),
-		"URLs with different credentials":     trigger(with(base, "natsServerURL", "nats://u:"+pw+"@a,nats://u:other@b"), nil),
-		"an NKey seed that is not one":        trigger(with(base, "natsServerURL", "nats://a"), map[string]string{"nkeySeed": pw}),
-		"an account seed instead of a user's": trigger(with(base, "natsServerURL", "nats://a"), map[string]string{"nkeySeed": accountSeed(t)}),
-		"a password in metadata":              trigger(with(base, "natsServerURL", "nats://a", "password", pw), nil),
+		"a URL that does not parse":           trigger(scalertest.With(base, "natsServerURL", "nats://u:"+pw+"@host:port:x"), nil),
+		"a URL with an unknown scheme":        trigger(scalertest.With(base, "natsServerURL", "http://u:"+pw+"@host:4222"), nil),
+		"URLs with different credentials":     trigger(scalertest.With(base, "natsServerURL", "nats://u:"+pw+"@a,nats://u:other@b"), nil),
+		"an NKey seed that is not one":        trigger(scalertest.With(base, "natsServerURL", "nats://a"), map[string]string{"nkeySeed": pw}),
+		"an account seed instead of a user's": trigger(scalertest.With(base, "natsServerURL", "nats://a"), map[string]string{"nkeySeed": accountSeed(t)}),
+		"a password in metadata":              trigger(scalertest.With(base, "natsServerURL", "nats://a", "password", pw), nil),
 	}
 	for name, tr := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -324,54 +324,10 @@ func trigger(meta, auth map[string]string) scalers.Trigger {
 	}
 }
 
-// with returns a copy of m with the given key/value pairs set; an empty
-// value removes the key.
-func with(m map[string]string, kv ...string) map[string]string {
-	out := make(map[string]string, len(m)+len(kv)/2)
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			delete(out, kv[i])
-		} else {
-			out[kv[i]] = kv[i+1]
-		}
-	}
-	return out
-}
-
-func newScaler(t testing.TB, typ *Type, tr scalers.Trigger) scalers.Scaler {
-	t.Helper()
-	sc, err := typ.New(tr)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = sc.Close() })
-	return sc
-}
-
-// read reads sc once, within 10 s.
-func read(sc scalers.Scaler) (scalers.Reading, error) {
-	ctx, cancel := ctx10s()
-	defer cancel()
-	return sc.Read(ctx)
-}
-
-// mustRead reads sc and fails the test on an error.
-func mustRead(t testing.TB, sc scalers.Scaler) scalers.Reading {
-	t.Helper()
-	r, err := read(sc)
-	if err != nil {
-		t.Fatalf("Read: %v", err)
-	}
-	return r
-}
-
 // wantValue reads sc and checks its value.
 func wantValue(t testing.TB, sc scalers.Scaler, want float64) {
 	t.Helper()
-	if r := mustRead(t, sc); r.Value != want {
+	if r := scalertest.MustRead(t, sc); r.Value != want {
 		t.Fatalf("Read = %+v, want value %v", r, want)
 	}
 }
@@ -380,7 +336,7 @@ func wantValue(t testing.TB, sc scalers.Scaler, want float64) {
 // when there is none or when a reading comes with it.
 func readError(t testing.TB, sc scalers.Scaler) error {
 	t.Helper()
-	r, err := read(sc)
+	r, err := scalertest.Read(sc)
 	if err == nil {
 		t.Fatalf("Read = %+v with no error", r)
 	}

@@ -27,13 +27,13 @@ func TestTheValueIsPendingPlusUnacknowledgedMessages(t *testing.T) {
 	a := newAdmin(t)
 	stream := a.stream("value")
 	consumer, cons := a.pullConsumer(stream, "worker")
-	sc := newScaler(t, NewType(), trigger(map[string]string{"natsServerURL": natsURL, "stream": stream, "consumer": consumer}, nil))
+	sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"natsServerURL": natsURL, "stream": stream, "consumer": consumer}, nil))
 
-	if r := mustRead(t, sc); r.Value != 0 || r.Active {
+	if r := scalertest.MustRead(t, sc); r.Value != 0 || r.Active {
 		t.Fatalf("empty stream: Read = %+v, want 0, inactive", r)
 	}
 	a.publish(stream, 7)
-	if r := mustRead(t, sc); r.Value != 7 || !r.Active {
+	if r := scalertest.MustRead(t, sc); r.Value != 7 || !r.Active {
 		t.Fatalf("after 7 messages: Read = %+v, want 7, active", r)
 	}
 	msgs := a.fetch(cons, 3)
@@ -43,7 +43,7 @@ func TestTheValueIsPendingPlusUnacknowledgedMessages(t *testing.T) {
 	a.ack(msgs[2:])
 	wantValue(t, sc, 4)
 	a.ack(a.fetch(cons, 4))
-	if r := mustRead(t, sc); r.Value != 0 || r.Active {
+	if r := scalertest.MustRead(t, sc); r.Value != 0 || r.Active {
 		t.Fatalf("all processed: Read = %+v, want 0, inactive", r)
 	}
 }
@@ -54,15 +54,15 @@ func TestActivationIsAboveTheActivationLagThreshold(t *testing.T) {
 	a := newAdmin(t)
 	stream := a.stream("activation")
 	consumer, _ := a.pullConsumer(stream, "worker")
-	sc := newScaler(t, NewType(), trigger(map[string]string{
+	sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{
 		"natsServerURL": natsURL, "stream": stream, "consumer": consumer, "activationLagThreshold": "5",
 	}, nil))
 	a.publish(stream, 5)
-	if r := mustRead(t, sc); r.Value != 5 || r.Active {
+	if r := scalertest.MustRead(t, sc); r.Value != 5 || r.Active {
 		t.Fatalf("at the threshold: Read = %+v, want 5, inactive", r)
 	}
 	a.publish(stream, 1)
-	if r := mustRead(t, sc); r.Value != 6 || !r.Active {
+	if r := scalertest.MustRead(t, sc); r.Value != 6 || !r.Active {
 		t.Fatalf("above the threshold: Read = %+v, want 6, active", r)
 	}
 }
@@ -79,7 +79,7 @@ func TestMetricDescribesTheTrigger(t *testing.T) {
 			want: scalers.MetricSpec{Name: "s2-nats-jetstream-orders-eu-worker", Target: 10, ActivationTarget: 0, Type: v1alpha1.MetricTypeAverageValue},
 		},
 		"lagThreshold and activationLagThreshold as given, with metricType Value": {
-			meta:       with(base, "lagThreshold", "25", "activationLagThreshold", "3"),
+			meta:       scalertest.With(base, "lagThreshold", "25", "activationLagThreshold", "3"),
 			metricType: v1alpha1.MetricTypeValue,
 			want:       scalers.MetricSpec{Name: "s2-nats-jetstream-orders-eu-worker", Target: 25, ActivationTarget: 3, Type: v1alpha1.MetricTypeValue},
 		},
@@ -88,7 +88,7 @@ func TestMetricDescribesTheTrigger(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			tr := trigger(tc.meta, nil)
 			tr.Index, tr.MetricType = 2, tc.metricType
-			sc := newScaler(t, NewType(), tr)
+			sc := scalertest.NewScaler(t, NewType(), tr)
 			if got := sc.Metric(); got != tc.want {
 				t.Errorf("Metric() = %+v, want %+v", got, tc.want)
 			}
@@ -105,8 +105,8 @@ func TestAPushConsumerIsRead(t *testing.T) {
 	a.publish(stream, 3)
 	typ := NewType()
 	meta := map[string]string{"stream": stream, "consumer": consumer}
-	wantValue(t, newScaler(t, typ, trigger(with(meta, "natsServerURL", srv.url()), nil)), 3)
-	wantValue(t, newScaler(t, typ, trigger(with(meta, "natsServerMonitoringEndpoint", srv.monitor), nil)), 3)
+	wantValue(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerURL", srv.url()), nil)), 3)
+	wantValue(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerMonitoringEndpoint", srv.monitor), nil)), 3)
 }
 
 // A missing stream or consumer is an error that names it, never a zero, over
@@ -124,12 +124,12 @@ func TestAMissingStreamOrConsumerIsAnErrorNamingIt(t *testing.T) {
 	for name, src := range sources {
 		t.Run(name, func(t *testing.T) {
 			noStream := uniqueName("absent")
-			err := readError(t, newScaler(t, typ, trigger(with(src, "stream", noStream, "consumer", consumer), nil)))
+			err := readError(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(src, "stream", noStream, "consumer", consumer), nil)))
 			if !errors.Is(err, ErrStreamNotFound) || !strings.Contains(err.Error(), `"`+noStream+`"`) {
 				t.Errorf("missing stream: error %q, want ErrStreamNotFound naming %s", err, noStream)
 			}
 			noConsumer := uniqueName("absent")
-			err = readError(t, newScaler(t, typ, trigger(with(src, "stream", stream, "consumer", noConsumer), nil)))
+			err = readError(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(src, "stream", stream, "consumer", noConsumer), nil)))
 			if !errors.Is(err, ErrConsumerNotFound) || !strings.Contains(err.Error(), `"`+noConsumer+`"`) || !strings.Contains(err.Error(), `"`+stream+`"`) {
 				t.Errorf("missing consumer: error %q, want ErrConsumerNotFound naming %s and its stream %s", err, noConsumer, stream)
 			}
@@ -147,11 +147,11 @@ func TestTheMonitoringEndpointReadsWhatTheProtocolReads(t *testing.T) {
 	consumer, cons := a.pullConsumer(stream, "worker")
 	typ := NewType()
 	meta := map[string]string{"stream": stream, "consumer": consumer}
-	overProtocol := newScaler(t, typ, trigger(with(meta, "natsServerURL", srv.url()), nil))
-	fromMonitoring := newScaler(t, typ, trigger(with(meta, "natsServerMonitoringEndpoint", srv.monitor, "account", "$G"), nil))
+	overProtocol := scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerURL", srv.url()), nil))
+	fromMonitoring := scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerMonitoringEndpoint", srv.monitor, "account", "$G"), nil))
 	same := func(state string, want float64) {
 		t.Helper()
-		p, m := mustRead(t, overProtocol), mustRead(t, fromMonitoring)
+		p, m := scalertest.MustRead(t, overProtocol), scalertest.MustRead(t, fromMonitoring)
 		if p != m || p.Value != want {
 			t.Errorf("%s: over the protocol %+v, from the monitoring endpoint %+v; want both %v", state, p, m, want)
 		}
@@ -177,9 +177,9 @@ func TestTheMonitoringEndpointReadsTheNamedAccount(t *testing.T) {
 	typ := NewType()
 	meta := map[string]string{"natsServerMonitoringEndpoint": cred.srv.monitor, "stream": stream, "consumer": consumer}
 
-	wantValue(t, newScaler(t, typ, trigger(with(meta, "account", "TEAM"), nil)), 4)
+	wantValue(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "account", "TEAM"), nil)), 4)
 
-	err := readError(t, newScaler(t, typ, trigger(with(meta, "account", "NOPE"), nil)))
+	err := readError(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "account", "NOPE"), nil)))
 	if !errors.Is(err, ErrAccountNotFound) || !strings.Contains(err.Error(), `"NOPE"`) {
 		t.Errorf("unknown account: error %q, want ErrAccountNotFound naming NOPE", err)
 	}
@@ -246,21 +246,21 @@ func TestCredentials(t *testing.T) {
 	}
 
 	t.Run("a username and password from the TriggerAuthentication", func(t *testing.T) {
-		wantValue(t, newScaler(t, typ, trigger(meta, map[string]string{"username": cred.user, "password": cred.password})), 3)
+		wantValue(t, scalertest.NewScaler(t, typ, trigger(meta, map[string]string{"username": cred.user, "password": cred.password})), 3)
 	})
 	t.Run("a username and password in natsServerURL", func(t *testing.T) {
-		wantValue(t, newScaler(t, typ, trigger(with(meta, "natsServerURL", withUser.String()), nil)), 3)
+		wantValue(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerURL", withUser.String()), nil)), 3)
 	})
 	t.Run("natsServerURL with its credentials from the TriggerAuthentication", func(t *testing.T) {
-		wantValue(t, newScaler(t, typ, trigger(with(meta, "natsServerURL", ""), map[string]string{"natsServerURL": withUser.String()})), 3)
+		wantValue(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerURL", ""), map[string]string{"natsServerURL": withUser.String()})), 3)
 	})
 	t.Run("an NKey seed", func(t *testing.T) {
-		wantValue(t, newScaler(t, typ, trigger(meta, map[string]string{"nkeySeed": cred.nkeySeed})), 3)
+		wantValue(t, scalertest.NewScaler(t, typ, trigger(meta, map[string]string{"nkeySeed": cred.nkeySeed})), 3)
 	})
 	t.Run("a wrong password is an error that shows neither password", func(t *testing.T) {
 		wrong := "Wrong-" + uniqueName("pw")
 		secrets := append(secrets, wrong)
-		err := readError(t, newScaler(t, typ, trigger(meta, map[string]string{"username": cred.user, "password": wrong})))
+		err := readError(t, scalertest.NewScaler(t, typ, trigger(meta, map[string]string{"username": cred.user, "password": wrong})))
 		if !strings.Contains(err.Error(), "refused the credentials") {
 			t.Errorf("error %q does not say the credentials were refused", err)
 		}
@@ -273,20 +273,20 @@ func TestCredentials(t *testing.T) {
 	})
 	t.Run("a refused URL with user information does not show it", func(t *testing.T) {
 		u := url.URL{Scheme: "nats", User: url.UserPassword(cred.user, cred.password+"x"), Host: cred.srv.addr}
-		err := readError(t, newScaler(t, typ, trigger(with(meta, "natsServerURL", u.String()), nil)))
+		err := readError(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerURL", u.String()), nil)))
 		noSecret(t, err)
 		if strings.Contains(err.Error(), cred.user+":") {
 			t.Errorf("error text contains the URL's user information: %q", err)
 		}
 	})
 	t.Run("no credentials on a server that needs them", func(t *testing.T) {
-		err := readError(t, newScaler(t, typ, trigger(meta, nil)))
+		err := readError(t, scalertest.NewScaler(t, typ, trigger(meta, nil)))
 		if !strings.Contains(err.Error(), "refused the credentials") {
 			t.Errorf("error %q does not say the credentials were refused", err)
 		}
 	})
 	t.Run("a user the server forbids the JetStream API is told so", func(t *testing.T) {
-		err := readError(t, newScaler(t, typ, trigger(with(meta, "timeout", "2s"), map[string]string{"username": cred.lockedUser, "password": cred.lockedPassword})))
+		err := readError(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "timeout", "2s"), map[string]string{"username": cred.lockedUser, "password": cred.lockedPassword})))
 		if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
 			t.Errorf("error %q does not pass on the server's permissions violation", err)
 		}
@@ -305,15 +305,15 @@ func TestATokenAuthenticates(t *testing.T) {
 	typ := NewType()
 	meta := map[string]string{"natsServerURL": srv.url(), "stream": stream, "consumer": consumer}
 
-	wantValue(t, newScaler(t, typ, trigger(meta, map[string]string{"token": token})), 2)
-	wantValue(t, newScaler(t, typ, trigger(with(meta, "natsServerURL", "nats://"+token+"@"+srv.addr), nil)), 2)
+	wantValue(t, scalertest.NewScaler(t, typ, trigger(meta, map[string]string{"token": token})), 2)
+	wantValue(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerURL", "nats://"+token+"@"+srv.addr), nil)), 2)
 
 	wrong := "Wrong-" + uniqueName("t")
 	for _, tr := range []scalers.Trigger{
 		trigger(meta, map[string]string{"token": wrong}),
-		trigger(with(meta, "natsServerURL", "nats://"+wrong+"@"+srv.addr), nil),
+		trigger(scalertest.With(meta, "natsServerURL", "nats://"+wrong+"@"+srv.addr), nil),
 	} {
-		err := readError(t, newScaler(t, typ, tr))
+		err := readError(t, scalertest.NewScaler(t, typ, tr))
 		if strings.Contains(err.Error(), wrong) || strings.Contains(err.Error(), token) {
 			t.Errorf("error text contains a token: %q", scalers.RedactString(err.Error(), wrong, token))
 		}
@@ -337,11 +337,11 @@ func TestOneConnectionPerServerAndCredentials(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		tr := trigger(meta, password)
 		tr.Index = i
-		scs = append(scs, newScaler(t, typ, tr))
+		scs = append(scs, scalertest.NewScaler(t, typ, tr))
 	}
-	nkey := newScaler(t, typ, trigger(meta, map[string]string{"nkeySeed": cred.nkeySeed}))
+	nkey := scalertest.NewScaler(t, typ, trigger(meta, map[string]string{"nkeySeed": cred.nkeySeed}))
 	for _, sc := range append(scs, nkey) {
-		mustRead(t, sc)
+		scalertest.MustRead(t, sc)
 	}
 	if got := typ.OpenConnections(); got != 2 {
 		t.Errorf("OpenConnections = %d, want 2 (one per credentials)", got)
@@ -396,7 +396,7 @@ func TestReadsReconnectAfterTheServerRestarts(t *testing.T) {
 	consumer, _ := a.pullConsumer(stream, "worker")
 	a.publish(stream, 6)
 	typ := NewType()
-	sc := newScaler(t, typ, trigger(map[string]string{"natsServerURL": srv.url(), "stream": stream, "consumer": consumer, "timeout": "3s"}, nil))
+	sc := scalertest.NewScaler(t, typ, trigger(map[string]string{"natsServerURL": srv.url(), "stream": stream, "consumer": consumer, "timeout": "3s"}, nil))
 	wantValue(t, sc, 6)
 
 	srv.stop()
@@ -405,7 +405,7 @@ func TestReadsReconnectAfterTheServerRestarts(t *testing.T) {
 
 	srv.start()
 	scalertest.Eventually(t, 20*time.Second, "a read after the restart to give 6", func() (bool, string) {
-		r, err := read(sc)
+		r, err := scalertest.Read(sc)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -422,11 +422,11 @@ func TestAServerWithoutJetStreamIsAnError(t *testing.T) {
 	typ := NewType()
 	meta := map[string]string{"stream": "ORDERS", "consumer": "worker"}
 	for name, tr := range map[string]scalers.Trigger{
-		"over the protocol":            trigger(with(meta, "natsServerURL", srv.url()), nil),
-		"from the monitoring endpoint": trigger(with(meta, "natsServerMonitoringEndpoint", srv.monitor), nil),
+		"over the protocol":            trigger(scalertest.With(meta, "natsServerURL", srv.url()), nil),
+		"from the monitoring endpoint": trigger(scalertest.With(meta, "natsServerMonitoringEndpoint", srv.monitor), nil),
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := readError(t, newScaler(t, typ, tr))
+			err := readError(t, scalertest.NewScaler(t, typ, tr))
 			if !errors.Is(err, ErrJetStreamNotEnabled) {
 				t.Errorf("error %q, want ErrJetStreamNotEnabled", err)
 			}
@@ -445,11 +445,11 @@ func TestTheSourceMayComeFromTheEnvironmentOrTheTriggerAuthentication(t *testing
 	typ := NewType()
 	meta := map[string]string{"stream": stream, "consumer": consumer}
 
-	fromEnv := trigger(with(meta, "natsServerURLFromEnv", "NATS_URL"), nil)
+	fromEnv := trigger(scalertest.With(meta, "natsServerURLFromEnv", "NATS_URL"), nil)
 	fromEnv.Env = map[string]string{"NATS_URL": srv.url()}
-	wantValue(t, newScaler(t, typ, fromEnv), 2)
+	wantValue(t, scalertest.NewScaler(t, typ, fromEnv), 2)
 
-	wantValue(t, newScaler(t, typ, trigger(meta, map[string]string{"natsServerMonitoringEndpoint": srv.monitor})), 2)
+	wantValue(t, scalertest.NewScaler(t, typ, trigger(meta, map[string]string{"natsServerMonitoringEndpoint": srv.monitor})), 2)
 }
 
 func TestAClosedScalerDoesNotRead(t *testing.T) {
@@ -463,7 +463,7 @@ func TestAClosedScalerDoesNotRead(t *testing.T) {
 	if err := sc.Close(); err != nil {
 		t.Errorf("a second Close = %v", err)
 	}
-	if r, err := read(sc); err == nil {
+	if r, err := scalertest.Read(sc); err == nil {
 		t.Errorf("Read after Close = %+v with no error", r)
 	}
 }
@@ -524,8 +524,8 @@ func TestInAClusterTheMonitoringEndpointMustBeTheConsumersLeader(t *testing.T) {
 	typ := NewType()
 	meta := map[string]string{"stream": stream, "consumer": consumer}
 	for name, node := range nodes {
-		wantValue(t, newScaler(t, typ, trigger(with(meta, "natsServerURL", node.url()), nil)), 5)
-		sc := newScaler(t, typ, trigger(with(meta, "natsServerMonitoringEndpoint", node.monitor), nil))
+		wantValue(t, scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerURL", node.url()), nil)), 5)
+		sc := scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "natsServerMonitoringEndpoint", node.monitor), nil))
 		if name == leader {
 			wantValue(t, sc, 5)
 			continue
@@ -565,7 +565,7 @@ authorization {
 		t.Fatal(err)
 	}
 	a.publish(stream, 3)
-	sc := newScaler(t, NewType(), trigger(map[string]string{"natsServerURL": srv.url(), "stream": stream, "consumer": consumer},
+	sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"natsServerURL": srv.url(), "stream": stream, "consumer": consumer},
 		map[string]string{"username": "scaler", "password": scalerPW}))
 	wantValue(t, sc, 3)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // BenchmarkThousandTriggersOneBroker builds 1,000 triggers (of 1,000
@@ -38,10 +39,10 @@ func BenchmarkThousandTriggersOneBroker(b *testing.B) {
 			for i := range scs {
 				tr := trigger(map[string]string{"host": p.host, "queueName": q, "value": "10"}, nil)
 				tr.ScaledObject = fmt.Sprintf("worker-%d", i)
-				scs[i] = newScaler(b, typ, tr)
+				scs[i] = scalertest.NewScaler(b, typ, tr)
 			}
 			for _, sc := range scs { // every trigger reads once: the pool opens what it needs
-				if _, err := read(sc); err != nil {
+				if _, err := scalertest.Read(sc); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -138,9 +139,9 @@ func BenchmarkIdleTriggersCheckedEverySecond(b *testing.B) {
 			for i, q := range qs {
 				tr := trigger(map[string]string{"host": v.host, "queueName": q, "value": "10"}, nil)
 				tr.ScaledObject = fmt.Sprintf("worker-%d", i)
-				scs[i] = newScaler(b, typ, tr)
+				scs[i] = scalertest.NewScaler(b, typ, tr)
 			}
-			if _, err := read(scs[0]); err != nil { // connect first
+			if _, err := scalertest.Read(scs[0]); err != nil { // connect first
 				b.Fatal(err)
 			}
 			requests := func() int64 {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 func TestConfigResolvesWhereAndWhatToRead(t *testing.T) {
@@ -13,48 +15,48 @@ func TestConfigResolvesWhereAndWhatToRead(t *testing.T) {
 		want       plan
 	}{
 		"an AMQP URL gives the protocol, address, vhost and credentials": {
-			meta: with(base, "host", "amqp://alice:s3cret@rabbit.example:5673/orders-vh"),
+			meta: scalertest.With(base, "host", "amqp://alice:s3cret@rabbit.example:5673/orders-vh"),
 			want: plan{protocol: protocolAMQP, vhost: "orders-vh", where: "amqp://rabbit.example:5673",
 				amqp: amqpKey{addr: "rabbit.example:5673", vhost: "orders-vh", username: "alice", password: "s3cret"}},
 		},
 		"an AMQP URL without a path or credentials reads the default vhost as guest": {
-			meta: with(base, "host", "amqp://rabbit.example"),
+			meta: scalertest.With(base, "host", "amqp://rabbit.example"),
 			want: plan{protocol: protocolAMQP, vhost: "/", where: "amqp://rabbit.example:5672",
 				amqp: amqpKey{addr: "rabbit.example:5672", vhost: "/", username: "guest", password: "guest"}},
 		},
 		"an amqps URL uses TLS on port 5671": {
-			meta: with(base, "host", "amqps://u:p@rabbit.example/"),
+			meta: scalertest.With(base, "host", "amqps://u:p@rabbit.example/"),
 			want: plan{protocol: protocolAMQP, vhost: "/", where: "amqps://rabbit.example:5671",
 				amqp: amqpKey{tls: true, addr: "rabbit.example:5671", vhost: "/", username: "u", password: "p"}},
 		},
 		"username and password from the TriggerAuthentication replace the URL's": {
-			meta: with(base, "host", "amqp://alice:old@rabbit.example/vh"),
+			meta: scalertest.With(base, "host", "amqp://alice:old@rabbit.example/vh"),
 			auth: map[string]string{"username": "bob", "password": "new"},
 			want: plan{protocol: protocolAMQP, vhost: "vh", where: "amqp://rabbit.example:5672",
 				amqp: amqpKey{addr: "rabbit.example:5672", vhost: "vh", username: "bob", password: "new"}},
 		},
 		"vhostName replaces the URL's vhost": {
-			meta: with(base, "host", "amqp://u:p@rabbit.example/vh", "vhostName", "other"),
+			meta: scalertest.With(base, "host", "amqp://u:p@rabbit.example/vh", "vhostName", "other"),
 			want: plan{protocol: protocolAMQP, vhost: "other", where: "amqp://rabbit.example:5672",
 				amqp: amqpKey{addr: "rabbit.example:5672", vhost: "other", username: "u", password: "p"}},
 		},
 		"a management URL's last path segment is the vhost": {
-			meta: with(base, "host", "http://u:p@rabbit.example:15672/orders-vh"),
+			meta: scalertest.With(base, "host", "http://u:p@rabbit.example:15672/orders-vh"),
 			want: plan{protocol: protocolHTTP, vhost: "orders-vh", where: "http://rabbit.example:15672",
 				http: httpKey{base: "http://rabbit.example:15672", username: "u", password: "p"}},
 		},
 		"a management URL without a path reads the default vhost": {
-			meta: with(base, "host", "https://u:p@rabbit.example"),
+			meta: scalertest.With(base, "host", "https://u:p@rabbit.example"),
 			want: plan{protocol: protocolHTTP, vhost: "/", where: "https://rabbit.example",
 				http: httpKey{base: "https://rabbit.example", username: "u", password: "p"}},
 		},
 		"an escaped slash in a management URL is the default vhost": {
-			meta: with(base, "host", "http://u:p@rabbit.example:15672/%2F"),
+			meta: scalertest.With(base, "host", "http://u:p@rabbit.example:15672/%2F"),
 			want: plan{protocol: protocolHTTP, vhost: "/", where: "http://rabbit.example:15672",
 				http: httpKey{base: "http://rabbit.example:15672", username: "u", password: "p"}},
 		},
 		"path segments before the vhost are a prefix in front of /api": {
-			meta: with(base, "host", "http://rabbit.example/rabbitmq/vh", "vhostName", "other"),
+			meta: scalertest.With(base, "host", "http://rabbit.example/rabbitmq/vh", "vhostName", "other"),
 			want: plan{protocol: protocolHTTP, vhost: "other", where: "http://rabbit.example/rabbitmq",
 				http: httpKey{base: "http://rabbit.example/rabbitmq"}},
 		},
@@ -167,7 +169,7 @@ func TestAdmissionWithAuthPendingSkipsHostChecks(t *testing.T) {
 	if err := NewType().Validate(tr); err != nil {
 		t.Fatalf("Validate with the host still to come from auth = %v", err)
 	}
-	tr.Metadata = with(tr.Metadata, "protocol", "amqp")
+	tr.Metadata = scalertest.With(tr.Metadata, "protocol", "amqp")
 	if err := NewType().Validate(tr); err == nil || !strings.Contains(err.Error(), `"mode"`) {
 		t.Fatalf("Validate of MessageRate with protocol amqp = %v, want an error naming mode", err)
 	}
@@ -184,9 +186,9 @@ func TestAdmissionWithAuthPendingAcceptsKeysStillToComeFromTheEnvironment(t *tes
 	if err := NewType().Validate(tr); err == nil || !strings.Contains(err.Error(), `"value"`) {
 		t.Fatalf("Validate with a resolved value of 0 = %v, want an error naming value", err)
 	}
-	tr.Metadata = with(tr.Metadata, "valueFromEnv", "", "value", "3")
+	tr.Metadata = scalertest.With(tr.Metadata, "valueFromEnv", "", "value", "3")
 	tr.AuthPending = true
-	tr.Metadata = with(tr.Metadata, "queueNameFromEnv", "", "queueName", "")
+	tr.Metadata = scalertest.With(tr.Metadata, "queueNameFromEnv", "", "queueName", "")
 	if err := NewType().Validate(tr); err == nil || !strings.Contains(err.Error(), `"queueName"`) {
 		t.Fatalf("Validate with no queueName anywhere = %v, want an error naming queueName", err)
 	}

@@ -174,45 +174,12 @@ func trigger(meta, auth map[string]string) scalers.Trigger {
 	}
 }
 
-// with returns a copy of m with the given key/value pairs set (an empty
-// value deletes the key).
-func with(m map[string]string, kv ...string) map[string]string {
-	out := make(map[string]string, len(m)+len(kv)/2)
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			delete(out, kv[i])
-			continue
-		}
-		out[kv[i]] = kv[i+1]
-	}
-	return out
-}
-
-func newScaler(t testing.TB, typ *Type, tr scalers.Trigger) scalers.Scaler {
-	t.Helper()
-	sc, err := typ.New(tr)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = sc.Close() })
-	return sc
-}
-
-func read(sc scalers.Scaler) (scalers.Reading, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	return sc.Read(ctx)
-}
-
 // eventuallyReads waits until sc reads want.
 func eventuallyReads(t testing.TB, sc scalers.Scaler, want float64) scalers.Reading {
 	t.Helper()
 	var last scalers.Reading
 	scalertest.Eventually(t, 30*time.Second, "the scaler to read "+ftoa(want), func() (bool, string) {
-		r, err := read(sc)
+		r, err := scalertest.Read(sc)
 		if err != nil {
 			return false, "error " + err.Error()
 		}

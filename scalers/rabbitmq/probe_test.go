@@ -208,22 +208,22 @@ func TestAProbeReadsWhatAReadReads(t *testing.T) {
 		want    float64
 		active  bool
 	}{
-		{"over the management API a probe counts ready and unacknowledged messages", with(meta, "host", mgmtURL), true, 10, true},
-		{"with excludeUnacknowledged a probe counts only ready messages", with(meta, "host", mgmtURL, "excludeUnacknowledged", "true"), true, 6, true},
-		{"a probe above the activation value is active", with(meta, "host", mgmtURL, "activationValue", "9"), true, 10, true},
-		{"a probe at the activation value is not active", with(meta, "host", mgmtURL, "activationValue", "10"), true, 10, false},
-		{"over AMQP a probe is a read of the ready messages", with(meta, "host", amqpURL), false, 6, true},
-		{"with a regular expression a probe is a read", with(meta, "host", mgmtURL, "useRegex", "true", "queueName", "^"+q+"$"), false, 10, true},
+		{"over the management API a probe counts ready and unacknowledged messages", scalertest.With(meta, "host", mgmtURL), true, 10, true},
+		{"with excludeUnacknowledged a probe counts only ready messages", scalertest.With(meta, "host", mgmtURL, "excludeUnacknowledged", "true"), true, 6, true},
+		{"a probe above the activation value is active", scalertest.With(meta, "host", mgmtURL, "activationValue", "9"), true, 10, true},
+		{"a probe at the activation value is not active", scalertest.With(meta, "host", mgmtURL, "activationValue", "10"), true, 10, false},
+		{"over AMQP a probe is a read of the ready messages", scalertest.With(meta, "host", amqpURL), false, 6, true},
+		{"with a regular expression a probe is a read", scalertest.With(meta, "host", mgmtURL, "useRegex", "true", "queueName", "^"+q+"$"), false, 10, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sc := newScaler(t, typ, trigger(tc.meta, nil))
+			sc := scalertest.NewScaler(t, typ, trigger(tc.meta, nil))
 			if got := sc.(*scaler).batch != nil; got != tc.batched {
 				t.Fatalf("batched = %v, want %v", got, tc.batched)
 			}
 			scalertest.Eventually(t, 30*time.Second, "a probe and a read to agree on "+ftoa(tc.want), func() (bool, string) {
 				p, perr := probe(sc)
-				r, rerr := read(sc)
+				r, rerr := scalertest.Read(sc)
 				if perr != nil || rerr != nil {
 					return false, fmt.Sprintf("probe error %v, read error %v", perr, rerr)
 				}
@@ -235,7 +235,7 @@ func TestAProbeReadsWhatAReadReads(t *testing.T) {
 		})
 	}
 	t.Run("with MessageRate a probe is a read", func(t *testing.T) {
-		sc := newScaler(t, typ, trigger(with(meta, "host", mgmtURL, "mode", "MessageRate"), nil))
+		sc := scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "host", mgmtURL, "mode", "MessageRate"), nil))
 		if sc.(*scaler).batch != nil {
 			t.Fatal("a MessageRate trigger is batched")
 		}
@@ -268,7 +268,7 @@ func TestTwoHundredIdleTriggersOnOneVhostCostOneRequestPerRound(t *testing.T) {
 	for i, q := range qs {
 		tr := trigger(map[string]string{"host": proxy.host(), "queueName": q, "value": "1"}, nil)
 		tr.ScaledObject = fmt.Sprintf("worker-%d", i)
-		scs[i] = newScaler(t, typ, tr)
+		scs[i] = scalertest.NewScaler(t, typ, tr)
 	}
 	check := func(t *testing.T, outs []outcome) {
 		t.Helper()
@@ -313,7 +313,7 @@ func TestTwoHundredIdleTriggersOnOneVhostCostOneRequestPerRound(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := read(sc); err != nil {
+				if _, err := scalertest.Read(sc); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -356,7 +356,7 @@ func TestABatchAsksOnlyForWhatItNeeds(t *testing.T) {
 			clock := fakeClock(typ)
 			var scs []scalers.Scaler
 			for _, q := range tc.queues {
-				scs = append(scs, newScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": q, "value": "1"}, nil)))
+				scs = append(scs, scalertest.NewScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": q, "value": "1"}, nil)))
 			}
 			probeAll(scs) // every queue is probed: the next batch asks for all
 			clock.Step(defaultMaxAge)
@@ -409,7 +409,7 @@ func TestANameFilterMatchesExactNamesOnly(t *testing.T) {
 	}
 	var scs []scalers.Scaler
 	for _, q := range probed {
-		scs = append(scs, newScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": q, "value": "1"}, nil)))
+		scs = append(scs, scalertest.NewScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": q, "value": "1"}, nil)))
 	}
 	probeAll(scs) // every queue is probed: the next batch asks for all
 	clock.Step(defaultMaxAge)
@@ -478,7 +478,7 @@ func TestAMissingQueueFailsOnlyItsOwnProbe(t *testing.T) {
 			typ.probes.maxFiltered = tc.maxFiltered
 			var scs []scalers.Scaler
 			for _, q := range tc.queues {
-				scs = append(scs, newScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": q, "value": "1"}, nil)))
+				scs = append(scs, scalertest.NewScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": q, "value": "1"}, nil)))
 			}
 			for round := 0; round < 2; round++ { // the second round's batch asks for every queue
 				for i, o := range probeAll(scs) {
@@ -498,8 +498,8 @@ func TestAMissingQueueFailsOnlyItsOwnProbe(t *testing.T) {
 	}
 	t.Run("a vhost that does not exist fails the probes of its triggers", func(t *testing.T) {
 		typ := NewType()
-		sc := newScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "1", "vhostName": uniqueName("no-vhost")}, nil))
-		other := newScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "1"}, nil))
+		sc := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "1", "vhostName": uniqueName("no-vhost")}, nil))
+		other := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "1"}, nil))
 		outs := probeAll([]scalers.Scaler{sc, other})
 		if !errors.Is(outs[0].err, ErrVhostNotFound) || outs[0].r != (scalers.Reading{}) {
 			t.Errorf("probe in a missing vhost = %+v, %v; want ErrVhostNotFound", outs[0].r, outs[0].err)
@@ -530,8 +530,8 @@ func TestACallerThatGivesUpDoesNotFailTheOthersOfItsBatch(t *testing.T) {
 			typ := NewType()
 			clock := fakeClock(typ)
 			meta := map[string]string{"host": proxy.host(), "value": "1"}
-			quitter := newScaler(t, typ, trigger(with(with(meta, "queueName", qs[0]), flatten(tc.quitter)...), nil))
-			stayer := newScaler(t, typ, trigger(with(meta, "queueName", qs[1]), nil))
+			quitter := scalertest.NewScaler(t, typ, trigger(scalertest.With(scalertest.With(meta, "queueName", qs[0]), flatten(tc.quitter)...), nil))
+			stayer := scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "queueName", qs[1]), nil))
 			probeAll([]scalers.Scaler{quitter, stayer}) // both queues are probed: the next batch asks for both
 			clock.Step(defaultMaxAge)
 
@@ -591,7 +591,7 @@ func TestTheManagementAPIGoingAwayFailsProbesThenTheyRecover(t *testing.T) {
 	typ := NewType()
 	var scs []scalers.Scaler
 	for _, q := range qs {
-		scs = append(scs, newScaler(t, typ, trigger(map[string]string{"host": "http://" + proxy.Addr() + "/", "queueName": q, "value": "1", "timeout": "2s"},
+		scs = append(scs, scalertest.NewScaler(t, typ, trigger(map[string]string{"host": "http://" + proxy.Addr() + "/", "queueName": q, "value": "1", "timeout": "2s"},
 			map[string]string{"username": "guest", "password": password})))
 	}
 	reads := func(want ...float64) func() (bool, string) {
@@ -637,7 +637,7 @@ func TestAStalledManagementAPITimesAProbeOutWithinItsTimeout(t *testing.T) {
 	requireManagement(t)
 	proxy := faultproxy.New(t, mgmtAddr, nil)
 	proxy.Stall(true)
-	sc := newScaler(t, NewType(), trigger(map[string]string{"host": "http://guest:guest@" + proxy.Addr() + "/", "queueName": "q", "value": "1", "timeout": "300ms"}, nil))
+	sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"host": "http://guest:guest@" + proxy.Addr() + "/", "queueName": "q", "value": "1", "timeout": "300ms"}, nil))
 	start := time.Now()
 	r, err := probe(sc)
 	if !errors.Is(err, context.DeadlineExceeded) || r != (scalers.Reading{}) {
@@ -656,7 +656,7 @@ func TestAStalledBatchEndsByItsOwnTimeoutSoProbesSeeTheAPIComeBack(t *testing.T)
 	proxy := faultproxy.New(t, mgmtAddr, nil)
 	typ := NewType()
 	typ.probes.maxTimeout = time.Second
-	sc := newScaler(t, typ, trigger(map[string]string{"host": "http://guest:guest@" + proxy.Addr() + "/", "queueName": qs[0], "value": "1", "timeout": "1h"}, nil))
+	sc := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": "http://guest:guest@" + proxy.Addr() + "/", "queueName": qs[0], "value": "1", "timeout": "1h"}, nil))
 	probeWithin := func(d time.Duration) (scalers.Reading, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
@@ -684,7 +684,7 @@ func TestAStalledBatchEndsByItsOwnTimeoutSoProbesSeeTheAPIComeBack(t *testing.T)
 func TestAWrongPasswordFailsAProbeWithoutShowingIt(t *testing.T) {
 	requireManagement(t)
 	password := "Wr0ng-" + uniqueName("pw")
-	sc := newScaler(t, NewType(), trigger(map[string]string{"host": mgmtURL, "queueName": "q", "value": "1"}, map[string]string{"password": password}))
+	sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"host": mgmtURL, "queueName": "q", "value": "1"}, map[string]string{"password": password}))
 	r, err := probe(sc)
 	if err == nil || r != (scalers.Reading{}) {
 		t.Fatalf("probe with a wrong password = %+v, %v; want an error", r, err)
@@ -704,8 +704,8 @@ func TestAProbeIsServedFromABatchYoungerThanTheMaxAge(t *testing.T) {
 	waitForCounts(t, map[string]float64{qs[0]: 4})
 	typ := NewType()
 	clock := fakeClock(typ)
-	one := newScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "1"}, nil))
-	other := newScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "2", "excludeUnacknowledged": "true"}, nil))
+	one := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "1"}, nil))
+	other := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "2", "excludeUnacknowledged": "true"}, nil))
 	steps := []struct {
 		name     string
 		step     time.Duration
@@ -738,8 +738,8 @@ func TestInterestThatIsNotRenewedIsForgotten(t *testing.T) {
 	waitForCounts(t, map[string]float64{qs[0]: 1, qs[1]: 2})
 	typ := NewType()
 	clock := fakeClock(typ)
-	kept := newScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "1"}, nil))
-	dropped := newScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[1], "value": "1"}, nil))
+	kept := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[0], "value": "1"}, nil))
+	dropped := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": proxy.host(), "queueName": qs[1], "value": "1"}, nil))
 	probeAll([]scalers.Scaler{kept, dropped})
 	ttl := typ.probes.interestTTL
 
@@ -768,7 +768,7 @@ func TestInterestThatIsNotRenewedIsForgotten(t *testing.T) {
 		}
 	})
 	t.Run("a vhost not probed for the interest TTL is forgotten", func(t *testing.T) {
-		elsewhere := newScaler(t, typ, trigger(map[string]string{"host": mgmtURL, "queueName": qs[0], "value": "1"}, nil))
+		elsewhere := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": mgmtURL, "queueName": qs[0], "value": "1"}, nil))
 		if _, err := probe(elsewhere); err != nil {
 			t.Fatal(err)
 		}
@@ -787,7 +787,7 @@ func TestInterestThatIsNotRenewedIsForgotten(t *testing.T) {
 
 func TestAClosedScalerDoesNotProbe(t *testing.T) {
 	requireManagement(t)
-	sc := newScaler(t, NewType(), trigger(map[string]string{"host": mgmtURL, "queueName": "q", "value": "1"}, nil))
+	sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"host": mgmtURL, "queueName": "q", "value": "1"}, nil))
 	_ = sc.Close()
 	if r, err := probe(sc); err == nil || r != (scalers.Reading{}) {
 		t.Errorf("probe of a closed scaler = %+v, %v; want an error", r, err)

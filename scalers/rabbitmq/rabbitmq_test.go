@@ -35,7 +35,7 @@ func TestAQueueOf37MessagesReads37(t *testing.T) {
 			q := a.queue("thirty-seven")
 			a.publish(q, 37)
 			typ := NewType()
-			sc := newScaler(t, typ, trigger(map[string]string{"host": p.host, "queueName": q, "value": "10"}, nil))
+			sc := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": p.host, "queueName": q, "value": "10"}, nil))
 			r := eventuallyReads(t, sc, 37)
 			if !r.Active {
 				t.Errorf("37 messages with activationValue 0 read as inactive")
@@ -60,13 +60,13 @@ func TestUnacknowledgedMessagesCountOverHTTPUnlessExcluded(t *testing.T) {
 		meta map[string]string
 		want float64
 	}{
-		{"the management API counts ready and unacknowledged messages by default", with(meta, "host", mgmtURL), 10},
-		{"excludeUnacknowledged counts only ready messages", with(meta, "host", mgmtURL, "excludeUnacknowledged", "true"), 6},
-		{"AMQP counts only ready messages", with(meta, "host", amqpURL), 6},
+		{"the management API counts ready and unacknowledged messages by default", scalertest.With(meta, "host", mgmtURL), 10},
+		{"excludeUnacknowledged counts only ready messages", scalertest.With(meta, "host", mgmtURL, "excludeUnacknowledged", "true"), 6},
+		{"AMQP counts only ready messages", scalertest.With(meta, "host", amqpURL), 6},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sc := newScaler(t, typ, trigger(tc.meta, nil))
+			sc := scalertest.NewScaler(t, typ, trigger(tc.meta, nil))
 			eventuallyReads(t, sc, tc.want)
 		})
 	}
@@ -94,7 +94,7 @@ func TestActivationFollowsActivationValue(t *testing.T) {
 	for _, p := range protocols {
 		for _, tc := range cases {
 			t.Run(p.name+": "+tc.name, func(t *testing.T) {
-				sc := newScaler(t, typ, trigger(map[string]string{"host": p.host, "queueName": tc.queue, "value": "1", "activationValue": tc.activation}, nil))
+				sc := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": p.host, "queueName": tc.queue, "value": "1", "activationValue": tc.activation}, nil))
 				r := eventuallyReads(t, sc, tc.value)
 				if r.Active != tc.active {
 					t.Errorf("Active = %v, want %v", r.Active, tc.active)
@@ -128,18 +128,18 @@ func TestARegexCombinesTheMatchingQueues(t *testing.T) {
 		want float64
 	}{
 		{"sum adds the matched queues (the default)", meta, 15},
-		{"sum reads every page when the queues span several", with(meta, "pageSize", "1"), 15},
-		{"avg averages them", with(meta, "operation", "avg"), 5},
-		{"max takes the largest", with(meta, "operation", "max"), 9},
+		{"sum reads every page when the queues span several", scalertest.With(meta, "pageSize", "1"), 15},
+		{"avg averages them", scalertest.With(meta, "operation", "avg"), 5},
+		{"max takes the largest", scalertest.With(meta, "operation", "max"), 9},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			eventuallyReads(t, newScaler(t, typ, trigger(tc.meta, nil)), tc.want)
+			eventuallyReads(t, scalertest.NewScaler(t, typ, trigger(tc.meta, nil)), tc.want)
 		})
 	}
 	t.Run("a regex that matches no queue is an error, not a zero", func(t *testing.T) {
-		sc := newScaler(t, typ, trigger(with(meta, "queueName", "^"+prefix+"-nothing-"), nil))
-		r, err := read(sc)
+		sc := scalertest.NewScaler(t, typ, trigger(scalertest.With(meta, "queueName", "^"+prefix+"-nothing-"), nil))
+		r, err := scalertest.Read(sc)
 		if !errors.Is(err, ErrQueueNotFound) || r != (scalers.Reading{}) {
 			t.Fatalf("Read = %+v, %v; want ErrQueueNotFound and no reading", r, err)
 		}
@@ -168,9 +168,9 @@ func TestMessageRateReadsThePublishRate(t *testing.T) {
 	}()
 	defer wg.Wait()
 	defer cancel()
-	sc := newScaler(t, NewType(), trigger(map[string]string{"host": mgmtURL, "queueName": q, "mode": "MessageRate", "value": "5"}, nil))
+	sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"host": mgmtURL, "queueName": q, "mode": "MessageRate", "value": "5"}, nil))
 	scalertest.Eventually(t, 45*time.Second, "the publish rate to be above 0", func() (bool, string) {
-		r, err := read(sc)
+		r, err := scalertest.Read(sc)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -184,9 +184,9 @@ func TestAMissingQueueIsAnErrorNotAZero(t *testing.T) {
 			p.need(t)
 			typ := NewType()
 			missing := uniqueName("missing")
-			sc := newScaler(t, typ, trigger(map[string]string{"host": p.host, "queueName": missing, "value": "1"}, nil))
+			sc := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": p.host, "queueName": missing, "value": "1"}, nil))
 			for i := 0; i < 3; i++ { // the channel a 404 closes is replaced each time
-				r, err := read(sc)
+				r, err := scalertest.Read(sc)
 				if !errors.Is(err, ErrQueueNotFound) {
 					t.Fatalf("read %d = %v, want ErrQueueNotFound", i, err)
 				}
@@ -217,8 +217,8 @@ func TestAVhostThatDoesNotExistIsAnError(t *testing.T) {
 			p.need(t)
 			a := newAdmin(t)
 			q := a.queue("vhost")
-			sc := newScaler(t, NewType(), trigger(map[string]string{"host": p.host, "queueName": q, "value": "1", "vhostName": uniqueName("no-vhost")}, nil))
-			r, err := read(sc)
+			sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"host": p.host, "queueName": q, "value": "1", "vhostName": uniqueName("no-vhost")}, nil))
+			r, err := scalertest.Read(sc)
 			if !errors.Is(err, ErrVhostNotFound) || r != (scalers.Reading{}) {
 				t.Fatalf("Read = %+v, %v; want ErrVhostNotFound and no reading", r, err)
 			}
@@ -242,8 +242,8 @@ func TestAWrongPasswordIsAnErrorThatDoesNotShowIt(t *testing.T) {
 				{"given in the host URL", map[string]string{"host": strings.Replace(p.host, "guest:guest", "guest:"+password, 1)}, nil},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					sc := newScaler(t, NewType(), trigger(with(tc.meta, "queueName", q, "value", "1"), tc.auth))
-					r, err := read(sc)
+					sc := scalertest.NewScaler(t, NewType(), trigger(scalertest.With(tc.meta, "queueName", q, "value", "1"), tc.auth))
+					r, err := scalertest.Read(sc)
 					if err == nil {
 						t.Fatalf("Read with a wrong password = %+v, no error", r)
 					}
@@ -272,12 +272,12 @@ func TestTheBrokerGoingAwayGivesErrorsThenRecovers(t *testing.T) {
 			proxy := faultproxy.New(t, p.addr, nil)
 			host := strings.Replace(p.host, p.addr, proxy.Addr(), 1)
 			typ := NewType()
-			sc := newScaler(t, typ, trigger(map[string]string{"host": host, "queueName": q, "value": "1", "timeout": "2s"}, nil))
+			sc := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": host, "queueName": q, "value": "1", "timeout": "2s"}, nil))
 			eventuallyReads(t, sc, 5)
 
 			proxy.Stop()
 			scalertest.Eventually(t, 20*time.Second, "reads to fail while the broker is away", func() (bool, string) {
-				r, err := read(sc)
+				r, err := scalertest.Read(sc)
 				if err == nil {
 					return false, "value " + ftoa(r.Value)
 				}
@@ -287,7 +287,7 @@ func TestTheBrokerGoingAwayGivesErrorsThenRecovers(t *testing.T) {
 				return true, err.Error()
 			})
 			for i := 0; i < 3; i++ {
-				if r, err := read(sc); err == nil {
+				if r, err := scalertest.Read(sc); err == nil {
 					t.Fatalf("read %d while the broker is away = %+v, no error", i, r)
 				}
 			}
@@ -309,9 +309,9 @@ func TestAStalledBrokerTimesOutWithinTheTriggerTimeout(t *testing.T) {
 			proxy := faultproxy.New(t, p.addr, nil)
 			proxy.Stall(true)
 			host := strings.Replace(p.host, p.addr, proxy.Addr(), 1)
-			sc := newScaler(t, NewType(), trigger(map[string]string{"host": host, "queueName": "any", "value": "1", "timeout": "300ms"}, nil))
+			sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"host": host, "queueName": "any", "value": "1", "timeout": "300ms"}, nil))
 			start := time.Now()
-			r, err := read(sc)
+			r, err := scalertest.Read(sc)
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Read from a silent broker = %+v, %v; want a deadline error", r, err)
 			}
@@ -332,12 +332,12 @@ func TestABrokerThatStopsAnsweringMidConnectionTimesOutThenRecovers(t *testing.T
 			proxy := faultproxy.New(t, p.addr, nil)
 			host := strings.Replace(p.host, p.addr, proxy.Addr(), 1)
 			typ := NewType()
-			sc := newScaler(t, typ, trigger(map[string]string{"host": host, "queueName": q, "value": "1", "timeout": "500ms"}, nil))
+			sc := scalertest.NewScaler(t, typ, trigger(map[string]string{"host": host, "queueName": q, "value": "1", "timeout": "500ms"}, nil))
 			eventuallyReads(t, sc, 3)
 
 			proxy.Stall(true) // the connection stays up, but nothing gets through
 			start := time.Now()
-			r, err := read(sc)
+			r, err := scalertest.Read(sc)
 			if !errors.Is(err, context.DeadlineExceeded) || r != (scalers.Reading{}) {
 				t.Fatalf("Read over a silent connection = %+v, %v; want a deadline error", r, err)
 			}
@@ -366,7 +366,7 @@ func TestManyTriggersShareOneConnection(t *testing.T) {
 			for i := 0; i < 50; i++ {
 				tr := trigger(map[string]string{"host": p.host, "queueName": q, "value": "1"}, nil)
 				tr.ScaledObject, tr.Index = uniqueName("so"), i%3
-				scs = append(scs, newScaler(t, typ, tr))
+				scs = append(scs, scalertest.NewScaler(t, typ, tr))
 			}
 			eventuallyReads(t, scs[0], 3) // the broker has counted the messages
 			var wg sync.WaitGroup
@@ -375,7 +375,7 @@ func TestManyTriggersShareOneConnection(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if r, err := read(sc); err != nil {
+					if r, err := scalertest.Read(sc); err != nil {
 						errs <- err
 					} else if r.Value != 3 {
 						errs <- errors.New("read " + ftoa(r.Value) + ", want 3")
@@ -417,9 +417,9 @@ func TestIdenticalReadsInFlightShareOneQuery(t *testing.T) {
 			typ := NewType()
 			var scs []scalers.Scaler
 			for i := 0; i < 20; i++ {
-				scs = append(scs, newScaler(t, typ, trigger(map[string]string{"host": host, "queueName": q, "value": "1"}, nil)))
+				scs = append(scs, scalertest.NewScaler(t, typ, trigger(map[string]string{"host": host, "queueName": q, "value": "1"}, nil)))
 			}
-			if _, err := read(scs[0]); err != nil { // connect first
+			if _, err := scalertest.Read(scs[0]); err != nil { // connect first
 				t.Fatal(err)
 			}
 			proxy.Delay(time.Second) // each query now takes a second
@@ -432,7 +432,7 @@ func TestIdenticalReadsInFlightShareOneQuery(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					if _, err := read(sc); err != nil {
+					if _, err := scalertest.Read(sc); err != nil {
 						errs <- err
 					}
 				}()
@@ -544,7 +544,7 @@ func TestReadHonoursItsContextWhileConnecting(t *testing.T) {
 	requireAMQP(t)
 	proxy := faultproxy.New(t, amqpAddr, nil)
 	proxy.Stall(true)
-	sc := newScaler(t, NewType(), trigger(map[string]string{"host": strings.Replace(amqpURL, amqpAddr, proxy.Addr(), 1), "queueName": "q", "value": "1"}, nil))
+	sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"host": strings.Replace(amqpURL, amqpAddr, proxy.Addr(), 1), "queueName": "q", "value": "1"}, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		// cancel once the read is stuck in the AMQP handshake

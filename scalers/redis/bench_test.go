@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // BenchmarkRead reads list triggers of the real Redis: one trigger read after
@@ -32,7 +34,7 @@ func BenchmarkRead(b *testing.B) {
 	b.Run("sequential", func(b *testing.B) {
 		lists, _, _ := testTypes(b)
 		sc := newScaler(b, lists, listTrigger(map[string]string{"address": redisAddr, "listName": a.list(10)}, nil))
-		mustRead(b, sc)
+		scalertest.MustRead(b, sc)
 		before := lists.sh.queries.Load()
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -54,7 +56,7 @@ func BenchmarkRead(b *testing.B) {
 			tr.ScaledObject = fmt.Sprintf("worker-%d", i)
 			scs[i] = newScaler(b, lists, tr)
 		}
-		mustRead(b, scs[0])
+		scalertest.MustRead(b, scs[0])
 		before := lists.sh.queries.Load()
 		var next atomic.Int64
 		b.ReportAllocs()
@@ -77,7 +79,7 @@ func BenchmarkRead(b *testing.B) {
 		for i := range scs {
 			scs[i] = newScaler(b, lists, listTrigger(map[string]string{"address": redisAddr, "listName": a.list(1)}, nil))
 		}
-		mustRead(b, scs[0])
+		scalertest.MustRead(b, scs[0])
 		return scs
 	}
 	for _, mode := range []struct {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 func TestTheConnectionKeysResolveToOneAddress(t *testing.T) {
@@ -66,7 +67,7 @@ func TestTheConnectionKeysResolveToOneAddress(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			p, err := parseList(listTrigger(with(tc.meta, "listName", "jobs"), tc.auth))
+			p, err := parseList(listTrigger(scalertest.With(tc.meta, "listName", "jobs"), tc.auth))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,16 +87,16 @@ func TestTheStreamModeFollowsTheKeysGiven(t *testing.T) {
 		group  string
 	}{
 		"pendingEntriesCount reads the group's pending entries": {
-			meta: with(base, "consumerGroup", "workers", "pendingEntriesCount", "12"), kind: kindPending, target: 12, group: "workers",
+			meta: scalertest.With(base, "consumerGroup", "workers", "pendingEntriesCount", "12"), kind: kindPending, target: 12, group: "workers",
 		},
 		"lagCount reads the group's lag": {
-			meta: with(base, "consumerGroup", "workers", "lagCount", "3"), kind: kindLag, target: 3, group: "workers",
+			meta: scalertest.With(base, "consumerGroup", "workers", "lagCount", "3"), kind: kindLag, target: 3, group: "workers",
 		},
 		"streamLength reads the stream's length and ignores the group": {
-			meta: with(base, "consumerGroup", "workers", "streamLength", "50"), kind: kindStreamLength, target: 50,
+			meta: scalertest.With(base, "consumerGroup", "workers", "streamLength", "50"), kind: kindStreamLength, target: 50,
 		},
 		"a group and no target: pending entries, target 5 (KEDA's default)": {
-			meta: with(base, "consumerGroup", "workers"), kind: kindPending, target: 5, group: "workers",
+			meta: scalertest.With(base, "consumerGroup", "workers"), kind: kindPending, target: 5, group: "workers",
 		},
 		"no group and no target: stream length, target 5 (KEDA's default)": {
 			meta: base, kind: kindStreamLength, target: 5,
@@ -130,12 +131,12 @@ func TestStreamKeysThatContradictEachOtherAreErrorsNamingTheKey(t *testing.T) {
 		meta map[string]string
 		key  string
 	}{
-		"pendingEntriesCount and lagCount":                {with(base, "pendingEntriesCount", "5", "lagCount", "5"), "lagCount"},
-		"streamLength and lagCount":                       {with(base, "streamLength", "5", "lagCount", "5"), "lagCount"},
-		"pendingEntriesCount and streamLength":            {with(base, "pendingEntriesCount", "5", "streamLength", "5"), "streamLength"},
-		"lagCount without a consumer group":               {with(base, "consumerGroup", "", "lagCount", "5"), "consumerGroup"},
-		"pendingEntriesCount without a consumer group":    {with(base, "consumerGroup", "", "pendingEntriesCount", "5"), "consumerGroup"},
-		"pendingEntriesCount with a blank consumer group": {with(base, "consumerGroup", " ", "pendingEntriesCount", "5"), "consumerGroup"},
+		"pendingEntriesCount and lagCount":                {scalertest.With(base, "pendingEntriesCount", "5", "lagCount", "5"), "lagCount"},
+		"streamLength and lagCount":                       {scalertest.With(base, "streamLength", "5", "lagCount", "5"), "lagCount"},
+		"pendingEntriesCount and streamLength":            {scalertest.With(base, "pendingEntriesCount", "5", "streamLength", "5"), "streamLength"},
+		"lagCount without a consumer group":               {scalertest.With(base, "consumerGroup", "", "lagCount", "5"), "consumerGroup"},
+		"pendingEntriesCount without a consumer group":    {scalertest.With(base, "consumerGroup", "", "pendingEntriesCount", "5"), "consumerGroup"},
+		"pendingEntriesCount with a blank consumer group": {scalertest.With(base, "consumerGroup", " ", "pendingEntriesCount", "5"), "consumerGroup"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

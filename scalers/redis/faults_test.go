@@ -18,7 +18,7 @@ func TestAServerThatGoesAwayIsAnErrorUntilItComesBack(t *testing.T) {
 	proxy := faultproxy.New(t, redisAddr, nil)
 	list := a.list(3)
 	sc := newScaler(t, lists, listTrigger(map[string]string{"address": proxy.Addr(), "listName": list, "timeout": "3s"}, nil))
-	expect(t, mustRead(t, sc), 3, true)
+	expect(t, scalertest.MustRead(t, sc), 3, true)
 
 	proxy.Stop()
 	// Reads fail, never reading zero, until the server is back (more than
@@ -30,7 +30,7 @@ func TestAServerThatGoesAwayIsAnErrorUntilItComesBack(t *testing.T) {
 	proxy.Start(t)
 	a.push(list, 2)
 	scalertest.Eventually(t, 15*time.Second, "a read to reconnect and see 5 items", func() (bool, string) {
-		r, err := read(sc)
+		r, err := scalertest.Read(sc)
 		if err != nil {
 			return false, err.Error()
 		}

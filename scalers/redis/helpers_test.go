@@ -197,51 +197,14 @@ func streamTrigger(meta map[string]string, auth map[string]string) scalers.Trigg
 	return trigger("redis-streams", meta, auth)
 }
 
-// with returns a copy of m with the given key/value pairs set (an empty
-// value deletes the key).
-func with(m map[string]string, kv ...string) map[string]string {
-	out := make(map[string]string, len(m)+len(kv)/2)
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			delete(out, kv[i])
-			continue
-		}
-		out[kv[i]] = kv[i+1]
-	}
-	return out
-}
-
 func newScaler(t testing.TB, typ scalers.Type, tr scalers.Trigger) *scaler {
 	t.Helper()
-	sc, err := typ.New(tr)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = sc.Close() })
-	return sc.(*scaler)
-}
-
-func read(sc scalers.Scaler) (scalers.Reading, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	return sc.Read(ctx)
-}
-
-func mustRead(t testing.TB, sc scalers.Scaler) scalers.Reading {
-	t.Helper()
-	r, err := read(sc)
-	if err != nil {
-		t.Fatalf("Read: %v", err)
-	}
-	return r
+	return scalertest.NewScaler(t, typ, tr).(*scaler)
 }
 
 func readErr(t testing.TB, sc scalers.Scaler) error {
 	t.Helper()
-	r, err := read(sc)
+	r, err := scalertest.Read(sc)
 	if err == nil {
 		t.Fatalf("Read = %+v, want an error", r)
 	}

@@ -32,7 +32,7 @@ func TestAProbeReadsWhatAReadReads(t *testing.T) {
 		"lag":             newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group, "lagCount": "2"}, nil)),
 	} {
 		t.Run(name, func(t *testing.T) {
-			want := mustRead(t, sc)
+			want := scalertest.MustRead(t, sc)
 			got, err := probe(sc)
 			if err != nil {
 				t.Fatalf("Probe: %v", err)
@@ -94,7 +94,7 @@ func TestProbesThatArriveTogetherShareOneRoundTrip(t *testing.T) {
 		probeCase{sc: newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": str}, nil)), wantErr: ErrWrongType},
 		probeCase{sc: newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": "nobody"}, nil)), wantErr: ErrNoGroup},
 	)
-	mustRead(t, cases[0].sc) // connect first
+	scalertest.MustRead(t, cases[0].sc) // connect first
 
 	pending, run := holdBatch(cases[0].sc)
 	before := lists.sh.queries.Load()

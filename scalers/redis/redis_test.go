@@ -21,22 +21,22 @@ func TestAListReadsItsLength(t *testing.T) {
 	lists, _, _ := testTypes(t)
 	list := a.list(7)
 	sc := newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list, "listLength": "5"}, nil))
-	expect(t, mustRead(t, sc), 7, true)
+	expect(t, scalertest.MustRead(t, sc), 7, true)
 
 	a.push(list, 3)
-	expect(t, mustRead(t, sc), 10, true)
+	expect(t, scalertest.MustRead(t, sc), 10, true)
 
 	if err := a.rdb.LPop(a.ctx(), list).Err(); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, mustRead(t, sc), 9, true)
+	expect(t, scalertest.MustRead(t, sc), 9, true)
 }
 
 func TestAMissingListIsEmpty(t *testing.T) {
 	lists, _, _ := testTypes(t)
 	list := newAdmin(t).key("never-pushed")
 	sc := newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list}, nil))
-	expect(t, mustRead(t, sc), 0, false)
+	expect(t, scalertest.MustRead(t, sc), 0, false)
 }
 
 func TestTheListTriggerActivatesAboveActivationListLength(t *testing.T) {
@@ -47,9 +47,9 @@ func TestTheListTriggerActivatesAboveActivationListLength(t *testing.T) {
 	if m := sc.Metric(); m.Target != 5 || m.ActivationTarget != 3 {
 		t.Errorf("metric = %+v, want the default target 5 and activation 3", m)
 	}
-	expect(t, mustRead(t, sc), 3, false)
+	expect(t, scalertest.MustRead(t, sc), 3, false)
 	a.push(list, 1)
-	expect(t, mustRead(t, sc), 4, true)
+	expect(t, scalertest.MustRead(t, sc), 4, true)
 }
 
 func TestAKeyOfTheWrongTypeIsAnErrorNamingIt(t *testing.T) {
@@ -73,7 +73,7 @@ func TestAKeyOfTheWrongTypeIsAnErrorNamingIt(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			tr := trigger(tc.typ.Name(), with(tc.meta, "address", redisAddr), nil)
+			tr := trigger(tc.typ.Name(), scalertest.With(tc.meta, "address", redisAddr), nil)
 			err := readErr(t, newScaler(t, tc.typ, tr))
 			key := tc.meta["listName"] + tc.meta["stream"]
 			if !errors.Is(err, ErrWrongType) || !strings.Contains(err.Error(), `"`+key+`"`) || !strings.Contains(err.Error(), "holds a "+tc.holds) {
@@ -97,10 +97,10 @@ func TestAStreamReadsItsLength(t *testing.T) {
 		{"address": redisAddr, "stream": stream}, // no group, no target: KEDA's default is streamLength 5
 	} {
 		sc := newScaler(t, streams, streamTrigger(meta, nil))
-		expect(t, mustRead(t, sc), 4, true)
+		expect(t, scalertest.MustRead(t, sc), 4, true)
 	}
 	missing := newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": a.key("no-stream"), "streamLength": "2"}, nil))
-	expect(t, mustRead(t, missing), 0, false)
+	expect(t, scalertest.MustRead(t, missing), 0, false)
 }
 
 func TestAStreamReadsItsGroupsPendingEntries(t *testing.T) {
@@ -110,25 +110,25 @@ func TestAStreamReadsItsGroupsPendingEntries(t *testing.T) {
 	group := a.group(stream, "0")
 	meta := map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group, "pendingEntriesCount": "2", "activationLagCount": "3"}
 	sc := newScaler(t, streams, streamTrigger(meta, nil))
-	expect(t, mustRead(t, sc), 0, false) // nothing delivered yet
+	expect(t, scalertest.MustRead(t, sc), 0, false) // nothing delivered yet
 
 	ids := a.deliver(stream, group, 3)
-	expect(t, mustRead(t, sc), 3, false)
+	expect(t, scalertest.MustRead(t, sc), 3, false)
 
 	more := a.deliver(stream, group, 4)
-	expect(t, mustRead(t, sc), 7, true)
+	expect(t, scalertest.MustRead(t, sc), 7, true)
 
 	if err := a.rdb.XAck(a.ctx(), stream, group, append(ids, more[0])...).Err(); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, mustRead(t, sc), 3, false)
+	expect(t, scalertest.MustRead(t, sc), 3, false)
 
 	// A consumer group without a target reads pending entries, as in KEDA.
 	dflt := newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group}, nil))
 	if m := dflt.Metric(); m.Target != 5 {
 		t.Errorf("default target = %v, want 5", m.Target)
 	}
-	expect(t, mustRead(t, dflt), 3, true)
+	expect(t, scalertest.MustRead(t, dflt), 3, true)
 }
 
 func TestAStreamReadsItsGroupsLag(t *testing.T) {
@@ -138,17 +138,17 @@ func TestAStreamReadsItsGroupsLag(t *testing.T) {
 	group := a.group(stream, "0")
 	meta := map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group, "lagCount": "2", "activationLagCount": "2"}
 	sc := newScaler(t, streams, streamTrigger(meta, nil))
-	expect(t, mustRead(t, sc), 6, true)
+	expect(t, scalertest.MustRead(t, sc), 6, true)
 
 	// Delivered entries leave the lag whether or not they are acknowledged.
 	a.deliver(stream, group, 4)
-	expect(t, mustRead(t, sc), 2, false)
+	expect(t, scalertest.MustRead(t, sc), 2, false)
 
 	a.add(stream, 5)
-	expect(t, mustRead(t, sc), 7, true)
+	expect(t, scalertest.MustRead(t, sc), 7, true)
 
 	a.deliver(stream, group, 7)
-	expect(t, mustRead(t, sc), 0, false)
+	expect(t, scalertest.MustRead(t, sc), 0, false)
 }
 
 // A group created at "$" on a stream that already holds entries has a lag
@@ -165,12 +165,12 @@ func TestALagRedisCannotTellIsCounted(t *testing.T) {
 		t.Fatalf("XINFO GROUPS reports lag %v; the test needs a server that reports nil here", lag)
 	}
 	sc := newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group, "lagCount": "1"}, nil))
-	expect(t, mustRead(t, sc), 3, true)
+	expect(t, scalertest.MustRead(t, sc), 3, true)
 
 	// Beyond lagScanLimit entries the stream's length, an upper bound of the
 	// lag, stands for it.
 	a.add(stream, lagScanLimit)
-	expect(t, mustRead(t, sc), float64(2*lagScanLimit+53), true)
+	expect(t, scalertest.MustRead(t, sc), float64(2*lagScanLimit+53), true)
 
 	// Once the consumers have read to the end, Redis tells the lag again.
 	a.deliver(stream, group, lagScanLimit+3)
@@ -178,7 +178,7 @@ func TestALagRedisCannotTellIsCounted(t *testing.T) {
 	if lag := a.rawLag(stream, group); lag == nil {
 		t.Fatal("XINFO GROUPS still reports a nil lag after the group read to the end")
 	}
-	expect(t, mustRead(t, sc), 2, true)
+	expect(t, scalertest.MustRead(t, sc), 2, true)
 }
 
 // rawLag is the lag field of group in XINFO GROUPS, nil when Redis reports
@@ -238,12 +238,12 @@ func TestCredentialsAuthenticateAndNeverShowInErrors(t *testing.T) {
 	meta := map[string]string{"address": redisAddr, "listName": list}
 
 	t.Run("the right password reads", func(t *testing.T) {
-		expect(t, mustRead(t, newScaler(t, lists, listTrigger(meta, map[string]string{"username": user, "password": password}))), 2, true)
+		expect(t, scalertest.MustRead(t, newScaler(t, lists, listTrigger(meta, map[string]string{"username": user, "password": password}))), 2, true)
 	})
 	t.Run("from the environment too", func(t *testing.T) {
-		tr := listTrigger(with(meta, "usernameFromEnv", "REDIS_USER", "passwordFromEnv", "REDIS_PASSWORD"), nil)
+		tr := listTrigger(scalertest.With(meta, "usernameFromEnv", "REDIS_USER", "passwordFromEnv", "REDIS_PASSWORD"), nil)
 		tr.Env = map[string]string{"REDIS_USER": user, "REDIS_PASSWORD": password}
-		expect(t, mustRead(t, newScaler(t, lists, tr)), 2, true)
+		expect(t, scalertest.MustRead(t, newScaler(t, lists, tr)), 2, true)
 	})
 	t.Run("a wrong password is an error without the password", func(t *testing.T) {
 		wrong := password + "-but-wrong"
@@ -269,8 +269,8 @@ func TestTheDatabaseIndexSelectsTheDatabase(t *testing.T) {
 	if err := db3.RPush(a.ctx(), list, "a", "b", "c", "d").Err(); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, mustRead(t, newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list, "databaseIndex": "3"}, nil))), 4, true)
-	expect(t, mustRead(t, newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list}, nil))), 0, false)
+	expect(t, scalertest.MustRead(t, newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list, "databaseIndex": "3"}, nil))), 4, true)
+	expect(t, scalertest.MustRead(t, newScaler(t, lists, listTrigger(map[string]string{"address": redisAddr, "listName": list}, nil))), 0, false)
 }
 
 func TestHostAndPortAreAnAddress(t *testing.T) {
@@ -283,12 +283,12 @@ func TestHostAndPortAreAnAddress(t *testing.T) {
 		{"address": "127.0.0.1", "listName": list},
 		{"address": "localhost:6379", "listName": list},
 	} {
-		expect(t, mustRead(t, newScaler(t, lists, listTrigger(meta, nil))), 2, true)
+		expect(t, scalertest.MustRead(t, newScaler(t, lists, listTrigger(meta, nil))), 2, true)
 	}
 	tr := listTrigger(map[string]string{"hostFromEnv": "REDIS_HOST", "portFromEnv": "REDIS_PORT", "listName": list}, nil)
 	tr.Env = map[string]string{"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379"}
-	expect(t, mustRead(t, newScaler(t, lists, tr)), 2, true)
-	expect(t, mustRead(t, newScaler(t, lists, listTrigger(map[string]string{"listName": list}, map[string]string{"address": redisAddr}))), 2, true)
+	expect(t, scalertest.MustRead(t, newScaler(t, lists, tr)), 2, true)
+	expect(t, scalertest.MustRead(t, newScaler(t, lists, listTrigger(map[string]string{"listName": list}, map[string]string{"address": redisAddr}))), 2, true)
 }
 
 // Every trigger on one server, database and set of credentials — list or
@@ -310,7 +310,7 @@ func TestTriggersOnOneServerShareOneClient(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := read(sc); err != nil {
+			if _, err := scalertest.Read(sc); err != nil {
 				t.Errorf("Read: %v", err)
 			}
 		}()
@@ -392,13 +392,13 @@ func TestOnlyIdenticalReadsShareAKey(t *testing.T) {
 	}
 	base := map[string]string{"address": redisAddr, "listName": "jobs"}
 	same := key(lists, base, nil)
-	if k := key(lists, with(base, "listLength", "50", "activationListLength", "3", "timeout", "30s"), nil); k != same {
+	if k := key(lists, scalertest.With(base, "listLength", "50", "activationListLength", "3", "timeout", "30s"), nil); k != same {
 		t.Error("another target, activation or timeout changed the key of the same read")
 	}
 	for name, k := range map[string]string{
-		"another list":                      key(lists, with(base, "listName", "other"), nil),
-		"another database":                  key(lists, with(base, "databaseIndex", "2"), nil),
-		"another server":                    key(lists, with(base, "address", "127.0.0.1:6380"), nil),
+		"another list":                      key(lists, scalertest.With(base, "listName", "other"), nil),
+		"another database":                  key(lists, scalertest.With(base, "databaseIndex", "2"), nil),
+		"another server":                    key(lists, scalertest.With(base, "address", "127.0.0.1:6380"), nil),
 		"another password":                  key(lists, base, map[string]string{"password": "p"}),
 		"a stream's length of the same key": key(streams, map[string]string{"address": redisAddr, "stream": "jobs"}, nil),
 	} {
@@ -505,7 +505,7 @@ func TestALeastPrivilegeUserReads(t *testing.T) {
 		{newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group}, auth)), 1},
 		{newScaler(t, streams, streamTrigger(map[string]string{"address": redisAddr, "stream": stream, "consumerGroup": group, "lagCount": "1"}, auth)), 2},
 	} {
-		expect(t, mustRead(t, c.sc), c.want, true)
+		expect(t, scalertest.MustRead(t, c.sc), c.want, true)
 		r, err := probe(c.sc)
 		if err != nil || r.Value != c.want {
 			t.Errorf("Probe of %s = %+v, %v; want %v", c.sc.plan.key, r, err, c.want)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
 // The loopback Redis speaks plain TCP; these tests put a TLS-terminating
@@ -163,19 +165,19 @@ func TestTLSToTheServer(t *testing.T) {
 	meta := map[string]string{"address": addr, "listName": list}
 
 	t.Run("reads when the server's CA is given", func(t *testing.T) {
-		expect(t, mustRead(t, newScaler(t, lists, listTrigger(meta, map[string]string{"tls": "enable", "ca": ca.caPEM}))), 6, true)
+		expect(t, scalertest.MustRead(t, newScaler(t, lists, listTrigger(meta, map[string]string{"tls": "enable", "ca": ca.caPEM}))), 6, true)
 	})
 	t.Run("reads with enableTLS and unsafeSsl, as KEDA's keys say", func(t *testing.T) {
-		expect(t, mustRead(t, newScaler(t, lists, listTrigger(with(meta, "enableTLS", "true", "unsafeSsl", "true"), nil))), 6, true)
+		expect(t, scalertest.MustRead(t, newScaler(t, lists, listTrigger(scalertest.With(meta, "enableTLS", "true", "unsafeSsl", "true"), nil))), 6, true)
 	})
 	t.Run("a certificate from an unknown authority is an error", func(t *testing.T) {
-		err := readErr(t, newScaler(t, lists, listTrigger(with(meta, "enableTLS", "true", "timeout", "5s"), nil)))
+		err := readErr(t, newScaler(t, lists, listTrigger(scalertest.With(meta, "enableTLS", "true", "timeout", "5s"), nil)))
 		if !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("error %q does not say the certificate failed to verify", err)
 		}
 	})
 	t.Run("a plaintext client on the TLS port is an error within its timeout", func(t *testing.T) {
-		readErr(t, newScaler(t, lists, listTrigger(with(meta, "timeout", "2s"), nil)))
+		readErr(t, newScaler(t, lists, listTrigger(scalertest.With(meta, "timeout", "2s"), nil)))
 	})
 }
 
@@ -189,11 +191,11 @@ func TestMutualTLSWithAClientCertificate(t *testing.T) {
 
 	t.Run("reads with the certificate and its key", func(t *testing.T) {
 		auth := map[string]string{"tls": "enable", "ca": ca.caPEM, "cert": ca.clientCertPEM, "key": ca.clientKeyPEM}
-		expect(t, mustRead(t, newScaler(t, streams, streamTrigger(meta, auth))), 3, true)
+		expect(t, scalertest.MustRead(t, newScaler(t, streams, streamTrigger(meta, auth))), 3, true)
 	})
 	t.Run("reads with an encrypted key and its keyPassword", func(t *testing.T) {
 		auth := map[string]string{"tls": "enable", "ca": ca.caPEM, "cert": ca.clientCertPEM, "key": ca.encryptedKeyPEM, "keyPassword": ca.keyPassword}
-		expect(t, mustRead(t, newScaler(t, streams, streamTrigger(meta, auth))), 3, true)
+		expect(t, scalertest.MustRead(t, newScaler(t, streams, streamTrigger(meta, auth))), 3, true)
 	})
 	t.Run("an encrypted key without its keyPassword is refused at admission", func(t *testing.T) {
 		auth := map[string]string{"tls": "enable", "ca": ca.caPEM, "cert": ca.clientCertPEM, "key": ca.encryptedKeyPEM}
@@ -203,7 +205,7 @@ func TestMutualTLSWithAClientCertificate(t *testing.T) {
 		}
 	})
 	t.Run("is refused without a client certificate, and the error shows no key", func(t *testing.T) {
-		err := readErr(t, newScaler(t, streams, streamTrigger(with(meta, "timeout", "5s"), map[string]string{"tls": "enable", "ca": ca.caPEM})))
+		err := readErr(t, newScaler(t, streams, streamTrigger(scalertest.With(meta, "timeout", "5s"), map[string]string{"tls": "enable", "ca": ca.caPEM})))
 		if strings.Contains(err.Error(), "PRIVATE KEY") || strings.Contains(err.Error(), ca.keyPassword) {
 			t.Errorf("error text shows key material: %v", err)
 		}
