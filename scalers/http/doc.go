@@ -51,6 +51,13 @@
 // every trigger on one interceptor (same token and window) that arrive
 // together share one GET of all the routes.
 //
+// Several interceptor replicas: when the interceptorURL's host resolves to
+// several addresses (a headless Service), every Read and Probe asks each
+// address and sums the route's rate, in flight and held; a replica that
+// cannot be read fails the read, naming its address. The activation
+// watcher keeps one long poll per address, following the addresses as
+// they come and go (replicas.go).
+//
 // A trigger with a host publishes a route (RouteOf; named
 // <namespace>/<scaledobject>/<trigger>) to the interceptors that take their
 // routes from the cluster (package clusterroutes), and reads that route.

@@ -21,8 +21,16 @@ const maxStatsBody = 4 << 20
 // interceptor's own window caps it) or, with targetConcurrency, its requests
 // in flight plus the ones held. Held requests make the trigger active
 // whatever the activation threshold: someone is waiting for a replica.
+//
+// When the interceptorURL's host resolves to several addresses (the chart's
+// headless admin Service: one per ready interceptor pod), every interceptor
+// is read and the figures are summed (replicas.go).
 func (s *scaler) readInterceptor(ctx context.Context) (scalers.Reading, error) {
-	st, err := s.fetchRoute(ctx, s.set.url)
+	var st interceptor.RouteStats
+	reps, err := s.fetchAll(ctx, s.set.url)
+	if err == nil {
+		st, err = s.pickAll(reps)
+	}
 	return s.interceptorReading(ctx, st, err)
 }
 
@@ -37,16 +45,16 @@ type probingScaler struct{ *scaler }
 var _ scalers.Prober = (*probingScaler)(nil)
 
 // Probe reads the same figures as Read, from one GET of every route's
-// counters that the probes of all triggers on the same interceptor (same
-// token and window) arriving together share.
+// counters (per interceptor replica) that the probes of all triggers on the
+// same interceptor (same token and window) arriving together share.
 func (s *probingScaler) Probe(ctx context.Context) (scalers.Reading, error) {
-	routes, err := s.typ.probes.Do(ctx, scrapeKey(s.set.probeURL, s.key), func(ctx context.Context) ([]interceptor.RouteStats, error) {
-		return s.fetchRoutes(ctx, s.set.probeURL)
+	reps, err := s.typ.probes.Do(ctx, scrapeKey(s.set.probeURL, s.key), func(ctx context.Context) ([]replicaRoutes, error) {
+		return s.fetchAll(ctx, s.set.probeURL)
 	})
 	if err != nil {
 		return s.interceptorReading(ctx, interceptor.RouteStats{}, err)
 	}
-	st, err := s.pickRoute(routes)
+	st, err := s.pickAll(reps)
 	return s.interceptorReading(ctx, st, err)
 }
 
@@ -66,26 +74,19 @@ func (s *scaler) interceptorReading(ctx context.Context, st interceptor.RouteSta
 	return scalers.Reading{Value: v, Active: scalers.IsActive(v, s.set.activation) || st.Held > 0}, nil
 }
 
-// fetchRoute reads the trigger's route from u.
-func (s *scaler) fetchRoute(ctx context.Context, u string) (interceptor.RouteStats, error) {
-	routes, err := s.fetchRoutes(ctx, u)
-	if err != nil {
-		return interceptor.RouteStats{}, err
-	}
-	return s.pickRoute(routes)
-}
-
-// fetchRoutes GETs the routes' counters from u, a /v1/routes URL.
-func (s *scaler) fetchRoutes(ctx context.Context, u string) ([]interceptor.RouteStats, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.set.cfg.Timeout)
-	defer cancel()
+// fetchRoutes GETs the routes' counters from one interceptor, at r.url (a
+// /v1/routes URL). The caller bounds ctx with the trigger's timeout.
+func (s *scaler) fetchRoutes(ctx context.Context, r replica) ([]interceptor.RouteStats, error) {
 	client, err := s.lease.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, u, nil)
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, r.url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build the request: %w", err)
+	}
+	if r.host != "" {
+		req.Host = r.host
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "ebb-http-scaler")

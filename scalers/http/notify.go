@@ -8,7 +8,9 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,9 +46,11 @@ type watchKey struct {
 	clientKey
 }
 
-// watcher long-polls one interceptor for activations.
+// watcher long-polls one interceptor for activations: every replica of
+// it when the admin URL's host resolves to several addresses, so that a
+// request held by any of them wakes the triggers at once.
 type watcher struct {
-	url    string // .../v1/activations
+	base   string // the admin URL, without a trailing /
 	lease  *scalers.Lease[clientKey, *nethttp.Client]
 	token  string
 	cancel context.CancelFunc
@@ -55,8 +59,13 @@ type watcher struct {
 	mu   sync.Mutex
 	subs map[string]map[*func()]struct{} // route → wakes
 	n    int
-	// polls counts the long polls answered (for tests).
+	// polls counts the long polls answered, by every replica (for tests).
 	polls int
+	// polled counts them per replica address ("" for the URL as written;
+	// for tests).
+	polled map[string]int
+	// polling is the replica addresses long-polled now, sorted (for tests).
+	polling []string
 }
 
 // subscribe adds wake for route to the interceptor's watcher, starting it
@@ -70,10 +79,10 @@ func (t *Type) subscribe(base string, ck clientKey, route string, wake func()) (
 	w := t.watchers[key]
 	if w == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		w = &watcher{url: base + "/v1/activations", lease: t.clients.Acquire(ck), token: ck.bearerToken,
-			cancel: cancel, done: make(chan struct{}), subs: map[string]map[*func()]struct{}{}}
+		w = &watcher{base: base, lease: t.clients.Acquire(ck), token: ck.bearerToken,
+			cancel: cancel, done: make(chan struct{}), subs: map[string]map[*func()]struct{}{}, polled: map[string]int{}}
 		t.watchers[key] = w
-		go w.run(ctx, t.retryMin)
+		go w.run(ctx, t.resolver, t.reresolve, t.retryMin)
 	}
 	p := &wake
 	w.mu.Lock()
@@ -113,16 +122,102 @@ func (t *Type) activationWatchers() int {
 	return len(t.watchers)
 }
 
-// run long-polls until ctx ends. A failure waits retryMin, doubling up to
-// maxRetry; meanwhile the scale loop's probes still activate.
-func (w *watcher) run(ctx context.Context, retryMin time.Duration) {
+// run keeps one long poll per replica of the interceptor until ctx ends.
+// It looks the admin URL's host up every reresolve, and when a poll ends,
+// starting a poll for each new address and stopping those of addresses
+// gone. A host it cannot look up keeps the polls it has (or, with none,
+// polls the URL as written).
+func (w *watcher) run(ctx context.Context, res *resolver, reresolve, retryMin time.Duration) {
 	defer close(w.done)
 	defer w.lease.Release()
+	type running struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	polls := map[string]running{} // replica address ("" for the URL as written) → its poll
+	ended := make(chan struct{}, 1)
+	defer func() {
+		for _, p := range polls {
+			p.cancel()
+		}
+		for _, p := range polls {
+			<-p.done
+		}
+	}()
+	ticker := time.NewTicker(reresolve)
+	defer ticker.Stop()
+	for {
+		want := map[string]replica{}
+		reps, err := wantReplicas(ctx, res, w.base)
+		switch {
+		case err == nil:
+			for _, r := range reps {
+				want[r.addr] = r
+			}
+		case len(polls) == 0:
+			want[""] = replica{url: w.base}
+		default:
+			for addr := range polls {
+				want[addr] = replica{}
+			}
+		}
+		for addr, p := range polls {
+			if _, ok := want[addr]; !ok {
+				p.cancel()
+				<-p.done
+				delete(polls, addr)
+			}
+		}
+		for addr, r := range want {
+			if _, ok := polls[addr]; ok {
+				continue
+			}
+			pctx, cancel := context.WithCancel(ctx)
+			p := running{cancel: cancel, done: make(chan struct{})}
+			polls[addr] = p
+			go func() {
+				defer close(p.done)
+				w.pollReplica(pctx, r, retryMin, ended)
+			}()
+		}
+		addrs := make([]string, 0, len(polls))
+		for addr := range polls {
+			addrs = append(addrs, addr)
+		}
+		slices.Sort(addrs)
+		w.mu.Lock()
+		w.polling = addrs
+		w.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-ended:
+		}
+	}
+}
+
+// wantReplicas is the replicas of the admin URL base.
+func wantReplicas(ctx context.Context, res *resolver, base string) ([]replica, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return res.replicas(ctx, base)
+}
+
+// pollReplica long-polls one replica until ctx ends. A failure waits
+// retryMin, doubling up to maxRetry; meanwhile the scale loop's probes still
+// activate. Each answer (or failure) tells run, through ended, to look the
+// host up again.
+func (w *watcher) pollReplica(ctx context.Context, r replica, retryMin time.Duration, ended chan<- struct{}) {
 	var epoch string
 	var seq uint64
 	retry := retryMin
 	for ctx.Err() == nil {
-		a, err := w.poll(ctx, epoch, seq)
+		a, err := w.poll(ctx, r, epoch, seq)
+		select {
+		case ended <- struct{}{}:
+		default:
+		}
 		if err != nil {
 			timer := time.NewTimer(retry)
 			select {
@@ -141,7 +236,7 @@ func (w *watcher) run(ctx context.Context, retryMin time.Duration) {
 }
 
 // poll is one GET /v1/activations.
-func (w *watcher) poll(ctx context.Context, epoch string, since uint64) (interceptor.Activations, error) {
+func (w *watcher) poll(ctx context.Context, r replica, epoch string, since uint64) (interceptor.Activations, error) {
 	var a interceptor.Activations
 	ctx, cancel := context.WithTimeout(ctx, activationWait+15*time.Second)
 	defer cancel()
@@ -150,9 +245,12 @@ func (w *watcher) poll(ctx context.Context, epoch string, since uint64) (interce
 		return a, err
 	}
 	q := url.Values{"epoch": {epoch}, "since": {strconv.FormatUint(since, 10)}, "wait": {activationWait.String()}}
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, w.url+"?"+q.Encode(), nil)
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, strings.TrimSuffix(r.url, "/")+"/v1/activations?"+q.Encode(), nil)
 	if err != nil {
 		return a, err
+	}
+	if r.host != "" {
+		req.Host = r.host
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "ebb-http-scaler")
@@ -174,6 +272,7 @@ func (w *watcher) poll(ctx context.Context, epoch string, since uint64) (interce
 	}
 	w.mu.Lock()
 	w.polls++
+	w.polled[r.addr]++
 	w.mu.Unlock()
 	return a, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	nethttp "net/http"
 	"net/url"
 	"strings"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ebbscale/ebb/scalers"
-	"github.com/ebbscale/ebb/scalers/http/interceptor"
 )
 
 // TypeName is the trigger type, as written in spec.triggers[].type.
@@ -29,7 +29,12 @@ type Type struct {
 	scrapes scalers.Coalescer[*page]
 	// probes merges the activation probes of interceptor-mode triggers
 	// that read the same interceptor with the same token and window.
-	probes scalers.Coalescer[[]interceptor.RouteStats]
+	probes scalers.Coalescer[[]replicaRoutes]
+	// resolver finds the interceptor replicas behind an interceptorURL's
+	// host (replicas.go).
+	resolver *resolver
+	// reresolve is how often an activation watcher looks its host up again.
+	reresolve time.Duration
 	// watchers long-poll interceptors for activations, one per interceptor
 	// and token, shared by the triggers on it (notify.go).
 	watchMu  sync.Mutex
@@ -53,6 +58,8 @@ func NewType() *Type {
 		now:       time.Now,
 		bootstrap: bootstrapSpan,
 		retryMin:  minRetry,
+		resolver:  newResolver(net.DefaultResolver.LookupHost),
+		reresolve: resolveTTL,
 	}
 }
 
@@ -83,6 +90,11 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 	}
 	u, _ := url.Parse(s.url)
 	key := clientKey{origin: u.Scheme + "://" + u.Host, bearerToken: s.cfg.BearerToken}
+	if s.mode == modeInterceptor && u.Scheme == "https" && net.ParseIP(u.Hostname()) == nil {
+		// Reads of several replicas go to their addresses: verify the
+		// certificate against the URL's name.
+		key.serverName = u.Hostname()
+	}
 	detail := s.cfg.CounterName
 	for _, m := range s.matchers {
 		detail += "-" + m.value

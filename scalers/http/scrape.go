@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,17 +29,25 @@ const maxBody = 32 << 20
 type clientKey struct {
 	origin      string
 	bearerToken string
+	// serverName, for an https interceptorURL, is the name its
+	// certificate is checked against when a replica is read at its address.
+	serverName string
 }
 
-func newClient(clientKey) *nethttp.Client {
+func newClient(key clientKey) *nethttp.Client {
+	var tlsConfig *tls.Config
+	if key.serverName != "" {
+		tlsConfig = &tls.Config{ServerName: key.serverName, MinVersion: tls.VersionTLS12}
+	}
 	return &nethttp.Client{
 		Transport: &nethttp.Transport{
-			Proxy: nethttp.ProxyFromEnvironment,
+			Proxy:           proxyForHost,
+			TLSClientConfig: tlsConfig,
 			DialContext: (&net.Dialer{
 				Timeout:   10 * time.Second,
 				KeepAlive: 30 * time.Second,
 			}).DialContext,
-			MaxIdleConns:          4,
+			MaxIdleConns:          64, // interceptor replicas are a host each
 			MaxIdleConnsPerHost:   4,
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
@@ -51,6 +60,20 @@ func newClient(clientKey) *nethttp.Client {
 			return nil
 		},
 	}
+}
+
+// proxyForHost is http.ProxyFromEnvironment, deciding by the Host header
+// when a request to an interceptor replica went to its address, so that
+// NO_PROXY entries for the Service's name still apply.
+func proxyForHost(req *nethttp.Request) (*url.URL, error) {
+	if req.Host == "" || req.Host == req.URL.Host {
+		return nethttp.ProxyFromEnvironment(req)
+	}
+	u := *req.URL
+	u.Host = req.Host
+	r := *req
+	r.URL = &u
+	return nethttp.ProxyFromEnvironment(&r)
 }
 
 // page is one parsed scrape: the metric families by name, and when it was

@@ -317,6 +317,8 @@ var options = []option{
 	}, func(t *testing.T, r *helm.Rendered) {
 		checkServiceMonitor(t, r, "ebb-operator", "ebb-operator-metrics", "metrics")
 		checkServiceMonitor(t, r, "ebb-interceptor", "ebb-interceptor-admin", "admin")
+		// It scrapes the endpoints of the headless Service: every replica.
+		checkAdminServiceIsHeadless(t, r)
 		sm := find(t, r, "ServiceMonitor", "ebb-interceptor")
 		if sm.GetLabels()["release"] != "prom" {
 			t.Errorf("the interceptor's ServiceMonitor labels = %v, without the values' release=prom", sm.GetLabels())
@@ -446,6 +448,7 @@ var options = []option{
 			t.Errorf("interceptor ClusterRole rules = %+v, want %+v", rs, want)
 		}
 		find(t, r, "ClusterRoleBinding", "ebb-interceptor")
+		checkAdminServiceIsHeadless(t, r)
 	}},
 	{"the interceptor with routes from one namespace, without Events", interceptorFromClusterValues, func(t *testing.T, r *helm.Rendered) {
 		a := interceptorArgs(t, r)
@@ -493,6 +496,40 @@ func interceptorArgs(t *testing.T, r *helm.Rendered) []string {
 		a = append(a, x.(string))
 	}
 	return a
+}
+
+// checkAdminServiceIsHeadless checks that the interceptor's admin Service
+// is headless and selects the interceptor's pods, of which the defaults run
+// two: its name resolves to every ready replica, which the http triggers
+// read and sum (behind a cluster IP each read would reach one replica).
+func checkAdminServiceIsHeadless(t *testing.T, r *helm.Rendered) {
+	t.Helper()
+	svc := find(t, r, "Service", "ebb-interceptor-admin")
+	if ip := str(svc, "spec", "clusterIP"); ip != "None" {
+		t.Errorf("ebb-interceptor-admin clusterIP = %q, want None (headless: one address per interceptor replica)", ip)
+	}
+	if typ := str(svc, "spec", "type"); typ != "" && typ != "ClusterIP" {
+		t.Errorf("ebb-interceptor-admin type = %q, want ClusterIP (headless)", typ)
+	}
+	if p, ok, _ := unstructured.NestedBool(svc.Object, "spec", "publishNotReadyAddresses"); ok && p {
+		t.Error("ebb-interceptor-admin publishes pods that are not ready")
+	}
+	dep := find(t, r, "Deployment", "ebb-interceptor")
+	if n, _, _ := unstructured.NestedInt64(dep.Object, "spec", "replicas"); n != 2 {
+		t.Errorf("ebb-interceptor replicas = %d, want the default 2", n)
+	}
+	sel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+	pod, _, _ := unstructured.NestedStringMap(dep.Object, "spec", "template", "metadata", "labels")
+	match := len(sel) > 0
+	for k, v := range sel {
+		match = match && pod[k] == v
+	}
+	if !match {
+		t.Errorf("ebb-interceptor-admin selector %v does not select the interceptor's pods %v", sel, pod)
+	}
+	if svc.GetLabels()["app.kubernetes.io/component"] != "interceptor-admin" {
+		t.Errorf("ebb-interceptor-admin labels = %v, want component interceptor-admin (the ServiceMonitor selects it)", svc.GetLabels())
+	}
 }
 
 // checkServiceMonitor checks that the ServiceMonitor name selects exactly
