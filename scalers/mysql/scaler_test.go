@@ -115,16 +115,6 @@ func hostTrigger(port, query string, extra ...string) scalers.Trigger {
 	return trigger(md)
 }
 
-func newScaler(t testing.TB, typ *mysql.Type, tr scalers.Trigger) scalers.Scaler {
-	t.Helper()
-	sc, err := typ.New(tr)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = sc.Close() })
-	return sc
-}
-
 func read(sc scalers.Scaler, within time.Duration) (scalers.Reading, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -241,7 +231,7 @@ func TestTheValueFollowsTheRowsInTheTable(t *testing.T) {
 	db := admin(t)
 	table := jobsTable(t, db)
 	typ := mysql.NewType()
-	sc := newScaler(t, typ, hostTrigger(myPort, "SELECT COUNT(*) FROM "+table+" WHERE state='pending'"))
+	sc := scalertest.NewScaler(t, typ, hostTrigger(myPort, "SELECT COUNT(*) FROM "+table+" WHERE state='pending'"))
 
 	if r := mustRead(t, sc); r.Value != 0 || r.Active {
 		t.Fatalf("empty table: Read = %+v, want value 0, inactive", r)
@@ -285,7 +275,7 @@ func TestTheTriggerIsActiveOnlyAboveTheActivationThreshold(t *testing.T) {
 			if tt.activation != "" {
 				tr.Metadata["activationQueryValue"] = tt.activation
 			}
-			r := mustRead(t, newScaler(t, typ, tr))
+			r := mustRead(t, scalertest.NewScaler(t, typ, tr))
 			if r.Value != 5 || r.Active != tt.want {
 				t.Errorf("Read = %+v, want value 5 and active %v", r, tt.want)
 			}
@@ -313,7 +303,7 @@ func TestEveryNumericTypeIsRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := mustRead(t, newScaler(t, typ, hostTrigger(myPort, tt.query)))
+			r := mustRead(t, scalertest.NewScaler(t, typ, hostTrigger(myPort, tt.query)))
 			if r.Value != tt.want {
 				t.Errorf("Read = %+v, want %v", r, tt.want)
 			}
@@ -343,7 +333,7 @@ func TestAResultThatIsNotOneNumberIsAnErrorNotAZero(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := read(newScaler(t, typ, hostTrigger(myPort, tt.query)), 15*time.Second)
+			r, err := read(scalertest.NewScaler(t, typ, hostTrigger(myPort, tt.query)), 15*time.Second)
 			if err == nil {
 				t.Fatalf("Read = %+v with no error", r)
 			}
@@ -358,7 +348,7 @@ func TestAResultThatIsNotOneNumberIsAnErrorNotAZero(t *testing.T) {
 			}
 		})
 	}
-	if r := mustRead(t, newScaler(t, typ, hostTrigger(myPort, "SELECT COUNT(*) FROM "+table))); r.Value != 2 {
+	if r := mustRead(t, scalertest.NewScaler(t, typ, hostTrigger(myPort, "SELECT COUNT(*) FROM "+table))); r.Value != 2 {
 		t.Errorf("after the errors, Read = %+v, want 2", r)
 	}
 }
@@ -382,13 +372,13 @@ func TestConnectionParametersFromATriggerAuthentication(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := trigger(md)
 			tr.AuthParams = tt.auth
-			if r := mustRead(t, newScaler(t, typ, tr)); r.Value != 4 {
+			if r := mustRead(t, scalertest.NewScaler(t, typ, tr)); r.Value != 4 {
 				t.Fatalf("Read = %+v, want 4", r)
 			}
 			for _, failing := range []string{"SELECT nope FROM " + table, "SELECT 'x'", "SELECT COUNT(*) FROM mysql.user"} {
 				tr := trigger(map[string]string{"query": failing, "queryValue": "2"})
 				tr.AuthParams = tt.auth
-				_, err := read(newScaler(t, typ, tr), 15*time.Second)
+				_, err := read(scalertest.NewScaler(t, typ, tr), 15*time.Second)
 				if err == nil {
 					t.Fatalf("query %q read with no error", failing)
 				}
@@ -409,7 +399,7 @@ func TestAWrongPasswordIsAnErrorThatDoesNotShowEitherPassword(t *testing.T) {
 	} {
 		tr := trigger(map[string]string{"query": "SELECT 1", "queryValue": "1"})
 		tr.AuthParams = auth
-		r, err := read(newScaler(t, typ, tr), 10*time.Second)
+		r, err := read(scalertest.NewScaler(t, typ, tr), 10*time.Second)
 		if err == nil {
 			t.Fatalf("a wrong password read %+v with no error", r)
 		}
@@ -440,7 +430,7 @@ func TestThePasswordNeverAppearsInErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := trigger(map[string]string{"query": "SELECT 1", "queryValue": "1", "timeout": "1s"})
 			tr.AuthParams = tt.auth
-			r, err := read(newScaler(t, typ, tr), 10*time.Second)
+			r, err := read(scalertest.NewScaler(t, typ, tr), 10*time.Second)
 			if err == nil {
 				t.Fatalf("Read = %+v with no error", r)
 			}
@@ -460,7 +450,7 @@ func TestTLSRequestedFromAServerWithoutTLSIsAnError(t *testing.T) {
 	}
 	tr := trigger(map[string]string{"query": "SELECT 1", "queryValue": "1"})
 	tr.AuthParams = map[string]string{"connectionString": "root@tcp(" + myAddr + ")/test?tls=true"}
-	if r, err := read(newScaler(t, mysql.NewType(), tr), 10*time.Second); err == nil {
+	if r, err := read(scalertest.NewScaler(t, mysql.NewType(), tr), 10*time.Second); err == nil {
 		t.Fatalf("tls=true read %+v from a server without TLS; it must not fall back to plain text", r)
 	}
 }
@@ -471,7 +461,7 @@ func TestTheDatabaseGoingAwayGivesErrorsThenReadsRecover(t *testing.T) {
 	insertPending(t, db, table, 3)
 	proxy := sqltest.NewProxy(t, myAddr, nil)
 	typ := mysql.NewType()
-	sc := newScaler(t, typ, hostTrigger(proxy.Port(), "SELECT COUNT(*) FROM "+table+" WHERE state='pending'", "timeout", "2s"))
+	sc := scalertest.NewScaler(t, typ, hostTrigger(proxy.Port(), "SELECT COUNT(*) FROM "+table+" WHERE state='pending'", "timeout", "2s"))
 	if r := mustRead(t, sc); r.Value != 3 {
 		t.Fatalf("Read = %+v, want 3", r)
 	}
@@ -514,7 +504,7 @@ func TestADatabaseThatNeverAnswersIsBoundedByTheContext(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sc := newScaler(t, typ, hostTrigger(proxy.Port(), "SELECT 1", "timeout", tt.timeout))
+			sc := scalertest.NewScaler(t, typ, hostTrigger(proxy.Port(), "SELECT 1", "timeout", tt.timeout))
 			start := time.Now()
 			r, err := read(sc, tt.ctx)
 			if err == nil {
@@ -537,7 +527,7 @@ func TestAReadWhoseContextEndsKillsItsStatementOnTheServer(t *testing.T) {
 	// A join of 10^10 rows: the server would run it for minutes, and it
 	// does not notice a vanished client while it runs.
 	slow := "SELECT COUNT(*) FROM seq_1_to_100000 a, seq_1_to_100000 b WHERE a.seq + b.seq = 3 /* " + marker + " */"
-	sc := newScaler(t, typ, hostTrigger(myPort, slow))
+	sc := scalertest.NewScaler(t, typ, hostTrigger(myPort, slow))
 	running := func() int {
 		var n int
 		if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()", marker).Scan(&n); err != nil {
@@ -572,7 +562,7 @@ func TestAReadWhoseContextEndsKillsItsStatementOnTheServer(t *testing.T) {
 	}
 	sqltest.Eventually(t, 5*time.Second, "the statement is no longer running on the server", func() bool { return running() == 0 })
 	// The pool still reads.
-	if r := mustRead(t, newScaler(t, typ, hostTrigger(myPort, "SELECT 3"))); r.Value != 3 {
+	if r := mustRead(t, scalertest.NewScaler(t, typ, hostTrigger(myPort, "SELECT 3"))); r.Value != 3 {
 		t.Errorf("after the kill, Read = %+v, want 3", r)
 	}
 }
@@ -589,7 +579,7 @@ func TestManyTriggersOnOneDatabaseShareOnePool(t *testing.T) {
 		tr := trigger(map[string]string{"query": fmt.Sprintf("SELECT COUNT(*) + %d FROM %s WHERE state='pending'", i%3, table), "queryValue": "1"})
 		tr.Index = i
 		tr.AuthParams = map[string]string{"host": myHost, "username": name, "password": password, "dbName": myDB}
-		scs = append(scs, newScaler(t, typ, tr))
+		scs = append(scs, scalertest.NewScaler(t, typ, tr))
 	}
 	if got := typ.OpenConnections(); got != 0 {
 		t.Fatalf("before any read, %d pools are open, want 0 (New does no I/O)", got)
@@ -641,7 +631,7 @@ func TestIdenticalQueriesInFlightReachTheDatabaseOnce(t *testing.T) {
 	for i := 0; i < triggers; i++ {
 		tr := hostTrigger(proxy.Port(), "SELECT 1 + SLEEP(1)")
 		tr.Index = i
-		scs = append(scs, newScaler(t, typ, tr))
+		scs = append(scs, scalertest.NewScaler(t, typ, tr))
 	}
 	// Warm the pool: a new connection costs one statement of its own (its
 	// CONNECTION_ID(), kept for KILL QUERY).
@@ -663,7 +653,7 @@ func TestIdenticalQueriesInFlightReachTheDatabaseOnce(t *testing.T) {
 	if got := proxy.Queries() - before; got != 1 {
 		t.Errorf("%d concurrent reads of one query sent %d statements, want 1", triggers, got)
 	}
-	other := newScaler(t, typ, hostTrigger(proxy.Port(), "SELECT 2"))
+	other := scalertest.NewScaler(t, typ, hostTrigger(proxy.Port(), "SELECT 2"))
 	if r := mustRead(t, other); r.Value != 2 {
 		t.Errorf("Read = %+v, want 2", r)
 	}

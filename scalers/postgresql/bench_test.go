@@ -9,6 +9,7 @@ import (
 
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/postgresql"
+	"github.com/ebbscale/ebb/scalers/scalertest"
 	"github.com/ebbscale/ebb/scalers/sqlscaler/sqltest"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkThousandTriggersOnOneDatabase(b *testing.B) {
 	for i := range scs {
 		tr := hostTrigger(proxy.Port(), "SELECT count(*) FROM pg_class")
 		tr.Index = i
-		scs[i] = newScaler(b, typ, tr)
+		scs[i] = scalertest.NewScaler(b, typ, tr)
 	}
 	mustRead(b, scs[0])
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -62,7 +63,7 @@ func BenchmarkThousandTriggersOnOneDatabase(b *testing.B) {
 func BenchmarkOneRead(b *testing.B) {
 	admin(b)
 	typ := postgresql.NewType()
-	sc := newScaler(b, typ, hostTrigger(pgPort, "SELECT count(*) FROM pg_class"))
+	sc := scalertest.NewScaler(b, typ, hostTrigger(pgPort, "SELECT count(*) FROM pg_class"))
 	mustRead(b, sc)
 	ctx := context.Background()
 	b.ReportAllocs()

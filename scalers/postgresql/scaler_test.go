@@ -105,16 +105,6 @@ func hostTrigger(port, query string, extra ...string) scalers.Trigger {
 	return trigger(md)
 }
 
-func newScaler(t testing.TB, typ *postgresql.Type, tr scalers.Trigger) scalers.Scaler {
-	t.Helper()
-	sc, err := typ.New(tr)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { _ = sc.Close() })
-	return sc
-}
-
 func read(sc scalers.Scaler, within time.Duration) (scalers.Reading, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -233,7 +223,7 @@ func TestTheValueFollowsTheRowsInTheTable(t *testing.T) {
 	conn := admin(t)
 	table := jobsTable(t, conn)
 	typ := postgresql.NewType()
-	sc := newScaler(t, typ, hostTrigger(pgPort, "SELECT count(*) FROM "+table+" WHERE state='pending'", "activationTargetQueryValue", "0"))
+	sc := scalertest.NewScaler(t, typ, hostTrigger(pgPort, "SELECT count(*) FROM "+table+" WHERE state='pending'", "activationTargetQueryValue", "0"))
 
 	if r := mustRead(t, sc); r.Value != 0 || r.Active {
 		t.Fatalf("empty table: Read = %+v, want value 0, inactive", r)
@@ -278,7 +268,7 @@ func TestTheTriggerIsActiveOnlyAboveTheActivationThreshold(t *testing.T) {
 			if tt.activation != "" {
 				tr.Metadata["activationTargetQueryValue"] = tt.activation
 			}
-			r := mustRead(t, newScaler(t, typ, tr))
+			r := mustRead(t, scalertest.NewScaler(t, typ, tr))
 			if r.Value != 5 || r.Active != tt.want {
 				t.Errorf("Read = %+v, want value 5 and active %v", r, tt.want)
 			}
@@ -307,7 +297,7 @@ func TestEveryNumericTypeIsRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := mustRead(t, newScaler(t, typ, hostTrigger(pgPort, tt.query)))
+			r := mustRead(t, scalertest.NewScaler(t, typ, hostTrigger(pgPort, tt.query)))
 			if r.Value != tt.want {
 				t.Errorf("Read = %+v, want %v", r, tt.want)
 			}
@@ -342,7 +332,7 @@ func TestAResultThatIsNotOneNumberIsAnErrorNotAZero(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := read(newScaler(t, typ, hostTrigger(pgPort, tt.query)), 15*time.Second)
+			r, err := read(scalertest.NewScaler(t, typ, hostTrigger(pgPort, tt.query)), 15*time.Second)
 			if err == nil {
 				t.Fatalf("Read = %+v with no error", r)
 			}
@@ -358,7 +348,7 @@ func TestAResultThatIsNotOneNumberIsAnErrorNotAZero(t *testing.T) {
 		})
 	}
 	// The pool survives query errors: the next good query reads.
-	if r := mustRead(t, newScaler(t, typ, hostTrigger(pgPort, "SELECT count(*) FROM "+table))); r.Value != 2 {
+	if r := mustRead(t, scalertest.NewScaler(t, typ, hostTrigger(pgPort, "SELECT count(*) FROM "+table))); r.Value != 2 {
 		t.Errorf("after the errors, Read = %+v, want 2", r)
 	}
 }
@@ -386,14 +376,14 @@ func TestConnectionParametersFromATriggerAuthentication(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := trigger(md)
 			tr.AuthParams = tt.auth
-			if r := mustRead(t, newScaler(t, typ, tr)); r.Value != 4 {
+			if r := mustRead(t, scalertest.NewScaler(t, typ, tr)); r.Value != 4 {
 				t.Fatalf("Read = %+v, want 4 (the rows this role sees)", r)
 			}
 			// Failures never show the password.
 			for _, failing := range []string{"SELECT nope FROM " + table, "SELECT 'x'"} {
 				tr := trigger(map[string]string{"query": failing, "targetQueryValue": "2"})
 				tr.AuthParams = tt.auth
-				_, err := read(newScaler(t, typ, tr), 15*time.Second)
+				_, err := read(scalertest.NewScaler(t, typ, tr), 15*time.Second)
 				if err == nil {
 					t.Fatalf("query %q read with no error", failing)
 				}
@@ -425,7 +415,7 @@ func TestThePasswordNeverAppearsInErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := trigger(map[string]string{"query": "SELECT 1", "targetQueryValue": "1", "timeout": "1s"})
 			tr.AuthParams = tt.auth
-			r, err := read(newScaler(t, typ, tr), 10*time.Second)
+			r, err := read(scalertest.NewScaler(t, typ, tr), 10*time.Second)
 			if err == nil {
 				t.Fatalf("Read = %+v with no error", r)
 			}
@@ -442,7 +432,7 @@ func TestTheDatabaseGoingAwayGivesErrorsThenReadsRecover(t *testing.T) {
 	exec(t, conn, "INSERT INTO "+table+" (state) SELECT 'pending' FROM generate_series(1, 3)")
 	proxy := sqltest.NewProxy(t, pgAddr, nil)
 	typ := postgresql.NewType()
-	sc := newScaler(t, typ, hostTrigger(proxy.Port(), "SELECT count(*) FROM "+table+" WHERE state='pending'", "timeout", "2s"))
+	sc := scalertest.NewScaler(t, typ, hostTrigger(proxy.Port(), "SELECT count(*) FROM "+table+" WHERE state='pending'", "timeout", "2s"))
 	if r := mustRead(t, sc); r.Value != 3 {
 		t.Fatalf("Read = %+v, want 3", r)
 	}
@@ -485,7 +475,7 @@ func TestADatabaseThatNeverAnswersIsBoundedByTheContext(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sc := newScaler(t, typ, hostTrigger(proxy.Port(), "SELECT 1", "timeout", tt.timeout))
+			sc := scalertest.NewScaler(t, typ, hostTrigger(proxy.Port(), "SELECT 1", "timeout", tt.timeout))
 			start := time.Now()
 			r, err := read(sc, tt.ctx)
 			if err == nil {
@@ -505,7 +495,7 @@ func TestAReadWhoseContextEndsCancelsItsStatementOnTheServer(t *testing.T) {
 	conn := admin(t)
 	marker := sqltest.Unique("sleepy")
 	typ := postgresql.NewType()
-	sc := newScaler(t, typ, hostTrigger(pgPort, "SELECT 1 FROM pg_sleep(60) /* "+marker+" */"))
+	sc := scalertest.NewScaler(t, typ, hostTrigger(pgPort, "SELECT 1 FROM pg_sleep(60) /* "+marker+" */"))
 	start := time.Now()
 	_, err := read(sc, 300*time.Millisecond)
 	if err == nil {
@@ -540,7 +530,7 @@ func TestManyTriggersOnOneDatabaseShareOnePool(t *testing.T) {
 		tr := trigger(map[string]string{"query": fmt.Sprintf("SELECT count(*) + %d FROM %s WHERE state='pending'", i%3, table), "targetQueryValue": "1"})
 		tr.Index = i
 		tr.AuthParams = map[string]string{"host": pgHost, "userName": user, "password": password, "dbName": pgDB, "sslmode": "disable"}
-		scs = append(scs, newScaler(t, typ, tr))
+		scs = append(scs, scalertest.NewScaler(t, typ, tr))
 	}
 	if got := typ.OpenConnections(); got != 0 {
 		t.Fatalf("before any read, %d pools are open, want 0 (New does no I/O)", got)
@@ -593,7 +583,7 @@ func TestIdenticalQueriesInFlightReachTheDatabaseOnce(t *testing.T) {
 	for i := 0; i < triggers; i++ {
 		tr := hostTrigger(proxy.Port(), "SELECT count(*) FROM pg_sleep(1)")
 		tr.Index = i
-		scs = append(scs, newScaler(t, typ, tr))
+		scs = append(scs, scalertest.NewScaler(t, typ, tr))
 	}
 	var wg sync.WaitGroup
 	for _, sc := range scs {
@@ -610,7 +600,7 @@ func TestIdenticalQueriesInFlightReachTheDatabaseOnce(t *testing.T) {
 		t.Errorf("%d concurrent reads of one query sent %d statements, want 1", triggers, got)
 	}
 	// A different query is not merged with it.
-	other := newScaler(t, typ, hostTrigger(proxy.Port(), "SELECT 2"))
+	other := scalertest.NewScaler(t, typ, hostTrigger(proxy.Port(), "SELECT 2"))
 	if r := mustRead(t, other); r.Value != 2 {
 		t.Errorf("Read = %+v, want 2", r)
 	}
@@ -645,13 +635,13 @@ func TestSSLModeIsHonoured(t *testing.T) {
 			if tt.sslmode == "" {
 				delete(tr.Metadata, "sslmode")
 			}
-			if r := mustRead(t, newScaler(t, typ, tr)); r.Value != tt.want {
+			if r := mustRead(t, scalertest.NewScaler(t, typ, tr)); r.Value != tt.want {
 				t.Errorf("Read = %+v, want %v", r, tt.want)
 			}
 		})
 	}
 	t.Run("verify-full refuses a certificate the operator does not trust", func(t *testing.T) {
-		if _, err := read(newScaler(t, typ, hostTrigger(pgPort, query, "sslmode", "verify-full")), 10*time.Second); err == nil {
+		if _, err := read(scalertest.NewScaler(t, typ, hostTrigger(pgPort, query, "sslmode", "verify-full")), 10*time.Second); err == nil {
 			t.Error("verify-full connected to a server whose certificate is not trusted")
 		}
 	})
