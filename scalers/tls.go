@@ -72,8 +72,24 @@ func clearKey(keyPEM []byte, password string) ([]byte, error) {
 	}
 	//nolint:staticcheck // see above.
 	der, err := x509.DecryptPEMBlock(block, []byte(password))
-	if err != nil {
+	// A wrong password leaves valid padding about once in 256 tries, and
+	// DecryptPEMBlock then returns garbage without an error: what does not
+	// parse as a private key was not decrypted either.
+	if err != nil || !isPrivateKey(der) {
 		return nil, KeyError("keyPassword", "does not decrypt the key")
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: der}), nil
+}
+
+// isPrivateKey says whether der is a private key in one of the encodings a
+// PEM key block holds: PKCS #1, PKCS #8 or SEC 1.
+func isPrivateKey(der []byte) bool {
+	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return true
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		return true
+	}
+	_, err := x509.ParseECPrivateKey(der)
+	return err == nil
 }

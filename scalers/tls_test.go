@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,20 @@ func TestClientTLS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The legacy PEM encryption has no integrity check: about one wrong
+// password in 256 leaves valid padding and decrypts to garbage without an
+// error. Each of 2,000 wrong passwords (some 8 of them such) must still be a
+// wrong keyPassword, never a confusing error about cert.
+func TestClientTLSNamesKeyPasswordForEveryWrongPassword(t *testing.T) {
+	p := newTestPEM(t)
+	for i := range 2000 {
+		_, err := ClientTLS(TLSKeys{Cert: p.cert, Key: p.encryptedKey, KeyPassword: "wrong-" + strconv.Itoa(i)})
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Key != "keyPassword" {
+			t.Fatalf("wrong password %d: ClientTLS = %v; want a FieldError for keyPassword", i, err)
+		}
 	}
 }
