@@ -73,7 +73,7 @@ func ParseMetadata(t Trigger, out any) error {
 				continue
 			}
 		}
-		if err := f.set(v.Field(f.index), raw); err != nil {
+		if err := f.set(v.FieldByIndex(f.index), raw); err != nil {
 			shown := strconv.Quote(raw)
 			if f.secret {
 				shown = "a value that is not shown"
@@ -182,7 +182,7 @@ func CheckTags(cfg any) error {
 	v := reflect.New(reflect.TypeOf(cfg).Elem()).Elem()
 	for _, f := range fields {
 		if f.hasDefault {
-			if err := f.set(v.Field(f.index), f.def); err != nil {
+			if err := f.set(v.FieldByIndex(f.index), f.def); err != nil {
 				return fmt.Errorf("field %s: default %q: expected %s", f.goName, f.def, err)
 			}
 		}
@@ -199,7 +199,7 @@ const (
 )
 
 type fieldSpec struct {
-	index      int
+	index      []int // for reflect.Value.FieldByIndex: embedded structs add a step
 	goName     string
 	key        string
 	optional   bool
@@ -219,34 +219,85 @@ func tagsOf(cfg any) ([]fieldSpec, error) {
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("config must be a pointer to a struct, got %T", cfg)
 	}
-	rt := rv.Elem().Type()
 	var fields []fieldSpec
-	seen := map[string]bool{}
-	for i := 0; i < rt.NumField(); i++ {
-		sf := rt.Field(i)
-		tag, ok := sf.Tag.Lookup("meta")
-		if !ok || tag == "-" {
-			continue
-		}
-		if !sf.IsExported() {
-			return nil, fmt.Errorf("field %s has a meta tag but is not exported", sf.Name)
-		}
-		f, err := parseTag(i, sf, tag)
-		if err != nil {
-			return nil, err
-		}
-		if seen[f.key] {
-			return nil, fmt.Errorf("field %s: key %q is used twice", sf.Name, f.key)
-		}
-		seen[f.key] = true
-		fields = append(fields, f)
+	if err := appendTags(&fields, rv.Elem().Type(), nil, map[string]bool{}); err != nil {
+		return nil, err
 	}
 	return fields, nil
 }
 
-func parseTag(i int, sf reflect.StructField, tag string) (fieldSpec, error) {
+// appendTags adds the tagged fields of struct type rt, found at index path
+// at, to fields. An embedded struct without a tag of its own contributes its
+// fields as if they were rt's, so that trigger types can share a group of
+// keys (a connection's, say).
+func appendTags(fields *[]fieldSpec, rt reflect.Type, at []int, seen map[string]bool) error {
+	for i := 0; i < rt.NumField(); i++ {
+		sf := rt.Field(i)
+		index := append(append([]int(nil), at...), i)
+		tag, ok := sf.Tag.Lookup("meta")
+		if !ok && sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+			if !sf.IsExported() {
+				return fmt.Errorf("embedded struct %s is not exported", sf.Name)
+			}
+			if err := appendTags(fields, sf.Type, index, seen); err != nil {
+				return err
+			}
+			continue
+		}
+		if !ok || tag == "-" {
+			continue
+		}
+		if !sf.IsExported() {
+			return fmt.Errorf("field %s has a meta tag but is not exported", sf.Name)
+		}
+		f, err := parseTag(index, sf, tag)
+		if err != nil {
+			return err
+		}
+		if seen[f.key] {
+			return fmt.Errorf("field %s: key %q is used twice", sf.Name, f.key)
+		}
+		seen[f.key] = true
+		*fields = append(*fields, f)
+	}
+	return nil
+}
+
+// KeyInfo is one metadata key of a trigger type's config, as its `meta` tag
+// declares it.
+type KeyInfo struct {
+	Key string
+	// FromMetadata, FromAuth and FromEnv say where its value may come from:
+	// the trigger's metadata, its TriggerAuthentication, or the scale
+	// target's environment through "<key>FromEnv".
+	FromMetadata, FromAuth, FromEnv bool
+	Optional, Secret                bool
+}
+
+// Keys lists the metadata keys of a config struct (a pointer to it, as
+// Type.Config returns), in field order.
+func Keys(cfg any) ([]KeyInfo, error) {
+	fields, err := tagsOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]KeyInfo, len(fields))
+	for i, f := range fields {
+		keys[i] = KeyInfo{
+			Key:          f.key,
+			FromMetadata: f.sources&fromMetadata != 0,
+			FromAuth:     f.sources&fromAuth != 0,
+			FromEnv:      f.sources&fromEnv != 0,
+			Optional:     f.optional || f.hasDefault,
+			Secret:       f.secret,
+		}
+	}
+	return keys, nil
+}
+
+func parseTag(index []int, sf reflect.StructField, tag string) (fieldSpec, error) {
 	parts := strings.Split(tag, ",")
-	f := fieldSpec{index: i, goName: sf.Name, key: strings.TrimSpace(parts[0])}
+	f := fieldSpec{index: index, goName: sf.Name, key: strings.TrimSpace(parts[0])}
 	if f.key == "" {
 		return f, fmt.Errorf("field %s: meta tag has no key", sf.Name)
 	}

@@ -2,6 +2,7 @@ package scalers
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -297,4 +298,84 @@ func TestDeferred(t *testing.T) {
 			}
 		})
 	}
+}
+
+// SharedConn is a group of keys that several configs embed.
+type SharedConn struct {
+	Address  string `meta:"address"`
+	Password string `meta:"password,optional,from=auth,secret"`
+	Database int    `meta:"databaseIndex,default=0,min=0"`
+}
+
+type embeddingConfig struct {
+	SharedConn
+	List   string  `meta:"listName"`
+	Length float64 `meta:"listLength,default=5"`
+}
+
+func TestParseMetadataReadsTheKeysOfAnEmbeddedStruct(t *testing.T) {
+	tr := trig(map[string]string{"address": "db:6379", "listName": "jobs", "databaseIndex": "3"})
+	tr.AuthParams = map[string]string{"password": "s3cret"}
+	var c embeddingConfig
+	if err := ParseMetadata(tr, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Address != "db:6379" || c.Password != "s3cret" || c.Database != 3 || c.List != "jobs" || c.Length != 5 {
+		t.Errorf("parsed %+v", c)
+	}
+
+	err := ParseMetadata(trig(map[string]string{"listName": "jobs", "databaseIndex": "-1", "other": "x"}), &embeddingConfig{})
+	for _, key := range []string{"address", "databaseIndex", "other"} {
+		var fe *FieldError
+		found := false
+		for _, e := range unwrapAll(err) {
+			if errors.As(e, &fe) && fe.Key == key {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("error %v does not name key %q", err, key)
+		}
+	}
+	if err := CheckTags(&embeddingConfig{}); err != nil {
+		t.Errorf("CheckTags: %v", err)
+	}
+
+	keys, err := Keys(&embeddingConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range keys {
+		got = append(got, fmt.Sprintf("%s:%v%v%v", k.Key, k.FromMetadata, k.FromAuth, k.FromEnv))
+	}
+	want := "address:truefalsetrue password:falsetruefalse databaseIndex:truefalsetrue listName:truefalsetrue listLength:truefalsetrue"
+	if strings.Join(got, " ") != want {
+		t.Errorf("Keys = %v\nwant   %s", got, want)
+	}
+}
+
+func TestCheckTagsFindsAKeyUsedTwiceAcrossAnEmbeddedStruct(t *testing.T) {
+	type twice struct {
+		SharedConn
+		Again string `meta:"address"`
+	}
+	if err := CheckTags(&twice{}); err == nil || !strings.Contains(err.Error(), `"address" is used twice`) {
+		t.Errorf("CheckTags = %v, want the key used twice", err)
+	}
+}
+
+// unwrapAll flattens an errors.Join tree.
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var all []error
+		for _, e := range j.Unwrap() {
+			all = append(all, unwrapAll(e)...)
+		}
+		return all
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }

@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"reflect"
 	"strings"
 
 	"github.com/ebbscale/ebb/scalers"
@@ -17,36 +16,12 @@ type keySource struct {
 // of its config struct.
 func triggerKeys(t scalers.Type) map[string]keySource {
 	keys := map[string]keySource{}
-	rt := reflect.TypeOf(t.Config())
-	for rt != nil && rt.Kind() == reflect.Pointer {
-		rt = rt.Elem()
-	}
-	if rt == nil || rt.Kind() != reflect.Struct {
+	infos, err := scalers.Keys(t.Config())
+	if err != nil { // a registered type's tags are checked by its tests
 		return keys
 	}
-	for i := range rt.NumField() {
-		tag, ok := rt.Field(i).Tag.Lookup("meta")
-		if !ok {
-			continue
-		}
-		parts := strings.Split(tag, ",")
-		src := keySource{metadata: true, env: true}
-		for _, p := range parts[1:] {
-			if from, ok := strings.CutPrefix(p, "from="); ok {
-				src = keySource{}
-				for _, s := range strings.Split(from, "+") {
-					switch s {
-					case "metadata":
-						src.metadata = true
-					case "env":
-						src.env = true
-					case "auth":
-						src.auth = true
-					}
-				}
-			}
-		}
-		keys[parts[0]] = src
+	for _, k := range infos {
+		keys[k.Key] = keySource{metadata: k.FromMetadata, env: k.FromEnv, auth: k.FromAuth}
 	}
 	return keys
 }
