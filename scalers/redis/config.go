@@ -23,21 +23,8 @@ type ListConfig struct {
 	// it.
 	ActivationListLength float64 `meta:"activationListLength,default=0,min=0"`
 
-	// The connection keys, the same for both trigger types.
-	Address       string        `meta:"address,optional,from=metadata+auth+env"`
-	Host          string        `meta:"host,optional,from=metadata+auth+env"`
-	Port          int           `meta:"port,optional,min=1,from=metadata+auth+env"`
-	Username      string        `meta:"username,optional,from=auth+env,secret"`
-	Password      string        `meta:"password,optional,from=auth+env,secret"`
-	DatabaseIndex int           `meta:"databaseIndex,default=0,min=0"`
-	EnableTLS     bool          `meta:"enableTLS,default=false"`
-	UnsafeSsl     bool          `meta:"unsafeSsl,default=false,from=metadata+auth"`
-	TLS           string        `meta:"tls,optional,enum=enable|disable,from=auth"`
-	CA            string        `meta:"ca,optional,from=auth"`
-	Cert          string        `meta:"cert,optional,from=auth"`
-	Key           string        `meta:"key,optional,from=auth,secret"`
-	KeyPassword   string        `meta:"keyPassword,optional,from=auth,secret"`
-	Timeout       time.Duration `meta:"timeout,default=10s,min=0.001"`
+	// Connection holds the keys both trigger types share.
+	Connection
 }
 
 // StreamConfig is a redis-streams trigger's metadata. The keys are KEDA's,
@@ -57,7 +44,18 @@ type StreamConfig struct {
 	// ActivationLagCount is the activation threshold, whatever the mode.
 	ActivationLagCount float64 `meta:"activationLagCount,default=0,min=0"`
 
-	// The connection keys, the same for both trigger types.
+	// Connection holds the keys both trigger types share.
+	Connection
+}
+
+const (
+	defaultPort   = 6379
+	defaultTarget = 5
+)
+
+// Connection is the connection keys of both trigger types: where the
+// server is, how to log in, TLS, and how long a read may take.
+type Connection struct {
 	Address       string        `meta:"address,optional,from=metadata+auth+env"`
 	Host          string        `meta:"host,optional,from=metadata+auth+env"`
 	Port          int           `meta:"port,optional,min=1,from=metadata+auth+env"`
@@ -72,33 +70,6 @@ type StreamConfig struct {
 	Key           string        `meta:"key,optional,from=auth,secret"`
 	KeyPassword   string        `meta:"keyPassword,optional,from=auth,secret"`
 	Timeout       time.Duration `meta:"timeout,default=10s,min=0.001"`
-}
-
-const (
-	defaultPort   = 6379
-	defaultTarget = 5
-)
-
-// connFields are the connection keys of either config.
-type connFields struct {
-	address, host         string
-	port                  int
-	username, password    string
-	db                    int
-	enableTLS, unsafeSsl  bool
-	tls                   string
-	ca, cert, key, keyPwd string
-	timeout               time.Duration
-}
-
-func (c *ListConfig) conn() connFields {
-	return connFields{c.Address, c.Host, c.Port, c.Username, c.Password, c.DatabaseIndex,
-		c.EnableTLS, c.UnsafeSsl, c.TLS, c.CA, c.Cert, c.Key, c.KeyPassword, c.Timeout}
-}
-
-func (c *StreamConfig) conn() connFields {
-	return connFields{c.Address, c.Host, c.Port, c.Username, c.Password, c.DatabaseIndex,
-		c.EnableTLS, c.UnsafeSsl, c.TLS, c.CA, c.Cert, c.Key, c.KeyPassword, c.Timeout}
 }
 
 // kind is what a trigger reads.
@@ -179,7 +150,7 @@ func (c *ListConfig) resolve(deferred func(key string) bool) (plan, error) {
 	if c.ListLength <= 0 && !deferred("listLength") {
 		return p, scalers.KeyError("listLength", "expected a number above 0 (the list items one replica handles), found %s", ftoa(c.ListLength))
 	}
-	return p, resolveConn(&p, c.conn(), deferred)
+	return p, resolveConn(&p, c.Connection, deferred)
 }
 
 // resolve checks a redis-streams trigger's rules across keys and turns its
@@ -227,42 +198,42 @@ func (c *StreamConfig) resolve(set, deferred func(key string) bool) (plan, error
 	if p.kind == kindStreamLength {
 		p.group = "" // not read: the stream's length does not depend on a group
 	}
-	return p, resolveConn(&p, c.conn(), deferred)
+	return p, resolveConn(&p, c.Connection, deferred)
 }
 
 // resolveConn fills p's connection from the connection keys. The checks of
 // keys that may still come from the TriggerAuthentication or the environment
 // (deferred) are left for the build.
-func resolveConn(p *plan, f connFields, deferred func(key string) bool) error {
-	p.timeout = f.timeout
-	p.conn.db = f.db
-	if f.address != "" && f.host != "" {
+func resolveConn(p *plan, f Connection, deferred func(key string) bool) error {
+	p.timeout = f.Timeout
+	p.conn.db = f.DatabaseIndex
+	if f.Address != "" && f.Host != "" {
 		return scalers.KeyError("host", "cannot be combined with address; give either address (host:port) or host and port")
 	}
-	if f.address != "" && f.port != 0 {
+	if f.Address != "" && f.Port != 0 {
 		return scalers.KeyError("port", "cannot be combined with address; put the port in address (host:port)")
 	}
-	if f.port > 65535 {
-		return scalers.KeyError("port", "expected a port number from 1 to 65535, found %d", f.port)
+	if f.Port > 65535 {
+		return scalers.KeyError("port", "expected a port number from 1 to 65535, found %d", f.Port)
 	}
 	switch {
-	case f.address != "":
-		host, port, err := parseAddress(f.address)
+	case f.Address != "":
+		host, port, err := parseAddress(f.Address)
 		if err != nil {
 			return scalers.KeyError("address", "%v", err)
 		}
 		p.conn.addr = net.JoinHostPort(host, strconv.Itoa(port))
-	case f.host != "":
-		host, err := checkHost(f.host)
+	case f.Host != "":
+		host, err := checkHost(f.Host)
 		if err != nil {
 			return scalers.KeyError("host", "%v", err)
 		}
-		port := f.port
+		port := f.Port
 		if port == 0 {
 			port = defaultPort
 		}
 		p.conn.addr = net.JoinHostPort(host, strconv.Itoa(port))
-	case f.port != 0:
+	case f.Port != 0:
 		if !deferred("host") {
 			return scalers.KeyError("host", "is required with port; give address (host:port) or host and port")
 		}
@@ -272,16 +243,16 @@ func resolveConn(p *plan, f connFields, deferred func(key string) bool) error {
 		}
 	}
 
-	p.conn.username, p.conn.password = f.username, f.password
+	p.conn.username, p.conn.password = f.Username, f.Password
 	switch {
-	case f.tls == "disable" && f.enableTLS:
+	case f.TLS == "disable" && f.EnableTLS:
 		return scalers.KeyError("enableTLS", "is true but the TriggerAuthentication sets tls to disable")
-	case f.enableTLS || f.tls == "enable":
+	case f.EnableTLS || f.TLS == "enable":
 		p.conn.tls = true
-		p.conn.unsafeSsl = f.unsafeSsl
-		p.conn.ca, p.conn.cert, p.conn.key, p.conn.keyPassword = f.ca, f.cert, f.key, f.keyPwd
+		p.conn.unsafeSsl = f.UnsafeSsl
+		p.conn.ca, p.conn.cert, p.conn.key, p.conn.keyPassword = f.CA, f.Cert, f.Key, f.KeyPassword
 	default:
-		for _, kv := range [][2]string{{"unsafeSsl", strconv.FormatBool(f.unsafeSsl)}, {"ca", f.ca}, {"cert", f.cert}, {"key", f.key}, {"keyPassword", f.keyPwd}} {
+		for _, kv := range [][2]string{{"unsafeSsl", strconv.FormatBool(f.UnsafeSsl)}, {"ca", f.CA}, {"cert", f.Cert}, {"key", f.Key}, {"keyPassword", f.KeyPassword}} {
 			if kv[1] != "" && kv[1] != "false" {
 				return scalers.KeyError(kv[0], `is set but TLS is off; set enableTLS: "true" in metadata (or tls: enable in the TriggerAuthentication)`)
 			}
