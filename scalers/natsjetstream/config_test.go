@@ -3,7 +3,6 @@ package natsjetstream
 import (
 	"errors"
 	"net/url"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -286,12 +285,12 @@ func FuzzConfig(f *testing.F) {
 // configKeys lists the Config's metadata keys, from its meta tags.
 func configKeys() map[string]bool {
 	keys := map[string]bool{}
-	rt := reflect.TypeOf(Config{})
-	for i := 0; i < rt.NumField(); i++ {
-		if tag, ok := rt.Field(i).Tag.Lookup("meta"); ok {
-			key, _, _ := strings.Cut(tag, ",")
-			keys[key] = true
-		}
+	infos, err := scalers.Keys(&Config{})
+	if err != nil {
+		panic(err) // the conformance suite checks the tags
+	}
+	for _, k := range infos {
+		keys[k.Key] = true
 	}
 	return keys
 }
