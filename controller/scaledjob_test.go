@@ -430,3 +430,72 @@ func TestAdmissionRejectsBadScaledJobsNamingTheField(t *testing.T) {
 	}
 	e.create(e.scaledJob("good", rabbitTrigger(rabbitURL, "q", "1")))
 }
+
+// A change to a ScaledJob's spec replaces its running Jobs with the default
+// rollout, and leaves them to finish with gradual.
+func TestChangingAScaledJobRollsOutItsJobs(t *testing.T) {
+	e := newEnv(t, false)
+	mq := newRabbit(t)
+	e.startOperator("", 0)
+	q1, q2 := mq.queue(), mq.queue()
+	mq.publish(q1, 2)
+	mq.publish(q2, 2)
+	e.create(e.scaledJob("dflt", rabbitTrigger(rabbitURL, q1, "1")))
+	g := e.scaledJob("gradual", rabbitTrigger(rabbitURL, q2, "1"))
+	g.Spec.Rollout = &v1alpha1.Rollout{Strategy: v1alpha1.RolloutGradual}
+	e.create(g)
+	e.waitSettled("dflt", 2)
+	e.waitSettled("gradual", 2)
+	before := map[string][]batchv1.Job{"dflt": e.running("dflt"), "gradual": e.running("gradual")}
+
+	for _, name := range []string{"dflt", "gradual"} {
+		sj := e.getJob(name)
+		sj.Spec.JobTargetRef.ActiveDeadlineSeconds = ptr.To[int64](600)
+		if err := e.c.Update(t.Context(), sj); err != nil {
+			t.Fatal(err)
+		}
+		e.waitJobCondition(name, v1alpha1.ConditionReady, metav1.ConditionTrue, controller.ReasonReady)
+	}
+	e.waitFor(30*time.Second, "the default rollout to replace its Jobs", func() (bool, error) {
+		jobs := e.running("dflt")
+		if len(jobs) != 2 {
+			return false, nil
+		}
+		for _, j := range jobs {
+			if j.Annotations[controller.AnnotationJobGeneration] != "2" || j.Spec.ActiveDeadlineSeconds == nil {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	e.waitSettled("dflt", 2)
+	e.waitJobEvent("dflt", "JobDeleted")
+	e.waitSettled("gradual", 2)
+	after := e.running("gradual")
+	for i := range after {
+		if after[i].Name != before["gradual"][i].Name {
+			t.Errorf("gradual rollout replaced Job %s with %s", before["gradual"][i].Name, after[i].Name)
+		}
+	}
+}
+
+// With two operator replicas, only the leader creates Jobs: the count is
+// not doubled; the follower creates them once it leads.
+func TestOnlyTheLeaderCreatesJobs(t *testing.T) {
+	e := newEnv(t, false)
+	mq := newRabbit(t)
+	q := mq.queue()
+	a, _ := e.startOperatorWith("", 0, true)
+	e.waitFor(30*time.Second, "the first operator to lead", func() (bool, error) { return a.leader(), nil })
+	b, _ := e.startOperatorWith("", 0, true)
+	mq.publish(q, 3)
+	e.create(e.scaledJob("led", rabbitTrigger(rabbitURL, q, "1")))
+	e.waitSettled("led", 3)
+	if b.leader() {
+		t.Fatal("both operators lead")
+	}
+	a.stop(t)
+	e.waitFor(60*time.Second, "the follower to take over", func() (bool, error) { return b.leader(), nil })
+	mq.publish(q, 2)
+	e.waitSettled("led", 5)
+}
