@@ -499,3 +499,22 @@ func TestOnlyTheLeaderCreatesJobs(t *testing.T) {
 	mq.publish(q, 2)
 	e.waitSettled("led", 5)
 }
+
+// A trigger whose TriggerAuthentication does not exist cannot be built: the
+// ScaledJob is not Ready, says why, and creates no Job.
+func TestScaledJobWithAMissingTriggerAuthenticationIsNotReady(t *testing.T) {
+	e := newEnv(t, false)
+	e.startOperator("", 0)
+	trig := rabbitTrigger(rabbitURL, "q", "1")
+	trig.AuthenticationRef = &v1alpha1.AuthenticationRef{Name: "nowhere"}
+	e.create(e.scaledJob("noauth", trig))
+	sj := e.waitJobCondition("noauth", v1alpha1.ConditionReady, metav1.ConditionFalse, controller.ReasonScalerError)
+	c := meta.FindStatusCondition(sj.Status.Conditions, v1alpha1.ConditionReady)
+	if !strings.Contains(c.Message, "TriggerAuthentication") || !strings.Contains(c.Message, "nowhere") {
+		t.Errorf("Ready message %q does not name the missing TriggerAuthentication", c.Message)
+	}
+	e.waitJobEvent("noauth", controller.ReasonScalerError)
+	if n := len(e.jobsOf("noauth")); n != 0 {
+		t.Errorf("%d Jobs created", n)
+	}
+}
