@@ -38,7 +38,7 @@ tools:
 
 generate: tools
 	$(CONTROLLER_GEN) object paths=./apis/...
-	$(CONTROLLER_GEN) crd:allowDangerousTypes=false paths=./apis/... output:crd:artifacts:config=deploy/crds
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=false,generateEmbeddedObjectMeta=true paths=./apis/... output:crd:artifacts:config=deploy/crds
 	gofmt -w apis
 	$(MAKE) chart-sync
 
@@ -69,7 +69,7 @@ verify-generated: tools
 	cp -r apis "$$tmp/apis"; mkdir -p "$$tmp/crds"; \
 	cp go.mod go.sum "$$tmp/"; \
 	(cd "$$tmp" && $(CONTROLLER_GEN) object paths=./apis/... && \
-	  $(CONTROLLER_GEN) crd paths=./apis/... output:crd:artifacts:config=crds && gofmt -w apis); \
+	  $(CONTROLLER_GEN) crd:allowDangerousTypes=false,generateEmbeddedObjectMeta=true paths=./apis/... output:crd:artifacts:config=crds && gofmt -w apis); \
 	if ! diff -r apis "$$tmp/apis" >/dev/null || ! diff -r deploy/crds "$$tmp/crds" >/dev/null; then \
 	  echo "generated files are stale: run 'make generate' and commit the result" >&2; \
 	  diff -r apis "$$tmp/apis" | head -40 >&2 || true; diff -r deploy/crds "$$tmp/crds" | head -40 >&2 || true; \

@@ -2,9 +2,12 @@
 // (target resolution, the owned HPA, status, finalizer), the scale loop that
 // polls triggers on a shared scheduler and moves targets between zero and
 // one, the in-memory metric store the metrics adapter reads, and admission
-// validation.
+// validation; and for ScaledJobs, the reconciler (finalizer, rollout on
+// deletion) and the job loop that reads their triggers on the same kind of
+// scheduler and creates Jobs.
 //
-// The scaling semantics are pure functions (Decide, the HPA builder) that
-// take their inputs, including the time, and return a decision; the
-// reconciler and the scale loop only gather inputs and apply results.
+// The scaling semantics are pure functions (Decide, DecideJobs, the HPA
+// builder) that take their inputs, including the time, and return a
+// decision; the reconcilers and the loops only gather inputs and apply
+// results.
 package controller

@@ -25,8 +25,8 @@ type Options struct {
 	Webhook bool
 }
 
-// Setup wires the reconciler, the scale loop and (optionally) the admission
-// webhook into a manager, and returns the loop, which the metrics adapter
+// Setup wires the reconciler, the scale loop, the ScaledJob reconciler and
+// job loop and (optionally) the admission webhooks into a manager, and returns the loop, which the metrics adapter
 // reads.
 func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	cfg := mgr.GetConfig()
@@ -69,9 +69,34 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	if err := (&mirror{r: r}).setup(mgr); err != nil {
 		return nil, err
 	}
+	// ScaledJobs: Jobs on events, on the leader only.
+	jobs := &JobLoop{
+		Client: mgr.GetClient(),
+		Reader: mgr.GetAPIReader(),
+		Events: events,
+		Log:    mgr.GetLogger().WithName("jobloop"),
+	}
+	if err := mgr.Add(jobs); err != nil {
+		return nil, err
+	}
+	jr := &JobReconciler{
+		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
+		Registry: o.Registry,
+		Auth:     r.Auth,
+		Loop:     jobs,
+		Events:   events,
+	}
+	if err := jr.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
 	if o.Webhook {
 		v := &Validator{Registry: o.Registry, Client: mgr.GetClient()}
 		if err := v.SetupWebhookWithManager(mgr); err != nil {
+			return nil, err
+		}
+		jv := &JobValidator{Registry: o.Registry}
+		if err := jv.SetupWebhookWithManager(mgr); err != nil {
 			return nil, err
 		}
 	}

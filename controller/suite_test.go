@@ -183,12 +183,21 @@ func (e *env) installWebhook() {
 	l.Close()
 	e.startOperator(dir, port)
 	url := fmt.Sprintf("https://127.0.0.1:%d/validate-ebb-dev-v1alpha1-scaledobject", port)
+	jobURL := fmt.Sprintf("https://127.0.0.1:%d/validate-ebb-dev-v1alpha1-scaledjob", port)
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "ebb-" + e.ns},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name:                    "scaledobjects.ebb.dev",
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM},
 			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"ebb.dev"}, APIVersions: []string{"v1alpha1"}, Resources: []string{"scaledobjects"}}}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"ebb-test": e.ns}},
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+		}, {
+			Name:                    "scaledjobs.ebb.dev",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &jobURL, CABundle: caPEM},
+			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"ebb.dev"}, APIVersions: []string{"v1alpha1"}, Resources: []string{"scaledjobs"}}}},
 			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"ebb-test": e.ns}},
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			AdmissionReviewVersions: []string{"v1"},

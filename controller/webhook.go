@@ -69,23 +69,11 @@ func (v *Validator) validate(ctx context.Context, so *v1alpha1.ScaledObject) err
 // metadata (credentials not yet resolved), the formula, the pause
 // annotations. It does no I/O.
 func ValidateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject) field.ErrorList {
-	var errs field.ErrorList
-	triggers := field.NewPath("spec", "triggers")
 	names := make([]string, len(so.Spec.Triggers))
-	for i, t := range so.Spec.Triggers {
+	for i := range so.Spec.Triggers {
 		names[i] = so.Spec.TriggerName(i)
-		p := triggers.Index(i)
-		typ, ok := reg.Lookup(t.Type)
-		if !ok {
-			errs = append(errs, field.NotSupported(p.Child("type"), t.Type, reg.Names()))
-			continue
-		}
-		err := typ.Validate(scalers.Trigger{
-			Namespace: so.Namespace, ScaledObject: so.Name, Index: i, Name: names[i], Type: t.Type,
-			Metadata: t.Metadata, MetricType: t.MetricType, AuthPending: true,
-		})
-		errs = append(errs, metadataErrors(p.Child("metadata"), err)...)
 	}
+	errs := validateTriggers(reg, so.Namespace, so.Name, so.Spec.Triggers, names)
 	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil && a.ScalingModifiers.Formula != "" {
 		if _, err := CompileComposite(a.ScalingModifiers, names); err != nil {
 			errs = append(errs, field.Invalid(field.NewPath("spec", "advanced", "scalingModifiers", "formula"), a.ScalingModifiers.Formula, err.Error()))
@@ -96,10 +84,87 @@ func ValidateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject) field.ErrorL
 			errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationPausedReplicas), v, "expected a whole number of replicas, 0 or more"))
 		}
 	}
-	if v, ok := so.Annotations[v1alpha1.AnnotationPaused]; ok && v != "true" && v != "false" {
-		errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationPaused), v, `expected "true" or "false"`))
+	errs = append(errs, validatePaused(so.Annotations)...)
+	return errs
+}
+
+func validatePaused(annotations map[string]string) field.ErrorList {
+	if v, ok := annotations[v1alpha1.AnnotationPaused]; ok && v != "true" && v != "false" {
+		return field.ErrorList{field.Invalid(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationPaused), v, `expected "true" or "false"`)}
+	}
+	return nil
+}
+
+// validateTriggers runs each trigger's metadata through its type's parser
+// (credentials not yet resolved).
+func validateTriggers(reg *scalers.Registry, namespace, owner string, triggers []v1alpha1.Trigger, names []string) field.ErrorList {
+	var errs field.ErrorList
+	path := field.NewPath("spec", "triggers")
+	for i, t := range triggers {
+		p := path.Index(i)
+		typ, ok := reg.Lookup(t.Type)
+		if !ok {
+			errs = append(errs, field.NotSupported(p.Child("type"), t.Type, reg.Names()))
+			continue
+		}
+		err := typ.Validate(scalers.Trigger{
+			Namespace: namespace, ScaledObject: owner, Index: i, Name: names[i], Type: t.Type,
+			Metadata: t.Metadata, MetricType: t.MetricType, AuthPending: true,
+		})
+		errs = append(errs, metadataErrors(p.Child("metadata"), err)...)
 	}
 	return errs
+}
+
+// JobValidator is the admission webhook for ScaledJobs: the same metadata
+// parser as for ScaledObjects, so a typo fails at `kubectl apply` naming the
+// trigger and the key.
+type JobValidator struct {
+	Registry *scalers.Registry
+}
+
+var _ admission.Validator[*v1alpha1.ScaledJob] = (*JobValidator)(nil)
+
+// SetupWebhookWithManager registers the webhook at
+// /validate-ebb-dev-v1alpha1-scaledjob.
+func (v *JobValidator) SetupWebhookWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewWebhookManagedBy(mgr, &v1alpha1.ScaledJob{}).WithValidator(v).Complete()
+}
+
+// ValidateCreate validates a new ScaledJob.
+func (v *JobValidator) ValidateCreate(_ context.Context, sj *v1alpha1.ScaledJob) (admission.Warnings, error) {
+	return nil, v.validate(sj)
+}
+
+// ValidateUpdate validates a changed ScaledJob.
+func (v *JobValidator) ValidateUpdate(_ context.Context, _, sj *v1alpha1.ScaledJob) (admission.Warnings, error) {
+	if !sj.DeletionTimestamp.IsZero() {
+		return nil, nil
+	}
+	return nil, v.validate(sj)
+}
+
+// ValidateDelete allows every delete.
+func (v *JobValidator) ValidateDelete(context.Context, *v1alpha1.ScaledJob) (admission.Warnings, error) {
+	return nil, nil
+}
+
+func (v *JobValidator) validate(sj *v1alpha1.ScaledJob) error {
+	if errs := ValidateJobSpec(v.Registry, sj); len(errs) > 0 {
+		return apierrors.NewInvalid(v1alpha1.GroupVersion.WithKind("ScaledJob").GroupKind(), sj.Name, errs)
+	}
+	return nil
+}
+
+// ValidateJobSpec checks what the CRD schema cannot: each trigger's type
+// and metadata, and the pause annotation. It does no I/O.
+func ValidateJobSpec(reg *scalers.Registry, sj *v1alpha1.ScaledJob) field.ErrorList {
+	names := make([]string, len(sj.Spec.Triggers))
+	for i := range sj.Spec.Triggers {
+		names[i] = sj.Spec.TriggerName(i)
+	}
+	errs := validateTriggers(reg, sj.Namespace, sj.Name, sj.Spec.Triggers, names)
+	return append(errs, validatePaused(sj.Annotations)...)
 }
 
 // metadataErrors turns a scaler's validation error into field errors on

@@ -37,29 +37,46 @@ type Resolved struct {
 // Resolve reads trigger i of so's references. Errors name the objects and
 // keys involved, never a value.
 func (r *AuthResolver) Resolve(ctx context.Context, so *v1alpha1.ScaledObject, i int) (Resolved, error) {
-	trig := so.Spec.Triggers[i]
-	what := fmt.Sprintf("trigger %d %q (%s)", i, so.Spec.TriggerName(i), trig.Type)
+	return r.resolve(ctx, so.Namespace, so.Spec.Triggers[i], fmt.Sprintf("trigger %d %q (%s)", i, so.Spec.TriggerName(i), so.Spec.Triggers[i].Type),
+		so.Spec.ScaleTargetRef.EnvSourceContainerName, "scale target "+so.Spec.ScaleTargetRef.Name,
+		func() (map[string]map[string]string, error) { return r.targetEnv(ctx, so) })
+}
+
+// ResolveJob reads trigger i of a ScaledJob's references. The environment
+// of `...FromEnv` parameters is that of the Job template's container.
+func (r *AuthResolver) ResolveJob(ctx context.Context, sj *v1alpha1.ScaledJob, i int) (Resolved, error) {
+	return r.resolve(ctx, sj.Namespace, sj.Spec.Triggers[i], fmt.Sprintf("trigger %d %q (%s)", i, sj.Spec.TriggerName(i), sj.Spec.Triggers[i].Type),
+		sj.Spec.EnvSourceContainerName, "the job template",
+		func() (map[string]map[string]string, error) {
+			return r.templateEnv(ctx, sj.Namespace, sj.Spec.JobTargetRef.Template)
+		})
+}
+
+// resolve reads one trigger's references. what names the trigger in errors;
+// envOf reads the environment of every container of the pod template that
+// `...FromEnv` parameters come from, keyed by container name ("" the first).
+func (r *AuthResolver) resolve(ctx context.Context, ns string, trig v1alpha1.Trigger, what, envContainer, envOwner string, envOf func() (map[string]map[string]string, error)) (Resolved, error) {
 	var out Resolved
 	var envOnce bool
 	var env map[string]map[string]string // container name → variables
 	containerEnv := func(container string) (map[string]string, error) {
 		if !envOnce {
 			var err error
-			env, err = r.targetEnv(ctx, so)
+			env, err = envOf()
 			if err != nil {
 				return nil, err
 			}
 			envOnce = true
 		}
 		if container == "" {
-			container = so.Spec.ScaleTargetRef.EnvSourceContainerName
+			container = envContainer
 		}
 		if container == "" {
 			return env[""], nil
 		}
 		vars, ok := env[container]
 		if !ok {
-			return nil, fmt.Errorf("scale target %s has no container %q", so.Spec.ScaleTargetRef.Name, container)
+			return nil, fmt.Errorf("%s has no container %q", envOwner, container)
 		}
 		return vars, nil
 	}
@@ -77,12 +94,12 @@ func (r *AuthResolver) Resolve(ctx context.Context, so *v1alpha1.ScaledObject, i
 
 	ref := trig.AuthenticationRef
 	var spec v1alpha1.TriggerAuthenticationSpec
-	secretNS := so.Namespace
+	secretNS := ns
 	switch ref.Kind {
 	case "", "TriggerAuthentication":
 		var ta v1alpha1.TriggerAuthentication
-		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: so.Namespace, Name: ref.Name}, &ta); err != nil {
-			return out, fmt.Errorf("%s: TriggerAuthentication %s/%s: %w", what, so.Namespace, ref.Name, notFoundOr(err))
+		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &ta); err != nil {
+			return out, fmt.Errorf("%s: TriggerAuthentication %s/%s: %w", what, ns, ref.Name, notFoundOr(err))
 		}
 		spec = ta.Spec
 	case "ClusterTriggerAuthentication":
@@ -170,9 +187,15 @@ func (r *AuthResolver) targetEnv(ctx context.Context, so *v1alpha1.ScaledObject)
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &tmpl); err != nil {
 		return nil, fmt.Errorf("%s %s: reading spec.template: %w", ref.Kind, ref.Name, err)
 	}
+	return r.templateEnv(ctx, so.Namespace, tmpl)
+}
+
+// templateEnv resolves the environment of each container of a pod template.
+// The first container is also keyed "".
+func (r *AuthResolver) templateEnv(ctx context.Context, ns string, tmpl corev1.PodTemplateSpec) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
 	for i, c := range tmpl.Spec.Containers {
-		vars, err := r.containerEnv(ctx, so.Namespace, c)
+		vars, err := r.containerEnv(ctx, ns, c)
 		if err != nil {
 			return nil, fmt.Errorf("container %q: %w", c.Name, err)
 		}

@@ -78,3 +78,78 @@ func (s *ScaledObjectSpec) TriggerName(i int) string {
 	}
 	return t.Type + "-" + strconv.Itoa(i)
 }
+
+// Defaults of a ScaledJob.
+const (
+	DefaultJobsHistoryLimit = int32(100)
+)
+
+// PollingIntervalDuration is spec.pollingInterval, or its default.
+func (s *ScaledJobSpec) PollingIntervalDuration() time.Duration {
+	return seconds(s.PollingInterval, DefaultPollingInterval)
+}
+
+// MinReplicas is spec.minReplicaCount, or zero.
+func (s *ScaledJobSpec) MinReplicas() int32 {
+	if s.MinReplicaCount == nil {
+		return 0
+	}
+	return *s.MinReplicaCount
+}
+
+// MaxReplicas is spec.maxReplicaCount, or its default.
+func (s *ScaledJobSpec) MaxReplicas() int32 {
+	if s.MaxReplicaCount == nil {
+		return DefaultMaxReplicaCount
+	}
+	return *s.MaxReplicaCount
+}
+
+// SuccessfulHistory is spec.successfulJobsHistoryLimit, or its default.
+func (s *ScaledJobSpec) SuccessfulHistory() int32 {
+	if s.SuccessfulJobsHistoryLimit == nil {
+		return DefaultJobsHistoryLimit
+	}
+	return *s.SuccessfulJobsHistoryLimit
+}
+
+// FailedHistory is spec.failedJobsHistoryLimit, or its default.
+func (s *ScaledJobSpec) FailedHistory() int32 {
+	if s.FailedJobsHistoryLimit == nil {
+		return DefaultJobsHistoryLimit
+	}
+	return *s.FailedJobsHistoryLimit
+}
+
+// RolloutStrategy is spec.rollout.strategy, or default.
+func (s *ScaledJobSpec) RolloutStrategy() RolloutStrategy {
+	if s.Rollout == nil || s.Rollout.Strategy == "" {
+		return RolloutDefault
+	}
+	return s.Rollout.Strategy
+}
+
+// Strategy is spec.scalingStrategy.strategy, or default.
+func (s *ScaledJobSpec) Strategy() JobScalingStrategy {
+	if s.ScalingStrategy == nil || s.ScalingStrategy.Strategy == "" {
+		return JobScalingDefault
+	}
+	return s.ScalingStrategy.Strategy
+}
+
+// Calculation is spec.scalingStrategy.multipleScalersCalculation, or max.
+func (s *ScaledJobSpec) Calculation() MultipleScalersCalculation {
+	if s.ScalingStrategy == nil || s.ScalingStrategy.MultipleScalersCalculation == "" {
+		return CalculationMax
+	}
+	return s.ScalingStrategy.MultipleScalersCalculation
+}
+
+// TriggerName is the name of trigger i: its own, or "<type>-<i>" when unset.
+func (s *ScaledJobSpec) TriggerName(i int) string {
+	t := s.Triggers[i]
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.Type + "-" + strconv.Itoa(i)
+}

@@ -1,5 +1,5 @@
 // Package v1alpha1 holds Ebb's API types in the group ebb.dev: ScaledObject,
-// TriggerAuthentication and ClusterTriggerAuthentication.
+// ScaledJob, TriggerAuthentication and ClusterTriggerAuthentication.
 //
 // The package is a leaf: it imports only k8s.io/api and k8s.io/apimachinery.
 // It holds types, kubebuilder markers (which become the CRD schemas in

@@ -13,6 +13,7 @@ var GroupVersion = schema.GroupVersion{Group: "ebb.dev", Version: "v1alpha1"}
 func AddToScheme(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&ScaledObject{}, &ScaledObjectList{},
+		&ScaledJob{}, &ScaledJobList{},
 		&TriggerAuthentication{}, &TriggerAuthenticationList{},
 		&ClusterTriggerAuthentication{}, &ClusterTriggerAuthenticationList{},
 	)

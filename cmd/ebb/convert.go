@@ -36,8 +36,8 @@ func convertCommand(ctx context.Context, args []string, stdin io.Reader, stdout,
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: ebb convert [flags] [file...]
 
-Reads KEDA ScaledObjects, TriggerAuthentications and ClusterTriggerAuthentications
-(keda.sh/v1alpha1) and the HTTP add-on's HTTPScaledObjects (http.keda.sh/v1alpha1, which
+Reads KEDA ScaledObjects, ScaledJobs, TriggerAuthentications and
+ClusterTriggerAuthentications (keda.sh/v1alpha1) and the HTTP add-on's HTTPScaledObjects (http.keda.sh/v1alpha1, which
 become ScaledObjects with http triggers for ebb-interceptor) from the files, or from
 standard input when there are none or a file is "-": multi-document YAML, or a kind: List.
 Writes Ebb's equivalents (ebb.dev/v1alpha1) to standard output as multi-document YAML;

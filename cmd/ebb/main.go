@@ -70,7 +70,7 @@ Usage:
   ebb demo [flags]                     scale a Deployment 0 → N → 0 on a burst of work, live, on a local control plane
   ebb simulate [flags] scaledobject.yaml  replay a metric series through Ebb and a model of the HPA: replicas over time
   ebb explain [flags] namespace/name    why a ScaledObject's target has the replicas it has (live cluster)
-  ebb convert [flags] [file...]         rewrite KEDA ScaledObjects and TriggerAuthentications as Ebb's
+  ebb convert [flags] [file...]         rewrite KEDA ScaledObjects, ScaledJobs and TriggerAuthentications as Ebb's
   ebb help                             show this help
 
 Run 'ebb <command> --help' for a command's flags.

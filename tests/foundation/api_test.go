@@ -47,6 +47,7 @@ func testCRDsInstalled(t *testing.T, cp *controlplane.ControlPlane) {
 		namespaced bool
 	}{
 		{"ScaledObjects are namespaced, short name ebbso, in category ebb", "scaledobjects", "ScaledObject", "ebbso", true},
+		{"ScaledJobs are namespaced, short name ebbsj, in category ebb", "scaledjobs", "ScaledJob", "ebbsj", true},
 		{"TriggerAuthentications are namespaced, short name ebbta, in category ebb", "triggerauthentications", "TriggerAuthentication", "ebbta", true},
 		{"ClusterTriggerAuthentications are cluster-wide, short name ebbcta, in category ebb", "clustertriggerauthentications", "ClusterTriggerAuthentication", "ebbcta", false},
 	} {

@@ -257,8 +257,17 @@ var options = []option{
 	}},
 	{"webhook failure policy Ignore", map[string]any{"webhook": map[string]any{"failurePolicy": "Ignore"}}, func(t *testing.T, r *helm.Rendered) {
 		hooks, _, _ := unstructured.NestedSlice(find(t, r, "ValidatingWebhookConfiguration", "ebb-operator").Object, "webhooks")
-		if hooks[0].(map[string]any)["failurePolicy"] != "Ignore" {
-			t.Errorf("failurePolicy = %v", hooks[0].(map[string]any)["failurePolicy"])
+		if len(hooks) != 2 {
+			t.Fatalf("%d webhooks, want one for ScaledObjects and one for ScaledJobs", len(hooks))
+		}
+		for i, path := range []string{"/validate-ebb-dev-v1alpha1-scaledobject", "/validate-ebb-dev-v1alpha1-scaledjob"} {
+			h := hooks[i].(map[string]any)
+			if h["failurePolicy"] != "Ignore" {
+				t.Errorf("webhook %d failurePolicy = %v", i, h["failurePolicy"])
+			}
+			if got, _, _ := unstructured.NestedString(h, "clientConfig", "service", "path"); got != path {
+				t.Errorf("webhook %d path = %q, want %q", i, got, path)
+			}
 		}
 	}},
 	{"adapter off", map[string]any{"adapter": map[string]any{"enabled": false}}, func(t *testing.T, r *helm.Rendered) {
@@ -673,6 +682,15 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "ebb.dev", Resource: "scaledobjects", Subresource: "finalizers", Verb: "update", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "get", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "clustertriggerauthentications", Verb: "get"},
+		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "watch"},
+		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "patch", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "scaledjobs", Subresource: "status", Verb: "patch", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "scaledjobs", Subresource: "finalizers", Verb: "update", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "list", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "create", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "delete", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "patch", Namespace: "shop"},
+		{Group: "", Resource: "pods", Verb: "list", Namespace: "shop"},
 		{Group: "autoscaling", Resource: "horizontalpodautoscalers", Verb: "watch"},
 		{Group: "autoscaling", Resource: "horizontalpodautoscalers", Verb: "create", Namespace: "shop"},
 		{Group: "autoscaling", Resource: "horizontalpodautoscalers", Verb: "delete", Namespace: "shop"},
@@ -700,9 +718,14 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "", Resource: "configmaps", Verb: "list", Namespace: "shop"},
 		{Group: "apps", Resource: "deployments", Verb: "update", Namespace: "shop"},
 		{Group: "apps", Resource: "deployments", Verb: "delete", Namespace: "shop"},
-		{Group: "", Resource: "pods", Verb: "list"},
+		{Group: "", Resource: "pods", Verb: "watch"},
+		{Group: "", Resource: "pods", Verb: "get", Namespace: "shop"},
+		{Group: "", Resource: "pods", Verb: "delete", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "update", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "watch"},
 		{Group: "apiregistration.k8s.io", Resource: "apiservices", Verb: "patch", Name: "v1beta1.custom.metrics.k8s.io"},
 		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "delete", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "delete", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "list"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Namespace: "shop"},
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "escalate"},

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -19,8 +20,8 @@ import (
 // Every object the corpus converts to is accepted by a real API server with
 // Ebb's CRDs installed (schema, defaults, CEL rules, and strict field
 // validation, so no field the CRDs lack), and every converted ScaledObject
-// passes Ebb's admission check (controller.ValidateSpec with the operator's
-// trigger types) — except those the converter reported invalid, which the
+// and ScaledJob passes Ebb's admission check (controller.ValidateSpec or
+// ValidateJobSpec with the operator's trigger types) — except those the converter reported invalid, which the
 // check must refuse.
 func TestConvertedObjectsApply(t *testing.T) {
 	t.Parallel()
@@ -39,7 +40,7 @@ func TestConvertedObjectsApply(t *testing.T) {
 		// HTTPScaledObjects, which keep their names.
 		invalid := map[string]bool{}
 		for _, f := range res.Findings {
-			if f.Severity == convert.Invalid && (f.Kind == "ScaledObject" || f.Kind == "HTTPScaledObject") {
+			if f.Severity == convert.Invalid && (f.Kind == "ScaledObject" || f.Kind == "HTTPScaledObject" || f.Kind == "ScaledJob") {
 				invalid[f.Namespace+"/"+f.Name] = true
 			}
 		}
@@ -63,16 +64,26 @@ func TestConvertedObjectsApply(t *testing.T) {
 				continue
 			}
 			applied[u.GetKind()]++
-			if u.GetKind() != "ScaledObject" {
+			var errs field.ErrorList
+			switch u.GetKind() {
+			case "ScaledObject":
+				var so v1alpha1.ScaledObject
+				if err := sigsyaml.UnmarshalStrict(doc, &so); err != nil {
+					t.Errorf("%s: does not read as Ebb's ScaledObject: %v", id, err)
+					continue
+				}
+				errs = controller.ValidateSpec(reg, &so)
+			case "ScaledJob":
+				var sj v1alpha1.ScaledJob
+				if err := sigsyaml.UnmarshalStrict(doc, &sj); err != nil {
+					t.Errorf("%s: does not read as Ebb's ScaledJob: %v", id, err)
+					continue
+				}
+				errs = controller.ValidateJobSpec(reg, &sj)
+			default:
 				continue
 			}
-			var so v1alpha1.ScaledObject
-			if err := sigsyaml.UnmarshalStrict(doc, &so); err != nil {
-				t.Errorf("%s: does not read as Ebb's ScaledObject: %v", id, err)
-				continue
-			}
-			errs := controller.ValidateSpec(reg, &so)
-			switch reported := invalid[so.Namespace+"/"+so.Name]; {
+			switch reported := invalid[u.GetNamespace()+"/"+u.GetName()]; {
 			case reported && len(errs) == 0:
 				t.Errorf("%s: reported invalid, yet Ebb's admission check accepts it", id)
 			case !reported && len(errs) > 0:
@@ -80,7 +91,7 @@ func TestConvertedObjectsApply(t *testing.T) {
 			}
 		}
 	}
-	for _, kind := range []string{"ScaledObject", "TriggerAuthentication", "ClusterTriggerAuthentication"} {
+	for _, kind := range []string{"ScaledObject", "ScaledJob", "TriggerAuthentication", "ClusterTriggerAuthentication"} {
 		if applied[kind] < 2 {
 			t.Errorf("the corpus applied %d %ss; it should give at least 2", applied[kind], kind)
 		}

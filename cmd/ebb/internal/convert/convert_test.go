@@ -98,8 +98,8 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 }
 
-// The corpus sets every field of KEDA's ScaledObject, TriggerAuthentication
-// and ClusterTriggerAuthentication at least once (the fields of KEDA 2.x, listed
+// The corpus sets every field of KEDA's ScaledObject, ScaledJob,
+// TriggerAuthentication and ClusterTriggerAuthentication at least once (the fields of KEDA 2.x, listed
 // out here by hand), every field of the HTTP add-on's HTTPScaledObject (v0.8 to
 // v0.10, and those added since), and every KEDA annotation Ebb maps or reports.
 func TestCorpusCoversEveryKEDAField(t *testing.T) {
@@ -171,7 +171,22 @@ func TestCorpusCoversEveryKEDAField(t *testing.T) {
 		"spec.placeholderConfig",
 		"status",
 	}
+	scaledJob := []string{
+		"metadata.name", "metadata.namespace", "metadata.labels", "metadata.annotations",
+		"metadata.uid", "metadata.resourceVersion", "metadata.annotations.autoscaling.keda.sh/paused",
+		"spec.jobTargetRef.parallelism", "spec.jobTargetRef.completions", "spec.jobTargetRef.activeDeadlineSeconds",
+		"spec.jobTargetRef.backoffLimit", "spec.jobTargetRef.template",
+		"spec.envSourceContainerName", "spec.pollingInterval", "spec.successfulJobsHistoryLimit", "spec.failedJobsHistoryLimit",
+		"spec.minReplicaCount", "spec.maxReplicaCount", "spec.rolloutStrategy", "spec.rollout.strategy", "spec.rollout.propagationPolicy",
+		"spec.scalingStrategy.strategy", "spec.scalingStrategy.customScalingQueueLengthDeduction",
+		"spec.scalingStrategy.customScalingRunningJobPercentage", "spec.scalingStrategy.pendingPodConditions",
+		"spec.scalingStrategy.multipleScalersCalculation",
+		"spec.triggers[].type", "spec.triggers[].name", "spec.triggers[].metadata",
+		"spec.triggers[].authenticationRef.name", "spec.triggers[].metricType",
+		"status",
+	}
 	want := map[string][]string{
+		"ScaledJob":                    scaledJob,
 		"HTTPScaledObject":             httpScaledObject,
 		"ScaledObject":                 scaledObject,
 		"TriggerAuthentication":        triggerAuthentication,

@@ -144,7 +144,9 @@ func (c *converter) object(pos Position, m map[string]any, raw string) {
 	case group == "keda.sh" && kind == "ClusterTriggerAuthentication":
 		out = c.triggerAuthentication(o, m, true)
 	case group == "keda.sh" && kind == "ScaledJob":
-		o.report(Skipped, "", "Ebb has no ScaledJob (yet): not converted")
+		if sj := c.scaledJob(o, m); sj != nil {
+			out = sj
+		}
 	case group == "http.keda.sh" && kind == "HTTPScaledObject":
 		if so := c.httpScaledObject(o, m); so != nil {
 			out = so

@@ -1,0 +1,211 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// JobReconciler reconciles ScaledJobs: it keeps Ebb's finalizer on them,
+// builds their triggers' scalers, hands them to the JobLoop and writes the
+// Ready condition. When a ScaledJob goes, its running Jobs are deleted
+// (rollout strategy default) or released from it to finish (gradual).
+type JobReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// Reader lists Jobs straight from the API server.
+	Reader   client.Reader
+	Registry *scalers.Registry
+	Auth     *scalers.AuthResolver
+	Loop     *JobLoop
+	Events   record.EventRecorder
+	// MaxConcurrentReconciles: ScaledJobs reconciled at once.
+	MaxConcurrentReconciles int
+
+	mu    sync.Mutex
+	built map[types.NamespacedName]jobBuilt
+}
+
+type jobBuilt struct {
+	uid        types.UID
+	generation int64
+	paused     string
+}
+
+// SetupWithManager registers the reconciler.
+func (r *JobReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.MaxConcurrentReconciles <= 0 {
+		r.MaxConcurrentReconciles = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("scaledjob").
+		For(&v1alpha1.ScaledJob{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+// Reconcile brings one ScaledJob to its desired state.
+func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+	var sj v1alpha1.ScaledJob
+	if err := r.Client.Get(ctx, req.NamespacedName, &sj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	if !sj.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, r.finalize(ctx, &sj)
+	}
+	if !controllerutil.ContainsFinalizer(&sj, Finalizer) {
+		patch := client.MergeFrom(sj.DeepCopy())
+		controllerutil.AddFinalizer(&sj, Finalizer)
+		if err := r.Client.Patch(ctx, &sj, patch); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	paused := sj.Annotations[v1alpha1.AnnotationPaused]
+	r.mu.Lock()
+	prev, known := r.built[req.NamespacedName]
+	r.mu.Unlock()
+	if known && prev.uid == sj.UID && prev.generation == sj.Generation && prev.paused == paused && r.Loop.Has(req.NamespacedName) {
+		return reconcile.Result{}, nil
+	}
+
+	st, err := r.build(ctx, &sj)
+	if err != nil {
+		msg := scalers.RedactString(err.Error())
+		r.Events.Event(&sj, corev1.EventTypeWarning, ReasonScalerError, msg)
+		return r.notReady(ctx, &sj, ReasonScalerError, msg, time.Minute)
+	}
+	r.mu.Lock()
+	if r.built == nil {
+		r.built = map[types.NamespacedName]jobBuilt{}
+	}
+	r.built[req.NamespacedName] = jobBuilt{uid: sj.UID, generation: sj.Generation, paused: paused}
+	r.mu.Unlock()
+	r.Loop.Upsert(st)
+	logger.V(1).Info("Handed the ScaledJob to the job loop", "triggers", len(st.Triggers))
+	return reconcile.Result{}, nil
+}
+
+// build resolves each trigger's parameters and builds its scaler.
+func (r *JobReconciler) build(ctx context.Context, sj *v1alpha1.ScaledJob) (JobState, error) {
+	obj := sj.DeepCopy()
+	obj.ManagedFields = nil
+	st := JobState{Object: obj, Ready: metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
+		Message: fmt.Sprintf("creating Jobs for %d trigger(s), strategy %s, at most %d running", len(sj.Spec.Triggers), sj.Spec.Strategy(), sj.Spec.MaxReplicas())}}
+	for i, trig := range sj.Spec.Triggers {
+		name := sj.Spec.TriggerName(i)
+		res, err := r.Auth.ResolveJob(ctx, sj, i)
+		if err != nil {
+			closeTriggers(st.Triggers)
+			return st, err
+		}
+		sc, err := r.Registry.New(scalers.Trigger{
+			Namespace: sj.Namespace, ScaledObject: sj.Name, Index: i, Name: name, Type: trig.Type,
+			Metadata: trig.Metadata, AuthParams: res.AuthParams, Env: res.Env, MetricType: trig.MetricType,
+		})
+		if err != nil {
+			closeTriggers(st.Triggers)
+			return st, err
+		}
+		st.Triggers = append(st.Triggers, LoopTrigger{Name: name, Type: trig.Type, Scaler: sc})
+	}
+	return st, nil
+}
+
+// notReady records Ready=False and stops polling the ScaledJob.
+func (r *JobReconciler) notReady(ctx context.Context, sj *v1alpha1.ScaledJob, reason, msg string, retry time.Duration) (reconcile.Result, error) {
+	r.forget(types.NamespacedName{Namespace: sj.Namespace, Name: sj.Name})
+	st := sj.Status.DeepCopy()
+	st.ObservedGeneration = sj.Generation
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: reason, Message: truncate(msg, 1024), ObservedGeneration: sj.Generation})
+	if !equalJSON(st, &sj.Status) {
+		if err := WriteJobStatus(ctx, r.Client, sj, st); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	return reconcile.Result{RequeueAfter: retry}, nil
+}
+
+// finalize stops polling and deals with the running Jobs: deleted with
+// rollout strategy default, released (their owner reference removed, so
+// garbage collection leaves them) with gradual. Finished Jobs go with their
+// owner by garbage collection.
+func (r *JobReconciler) finalize(ctx context.Context, sj *v1alpha1.ScaledJob) error {
+	r.forget(types.NamespacedName{Namespace: sj.Namespace, Name: sj.Name})
+	if !controllerutil.ContainsFinalizer(sj, Finalizer) {
+		return nil
+	}
+	var jobs batchv1.JobList
+	if err := r.Reader.List(ctx, &jobs, client.InNamespace(sj.Namespace), client.MatchingLabels{v1alpha1.LabelScaledJob: sj.Name}); err != nil {
+		return err
+	}
+	gradual := sj.Spec.RolloutStrategy() == v1alpha1.RolloutGradual
+	deleted := 0
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		if owner := metav1.GetControllerOfNoCopy(j); owner == nil || owner.UID != sj.UID {
+			continue
+		}
+		if finished, _ := JobFinished(j); finished || !j.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if gradual {
+			patch := client.MergeFrom(j.DeepCopy())
+			var keep []metav1.OwnerReference
+			for _, o := range j.OwnerReferences {
+				if o.UID != sj.UID {
+					keep = append(keep, o)
+				}
+			}
+			j.OwnerReferences = keep
+			if err := r.Client.Patch(ctx, j, patch); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+			continue
+		}
+		err := r.Client.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &j.UID})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		deleted++
+	}
+	if deleted > 0 {
+		r.Events.Eventf(sj, corev1.EventTypeNormal, "JobsDeleted", "deleted %d running Job(s) with the ScaledJob (rollout strategy default)", deleted)
+	}
+	patch := client.MergeFrom(sj.DeepCopy())
+	controllerutil.RemoveFinalizer(sj, Finalizer)
+	return r.Client.Patch(ctx, sj, patch)
+}
+
+func (r *JobReconciler) forget(key types.NamespacedName) {
+	r.Loop.Remove(key)
+	r.mu.Lock()
+	delete(r.built, key)
+	r.mu.Unlock()
+}
