@@ -510,7 +510,8 @@ func (o *jobObject) jobStatus(d JobDecision, in JobInputs, created int32, now ti
 	case in.Paused:
 		active.Reason, active.Message = ReasonPaused, "paused: the triggers are not read"
 	case !d.Known:
-		active.Reason, active.Message = ReasonTriggerError, truncate(o.triggerErrors(), 1024)
+		// As for a ScaledObject: an unread trigger is neither active nor idle.
+		active.Status, active.Reason, active.Message = metav1.ConditionUnknown, ReasonTriggerError, truncate(o.triggerErrors(), 1024)
 	case d.Active:
 		active.Status, active.Reason, active.Message = metav1.ConditionTrue, ReasonTriggerActive, d.Message
 	default:

@@ -296,7 +296,7 @@ func TestScaledJobWithAnUnreachableBrokerCreatesNoJob(t *testing.T) {
 	e := newEnv(t, false)
 	e.startOperator("", 0)
 	e.create(e.scaledJob("down", rabbitTrigger("amqp://worker:s3cret-pw@127.0.0.1:1/", "q", "1")))
-	sj := e.waitJobCondition("down", v1alpha1.ConditionActive, metav1.ConditionFalse, controller.ReasonTriggerError)
+	sj := e.waitJobCondition("down", v1alpha1.ConditionActive, metav1.ConditionUnknown, controller.ReasonTriggerError)
 	c := meta.FindStatusCondition(sj.Status.Conditions, v1alpha1.ConditionActive)
 	ev := e.waitJobEvent("down", controller.ReasonTriggerError)
 	if !strings.Contains(c.Message, `trigger "queue" could not be read`) || !strings.Contains(ev, `trigger "queue"`) {
