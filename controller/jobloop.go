@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -564,16 +563,6 @@ func sameJobStatus(a, b *v1alpha1.ScaledJobStatus) bool {
 // WriteJobStatus writes a ScaledJob's status with server-side apply on the
 // status subresource.
 func WriteJobStatus(ctx context.Context, c client.Client, sj *v1alpha1.ScaledJob, status *v1alpha1.ScaledJobStatus) error {
-	body := struct {
-		APIVersion string                    `json:"apiVersion"`
-		Kind       string                    `json:"kind"`
-		Metadata   map[string]string         `json:"metadata"`
-		Status     *v1alpha1.ScaledJobStatus `json:"status"`
-	}{v1alpha1.GroupVersion.String(), "ScaledJob", map[string]string{"name": sj.Name, "namespace": sj.Namespace}, status}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
 	out := &v1alpha1.ScaledJob{ObjectMeta: metav1.ObjectMeta{Namespace: sj.Namespace, Name: sj.Name}}
-	return c.Status().Patch(ctx, out, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	return applyStatusPatch(ctx, c, out, "ScaledJob", status)
 }

@@ -40,21 +40,28 @@ func NewStatusWriter(c client.Client) StatusWriter { return applyStatus{c} }
 type applyStatus struct{ c client.Client }
 
 func (a applyStatus) WriteStatus(ctx context.Context, so *v1alpha1.ScaledObject, status *v1alpha1.ScaledObjectStatus) error {
-	body := struct {
-		APIVersion string                       `json:"apiVersion"`
-		Kind       string                       `json:"kind"`
-		Metadata   map[string]string            `json:"metadata"`
-		Status     *v1alpha1.ScaledObjectStatus `json:"status"`
-	}{v1alpha1.GroupVersion.String(), "ScaledObject", map[string]string{"name": so.Name, "namespace": so.Namespace}, status}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
 	// The response goes into a throwaway object, not so: the scale loop
 	// reads its copy of so concurrently, and keeping the server's copy
 	// (managed fields and all) would cost memory per ScaledObject.
 	out := &v1alpha1.ScaledObject{ObjectMeta: metav1.ObjectMeta{Namespace: so.Namespace, Name: so.Name}}
-	return a.c.Status().Patch(ctx, out, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldOwner), client.ForceOwnership)
+	return applyStatusPatch(ctx, a.c, out, "ScaledObject", status)
+}
+
+// applyStatusPatch writes status to out's status subresource with
+// server-side apply, as Ebb's field owner. out names the object (namespace
+// and name) and takes the response; kind is its kind in the v1alpha1 group.
+func applyStatusPatch(ctx context.Context, c client.Client, out client.Object, kind string, status any) error {
+	body := struct {
+		APIVersion string            `json:"apiVersion"`
+		Kind       string            `json:"kind"`
+		Metadata   map[string]string `json:"metadata"`
+		Status     any               `json:"status"`
+	}{v1alpha1.GroupVersion.String(), kind, map[string]string{"name": out.GetName(), "namespace": out.GetNamespace()}, status}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return c.Status().Patch(ctx, out, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
 
 // Condition reasons.
