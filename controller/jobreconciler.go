@@ -117,24 +117,14 @@ func (r *JobReconciler) build(ctx context.Context, sj *v1alpha1.ScaledJob) (JobS
 	obj.ManagedFields = nil
 	st := JobState{Object: obj, Ready: metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
 		Message: fmt.Sprintf("creating Jobs for %d trigger(s), strategy %s, at most %d running", len(sj.Spec.Triggers), sj.Spec.Strategy(), sj.Spec.MaxReplicas())}}
-	for i, trig := range sj.Spec.Triggers {
-		name := sj.Spec.TriggerName(i)
-		res, err := r.Auth.ResolveJob(ctx, sj, i)
-		if err != nil {
-			closeTriggers(st.Triggers)
-			return st, err
-		}
-		sc, err := r.Registry.New(scalers.Trigger{
-			Namespace: sj.Namespace, ScaledObject: sj.Name, Index: i, Name: name, Type: trig.Type,
-			Metadata: trig.Metadata, AuthParams: res.AuthParams, Env: res.Env, MetricType: trig.MetricType,
-		})
-		if err != nil {
-			closeTriggers(st.Triggers)
-			return st, err
-		}
-		st.Triggers = append(st.Triggers, LoopTrigger{Name: name, Type: trig.Type, Scaler: sc})
+	names := make([]string, len(sj.Spec.Triggers))
+	for i := range sj.Spec.Triggers {
+		names[i] = sj.Spec.TriggerName(i)
 	}
-	return st, nil
+	var err error
+	st.Triggers, err = buildTriggers(ctx, r.Registry, sj.Namespace, sj.Name, sj.Spec.Triggers, names,
+		func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.ResolveJob(ctx, sj, i) })
+	return st, err
 }
 
 // notReady records Ready=False and stops polling the ScaledJob.

@@ -318,22 +318,14 @@ func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, targe
 	obj.ManagedFields = nil
 	st := ObjectState{Object: obj, Target: target, Current: current}
 	names := make([]string, len(so.Spec.Triggers))
-	for i, trig := range so.Spec.Triggers {
+	for i := range so.Spec.Triggers {
 		names[i] = so.Spec.TriggerName(i)
-		res, err := r.Auth.Resolve(ctx, so, i)
-		if err != nil {
-			closeTriggers(st.Triggers)
-			return st, err
-		}
-		sc, err := r.Registry.New(scalers.Trigger{
-			Namespace: so.Namespace, ScaledObject: so.Name, Index: i, Name: names[i], Type: trig.Type,
-			Metadata: trig.Metadata, AuthParams: res.AuthParams, Env: res.Env, MetricType: trig.MetricType,
-		})
-		if err != nil {
-			closeTriggers(st.Triggers)
-			return st, err
-		}
-		st.Triggers = append(st.Triggers, LoopTrigger{Name: names[i], Type: trig.Type, Scaler: sc})
+	}
+	var err error
+	st.Triggers, err = buildTriggers(ctx, r.Registry, so.Namespace, so.Name, so.Spec.Triggers, names,
+		func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.Resolve(ctx, so, i) })
+	if err != nil {
+		return st, err
 	}
 	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil {
 		c, err := CompileComposite(a.ScalingModifiers, names)
@@ -355,6 +347,31 @@ func (st ObjectState) metricSpecs() []scalers.MetricSpec {
 		out[i] = t.Scaler.Metric()
 	}
 	return out
+}
+
+// buildTriggers resolves each trigger's references (resolve) and builds its
+// scaler, for the ScaledObject or ScaledJob name in namespace; names are the
+// triggers' names. On an error it closes the scalers already built.
+func buildTriggers(ctx context.Context, reg *scalers.Registry, namespace, name string, triggers []v1alpha1.Trigger, names []string,
+	resolve func(context.Context, int) (scalers.Resolved, error)) ([]LoopTrigger, error) {
+	var out []LoopTrigger
+	for i, trig := range triggers {
+		res, err := resolve(ctx, i)
+		if err != nil {
+			closeTriggers(out)
+			return out, err
+		}
+		sc, err := reg.New(scalers.Trigger{
+			Namespace: namespace, ScaledObject: name, Index: i, Name: names[i], Type: trig.Type,
+			Metadata: trig.Metadata, AuthParams: res.AuthParams, Env: res.Env, MetricType: trig.MetricType,
+		})
+		if err != nil {
+			closeTriggers(out)
+			return out, err
+		}
+		out = append(out, LoopTrigger{Name: names[i], Type: trig.Type, Scaler: sc})
+	}
+	return out, nil
 }
 
 func closeTriggers(ts []LoopTrigger) {
