@@ -55,8 +55,7 @@ type JobLoop struct {
 
 	once    sync.Once
 	sched   *Scheduler[types.NamespacedName]
-	mu      sync.RWMutex
-	objects map[types.NamespacedName]*jobObject
+	objects objectSet[*jobObject]
 }
 
 type jobObject struct {
@@ -79,7 +78,6 @@ func (l *JobLoop) init() {
 		if l.Workers <= 0 {
 			l.Workers = 8
 		}
-		l.objects = map[types.NamespacedName]*jobObject{}
 		l.sched = NewScheduler(l.Clock, l.Workers, l.poll)
 	})
 }
@@ -88,13 +86,7 @@ func (l *JobLoop) init() {
 func (l *JobLoop) Start(ctx context.Context) error {
 	l.init()
 	err := l.sched.Start(ctx)
-	l.mu.Lock()
-	objs := l.objects
-	l.objects = map[types.NamespacedName]*jobObject{}
-	l.mu.Unlock()
-	for _, o := range objs {
-		o.close()
-	}
+	l.objects.closeAll()
 	return err
 }
 
@@ -114,22 +106,9 @@ func (l *JobLoop) Upsert(st JobState) {
 		t := la.Time
 		o.lastAct = &t
 	}
-	l.mu.Lock()
-	old := l.objects[key]
-	l.objects[key] = o
-	l.mu.Unlock()
-	if old != nil {
+	if old, ok := l.objects.put(key, o); ok {
 		old.mu.Lock()
-		for _, nt := range o.triggers {
-			for _, ot := range old.triggers {
-				if ot.name == nt.name && ot.typ == nt.typ {
-					nt.last = ot.lastSample()
-				}
-			}
-		}
-		if old.lastAct != nil && (o.lastAct == nil || old.lastAct.After(*o.lastAct)) {
-			o.lastAct = old.lastAct
-		}
+		o.lastAct = carryReadings(o.triggers, old.triggers, o.lastAct, old.lastAct)
 		o.written, o.writtenAt = old.written, old.writtenAt
 		old.mu.Unlock()
 		old.close()
@@ -140,12 +119,9 @@ func (l *JobLoop) Upsert(st JobState) {
 // Remove stops polling a ScaledJob and closes its scalers.
 func (l *JobLoop) Remove(key types.NamespacedName) {
 	l.init()
-	l.mu.Lock()
-	o := l.objects[key]
-	delete(l.objects, key)
-	l.mu.Unlock()
+	o, ok := l.objects.remove(key)
 	l.sched.Remove(key)
-	if o != nil {
+	if ok {
 		o.close()
 	}
 }
@@ -153,10 +129,7 @@ func (l *JobLoop) Remove(key types.NamespacedName) {
 // Has says whether the loop polls key.
 func (l *JobLoop) Has(key types.NamespacedName) bool {
 	l.init()
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	_, ok := l.objects[key]
-	return ok
+	return l.objects.has(key)
 }
 
 func (o *jobObject) close() {
@@ -172,9 +145,7 @@ func (o *jobObject) close() {
 }
 
 func (l *JobLoop) object(key types.NamespacedName) *jobObject {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.objects[key]
+	return l.objects.get(key)
 }
 
 // JobCounts is how a ScaledJob's Jobs stand.
@@ -317,18 +288,7 @@ func (l *JobLoop) poll(ctx context.Context, key types.NamespacedName) (time.Dura
 
 	paused := sj.Annotations[v1alpha1.AnnotationPaused] == "true"
 	if !paused {
-		timeout := min(max(interval, 5*time.Second), 30*time.Second)
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		var wg sync.WaitGroup
-		for _, t := range o.triggers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				t.read(rctx, l.Clock, false)
-			}()
-		}
-		wg.Wait()
-		cancel()
+		readTriggers(ctx, l.Clock, o.triggers, false, interval, nil)
 		if ctx.Err() != nil {
 			return 0, false
 		}

@@ -60,8 +60,7 @@ type ScaleLoop struct {
 
 	once    sync.Once
 	sched   *Scheduler[types.NamespacedName]
-	mu      sync.RWMutex
-	objects map[types.NamespacedName]*loopObject
+	objects objectSet[*loopObject]
 }
 
 type loopObject struct {
@@ -108,7 +107,6 @@ func (l *ScaleLoop) init() {
 		if l.Workers <= 0 {
 			l.Workers = 16
 		}
-		l.objects = map[types.NamespacedName]*loopObject{}
 		l.sched = NewScheduler(l.Clock, l.Workers, l.poll)
 	})
 }
@@ -117,13 +115,7 @@ func (l *ScaleLoop) init() {
 func (l *ScaleLoop) Start(ctx context.Context) error {
 	l.init()
 	err := l.sched.Start(ctx)
-	l.mu.Lock()
-	objs := l.objects
-	l.objects = map[types.NamespacedName]*loopObject{}
-	l.mu.Unlock()
-	for _, o := range objs {
-		o.close()
-	}
+	l.objects.closeAll()
 	return err
 }
 
@@ -160,22 +152,9 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 		}
 	}
 	// Carry the last readings over, so a spec change does not forget health.
-	l.mu.Lock()
-	old := l.objects[key]
-	l.objects[key] = o
-	l.mu.Unlock()
-	if old != nil {
+	if old, ok := l.objects.put(key, o); ok {
 		old.mu.Lock()
-		for _, nt := range o.triggers {
-			for _, ot := range old.triggers {
-				if ot.name == nt.name && ot.typ == nt.typ {
-					nt.last = ot.lastSample()
-				}
-			}
-		}
-		if old.lastAct != nil && (o.lastAct == nil || old.lastAct.After(*o.lastAct)) {
-			o.lastAct = old.lastAct
-		}
+		o.lastAct = carryReadings(o.triggers, old.triggers, o.lastAct, old.lastAct)
 		o.written, o.writtenAt = old.written, old.writtenAt
 		old.mu.Unlock()
 		old.close()
@@ -196,14 +175,11 @@ func (l *ScaleLoop) wake(key types.NamespacedName, o *loopObject) {
 // Remove stops polling a ScaledObject and closes its scalers.
 func (l *ScaleLoop) Remove(key types.NamespacedName) {
 	l.init()
-	l.mu.Lock()
-	o := l.objects[key]
-	delete(l.objects, key)
-	l.mu.Unlock()
+	o, ok := l.objects.remove(key)
 	l.sched.Remove(key)
 	l.Store.SetMetrics(key, nil)
 	l.Metrics.forget(key, nil)
-	if o != nil {
+	if ok {
 		o.close()
 	}
 }
@@ -211,10 +187,7 @@ func (l *ScaleLoop) Remove(key types.NamespacedName) {
 // Has says whether the loop polls key.
 func (l *ScaleLoop) Has(key types.NamespacedName) bool {
 	l.init()
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	_, ok := l.objects[key]
-	return ok
+	return l.objects.has(key)
 }
 
 func (o *loopObject) close() {
@@ -285,9 +258,7 @@ func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sam
 }
 
 func (l *ScaleLoop) object(key types.NamespacedName) *loopObject {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.objects[key]
+	return l.objects.get(key)
 }
 
 // poll is the scheduler's job for one ScaledObject.
@@ -314,19 +285,9 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	if !probe {
 		o.fullAt = now
 	}
-	timeout := min(max(interval, 5*time.Second), 30*time.Second)
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	var wg sync.WaitGroup
-	for _, t := range o.triggers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := t.read(rctx, l.Clock, probe)
-			l.Store.Put(MetricRef{Namespace: key.Namespace, ScaledObject: key.Name, Metric: t.spec.Name}, s)
-		}()
-	}
-	wg.Wait()
-	cancel()
+	readTriggers(ctx, l.Clock, o.triggers, probe, interval, func(t *loopTrigger, s Sample) {
+		l.Store.Put(MetricRef{Namespace: key.Namespace, ScaledObject: key.Name, Metric: t.spec.Name}, s)
+	})
 	if ctx.Err() != nil {
 		return 0, false
 	}

@@ -1,0 +1,106 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+)
+
+// objectSet is a loop's objects by key, under one lock: the ScaleLoop's
+// ScaledObjects and the JobLoop's ScaledJobs. The loop owns each object's
+// scalers and closes an object when it replaces or removes it.
+type objectSet[O interface{ close() }] struct {
+	mu      sync.RWMutex
+	objects map[types.NamespacedName]O
+}
+
+// get returns key's object, or the zero O (nil) when there is none.
+func (s *objectSet[O]) get(key types.NamespacedName) O {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.objects[key]
+}
+
+// has says whether the set holds key.
+func (s *objectSet[O]) has(key types.NamespacedName) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.objects[key]
+	return ok
+}
+
+// put stores o under key and returns the object it replaces, if any; the
+// caller closes that one.
+func (s *objectSet[O]) put(key types.NamespacedName, o O) (old O, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.objects == nil {
+		s.objects = map[types.NamespacedName]O{}
+	}
+	old, ok = s.objects[key]
+	s.objects[key] = o
+	return old, ok
+}
+
+// remove drops key and returns its object, if any; the caller closes it.
+func (s *objectSet[O]) remove(key types.NamespacedName) (old O, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok = s.objects[key]
+	delete(s.objects, key)
+	return old, ok
+}
+
+// closeAll empties the set and closes every object, outside the lock.
+func (s *objectSet[O]) closeAll() {
+	s.mu.Lock()
+	objs := s.objects
+	s.objects = map[types.NamespacedName]O{}
+	s.mu.Unlock()
+	for _, o := range objs {
+		o.close()
+	}
+}
+
+// carryReadings gives each new trigger the last sample of the old trigger of
+// the same name and type, so a spec change does not forget health, and
+// returns the later of the two last-active times. The caller holds the old
+// object's lock.
+func carryReadings(nts, ots []*loopTrigger, newAct, oldAct *time.Time) *time.Time {
+	for _, nt := range nts {
+		for _, ot := range ots {
+			if ot.name == nt.name && ot.typ == nt.typ {
+				nt.last = ot.lastSample()
+			}
+		}
+	}
+	if oldAct != nil && (newAct == nil || oldAct.After(*newAct)) {
+		return oldAct
+	}
+	return newAct
+}
+
+// readTriggers reads every trigger once, in parallel (a slow source must not
+// delay the others), within the polling interval clamped to 5-30 seconds,
+// and hands each sample to done (which may be nil) from the reading
+// goroutine.
+func readTriggers(ctx context.Context, clk clock.Clock, ts []*loopTrigger, probe bool, interval time.Duration, done func(*loopTrigger, Sample)) {
+	timeout := min(max(interval, 5*time.Second), 30*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, t := range ts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := t.read(rctx, clk, probe)
+			if done != nil {
+				done(t, s)
+			}
+		}()
+	}
+	wg.Wait()
+}
