@@ -98,32 +98,12 @@ func (e *env) waitSettled(name string, want int) {
 
 func (e *env) jobEvents(name string) []string {
 	e.t.Helper()
-	var list corev1.EventList
-	if err := e.c.List(e.t.Context(), &list, client.InNamespace(e.ns)); err != nil {
-		e.t.Fatal(err)
-	}
-	var out []string
-	for _, ev := range list.Items {
-		if ev.InvolvedObject.Name == name && ev.InvolvedObject.Kind == "ScaledJob" {
-			out = append(out, ev.Reason+": "+ev.Message)
-		}
-	}
-	return out
+	return e.eventsOf("ScaledJob", name)
 }
 
 func (e *env) waitJobEvent(name, reason string) string {
 	e.t.Helper()
-	var found string
-	e.waitFor(30*time.Second, "event "+reason+" on ScaledJob "+name, func() (bool, error) {
-		for _, ev := range e.jobEvents(name) {
-			if strings.HasPrefix(ev, reason+": ") {
-				found = ev
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	return found
+	return e.waitEventOf("ScaledJob", name, "ScaledJob "+name, reason)
 }
 
 // finish plays the job controller: the Job completes (or fails) at at.
@@ -335,9 +315,11 @@ func TestPausedScaledJobCreatesNoJob(t *testing.T) {
 	e.waitSettled("paused", 3)
 }
 
-// Deleting a ScaledJob with the default rollout deletes its running Jobs;
-// with gradual, they are released to finish.
-func TestDeletingAScaledJobDeletesOrReleasesItsRunningJobs(t *testing.T) {
+// newRolloutPair starts the operator with two ScaledJobs on RabbitMQ queues
+// of two messages each, "dflt" with the default rollout and "gradual", and
+// waits until each runs two Jobs.
+func newRolloutPair(t *testing.T) *env {
+	t.Helper()
 	e := newEnv(t, false)
 	mq := newRabbit(t)
 	e.startOperator("", 0)
@@ -350,6 +332,13 @@ func TestDeletingAScaledJobDeletesOrReleasesItsRunningJobs(t *testing.T) {
 	e.create(g)
 	e.waitSettled("dflt", 2)
 	e.waitSettled("gradual", 2)
+	return e
+}
+
+// Deleting a ScaledJob with the default rollout deletes its running Jobs;
+// with gradual, they are released to finish.
+func TestDeletingAScaledJobDeletesOrReleasesItsRunningJobs(t *testing.T) {
+	e := newRolloutPair(t)
 	done := e.running("dflt")[0]
 	e.finish(done, false, time.Now())
 
@@ -434,18 +423,7 @@ func TestAdmissionRejectsBadScaledJobsNamingTheField(t *testing.T) {
 // A change to a ScaledJob's spec replaces its running Jobs with the default
 // rollout, and leaves them to finish with gradual.
 func TestChangingAScaledJobRollsOutItsJobs(t *testing.T) {
-	e := newEnv(t, false)
-	mq := newRabbit(t)
-	e.startOperator("", 0)
-	q1, q2 := mq.queue(), mq.queue()
-	mq.publish(q1, 2)
-	mq.publish(q2, 2)
-	e.create(e.scaledJob("dflt", rabbitTrigger(rabbitURL, q1, "1")))
-	g := e.scaledJob("gradual", rabbitTrigger(rabbitURL, q2, "1"))
-	g.Spec.Rollout = &v1alpha1.Rollout{Strategy: v1alpha1.RolloutGradual}
-	e.create(g)
-	e.waitSettled("dflt", 2)
-	e.waitSettled("gradual", 2)
+	e := newRolloutPair(t)
 	before := map[string][]batchv1.Job{"dflt": e.running("dflt"), "gradual": e.running("gradual")}
 
 	for _, name := range []string{"dflt", "gradual"} {

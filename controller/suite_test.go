@@ -353,8 +353,16 @@ func (e *env) hpa(name string) (*autoscalingv2.HorizontalPodAutoscaler, error) {
 	return &h, err
 }
 
-// events returns the reasons and messages of the events about an object.
+// events returns the reasons and messages of the events about a
+// ScaledObject.
 func (e *env) events(name string) []string {
+	e.t.Helper()
+	return e.eventsOf("ScaledObject", name)
+}
+
+// eventsOf returns the reasons and messages of the events about the object
+// of that kind and name.
+func (e *env) eventsOf(kind, name string) []string {
 	e.t.Helper()
 	var list corev1.EventList
 	if err := e.c.List(e.t.Context(), &list, client.InNamespace(e.ns)); err != nil {
@@ -362,7 +370,7 @@ func (e *env) events(name string) []string {
 	}
 	var out []string
 	for _, ev := range list.Items {
-		if ev.InvolvedObject.Name == name && ev.InvolvedObject.Kind == "ScaledObject" {
+		if ev.InvolvedObject.Name == name && ev.InvolvedObject.Kind == kind {
 			out = append(out, ev.Reason+": "+ev.Message)
 		}
 	}
@@ -371,9 +379,16 @@ func (e *env) events(name string) []string {
 
 func (e *env) waitEvent(name, reason string) string {
 	e.t.Helper()
+	return e.waitEventOf("ScaledObject", name, name, reason)
+}
+
+// waitEventOf waits for an event with reason about the object of that kind
+// and name, and returns it; what names the object in a failure.
+func (e *env) waitEventOf(kind, name, what, reason string) string {
+	e.t.Helper()
 	var found string
-	e.waitFor(30*time.Second, "event "+reason+" on "+name, func() (bool, error) {
-		for _, ev := range e.events(name) {
+	e.waitFor(30*time.Second, "event "+reason+" on "+what, func() (bool, error) {
+		for _, ev := range e.eventsOf(kind, name) {
 			if strings.HasPrefix(ev, reason+": ") {
 				found = ev
 				return true, nil
