@@ -436,7 +436,9 @@ func (l *ScaleLoop) ExternalMetric(ctx context.Context, ref MetricRef) (float64,
 		return FallbackValue(t.spec, FallbackReplicas(fb, cur), cur), nil
 	}
 	if s.Err != nil {
-		return 0, fmt.Errorf("%w: %s", ErrMetricUnavailable, s.Err)
+		// Scalers keep credentials out of their errors; this also strips
+		// any URL user information, since the HPA shows the text.
+		return 0, fmt.Errorf("%w: %s", ErrMetricUnavailable, scalers.RedactString(s.Err.Error()))
 	}
 	if s.Time.IsZero() {
 		return 0, fmt.Errorf("%w: not read yet", ErrMetricUnavailable)
