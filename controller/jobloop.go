@@ -52,6 +52,12 @@ type JobLoop struct {
 	Clock   clock.WithTicker
 	Workers int
 	Log     logr.Logger
+	// Metrics, when set, records the triggers' reads, the Jobs running and
+	// pending, and the Jobs created and deleted (metrics.go). When nil, the
+	// loop takes the Metrics of scale (set by Setup) when it starts: the
+	// operator sets those after Setup.
+	Metrics *Metrics
+	scale   *ScaleLoop
 
 	once    sync.Once
 	sched   *Scheduler[types.NamespacedName]
@@ -78,6 +84,9 @@ func (l *JobLoop) init() {
 		if l.Workers <= 0 {
 			l.Workers = 8
 		}
+		if l.Metrics == nil && l.scale != nil {
+			l.Metrics = l.scale.Metrics
+		}
 		l.sched = NewScheduler(l.Clock, l.Workers, l.poll)
 	})
 }
@@ -99,8 +108,10 @@ func (l *JobLoop) Upsert(st JobState) {
 	l.init()
 	key := types.NamespacedName{Namespace: st.Object.Namespace, Name: st.Object.Name}
 	o := &jobObject{key: key, state: st}
+	l.Metrics.forgetJob(key, st.Triggers)
 	for _, t := range st.Triggers {
-		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: t.Scaler.Metric(), scaler: t.Scaler})
+		spec := t.Scaler.Metric()
+		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: spec, scaler: t.Scaler, obs: l.Metrics.jobTrigger(key, t.Name, t.Type, spec)})
 	}
 	if la := st.Object.Status.LastActiveTime; la != nil {
 		t := la.Time
@@ -124,6 +135,8 @@ func (l *JobLoop) Remove(key types.NamespacedName) {
 	if ok {
 		o.close()
 	}
+	// After close: a poll under way has ended and records nothing more.
+	l.Metrics.forgetJob(key, nil)
 }
 
 // Has says whether the loop polls key.
@@ -280,11 +293,12 @@ func (l *JobLoop) poll(ctx context.Context, key types.NamespacedName) (time.Dura
 		if err := l.deleteJob(ctx, j); err != nil {
 			log.Error(err, "Deleting a Job of an older ScaledJob generation", "job", j.Name)
 		} else {
+			l.Metrics.jobDeleted(key, JobDeletedRollout)
 			l.Events.Eventf(sj, corev1.EventTypeNormal, "JobDeleted", "deleted running Job %s of generation %s (rollout strategy default)", j.Name, j.Annotations[AnnotationJobGeneration])
 		}
 	}
-	l.prune(ctx, sj, counts.Succeeded, spec.SuccessfulHistory(), log)
-	l.prune(ctx, sj, counts.Failed, spec.FailedHistory(), log)
+	l.prune(ctx, key, counts.Succeeded, spec.SuccessfulHistory(), log)
+	l.prune(ctx, key, counts.Failed, spec.FailedHistory(), log)
 
 	paused := sj.Annotations[v1alpha1.AnnotationPaused] == "true"
 	if !paused {
@@ -336,6 +350,7 @@ func (l *JobLoop) poll(ctx context.Context, key types.NamespacedName) (time.Dura
 		log.Info("Created Jobs", "count", created, "running", in.Running, "reason", d.Reason)
 		l.Events.Eventf(sj, corev1.EventTypeNormal, ReasonJobsCreated, "created %d Job(s): %s", created, d.Message)
 	}
+	l.Metrics.jobs(key, in.Running+created, in.Pending+created, created)
 	l.writeStatus(ctx, o, d, in, created, now)
 	return interval, true
 }
@@ -379,10 +394,12 @@ func (l *JobLoop) listJobs(ctx context.Context, sj *v1alpha1.ScaledJob) (JobCoun
 }
 
 // prune deletes the oldest finished Jobs past limit.
-func (l *JobLoop) prune(ctx context.Context, sj *v1alpha1.ScaledJob, finished []*batchv1.Job, limit int32, log logr.Logger) {
+func (l *JobLoop) prune(ctx context.Context, key types.NamespacedName, finished []*batchv1.Job, limit int32, log logr.Logger) {
 	for i := 0; i < len(finished)-int(limit); i++ {
 		if err := l.deleteJob(ctx, finished[i]); err != nil {
 			log.Error(err, "Deleting a finished Job past the history limit", "job", finished[i].Name)
+		} else {
+			l.Metrics.jobDeleted(key, JobDeletedHistory)
 		}
 	}
 }

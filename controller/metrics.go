@@ -28,6 +28,24 @@ const (
 	MetricCurrentReplicas     = "ebb_scaledobject_current_replicas"
 	MetricDesiredReplicas     = "ebb_scaledobject_desired_replicas"
 	MetricBuildInfo           = "ebb_build_info"
+
+	MetricJobTriggerValue        = "ebb_scaledjob_trigger_value"
+	MetricJobTriggerTarget       = "ebb_scaledjob_trigger_target"
+	MetricJobTriggerActive       = "ebb_scaledjob_trigger_active"
+	MetricJobTriggerReadDuration = "ebb_scaledjob_trigger_read_duration_seconds"
+	MetricJobTriggerReadErrors   = "ebb_scaledjob_trigger_read_errors_total"
+	MetricJobsRunning            = "ebb_scaledjob_running_jobs"
+	MetricJobsPending            = "ebb_scaledjob_pending_jobs"
+	MetricJobsCreated            = "ebb_scaledjob_jobs_created_total"
+	MetricJobsDeleted            = "ebb_scaledjob_jobs_deleted_total"
+)
+
+// Reasons of ebb_scaledjob_jobs_deleted_total: a finished Job past the
+// history limits, or a running Job of an older generation (rollout
+// strategy default).
+const (
+	JobDeletedHistory = "history"
+	JobDeletedRollout = "rollout"
 )
 
 // States counted by ebb_scaledobjects, the values of its "state" label: a
@@ -43,8 +61,50 @@ var objectStates = []struct{ state, condition string }{
 // ScaledObjects in the cluster; none carries a credential or a value.
 var triggerLabels = []string{"namespace", "scaledobject", "trigger", "type"}
 
+// jobTriggerLabels label a ScaledJob's per-trigger series: separate series,
+// so that those of ScaledObjects keep their labels.
+var jobTriggerLabels = []string{"namespace", "scaledjob", "trigger", "type"}
+
+// triggerVecs are one kind of object's per-trigger series.
+type triggerVecs struct {
+	value, target, active *prometheus.GaugeVec
+	readDuration          *prometheus.HistogramVec
+	readErrors            *prometheus.CounterVec
+}
+
+func newTriggerVecs(subject, prefix string, labels []string) triggerVecs {
+	return triggerVecs{
+		value: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: prefix + "trigger_value",
+			Help: "The " + subject + "'s last metric value read from its source. Kept at the last good value while reads fail.",
+		}, labels),
+		target: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: prefix + "trigger_target",
+			Help: "The " + subject + "'s target value (per replica for AverageValue).",
+		}, labels),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: prefix + "trigger_active",
+			Help: "1 when the " + subject + "'s last successful read was above its activation threshold, else 0.",
+		}, labels),
+		readDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    prefix + "trigger_read_duration_seconds",
+			Help:    "Time a read (or batched activation probe) of the " + subject + "'s source took, failed ones included.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, labels),
+		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prefix + "trigger_read_errors_total",
+			Help: "Failed reads of the " + subject + "'s source.",
+		}, labels),
+	}
+}
+
+func (v triggerVecs) collectors() []prometheus.Collector {
+	return []prometheus.Collector{v.value, v.target, v.active, v.readDuration, v.readErrors}
+}
+
 // Metrics are the controller's Prometheus metrics. The scale loop feeds the
-// per-trigger series and the scale decisions; the ScaledObject counts and
+// per-trigger series and the scale decisions, the job loop the ScaledJob
+// series (ebb_scaledjob_*); the ScaledObject counts and
 // replica gauges are read from the manager's cache at scrape time, so they
 // are right on every replica and vanish with the object. A nil *Metrics
 // records nothing.
@@ -55,8 +115,14 @@ type Metrics struct {
 	decisions             *prometheus.CounterVec
 	scaleErrors           *prometheus.CounterVec
 
-	mu       sync.Mutex
-	triggers map[types.NamespacedName]map[triggerID]*triggerMetrics // the triggers with series
+	// ScaledJobs' series, fed by the job loop.
+	job                      triggerVecs
+	running, pending         *prometheus.GaugeVec
+	jobsCreated, jobsDeleted *prometheus.CounterVec
+
+	mu          sync.Mutex
+	triggers    map[types.NamespacedName]map[triggerID]*triggerMetrics // the triggers with series
+	jobTriggers map[types.NamespacedName]map[triggerID]*triggerMetrics // the ScaledJob triggers with series
 }
 
 type triggerID struct{ name, typ string }
@@ -66,29 +132,30 @@ type triggerID struct{ name, typ string }
 // counts and replica gauges are read from at scrape time. version is the
 // operator's version for ebb_build_info.
 func NewMetrics(reg prometheus.Registerer, objects client.Reader, version string) (*Metrics, error) {
+	so := newTriggerVecs("trigger", "ebb_", triggerLabels)
+	sjLabels := []string{"namespace", "scaledjob"}
 	m := &Metrics{
-		triggers: map[types.NamespacedName]map[triggerID]*triggerMetrics{},
-		value: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricTriggerValue,
-			Help: "The trigger's last metric value read from its source. Kept at the last good value while reads fail.",
-		}, triggerLabels),
-		target: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricTriggerTarget,
-			Help: "The trigger's target value (per replica for AverageValue).",
-		}, triggerLabels),
-		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricTriggerActive,
-			Help: "1 when the trigger's last successful read was above its activation threshold, else 0.",
-		}, triggerLabels),
-		readDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    MetricTriggerReadDuration,
-			Help:    "Time a read (or batched activation probe) of the trigger's source took, failed ones included.",
-			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
-		}, triggerLabels),
-		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricTriggerReadErrors,
-			Help: "Failed reads of the trigger's source.",
-		}, triggerLabels),
+		triggers:    map[types.NamespacedName]map[triggerID]*triggerMetrics{},
+		jobTriggers: map[types.NamespacedName]map[triggerID]*triggerMetrics{},
+		value:       so.value, target: so.target, active: so.active,
+		readDuration: so.readDuration, readErrors: so.readErrors,
+		job: newTriggerVecs("ScaledJob trigger", "ebb_scaledjob_", jobTriggerLabels),
+		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricJobsRunning,
+			Help: "The ScaledJob's Jobs not finished, as of its last poll (the Jobs it created included).",
+		}, sjLabels),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricJobsPending,
+			Help: "The ScaledJob's running Jobs whose pods do not run yet, as of its last poll (the Jobs it created included).",
+		}, sjLabels),
+		jobsCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricJobsCreated,
+			Help: "Jobs the job loop created for the ScaledJob.",
+		}, sjLabels),
+		jobsDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricJobsDeleted,
+			Help: "Jobs the job loop deleted, by reason: history (finished, past the history limits) or rollout (running, of an older generation).",
+		}, []string{"namespace", "scaledjob", "reason"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricScaleDecisions,
 			Help: "Replica changes the scale loop made (0↔1, idle, fallback, paused), by direction (up, down) and reason (the Event's reason).",
@@ -99,6 +166,8 @@ func NewMetrics(reg prometheus.Registerer, objects client.Reader, version string
 		}, []string{"namespace", "scaledobject"}),
 	}
 	cs := []prometheus.Collector{m.value, m.target, m.active, m.readDuration, m.readErrors, m.decisions, m.scaleErrors, newBuildInfo(version)}
+	cs = append(cs, m.job.collectors()...)
+	cs = append(cs, m.running, m.pending, m.jobsCreated, m.jobsDeleted)
 	if objects != nil {
 		cs = append(cs, &objectCollector{reader: objects})
 	}
@@ -115,7 +184,7 @@ func NewMetrics(reg prometheus.Registerer, objects client.Reader, version string
 // active series only from the first successful read, so that a trigger
 // never read (on a follower, say) does not show a zero.
 type triggerMetrics struct {
-	m  *Metrics
+	v  triggerVecs
 	lv []string
 
 	target       prometheus.Gauge
@@ -134,22 +203,38 @@ func (m *Metrics) trigger(key types.NamespacedName, name, typ string, spec scale
 	if m == nil {
 		return nil
 	}
+	return m.resolve(m.objectVecs(), m.triggers, key, name, typ, spec)
+}
+
+// jobTrigger is trigger for a ScaledJob's trigger.
+func (m *Metrics) jobTrigger(key types.NamespacedName, name, typ string, spec scalers.MetricSpec) *triggerMetrics {
+	if m == nil {
+		return nil
+	}
+	return m.resolve(m.job, m.jobTriggers, key, name, typ, spec)
+}
+
+func (m *Metrics) objectVecs() triggerVecs {
+	return triggerVecs{value: m.value, target: m.target, active: m.active, readDuration: m.readDuration, readErrors: m.readErrors}
+}
+
+func (m *Metrics) resolve(v triggerVecs, all map[types.NamespacedName]map[triggerID]*triggerMetrics, key types.NamespacedName, name, typ string, spec scalers.MetricSpec) *triggerMetrics {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.triggers[key] == nil {
-		m.triggers[key] = map[triggerID]*triggerMetrics{}
+	if all[key] == nil {
+		all[key] = map[triggerID]*triggerMetrics{}
 	}
 	id := triggerID{name, typ}
-	tm := m.triggers[key][id]
+	tm := all[key][id]
 	if tm == nil {
 		lv := []string{key.Namespace, key.Name, name, typ}
 		tm = &triggerMetrics{
-			m: m, lv: lv,
-			target:       m.target.WithLabelValues(lv...),
-			readDuration: m.readDuration.WithLabelValues(lv...),
-			readErrors:   m.readErrors.WithLabelValues(lv...),
+			v: v, lv: lv,
+			target:       v.target.WithLabelValues(lv...),
+			readDuration: v.readDuration.WithLabelValues(lv...),
+			readErrors:   v.readErrors.WithLabelValues(lv...),
 		}
-		m.triggers[key][id] = tm
+		all[key][id] = tm
 	}
 	tm.target.Set(spec.Target)
 	return tm
@@ -179,8 +264,8 @@ func (tm *triggerMetrics) set(value float64, active bool, err error) {
 		return
 	}
 	if tm.value == nil {
-		tm.value = tm.m.value.WithLabelValues(tm.lv...)
-		tm.active = tm.m.active.WithLabelValues(tm.lv...)
+		tm.value = tm.v.value.WithLabelValues(tm.lv...)
+		tm.active = tm.v.active.WithLabelValues(tm.lv...)
 	}
 	tm.value.Set(value)
 	tm.active.Set(boolGauge(active))
@@ -193,34 +278,75 @@ func (m *Metrics) forget(key types.NamespacedName, keep []LoopTrigger) {
 	if m == nil {
 		return
 	}
+	m.forgetTriggers(m.triggers, key, keep)
+	if keep == nil {
+		sel := prometheus.Labels{"namespace": key.Namespace, "scaledobject": key.Name}
+		m.decisions.DeletePartialMatch(sel)
+		m.scaleErrors.DeletePartialMatch(sel)
+	}
+}
+
+// forgetJob is forget for a ScaledJob: with keep nil its Job gauges and
+// counters go too.
+func (m *Metrics) forgetJob(key types.NamespacedName, keep []LoopTrigger) {
+	if m == nil {
+		return
+	}
+	m.forgetTriggers(m.jobTriggers, key, keep)
+	if keep == nil {
+		sel := prometheus.Labels{"namespace": key.Namespace, "scaledjob": key.Name}
+		m.running.DeletePartialMatch(sel)
+		m.pending.DeletePartialMatch(sel)
+		m.jobsCreated.DeletePartialMatch(sel)
+		m.jobsDeleted.DeletePartialMatch(sel)
+	}
+}
+
+func (m *Metrics) forgetTriggers(all map[types.NamespacedName]map[triggerID]*triggerMetrics, key types.NamespacedName, keep []LoopTrigger) {
 	kept := map[triggerID]bool{}
 	for _, t := range keep {
 		kept[triggerID{t.Name, t.Type}] = true
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, tm := range m.triggers[key] {
+	for id, tm := range all[key] {
 		if kept[id] {
 			continue
 		}
 		tm.mu.Lock()
 		tm.dead = true
-		m.value.DeleteLabelValues(tm.lv...)
-		m.target.DeleteLabelValues(tm.lv...)
-		m.active.DeleteLabelValues(tm.lv...)
-		m.readDuration.DeleteLabelValues(tm.lv...)
-		m.readErrors.DeleteLabelValues(tm.lv...)
+		tm.v.value.DeleteLabelValues(tm.lv...)
+		tm.v.target.DeleteLabelValues(tm.lv...)
+		tm.v.active.DeleteLabelValues(tm.lv...)
+		tm.v.readDuration.DeleteLabelValues(tm.lv...)
+		tm.v.readErrors.DeleteLabelValues(tm.lv...)
 		tm.mu.Unlock()
-		delete(m.triggers[key], id)
+		delete(all[key], id)
 	}
-	if len(m.triggers[key]) == 0 {
-		delete(m.triggers, key)
+	if len(all[key]) == 0 {
+		delete(all, key)
 	}
-	if keep == nil {
-		sel := prometheus.Labels{"namespace": key.Namespace, "scaledobject": key.Name}
-		m.decisions.DeletePartialMatch(sel)
-		m.scaleErrors.DeletePartialMatch(sel)
+}
+
+// jobs records how a ScaledJob's Jobs stood after a poll and the Jobs it
+// created.
+func (m *Metrics) jobs(key types.NamespacedName, running, pending, created int32) {
+	if m == nil {
+		return
 	}
+	m.running.WithLabelValues(key.Namespace, key.Name).Set(float64(running))
+	m.pending.WithLabelValues(key.Namespace, key.Name).Set(float64(pending))
+	c := m.jobsCreated.WithLabelValues(key.Namespace, key.Name)
+	c.Add(float64(created))
+}
+
+// jobDeleted counts a Job the job loop deleted, for reason
+// (JobDeletedHistory or JobDeletedRollout).
+func (m *Metrics) jobDeleted(key types.NamespacedName, reason string) {
+	if m == nil {
+		return
+	}
+	m.jobsDeleted.WithLabelValues(key.Namespace, key.Name, reason).Inc()
 }
 
 // decision records a replica change the loop made or failed to make.

@@ -75,6 +75,7 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 		Reader: mgr.GetAPIReader(),
 		Events: events,
 		Log:    mgr.GetLogger().WithName("jobloop"),
+		scale:  loop, // its Metrics, which the operator sets after Setup
 	}
 	if err := mgr.Add(jobs); err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -76,6 +77,9 @@ type env struct {
 	t  *testing.T
 	c  client.Client
 	ns string
+	// metrics, when set, is where the operators started from here on
+	// register Ebb's metrics.
+	metrics prometheus.Registerer
 }
 
 func newEnv(t *testing.T, webhookOn bool) *env {
@@ -161,6 +165,12 @@ func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderEl
 	loop, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: e.ns, Webhook: webhookCertDir != ""})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if e.metrics != nil {
+		// As the operator does: after Setup, before the manager starts.
+		if loop.Metrics, err = controller.NewMetrics(e.metrics, nil, "v0.test"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &operator{cancel: cancel, done: make(chan error, 1), elected: mgr.Elected()}
