@@ -2,10 +2,7 @@ package mysql_test
 
 import (
 	"context"
-	"runtime"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/mysql"
@@ -31,31 +28,12 @@ func BenchmarkThousandTriggersOnOneDatabase(b *testing.B) {
 		scs[i] = scalertest.NewScaler(b, typ, tr)
 	}
 	mustRead(b, scs[0])
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var before, after runtime.MemStats
 	q0 := proxy.Queries()
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		var wg sync.WaitGroup
-		wg.Add(triggers)
-		for _, sc := range scs {
-			go func() {
-				defer wg.Done()
-				if _, err := sc.Read(ctx); err != nil {
-					b.Error(err)
-				}
-			}()
-		}
-		wg.Wait()
-	}
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
+	allocs := scalertest.ReadRounds(b, scs)
 	b.ReportMetric(float64(typ.OpenConnections()), "pools")
 	b.ReportMetric(float64(proxy.Dialed()), "db-conns")
 	b.ReportMetric(float64(proxy.Queries()-q0)/float64(b.N), "statements/round")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*triggers), "allocs/read")
+	b.ReportMetric(allocs, "allocs/read")
 }
 
 // BenchmarkOneRead is one trigger read over and over: every read is a round

@@ -2,10 +2,7 @@ package natsjetstream
 
 import (
 	"context"
-	"runtime"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/scalertest"
@@ -75,29 +72,10 @@ func BenchmarkThousandTriggersOnOneConsumer(b *testing.B) {
 		scs[i] = scalertest.NewScaler(b, typ, tr)
 	}
 	scalertest.MustRead(b, scs[0])
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var before, after runtime.MemStats
 	r0 := typ.requests.Load()
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		var wg sync.WaitGroup
-		wg.Add(triggers)
-		for _, sc := range scs {
-			go func() {
-				defer wg.Done()
-				if _, err := sc.Read(ctx); err != nil {
-					b.Error(err)
-				}
-			}()
-		}
-		wg.Wait()
-	}
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
+	allocs := scalertest.ReadRounds(b, scs)
 	b.ReportMetric(float64(typ.OpenConnections()), "conns")
 	b.ReportMetric(float64(typ.dials.Load()), "dials")
 	b.ReportMetric(float64(typ.requests.Load()-r0)/float64(b.N), "requests/round")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*triggers), "allocs/read")
+	b.ReportMetric(allocs, "allocs/read")
 }
