@@ -1,6 +1,7 @@
 package scalers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,14 +44,30 @@ func (e *TooLargeError) Is(target error) bool { return target == ErrReplyTooLarg
 // mistaken for a short one. Memory grows with the bytes received, not with
 // what a header announced.
 func ReadLimited(r io.Reader, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
+	// Chunks (4 KiB, doubling up to 1 MiB), joined once at the end:
+	// reading n bytes allocates about 2n in all, and a reply past the limit
+	// about the limit (a buffer that doubles would double past it).
+	var chunks [][]byte
+	var total int64
+	for size := int64(4 << 10); ; size = min(2*size, 1<<20) {
+		chunk := make([]byte, min(size, limit+1-total))
+		n, err := io.ReadFull(r, chunk)
+		chunks = append(chunks, chunk[:n])
+		total += int64(n)
+		if total > limit {
+			return nil, &TooLargeError{What: "bytes", Limit: limit}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if int64(len(body)) > limit {
-		return nil, &TooLargeError{What: "bytes", Limit: limit}
+	if len(chunks) == 1 {
+		return chunks[0], nil
 	}
-	return body, nil
+	return bytes.Join(chunks, nil), nil
 }
 
 // JSONLimits bound a JSON reply.
@@ -96,7 +113,20 @@ func CheckJSON(data []byte, lim JSONLimits) error {
 	if lim.Bytes > 0 && int64(len(data)) > lim.Bytes {
 		return &TooLargeError{What: "bytes", Limit: lim.Bytes}
 	}
-	values, depth := 0, 0
+	values, depth := countJSON(data, lim)
+	switch {
+	case lim.Depth > 0 && depth > lim.Depth:
+		return &TooLargeError{What: "levels of nesting", Limit: int64(lim.Depth)}
+	case lim.Values > 0 && values > lim.Values:
+		return &TooLargeError{What: "JSON values", Limit: int64(lim.Values)}
+	}
+	return nil
+}
+
+// countJSON counts the values of a JSON document and its deepest nesting,
+// stopping as soon as one exceeds lim's bound (a zero bound is none).
+func countJSON(data []byte, lim JSONLimits) (values, maxDepth int) {
+	depth := 0
 	inString, escaped, inScalar := false, false, false
 	for _, c := range data {
 		if inString {
@@ -122,17 +152,15 @@ func CheckJSON(data []byte, lim JSONLimits) error {
 		case '{', '[':
 			values++
 			depth++
-			if lim.Depth > 0 && depth > lim.Depth {
-				return &TooLargeError{What: "levels of nesting", Limit: int64(lim.Depth)}
-			}
+			maxDepth = max(maxDepth, depth)
 		case '}', ']':
 			depth--
 		}
-		if lim.Values > 0 && values > lim.Values {
-			return &TooLargeError{What: "JSON values", Limit: int64(lim.Values)}
+		if (lim.Depth > 0 && maxDepth > lim.Depth) || (lim.Values > 0 && values > lim.Values) {
+			return values, maxDepth
 		}
 	}
-	return nil
+	return values, maxDepth
 }
 
 // cleanJSONError rewords encoding/json's errors so that none quotes the

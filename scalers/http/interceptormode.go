@@ -2,19 +2,24 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	nethttp "net/http"
 
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
 )
 
-// maxStatsBody bounds the interceptor's answer: a few hundred bytes per
-// route.
-const maxStatsBody = 4 << 20
+// statsLimits bound the interceptor's GET /v1/routes answer: about 250
+// bytes and 19 JSON values per route (a probe asks for every route), so
+// 4 MiB and 200,000 values hold some 10,000 routes. Decoded, 200,000 values
+// are at most about 40 MB of Go values (100-byte route records), whatever
+// the bytes. docs/security.md lists the bounds.
+var statsLimits = scalers.JSONLimits{Bytes: 4 << 20, Values: 200_000, Depth: 8}
+
+// activationsLimits bound a GET /v1/activations answer: the names of the
+// routes that signalled.
+var activationsLimits = scalers.JSONLimits{Bytes: 1 << 20, Values: 20_000, Depth: 4}
 
 // readInterceptor reads the route's counters from the interceptor's admin
 // endpoint. The value is the route's request rate over window (the
@@ -26,6 +31,9 @@ const maxStatsBody = 4 << 20
 // headless admin Service: one per ready interceptor pod), every interceptor
 // is read and the figures are summed (replicas.go).
 func (s *scaler) readInterceptor(ctx context.Context) (scalers.Reading, error) {
+	if err := s.typ.watcherPanic(s.set.base, s.key); err != nil {
+		return s.interceptorReading(ctx, interceptor.RouteStats{}, err)
+	}
 	var st interceptor.RouteStats
 	reps, err := s.fetchAll(ctx, s.set.url)
 	if err == nil {
@@ -48,6 +56,9 @@ var _ scalers.Prober = (*probingScaler)(nil)
 // counters (per interceptor replica) that the probes of all triggers on the
 // same interceptor (same token and window) arriving together share.
 func (s *probingScaler) Probe(ctx context.Context) (scalers.Reading, error) {
+	if err := s.typ.watcherPanic(s.set.base, s.key); err != nil {
+		return s.interceptorReading(ctx, interceptor.RouteStats{}, err)
+	}
 	reps, err := s.typ.probes.Do(ctx, scrapeKey(s.set.probeURL, s.key), func(ctx context.Context) ([]replicaRoutes, error) {
 		return s.fetchAll(ctx, s.set.probeURL)
 	})
@@ -99,7 +110,6 @@ func (s *scaler) fetchRoutes(ctx context.Context, r replica) ([]interceptor.Rout
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body := io.LimitReader(resp.Body, maxStatsBody)
 	switch {
 	case resp.StatusCode == nethttp.StatusUnauthorized:
 		return nil, errors.New("the interceptor refused the bearerToken (401): check the TriggerAuthentication against the interceptor's --token-file")
@@ -107,7 +117,7 @@ func (s *scaler) fetchRoutes(ctx context.Context, r replica) ([]interceptor.Rout
 		return nil, fmt.Errorf("the interceptor answered %s", resp.Status)
 	}
 	var sr interceptor.StatsResponse
-	if err := json.NewDecoder(body).Decode(&sr); err != nil {
+	if err := scalers.ReadJSON(resp.Body, statsLimits, &sr); err != nil {
 		return nil, fmt.Errorf("read the interceptor's answer: %w", err)
 	}
 	return sr.Routes, nil

@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +65,10 @@ type watcher struct {
 	polled map[string]int
 	// polling is the replica addresses long-polled now, sorted (for tests).
 	polling []string
+	// panicked is a panic recovered in a long poll (decoding the
+	// interceptor's answer, say), until a Read or Probe of one of the
+	// triggers on the interceptor reports it as its error.
+	panicked *scalers.PanicError
 }
 
 // subscribe adds wake for route to the interceptor's watcher, starting it
@@ -115,6 +118,25 @@ func (t *Type) subscribe(base string, ck clientKey, route string, wake func()) (
 	}
 }
 
+// watcherPanic returns (once) a panic recovered in the long polls of the
+// watcher of an interceptor, nil when there was none.
+func (t *Type) watcherPanic(base string, ck clientKey) error {
+	t.watchMu.Lock()
+	w := t.watchers[watchKey{base: base, clientKey: ck}]
+	t.watchMu.Unlock()
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pe := w.panicked
+	w.panicked = nil
+	if pe == nil {
+		return nil
+	}
+	return fmt.Errorf("watching the interceptor's activations: %w", pe)
+}
+
 // activationWatchers is the number of interceptors watched now (for tests).
 func (t *Type) activationWatchers() int {
 	t.watchMu.Lock()
@@ -148,7 +170,12 @@ func (w *watcher) run(ctx context.Context, res *resolver, reresolve, retryMin ti
 	defer ticker.Stop()
 	for {
 		want := map[string]replica{}
-		reps, err := wantReplicas(ctx, res, w.base)
+		var reps []replica
+		err := scalers.Guard(func() error {
+			var err error
+			reps, err = wantReplicas(ctx, res, w.base)
+			return err
+		})
 		switch {
 		case err == nil:
 			for _, r := range reps {
@@ -213,7 +240,21 @@ func (w *watcher) pollReplica(ctx context.Context, r replica, retryMin time.Dura
 	var seq uint64
 	retry := retryMin
 	for ctx.Err() == nil {
-		a, err := w.poll(ctx, r, epoch, seq)
+		// A panic fails this poll, like any failure (a retry after the
+		// back-off), and the next read of a trigger on the interceptor
+		// reports it.
+		var a interceptor.Activations
+		err := scalers.Guard(func() error {
+			var err error
+			a, err = w.poll(ctx, r, epoch, seq)
+			return err
+		})
+		var pe *scalers.PanicError
+		if errors.As(err, &pe) {
+			w.mu.Lock()
+			w.panicked = pe
+			w.mu.Unlock()
+		}
 		select {
 		case ended <- struct{}{}:
 		default:
@@ -264,7 +305,7 @@ func (w *watcher) poll(ctx context.Context, r replica, epoch string, since uint6
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return a, fmt.Errorf("the interceptor answered %s", resp.Status)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxStatsBody)).Decode(&a); err != nil {
+	if err := scalers.ReadJSON(resp.Body, activationsLimits, &a); err != nil {
 		return a, err
 	}
 	if a.Epoch == "" {

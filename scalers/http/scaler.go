@@ -112,8 +112,10 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 			ActivationTarget: s.activation,
 			Type:             tr.MetricTypeOrDefault(),
 		},
-		key:       key,
-		scrapeKey: scrapeKey(s.url, key),
+		key: key,
+		// A scrape keeps one metric family of the page: triggers on the
+		// same endpoint and family share it.
+		scrapeKey: scrapeKey(s.url+"\x00"+s.cfg.CounterName, key),
 		lease:     t.clients.Acquire(key),
 		hist:      newHistory(s.cfg.Window),
 	}
@@ -222,7 +224,7 @@ func (s *scaler) scrape(ctx context.Context) (map[series]float64, time.Time, err
 		if err != nil {
 			return nil, err
 		}
-		p, err := scrape(ctx, client, s.set.url, s.set.cfg.BearerToken, s.typ.now)
+		p, err := scrape(ctx, client, s.set.url, s.set.cfg.BearerToken, s.set.cfg.CounterName, s.typ.now)
 		var te *transportError
 		if errors.As(err, &te) && ctx.Err() == nil {
 			// Start from fresh connections next time.

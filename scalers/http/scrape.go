@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -20,9 +21,24 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// maxBody bounds a scraped page. An ingress controller with many routes
-// serves a few MiB at most.
-const maxBody = 32 << 20
+// Bounds of a scraped page. The page streams through a filter that keeps
+// only the lines of the trigger's metric family (family.go), so memory
+// follows that family, not the page; the parser then builds it. An
+// ingress controller with many routes serves a few MiB, and one family of
+// it (requests by route, method and status) some thousands of series.
+const (
+	// maxBody bounds the page's bytes: it is read to its end, but never
+	// held.
+	maxBody = 16 << 20
+	// maxLine bounds a line: a sample with its labels, a HELP text.
+	maxLine = 64 << 10
+	// maxFamilyBytes, maxFamilySamples and maxFamilyLabels bound the lines
+	// kept for the parser. Parsed, a label pair is about 100 bytes of Go
+	// values whatever its text, so 500,000 make at most about 50 MB.
+	maxFamilyBytes   = 4 << 20
+	maxFamilySamples = 50_000
+	maxFamilyLabels  = 500_000
+)
 
 // clientKey identifies a pooled *http.Client: the endpoint (scheme and host)
 // and the credentials. It is never logged.
@@ -88,8 +104,9 @@ type page struct {
 // every exporter serves.
 const textAccept = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 
-// scrape GETs the page and parses it.
-func scrape(ctx context.Context, client *nethttp.Client, u, token string, now func() time.Time) (*page, error) {
+// scrape GETs the page and parses the family name (and, for a name ending
+// in _count, the histogram or summary it may count).
+func scrape(ctx context.Context, client *nethttp.Client, u, token, name string, now func() time.Time) (*page, error) {
 	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build the request: %w", err)
@@ -115,28 +132,30 @@ func scrape(ctx context.Context, client *nethttp.Client, u, token string, now fu
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "text/plain") {
 		return nil, fmt.Errorf("answered Content-Type %q, expected the Prometheus text format (text/plain)", ct)
 	}
-	body := io.LimitReader(resp.Body, maxBody+1)
-	cr := &countingReader{r: body}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(cr)
-	if cr.n > maxBody {
-		return nil, fmt.Errorf("the page is larger than %d MiB", maxBody>>20)
-	}
+	kept, err := keepFamily(resp.Body, name)
 	if err != nil {
-		return nil, fmt.Errorf("the page is not in the Prometheus text format: %w", err)
+		return nil, err
+	}
+	families, err := parseFamilies(kept)
+	if err != nil {
+		return nil, err
 	}
 	return &page{families: families, at: now()}, nil
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
+// parseFamilies parses text-format lines. Its errors say where the page is
+// wrong without quoting it.
+func parseFamilies(text []byte) (map[string]*dto.MetricFamily, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		var pe expfmt.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("the page is not in the Prometheus text format (in the lines of the metric, line %d of them)", pe.Line)
+		}
+		return nil, errors.New("the page is not in the Prometheus text format")
+	}
+	return families, nil
 }
 
 // errNoFamily and errNoSeries say that nothing matched.

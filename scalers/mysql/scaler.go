@@ -175,7 +175,12 @@ func queryOn(ctx context.Context, conn *sql.Conn, q string) (float64, error) {
 func killQuery(db *sql.DB, id int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
-	_, _ = db.ExecContext(ctx, "KILL QUERY "+strconv.FormatInt(id, 10))
+	// The server's answer is decoded on this goroutine: a panic ends it,
+	// not the process.
+	_ = scalers.Guard(func() error {
+		_, err := db.ExecContext(ctx, "KILL QUERY "+strconv.FormatInt(id, 10))
+		return err
+	})
 }
 
 // threadIDs remembers the server thread id of each driver connection, so that

@@ -2,7 +2,6 @@ package natsjetstream
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,9 +19,14 @@ type monitorClient struct {
 	transport *http.Transport
 }
 
-// maxBody bounds a /jsz answer read into memory: it lists every stream and
-// consumer of the account.
-const maxBody = 64 << 20
+// jszLimits bound a /jsz answer: it lists every stream and consumer of the
+// account (acc=, consumers=true, without their configs), about 600 bytes and
+// 45 JSON values per consumer. 16 MiB and 500,000 values hold an account of
+// some 10,000 consumers; a larger account is read over natsServerURL, which
+// asks for one consumer. Decoded, 500,000 values are at most about 60 MB of
+// Go values (40-byte consumer records), whatever the bytes.
+// docs/security.md lists the bounds.
+var jszLimits = scalers.JSONLimits{Bytes: 16 << 20, Values: 500_000, Depth: 32}
 
 func (t *Type) openMonitor(_ context.Context, k monitorKey) (*monitorClient, error) {
 	tr := scalers.NewTransport(4, func() { t.dials.Add(1) })
@@ -146,17 +150,25 @@ func (s *scaler) readMonitoring(ctx context.Context) (*accountView, error) {
 		return nil, fmt.Errorf("reading %s: the endpoint answered HTTP %d", what, resp.StatusCode)
 	}
 	var j jsz
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&j); err != nil {
+	if err := scalers.ReadJSON(resp.Body, jszLimits, &j); err != nil {
 		return nil, fmt.Errorf("reading %s: the answer does not decode as /jsz: %w", what, err)
 	}
 	if j.Disabled {
 		return nil, fmt.Errorf("reading %s: %w on the server", what, ErrJetStreamNotEnabled)
 	}
-	// The server answers for every account when it knows none by the name
-	// asked for, so the account is looked for by name (or by its ID, for
-	// accounts with a JWT name tag).
+	if v := j.account(p.account); v != nil {
+		return v, nil
+	}
+	return nil, fmt.Errorf("reading %s: %w", what, ErrAccountNotFound)
+}
+
+// account is the view of an account in the answer, nil when it is not
+// there. The server answers for every account when it knows none by the
+// name asked for, so the account is looked for by name (or by its ID, for
+// accounts with a JWT name tag).
+func (j *jsz) account(name string) *accountView {
 	for _, a := range j.Accounts {
-		if a.Name != p.account && a.ID != p.account {
+		if a.Name != name && a.ID != name {
 			continue
 		}
 		v := &accountView{streams: make(map[string]map[string]consumerView, len(a.Streams))}
@@ -172,7 +184,7 @@ func (s *scaler) readMonitoring(ctx context.Context) (*accountView, error) {
 			}
 			v.streams[st.Name] = cons
 		}
-		return v, nil
+		return v
 	}
-	return nil, fmt.Errorf("reading %s: %w", what, ErrAccountNotFound)
+	return nil
 }

@@ -2,7 +2,7 @@ package natsjetstream
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 const (
@@ -46,9 +48,13 @@ type asyncError struct {
 
 // ctxDialer dials with the context of the read that opens the connection,
 // so that cancelling the read stops the dial. It keeps the last dial error:
-// nats.go reports only that no server was available.
+// nats.go reports only that no server was available. The connection it
+// returns checks what the server sends and does the TLS upgrade itself
+// (wire.go), so nats.go is told to skip its own.
 type ctxDialer struct {
 	ctx     context.Context
+	secure  bool           // a tls:// URL among the servers
+	roots   *x509.CertPool // nil: the system's
 	lastErr atomic.Pointer[error]
 }
 
@@ -57,9 +63,14 @@ func (d *ctxDialer) Dial(network, address string) (net.Conn, error) {
 	c, err := nd.DialContext(d.ctx, network, address)
 	if err != nil {
 		d.lastErr.Store(&err)
+		return nil, err
 	}
-	return c, err
+	host, _, _ := net.SplitHostPort(address)
+	return newNATSWire(c, d.secure, host, d.roots), nil
 }
+
+// SkipTLSHandshake tells nats.go that the connection does TLS itself.
+func (d *ctxDialer) SkipTLSHandshake() bool { return true }
 
 // openConn connects to the servers of k. The dial and the NATS handshake end
 // at ctx's deadline; when ctx is cancelled first, openConn returns at once and
@@ -74,7 +85,7 @@ func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", k.servers, context.DeadlineExceeded)
 	}
 	c := &natsConn{}
-	dialer := &ctxDialer{ctx: ctx}
+	dialer := &ctxDialer{ctx: ctx, secure: hasTLSURL(k.servers), roots: t.tlsRoots}
 	opts := []nats.Option{
 		nats.Name(connectionName),
 		nats.NoReconnect(),
@@ -111,7 +122,12 @@ func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		nc, err := nats.Connect(k.servers, opts...)
+		var nc *nats.Conn
+		err := scalers.Guard(func() error {
+			var err error
+			nc, err = nats.Connect(k.servers, opts...)
+			return err
+		})
 		done <- result{nc, err}
 	}()
 	select {
@@ -130,7 +146,7 @@ func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
 		// this goroutine ends by then.
 		go func() {
 			if r := <-done; r.nc != nil {
-				r.nc.Close()
+				_ = scalers.Guard(func() error { r.nc.Close(); return nil })
 			}
 		}()
 		return nil, fmt.Errorf("connecting to %s: %w", k.servers, ctx.Err())
@@ -152,7 +168,23 @@ func describeConnectError(err error, d *ctxDialer, servers string) error {
 
 func closeConn(c *natsConn) { c.nc.Close() }
 
+// hasTLSURL says whether a server list has a tls:// URL: nats.go then uses
+// TLS with every server of the list.
+func hasTLSURL(servers string) bool {
+	for u := range strings.SplitSeq(servers, ",") {
+		if strings.HasPrefix(strings.TrimSpace(u), "tls://") {
+			return true
+		}
+	}
+	return false
+}
+
 func sameConn(a, b *natsConn) bool { return a == b }
+
+// consumerInfoLimits bound the JetStream API's consumer info answer: a
+// consumer's configuration and state, 1 to 2 KiB and fewer than 100 JSON
+// values (a consumer filtering on many subjects lists them all).
+var consumerInfoLimits = scalers.JSONLimits{Bytes: 1 << 20, Values: 20_000, Depth: 16}
 
 // consumerInfo is the part of the JetStream API's consumer info answer Ebb
 // reads.
@@ -192,6 +224,11 @@ func (s *scaler) readProtocol(ctx context.Context) (counts, error) {
 			return counts{}, fmt.Errorf("reading %s: %w for the account (no responder on the JetStream API)", what, ErrJetStreamNotEnabled)
 		case errors.Is(err, nats.ErrConnectionClosed), c.nc.IsClosed():
 			s.invalidate(ctx, c)
+			// The connection refused what the server sent (wire.go): say
+			// so rather than only that it closed.
+			if le := c.nc.LastError(); errors.Is(le, scalers.ErrReplyTooLarge) || errors.Is(le, errNotNATS) {
+				return counts{}, fmt.Errorf("reading %s: %w", what, le)
+			}
 		case ctx.Err() != nil:
 			if ae := c.lastErr.Load(); ae != nil && !ae.at.Before(start) {
 				return counts{}, fmt.Errorf("reading %s: %w (the server reported: %s)", what, ctx.Err(), serverSaid(ae.err))
@@ -200,7 +237,7 @@ func (s *scaler) readProtocol(ctx context.Context) (counts, error) {
 		return counts{}, fmt.Errorf("reading %s: %w", what, err)
 	}
 	var info consumerInfo
-	if err := json.Unmarshal(msg.Data, &info); err != nil {
+	if err := scalers.DecodeJSON(msg.Data, consumerInfoLimits, &info); err != nil {
 		return counts{}, fmt.Errorf("reading %s: the JetStream API's answer does not decode: %w", what, err)
 	}
 	if e := info.Error; e != nil {

@@ -2,6 +2,7 @@ package natsjetstream
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -47,6 +48,9 @@ type Type struct {
 	// benchmarks.
 	dials    atomic.Int64
 	requests atomic.Int64
+	// tlsRoots, when set (by tests), replace the system's roots for tls://
+	// servers.
+	tlsRoots *x509.CertPool
 }
 
 var (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -30,6 +32,8 @@ const (
 	// applicationName is shown in pg_stat_activity unless the connection
 	// string names another.
 	applicationName = "ebb"
+	// maxMessage bounds a message from the server (see openPool).
+	maxMessage = 1 << 20
 )
 
 // Type is the postgresql trigger type. It owns one pgx pool per set of
@@ -129,6 +133,16 @@ func openPool(ctx context.Context, key poolKey) (*pgxpool.Pool, error) {
 	// rather than leave it running.
 	cc.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: cancelGrace}
+	}
+	// A server message larger than maxMessage fails the connection rather
+	// than make pgx allocate what its length announces (pgx's own bound is
+	// 1 GiB). Ebb's query returns one row of one number; the largest
+	// messages a server sends otherwise are a few KiB (errors, notices,
+	// parameter statuses, authentication).
+	cc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		f := pgproto3.NewFrontend(r, w)
+		f.SetMaxBodyLen(maxMessage)
+		return f
 	}
 	pc.ConnConfig = cc
 	pc.MaxConns = maxConns

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,9 +22,11 @@ type querier interface {
 	Query(ctx context.Context, promql string) (result, error)
 }
 
-// maxBody bounds the answer read from the server. One sample is ~100 bytes; a
-// query over many series is an error anyway.
-const maxBody = 4 << 20
+// maxBody bounds the answer read from the server. The scaler needs one
+// sample (a few hundred bytes with its labels); an answer of many series is
+// an error that shows three of them, and 1 MiB holds some 5,000 series.
+// docs/security.md lists the bounds.
+const maxBody = 1 << 20
 
 // clientKey identifies a pooled *http.Client: the server, the credentials and
 // the TLS settings. It is never logged.
@@ -115,13 +116,13 @@ func (q *httpQuerier) Query(ctx context.Context, promql string) (result, error) 
 		return result{}, q.transportError(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err := scalers.ReadLimited(resp.Body, maxBody)
+	if errors.Is(err, scalers.ErrReplyTooLarge) {
+		return result{}, fmt.Errorf("the answer is larger than %d MiB; the query must return one series: aggregate it, e.g. sum(<query>): %w", maxBody>>20, err)
+	}
 	if err != nil {
 		q.invalidate(ctx, client)
 		return result{}, fmt.Errorf("read the answer: %w", q.unwrapURLError(err))
-	}
-	if len(body) > maxBody {
-		return result{}, fmt.Errorf("the answer is larger than %d MiB; the query must return one series: aggregate it, e.g. sum(<query>)", maxBody>>20)
 	}
 	return parseResponse(resp.StatusCode, body)
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // result is what an instant query gave: one number, or no series at all.
@@ -42,6 +44,12 @@ type vectorSample struct {
 
 // maxShown bounds how much of a server's text an error repeats.
 const maxShown = 300
+
+// resultLimits bound the result of an answer before it is decoded into
+// samples (each with a map of labels): a vector of some 10,000 series of a
+// few labels each fits, so that a query returning many series gets the error
+// that shows them rather than this bound.
+var resultLimits = scalers.JSONLimits{Bytes: maxBody, Values: 100_000, Depth: 16}
 
 // parseResponse reads the answer of GET /api/v1/query: an instant vector
 // with one sample or a scalar gives its value; an empty vector gives Empty;
@@ -76,6 +84,9 @@ func parseResponse(statusCode int, body []byte) (result, error) {
 	}
 	switch d.ResultType {
 	case "vector":
+		if err := scalers.CheckJSON(d.Result, resultLimits); err != nil {
+			return result{}, fmt.Errorf("the answer's vector is too large; the query must return one series: aggregate it, e.g. sum(<query>): %w", err)
+		}
 		var samples []vectorSample
 		if err := json.Unmarshal(d.Result, &samples); err != nil {
 			return result{}, fmt.Errorf("the answer's vector is malformed: %v", err)
@@ -97,6 +108,9 @@ func parseResponse(statusCode int, body []byte) (result, error) {
 		}
 		return result{Value: v}, nil
 	case "scalar":
+		if err := scalers.CheckJSON(d.Result, resultLimits); err != nil {
+			return result{}, fmt.Errorf("the answer's scalar is malformed: %w", err)
+		}
 		var pair []json.RawMessage
 		if err := json.Unmarshal(d.Result, &pair); err != nil {
 			return result{}, fmt.Errorf("the answer's scalar is malformed: %v", err)

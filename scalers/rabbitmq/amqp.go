@@ -54,22 +54,23 @@ func (t *Type) openAMQP(ctx context.Context, k amqpKey) (*amqpConn, error) {
 	if !ok {
 		deadline = time.Now().Add(defaultTimeout)
 	}
+	// The TLS handshake is done here rather than by the client, so that
+	// the frame check (wire.go) sees the broker's plaintext: the client is
+	// always given amqp://.
 	scheme := "amqp"
 	var tlsConfig *tls.Config
 	if k.tls {
-		scheme = "amqps"
 		host, _, _ := net.SplitHostPort(k.addr)
 		tlsConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName("ebb rabbitmq scaler")
 	cfg := amqp.Config{
-		SASL:            []amqp.Authentication{&amqp.PlainAuth{Username: k.username, Password: k.password}},
-		Vhost:           k.vhost,
-		Heartbeat:       10 * time.Second,
-		TLSClientConfig: tlsConfig,
-		Properties:      props,
-		Locale:          "en_US",
+		SASL:       []amqp.Authentication{&amqp.PlainAuth{Username: k.username, Password: k.password}},
+		Vhost:      k.vhost,
+		Heartbeat:  10 * time.Second,
+		Properties: props,
+		Locale:     "en_US",
 		Dial: func(network, addr string) (net.Conn, error) {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, network, addr)
@@ -82,7 +83,15 @@ func (t *Type) openAMQP(ctx context.Context, k amqpKey) (*amqpConn, error) {
 				_ = c.Close()
 				return nil, err
 			}
-			return c, nil
+			if tlsConfig != nil {
+				tc := tls.Client(c, tlsConfig)
+				if err := tc.HandshakeContext(ctx); err != nil {
+					_ = c.Close()
+					return nil, err
+				}
+				c = tc
+			}
+			return scalers.CheckedConn(c, &amqpScanner{}), nil
 		},
 	}
 	type result struct {

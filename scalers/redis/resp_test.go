@@ -17,22 +17,9 @@ import (
 	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
-// scan feeds data to a fresh scanner in chunks of size n (all at once when
-// n is 0).
-func scan(data []byte, n int) error {
-	s := newRESPScanner()
-	if n <= 0 {
-		n = len(data) + 1
-	}
-	for len(data) > 0 {
-		k := min(n, len(data))
-		if err := s.Check(data[:k]); err != nil {
-			return err
-		}
-		data = data[k:]
-	}
-	return nil
-}
+// scan feeds data to a fresh scanner in chunks of n bytes (all at once
+// when n is 0).
+func scan(data []byte, n int) error { return scalertest.CheckInChunks(newRESPScanner(), data, n) }
 
 func TestTheRESPScannerPassesRealReplies(t *testing.T) {
 	replies := map[string]string{

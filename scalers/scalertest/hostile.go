@@ -86,3 +86,20 @@ func BoundedFailure(t testing.TB, sc scalers.Scaler, within time.Duration, maxAl
 	}
 	return err
 }
+
+// CheckInChunks feeds data to check in chunks of n bytes (all at once when
+// n is 0 or less), as a connection's reads would, and returns the first
+// refusal.
+func CheckInChunks(check scalers.WireChecker, data []byte, n int) error {
+	if n <= 0 {
+		n = len(data) + 1
+	}
+	for len(data) > 0 {
+		k := min(n, len(data))
+		if err := check.Check(data[:k]); err != nil {
+			return err
+		}
+		data = data[k:]
+	}
+	return nil
+}
