@@ -84,6 +84,9 @@ type env struct {
 	// chartValues are the Helm chart values whose RBAC the operators
 	// started from here on run under; nil: the defaults.
 	chartValues map[string]any
+	// types are trigger types the operators serve besides rabbitmq and
+	// postgresql (test-only ones).
+	types []scalers.Type
 }
 
 func newEnv(t *testing.T, webhookOn bool) *env {
@@ -165,7 +168,7 @@ func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderEl
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := scalers.NewRegistry(rabbitmq.NewType(), postgresql.NewType())
+	reg, err := scalers.NewRegistry(append([]scalers.Type{rabbitmq.NewType(), postgresql.NewType()}, e.types...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
