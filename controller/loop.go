@@ -487,7 +487,7 @@ func (l *ScaleLoop) externalMetric(ctx context.Context, o *loopObject, ref Metri
 	if s.Err != nil {
 		// Scalers keep credentials out of their errors; this also strips
 		// any URL user information, since the HPA shows the text.
-		return 0, fmt.Errorf("%w: %s", ErrMetricUnavailable, scalers.RedactString(s.Err.Error()))
+		return 0, fmt.Errorf("%w: %s", ErrMetricUnavailable, sanitize(s.Err.Error(), 512))
 	}
 	if s.Time.IsZero() {
 		return 0, fmt.Errorf("%w: not read yet", ErrMetricUnavailable)
@@ -622,7 +622,7 @@ func apiReason(err error) string {
 	if errors.As(err, &st) {
 		return string(st.Status().Reason)
 	}
-	return scalers.RedactString(err.Error())
+	return sanitize(err.Error(), 512)
 }
 
 // MetricSpecs returns the metrics a ScaledObject serves, as the loop holds

@@ -80,6 +80,9 @@ type env struct {
 	// metrics, when set, is where the operators started from here on
 	// register Ebb's metrics.
 	metrics prometheus.Registerer
+	// types are trigger types the operators started from here on know
+	// besides rabbitmq and postgresql.
+	types []scalers.Type
 }
 
 func newEnv(t *testing.T, webhookOn bool) *env {
@@ -158,7 +161,7 @@ func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderEl
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := scalers.NewRegistry(rabbitmq.NewType(), postgresql.NewType())
+	reg, err := scalers.NewRegistry(append([]scalers.Type{rabbitmq.NewType(), postgresql.NewType()}, e.types...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
