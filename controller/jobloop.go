@@ -110,7 +110,8 @@ func (l *JobLoop) Upsert(st JobState) {
 	l.Metrics.forgetJob(key, st.Triggers)
 	for _, t := range st.Triggers {
 		spec := t.Scaler.Metric()
-		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: spec, scaler: t.Scaler, obs: l.Metrics.jobTrigger(key, t.Name, t.Type, spec)})
+		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: spec, scaler: t.Scaler, obs: l.Metrics.jobTrigger(key, t.Name, t.Type, spec),
+			panics: &panicReport{object: st.Object, events: l.Events, log: l.Log.WithValues("scaledJob", key), metrics: l.Metrics, clock: l.Clock, trigger: t.Name, typ: t.Type}})
 	}
 	if la := st.Object.Status.LastActiveTime; la != nil {
 		t := la.Time

@@ -95,6 +95,8 @@ type loopTrigger struct {
 	scaler scalers.Scaler
 	reads  scalers.Coalescer[Sample]
 	obs    *triggerMetrics
+	// panics reports a read whose scaler panicked (panics.go).
+	panics *panicReport
 
 	// closed is set when the loop lets the trigger go, before its scaler is
 	// closed: a read in flight then is not the trigger's health.
@@ -147,7 +149,8 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 	l.Metrics.forget(key, keep)
 	for _, t := range st.Triggers {
 		spec := t.Scaler.Metric()
-		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: spec, scaler: t.Scaler, obs: l.Metrics.trigger(key, t.Name, t.Type, spec)})
+		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: spec, scaler: t.Scaler, obs: l.Metrics.trigger(key, t.Name, t.Type, spec),
+			panics: &panicReport{object: st.Object, events: l.Events, log: l.Log.WithValues("scaledObject", key), metrics: l.Metrics, clock: l.Clock, trigger: t.Name, typ: t.Type}})
 	}
 	if st.Composite != nil {
 		o.composite = &loopTrigger{name: CompositeMetricName, typ: "composite", spec: st.Composite.Spec,
@@ -265,9 +268,9 @@ func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sam
 		var err error
 		start := time.Now()
 		if key == "probe" {
-			r, err = p.Probe(ctx)
+			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return p.Probe(ctx) })
 		} else {
-			r, err = t.scaler.Read(ctx)
+			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return t.scaler.Read(ctx) })
 		}
 		if err != nil && t.closed.Load() {
 			return Sample{Err: errObjectClosed}, nil

@@ -28,6 +28,7 @@ const (
 	MetricCurrentReplicas     = "ebb_scaledobject_current_replicas"
 	MetricDesiredReplicas     = "ebb_scaledobject_desired_replicas"
 	MetricBuildInfo           = "ebb_build_info"
+	MetricScalerPanics        = "ebb_scaler_panics_total"
 
 	MetricJobTriggerValue        = "ebb_scaledjob_trigger_value"
 	MetricJobTriggerTarget       = "ebb_scaledjob_trigger_target"
@@ -114,6 +115,7 @@ type Metrics struct {
 	readErrors            *prometheus.CounterVec
 	decisions             *prometheus.CounterVec
 	scaleErrors           *prometheus.CounterVec
+	panics                *prometheus.CounterVec
 
 	// ScaledJobs' series, fed by the job loop.
 	job                      triggerVecs
@@ -164,8 +166,12 @@ func NewMetrics(reg prometheus.Registerer, objects client.Reader, version string
 			Name: MetricScaleErrors,
 			Help: "Replica changes the scale loop decided that the target's /scale subresource refused.",
 		}, []string{"namespace", "scaledobject"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricScalerPanics,
+			Help: "Reads (and probes) of ScaledObject and ScaledJob triggers that failed because their scaler panicked, by trigger type. The panics were recovered.",
+		}, []string{"type"}),
 	}
-	cs := []prometheus.Collector{m.value, m.target, m.active, m.readDuration, m.readErrors, m.decisions, m.scaleErrors, newBuildInfo(version)}
+	cs := []prometheus.Collector{m.value, m.target, m.active, m.readDuration, m.readErrors, m.decisions, m.scaleErrors, m.panics, newBuildInfo(version)}
 	cs = append(cs, m.job.collectors()...)
 	cs = append(cs, m.running, m.pending, m.jobsCreated, m.jobsDeleted)
 	if objects != nil {
@@ -347,6 +353,15 @@ func (m *Metrics) jobDeleted(key types.NamespacedName, reason string) {
 		return
 	}
 	m.jobsDeleted.WithLabelValues(key.Namespace, key.Name, reason).Inc()
+}
+
+// panicked counts a read that failed because the scaler of a trigger of
+// type typ panicked.
+func (m *Metrics) panicked(typ string) {
+	if m == nil {
+		return
+	}
+	m.panics.WithLabelValues(typ).Inc()
 }
 
 // decision records a replica change the loop made or failed to make.

@@ -80,8 +80,8 @@ type env struct {
 	// metrics, when set, is where the operators started from here on
 	// register Ebb's metrics.
 	metrics prometheus.Registerer
-	// types are trigger types the operators started from here on know
-	// besides rabbitmq and postgresql.
+	// types are trigger types the operators serve besides rabbitmq and
+	// postgresql (test-only ones).
 	types []scalers.Type
 }
 

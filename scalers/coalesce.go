@@ -37,7 +37,8 @@ type call[V any] struct {
 }
 
 // Do runs fn for key, or waits for the run already in flight. Each caller
-// stops waiting when its own ctx ends. The run uses the context of the caller
+// stops waiting when its own ctx ends. A panic in fn is recovered: the run
+// fails with a *PanicError. The run uses the context of the caller
 // that started it; when that context ends mid-run, callers that joined and
 // still wait start a new run instead of taking its error.
 func (c *Coalescer[V]) Do(ctx context.Context, key string, fn func(ctx context.Context) (V, error)) (V, error) {
@@ -65,7 +66,10 @@ func (c *Coalescer[V]) Do(ctx context.Context, key string, fn func(ctx context.C
 	c.calls[key] = cl
 	c.mu.Unlock()
 
-	cl.val, cl.err = fn(ctx)
+	// A panic in fn fails this run (for every caller waiting on it) as a
+	// *PanicError: unrecovered, it would leave the key in flight for ever,
+	// and every later caller would wait for a run that never ends.
+	cl.val, cl.err = GuardRead(func() (V, error) { return fn(ctx) })
 	cl.leaderGone = ctx.Err() != nil
 	c.mu.Lock()
 	delete(c.calls, key)

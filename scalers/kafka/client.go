@@ -454,7 +454,10 @@ func (c *client) logOffsets(ctx context.Context, entries map[string]topicEntry, 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				send(&reqs[i])
+				// A panic fails this leader's request, not the process.
+				if err := scalers.Guard(func() error { send(&reqs[i]); return nil }); err != nil {
+					reqs[i].err = err
+				}
 			}()
 		}
 		wg.Wait()
@@ -671,7 +674,8 @@ func (c *client) handshake(ctx context.Context, addr string) (net.Conn, *protoco
 		}
 		raw = tc
 	}
-	raw = &frameGuard{Conn: raw}
+	fg := &frameGuard{Conn: raw}
+	raw = fg
 	pc := protocol.NewConn(raw, clientID)
 	err = guard(ctx, raw, func() error {
 		m, err := pc.RoundTrip(&apiversions.Request{})
@@ -689,7 +693,7 @@ func (c *client) handshake(ctx context.Context, addr string) (net.Conn, *protoco
 		}
 		pc.SetVersions(versions)
 		if c.mech != nil {
-			return c.authenticate(ctx, pc, addr)
+			return c.authenticate(ctx, pc, fg, versions, addr)
 		}
 		return nil
 	})
@@ -705,7 +709,7 @@ func (c *client) handshake(ctx context.Context, addr string) (net.Conn, *protoco
 
 var errAuth = errors.New("SASL authentication failed")
 
-func (c *client) authenticate(ctx context.Context, pc *protocol.Conn, addr string) error {
+func (c *client) authenticate(ctx context.Context, pc *protocol.Conn, fg *frameGuard, versions map[protocol.ApiKey]int16, addr string) error {
 	m, err := pc.RoundTrip(&saslhandshake.Request{Mechanism: c.mech.Name()})
 	if err != nil {
 		return fmt.Errorf("SASL handshake: %w", err)
@@ -720,6 +724,13 @@ func (c *client) authenticate(ctx context.Context, pc *protocol.Conn, addr strin
 	sess, state, err := c.mech.Start(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errAuth, err)
+	}
+	// With SaslHandshake v0, kafka-go exchanges the SASL bytes unframed
+	// (saslauthenticate.Request.Required): the guard passes them through,
+	// bounded in size only (they are read into one []byte).
+	if (&saslauthenticate.Request{}).Required(versions) {
+		fg.raw = true
+		defer func() { fg.raw = false }()
 	}
 	for done := false; !done; {
 		m, err := pc.RoundTrip(&saslauthenticate.Request{AuthBytes: state})

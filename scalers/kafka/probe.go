@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // Activation probes.
@@ -217,7 +219,15 @@ func (p *prober) start(b *probeBatch, now time.Time) {
 func (p *prober) run(b *probeBatch) {
 	ctx, cancel := context.WithTimeout(b.base, probeBatchTimeout)
 	stop := context.AfterFunc(p.life, cancel)
-	b.results = p.fetch(ctx, b.keys)
+	// A panic fails every key of the batch (with a *scalers.PanicError),
+	// not the process; the next batch starts as usual.
+	if err := scalers.Guard(func() error { b.results = p.fetch(ctx, b.keys); return nil }); err != nil {
+		at := p.typ.now()
+		b.results = make(map[probeKey]*probeResult, len(b.keys))
+		for k := range b.keys {
+			b.results[k] = &probeResult{at: at, err: err}
+		}
+	}
 	stop()
 	cancel()
 

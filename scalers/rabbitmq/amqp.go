@@ -12,6 +12,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // amqpKey identifies one pooled AMQP connection: endpoint, vhost and
@@ -89,7 +91,12 @@ func (t *Type) openAMQP(ctx context.Context, k amqpKey) (*amqpConn, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		c, err := amqp.DialConfig(scheme+"://"+k.addr+"/", cfg)
+		var c *amqp.Connection
+		err := scalers.Guard(func() error {
+			var err error
+			c, err = amqp.DialConfig(scheme+"://"+k.addr+"/", cfg)
+			return err
+		})
 		done <- result{c, err}
 	}()
 	select {
@@ -112,7 +119,7 @@ func (t *Type) openAMQP(ctx context.Context, k amqpKey) (*amqpConn, error) {
 		// goroutine ends by then.
 		go func() {
 			if r := <-done; r.conn != nil {
-				_ = r.conn.CloseDeadline(time.Now().Add(closeTimeout))
+				_ = scalers.Guard(func() error { return r.conn.CloseDeadline(time.Now().Add(closeTimeout)) })
 			}
 		}()
 		return nil, fmt.Errorf("connecting to %s: %w", k.addr, ctx.Err())
@@ -211,7 +218,12 @@ func (s *scaler) readAMQP(ctx context.Context) (float64, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		n, err := c.ready(s.plan.queue)
+		var n int
+		err := scalers.Guard(func() error {
+			var err error
+			n, err = c.ready(s.plan.queue)
+			return err
+		})
 		done <- result{n, err}
 	}()
 	select {

@@ -29,8 +29,19 @@ type httpClient struct {
 	transport *http.Transport
 }
 
-// maxBody bounds a management API answer read into memory.
-const maxBody = 64 << 20
+// managementLimits bound a management API answer. The largest Ebb asks
+// for is a whole vhost's queue listing with two counts per queue (a probe
+// batch, listQueues): about 50 bytes and 7 JSON values per queue besides its
+// name, so 8 MiB and 500,000 values hold a vhost of some 70,000 queues (a
+// regular-expression read pages by at most 500 queues, and one queue's
+// answer is a few hundred bytes). Decoded, 500,000 values are at most about
+// 40 MB of Go values, whatever the bytes. docs/security.md lists the bounds.
+var managementLimits = scalers.JSONLimits{Bytes: 8 << 20, Values: 500_000, Depth: 32}
+
+// maxPages bounds the pages one regular-expression read follows: the
+// broker's page_count is the server's word, and 200 pages of 500 queues
+// are 100,000 queues.
+const maxPages = 200
 
 func (t *Type) openHTTP(_ context.Context, k httpKey) (*httpClient, error) {
 	tr := scalers.NewTransport(8, func() { t.dials.Add(1) })
@@ -109,7 +120,7 @@ func (c *httpClient) get(ctx context.Context, path string, out any) error {
 		}
 		return &statusError{code: resp.StatusCode, reason: reason}
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(out); err != nil {
+	if err := scalers.ReadJSON(resp.Body, managementLimits, out); err != nil {
 		return fmt.Errorf("decoding the management API's answer: %w", err)
 	}
 	return nil
@@ -169,6 +180,9 @@ func (s *scaler) readRegex(ctx context.Context, c *httpClient) (float64, error) 
 		}
 		if page >= pg.PageCount {
 			break
+		}
+		if page >= maxPages {
+			return 0, fmt.Errorf("reading queues matching %q in vhost %q at %s: the management API announced %d pages: %w", p.queue, p.vhost, p.where, pg.PageCount, &scalers.TooLargeError{What: "pages", Limit: maxPages})
 		}
 	}
 	if len(values) == 0 {

@@ -255,7 +255,15 @@ func (b *batcher) start(ctx context.Context, v Vhost, vb *vhostBatches, now time
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(timeout, b.maxTimeout))
 	go func() {
 		defer cancel()
-		depths, err := b.fetch(bctx, v, c.names, filter)
+		// A panic fails the batch (every probe waiting on it gets a
+		// *scalers.PanicError) instead of the process, and the vhost's
+		// next batch starts as usual.
+		var depths map[string]QueueDepth
+		err := scalers.Guard(func() error {
+			var err error
+			depths, err = b.fetch(bctx, v, c.names, filter)
+			return err
+		})
 		res := &batchResult{at: now, depths: depths, answers: c.names, err: err}
 		b.mu.Lock()
 		if err == nil && c.names == nil {
@@ -379,6 +387,9 @@ func listNamed(ctx context.Context, c *httpClient, v Vhost, filter string) (map[
 		}
 		if page >= pg.PageCount {
 			return out, nil
+		}
+		if page >= maxPages {
+			return nil, fmt.Errorf("the management API announced %d pages: %w", pg.PageCount, &scalers.TooLargeError{What: "pages", Limit: maxPages})
 		}
 	}
 }

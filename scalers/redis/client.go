@@ -12,6 +12,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // Errors a read can wrap; test them with errors.Is.
@@ -101,7 +103,8 @@ func (c *client) close() { _ = c.rdb.Close() }
 // dialer connects over TCP and, with TLS on, completes the handshake within
 // the dial's context (go-redis bounds each attempt by dialTimeout), so that a
 // server that does not speak TLS fails the attempt with an error that says
-// so. It keeps the attempt's outcome for whileConnecting.
+// so. It keeps the attempt's outcome for whileConnecting. The connection's
+// replies are checked against the bounds of resp.go.
 func (c *client) dialer(tcfg *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := c.connect(ctx, network, addr, tcfg)
@@ -112,7 +115,9 @@ func (c *client) dialer(tcfg *tls.Config) func(ctx context.Context, network, add
 		c.dialErr.Store(nil)
 		c.connected.Store(true)
 		c.sh.dials.Add(1)
-		return conn, nil
+		// Every reply passes the RESP scanner before go-redis reads it
+		// (resp.go): go-redis allocates what a reply announces.
+		return scalers.CheckedConn(conn, newRESPScanner()), nil
 	}
 }
 

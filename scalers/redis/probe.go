@@ -109,7 +109,14 @@ func (b *batcher) run(k connKey, bt *batch) {
 		for q := range work {
 			qs = append(qs, q)
 		}
-		res, err := b.send(lease, qs)
+		// A panic fails this batch's probes (as a *scalers.PanicError),
+		// not the process, and the client's next batch runs as usual.
+		var res []result
+		err := scalers.Guard(func() error {
+			var err error
+			res, err = b.send(lease, qs)
+			return err
+		})
 		for i, q := range qs {
 			r := result{err: err}
 			if err == nil {
