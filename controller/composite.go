@@ -83,19 +83,29 @@ func (c *Composite) Eval(values map[string]float64) (float64, error) {
 }
 
 // Evaluate computes the composite sample from the triggers' last samples: an
-// error when any trigger is unknown.
+// error when any trigger is unknown. The sample's time is its oldest
+// input's (zero when a trigger was never read), so that the composite value
+// is as fresh as what it is made of.
 func (c *Composite) Evaluate(triggers []*loopTrigger, now time.Time) Sample {
 	values := make(map[string]float64, len(triggers))
+	oldest := now
+	var unknown error
 	for _, t := range triggers {
 		s := t.lastSample()
-		if s.Err != nil || s.Time.IsZero() {
-			return Sample{Time: now, Err: fmt.Errorf("trigger %q is unknown, so the formula is too", t.name)}
+		if s.Time.Before(oldest) {
+			oldest = s.Time
+		}
+		if unknown == nil && (s.Err != nil || s.Time.IsZero()) {
+			unknown = fmt.Errorf("trigger %q is unknown, so the formula is too", t.name)
 		}
 		values[t.name] = s.Value
 	}
+	if unknown != nil {
+		return Sample{Time: oldest, Err: unknown}
+	}
 	v, err := c.Eval(values)
 	if err != nil {
-		return Sample{Time: now, Err: err}
+		return Sample{Time: oldest, Err: err}
 	}
-	return Sample{Time: now, Value: v, Active: scalers.IsActive(v, c.Spec.ActivationTarget)}
+	return Sample{Time: oldest, Value: v, Active: scalers.IsActive(v, c.Spec.ActivationTarget)}
 }

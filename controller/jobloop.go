@@ -21,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
-	"github.com/ebbscale/ebb/scalers"
 )
 
 // AnnotationJobGeneration on a Job Ebb created holds the generation of the
@@ -369,7 +368,7 @@ func (o *jobObject) triggerErrors() string {
 			msg += "; "
 		}
 		if s.Err != nil {
-			msg += fmt.Sprintf("trigger %q could not be read: %s", t.name, truncate(scalers.RedactString(s.Err.Error()), 256))
+			msg += fmt.Sprintf("trigger %q could not be read: %s", t.name, sanitize(s.Err.Error(), 256))
 		} else {
 			msg += fmt.Sprintf("trigger %q not read yet", t.name)
 		}
@@ -469,7 +468,7 @@ func (o *jobObject) jobStatus(d JobDecision, in JobInputs, created int32, now ti
 			ts.LastReadTime = &metav1.Time{Time: s.Time.Truncate(time.Second)}
 		}
 		if s.Err != nil {
-			ts.LastError = truncate(scalers.RedactString(s.Err.Error()), 512)
+			ts.LastError = sanitize(s.Err.Error(), 512)
 		}
 		st.Triggers = append(st.Triggers, ts)
 	}

@@ -96,7 +96,7 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 
 	st, err := r.build(ctx, &sj)
 	if err != nil {
-		msg := scalers.RedactString(err.Error())
+		msg := sanitize(err.Error(), maxEventMessage)
 		r.Events.Event(&sj, corev1.EventTypeWarning, ReasonScalerError, msg)
 		return r.notReady(ctx, &sj, ReasonScalerError, msg, time.Minute)
 	}

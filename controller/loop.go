@@ -82,6 +82,10 @@ type loopObject struct {
 	stops []func()
 	// idle mirrors current == 0, for wakes that must not wait for mu.
 	idle atomic.Bool
+	// replicas is the target's replica count the adapter's fallback values
+	// use, read without mu (a poll holds mu through its reads): the poll's
+	// count on the leader, the leader's status on a follower (FollowStatus).
+	replicas atomic.Int32
 }
 
 type loopTrigger struct {
@@ -94,8 +98,16 @@ type loopTrigger struct {
 	// panics reports a read whose scaler panicked (panics.go).
 	panics *panicReport
 
+	// closed is set when the loop lets the trigger go, before its scaler is
+	// closed: a read in flight then is not the trigger's health.
+	closed atomic.Bool
+
 	mu   sync.Mutex
 	last Sample
+	// leaderFailures is the consecutive failures the leader last reported
+	// in status, on a follower (followed says it reported some).
+	leaderFailures int32
+	followed       bool
 }
 
 func (l *ScaleLoop) init() {
@@ -148,7 +160,7 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 		t := la.Time
 		o.lastAct = &t
 	}
-	o.idle.Store(o.current == 0)
+	o.noteCurrent()
 	for _, t := range o.triggers {
 		if n, ok := t.scaler.(scalers.Notifier); ok {
 			o.stops = append(o.stops, n.Notify(func() { l.wake(key, o) }))
@@ -204,8 +216,16 @@ func (o *loopObject) close() {
 		stop()
 	}
 	for _, t := range o.triggers {
+		t.closed.Store(true)
 		_ = t.scaler.Close()
 	}
+}
+
+// noteCurrent publishes o.current to the readers that do not take mu.
+// Called with mu held (or before o is shared).
+func (o *loopObject) noteCurrent() {
+	o.idle.Store(o.current == 0)
+	o.replicas.Store(o.current)
 }
 
 func (o *loopObject) metricNames() []string {
@@ -225,10 +245,19 @@ func (t *loopTrigger) lastSample() Sample {
 	return t.last
 }
 
+// errObjectClosed is a read's error when the loop let its ScaledObject go
+// (replaced or removed it) during the read: the scalers are closed, and the
+// read says nothing of the source.
+var errObjectClosed = fmt.Errorf("%w: the ScaledObject changed during the read", ErrMetricUnavailable)
+
 // read reads the trigger's source once (merging concurrent reads) and
 // records the sample. A probe uses the scaler's batched activation check
-// when it has one.
+// when it has one. A trigger the loop let go reads nothing and records
+// nothing: its sample's error is errObjectClosed.
 func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sample {
+	if t.closed.Load() {
+		return Sample{Err: errObjectClosed}
+	}
 	key := "read"
 	p, canProbe := t.scaler.(scalers.Prober)
 	if probe && canProbe {
@@ -242,6 +271,9 @@ func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sam
 			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return p.Probe(ctx) })
 		} else {
 			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return t.scaler.Read(ctx) })
+		}
+		if err != nil && t.closed.Load() {
+			return Sample{Err: errObjectClosed}, nil
 		}
 		t.obs.read(time.Since(start), r.Value, r.Active, err)
 		t.mu.Lock()
@@ -296,12 +328,7 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	}
 	health := o.health()
 	if o.composite != nil {
-		cs := o.state.Composite.Evaluate(o.triggers, l.Clock.Now())
-		o.composite.mu.Lock()
-		o.composite.last = cs
-		o.composite.mu.Unlock()
-		o.composite.obs.set(cs.Value, cs.Active, cs.Err)
-		l.Store.Put(MetricRef{Namespace: key.Namespace, ScaledObject: key.Name, Metric: o.composite.spec.Name}, cs)
+		cs := l.evaluateComposite(o)
 		for i := range health {
 			health[i].Active = false
 		}
@@ -344,7 +371,7 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 			l.Events.Eventf(so, corev1.EventTypeNormal, d.Reason, "%s %s: %s", o.state.Target.Kind, o.state.Target.Name, d.Message)
 		}
 	}
-	o.idle.Store(o.current == 0)
+	o.noteCurrent()
 	l.writeStatus(ctx, o, d, desired, now)
 	return l.nextPoll(o, d, interval), true
 }
@@ -402,16 +429,31 @@ func (o *loopObject) inputs(now time.Time, health []TriggerHealth) Inputs {
 }
 
 // ExternalMetric returns the value the HPA should see for one metric: the
-// stored sample while it is fresh (younger than the polling interval), else a
-// new read through the same scaler, merged with concurrent ones; the fallback
-// value while the trigger is in fallback. Safe for concurrent use; called by
-// the metrics adapter.
+// stored sample while it is fresh (see fresh), else a new read through the
+// same scaler, merged with concurrent ones; for a scalingModifiers formula,
+// the formula over its triggers, each read through likewise; the fallback
+// value while a trigger is in fallback. On a follower, which does not poll,
+// every value is read through, and the fallback state and replica count are
+// the leader's (FollowStatus). Safe for concurrent use; called by the
+// metrics adapter.
 func (l *ScaleLoop) ExternalMetric(ctx context.Context, ref MetricRef) (float64, error) {
 	l.init()
-	o := l.object(types.NamespacedName{Namespace: ref.Namespace, Name: ref.ScaledObject})
-	if o == nil {
-		return 0, ErrMetricNotFound
+	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.ScaledObject}
+	for attempt := 0; ; attempt++ {
+		o := l.object(key)
+		if o == nil {
+			return 0, ErrMetricNotFound
+		}
+		v, err := l.externalMetric(ctx, o, ref)
+		if errors.Is(err, errObjectClosed) && attempt == 0 {
+			// Replaced during the read: ask the object that replaced it.
+			continue
+		}
+		return v, err
 	}
+}
+
+func (l *ScaleLoop) externalMetric(ctx context.Context, o *loopObject, ref MetricRef) (float64, error) {
 	// The object's fields read here are set at Upsert and never change.
 	so := o.state.Object
 	interval := so.Spec.PollingIntervalDuration()
@@ -428,25 +470,120 @@ func (l *ScaleLoop) ExternalMetric(ctx context.Context, ref MetricRef) (float64,
 		return 0, ErrMetricNotFound
 	}
 	s := t.lastSample()
-	if t != o.composite && (s.Time.IsZero() || l.Clock.Since(s.Time) >= interval) {
+	switch {
+	case l.fresh(s, interval):
+	case t == o.composite:
+		s = l.readComposite(ctx, o, interval)
+	default:
 		s = t.read(ctx, l.Clock, false)
-		l.Store.Put(ref, s)
+		if !errors.Is(s.Err, errObjectClosed) {
+			l.Store.Put(ref, s)
+		}
+	}
+	if errors.Is(s.Err, errObjectClosed) {
+		return 0, s.Err
 	}
 	if fb := so.Spec.Fallback; fb != nil && o.inFallback(fb) {
-		o.mu.Lock()
-		cur := o.current
-		o.mu.Unlock()
+		cur := o.replicas.Load()
 		return FallbackValue(t.spec, FallbackReplicas(fb, cur), cur), nil
 	}
 	if s.Err != nil {
 		// Scalers keep credentials out of their errors; this also strips
 		// any URL user information, since the HPA shows the text.
-		return 0, fmt.Errorf("%w: %s", ErrMetricUnavailable, scalers.RedactString(s.Err.Error()))
+		return 0, fmt.Errorf("%w: %s", ErrMetricUnavailable, sanitize(s.Err.Error(), 512))
 	}
 	if s.Time.IsZero() {
 		return 0, fmt.Errorf("%w: not read yet", ErrMetricUnavailable)
 	}
 	return s.Value, nil
+}
+
+// fresh says whether the adapter may serve s without reading the source
+// again: it was read less than one polling interval ago. A composite
+// sample's time is its oldest input's, so the same rule bounds the age of
+// every value behind a formula.
+func (l *ScaleLoop) fresh(s Sample, interval time.Duration) bool {
+	return !s.Time.IsZero() && l.Clock.Since(s.Time) < interval
+}
+
+// readComposite reads through the triggers of o's formula whose samples are
+// not fresh (each merged with the reads in flight on it, and all at once),
+// then evaluates the formula; concurrent calls share one evaluation.
+func (l *ScaleLoop) readComposite(ctx context.Context, o *loopObject, interval time.Duration) Sample {
+	s, _ := o.composite.reads.Do(ctx, "read", func(ctx context.Context) (Sample, error) {
+		var stale []*loopTrigger
+		for _, t := range o.triggers {
+			if !l.fresh(t.lastSample(), interval) {
+				stale = append(stale, t)
+			}
+		}
+		var closed atomic.Bool
+		readTriggers(ctx, l.Clock, stale, false, interval, func(_ *loopTrigger, s Sample) {
+			if errors.Is(s.Err, errObjectClosed) {
+				closed.Store(true)
+			}
+		})
+		if closed.Load() {
+			return Sample{Err: errObjectClosed}, nil
+		}
+		return l.evaluateComposite(o), nil
+	})
+	return s
+}
+
+// evaluateComposite evaluates o's formula over its triggers' last samples
+// and records the result, unless a newer one is recorded already.
+func (l *ScaleLoop) evaluateComposite(o *loopObject) Sample {
+	c := o.composite
+	cs := o.state.Composite.Evaluate(o.triggers, l.Clock.Now())
+	c.mu.Lock()
+	if !cs.Time.Before(c.last.Time) {
+		c.last = cs
+	}
+	c.mu.Unlock()
+	c.obs.set(cs.Value, cs.Active, cs.Err)
+	l.Store.Put(MetricRef{Namespace: o.key.Namespace, ScaledObject: o.key.Name, Metric: c.spec.Name}, cs)
+	return cs
+}
+
+// FollowStatus takes, on a replica that does not lead, what the leader last
+// wrote into so's status and what the adapter needs to agree with it: the
+// target's replica count, and each trigger's consecutive failures, which
+// decide the fallback. A trigger takes the leader's count each time that
+// count changes; this replica's own reads count on from there (a success
+// resets it), so an outage that the leader and this replica see in turns is
+// one run of failures. The mirror calls it on every status change; the
+// leader never does. Safe for concurrent use.
+func (l *ScaleLoop) FollowStatus(so *v1alpha1.ScaledObject) {
+	l.init()
+	o := l.object(types.NamespacedName{Namespace: so.Namespace, Name: so.Name})
+	if o == nil || o.state.Object.UID != so.UID {
+		return
+	}
+	o.replicas.Store(so.Status.CurrentReplicas)
+	for _, ts := range so.Status.Triggers {
+		for _, t := range o.triggers {
+			if t.name == ts.Name && t.typ == ts.Type {
+				t.follow(ts.ConsecutiveFailures)
+			}
+		}
+	}
+}
+
+// follow takes the leader's count of consecutive failures when it changed.
+func (t *loopTrigger) follow(failures int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.followed && t.leaderFailures == failures {
+		return
+	}
+	t.followed, t.leaderFailures = true, failures
+	t.last.Failures = failures
+	if failures == 0 && t.last.Err != nil {
+		// The leader read the source since this replica's last failure:
+		// read it again rather than serve that failure.
+		t.last.Time = time.Time{}
+	}
 }
 
 func (o *loopObject) inFallback(fb *v1alpha1.Fallback) bool {
@@ -488,7 +625,7 @@ func apiReason(err error) string {
 	if errors.As(err, &st) {
 		return string(st.Status().Reason)
 	}
-	return scalers.RedactString(err.Error())
+	return sanitize(err.Error(), 512)
 }
 
 // MetricSpecs returns the metrics a ScaledObject serves, as the loop holds

@@ -18,24 +18,35 @@ import (
 // mirror keeps the scale loop's objects on replicas that are not the leader,
 // so that every replica's metrics adapter can answer the HPA: it builds each
 // ScaledObject's scalers and hands them to the loop, which on a non-leader
-// only serves reads (a miss reads through the scaler) and neither polls,
-// scales nor writes. On the leader it does nothing: the Reconciler owns the
-// loop there, and rebuilds every object when it takes over.
+// only serves reads (a miss reads through the scaler, a formula reads its
+// triggers through) and neither polls, scales nor writes. It also hands the
+// loop each status the leader writes (ScaleLoop.FollowStatus), without a
+// rebuild, so that fallback values agree with the leader's. On the leader it
+// does nothing: the Reconciler owns the loop there, and rebuilds every object
+// when it takes over.
 type mirror struct {
 	r       *Reconciler
 	elected <-chan struct{}
 
 	mu    sync.Mutex
-	built map[types.NamespacedName]string
+	built map[types.NamespacedName]mirrored
+}
+
+// mirrored is what a built object's scalers depend on: a change rebuilds them.
+type mirrored struct {
+	uid        types.UID
+	generation int64
+	pause      string
 }
 
 func (m *mirror) setup(mgr ctrl.Manager) error {
 	m.elected = mgr.Elected()
-	m.built = map[types.NamespacedName]string{}
+	m.built = map[types.NamespacedName]mirrored{}
+	// Every update, status included: the leader's status writes carry the
+	// replica count and failure counts followers serve fallbacks with.
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("scaledobject-mirror").
-		For(&v1alpha1.ScaledObject{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&v1alpha1.ScaledObject{}, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		WithOptions(controller.Options{NeedLeaderElection: ptrTo(false), MaxConcurrentReconciles: 4}).
 		Complete(m)
 }
@@ -65,11 +76,12 @@ func (m *mirror) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 		m.forget(req.NamespacedName)
 		return reconcile.Result{}, nil
 	}
-	version := so.ResourceVersion
+	version := mirrored{uid: so.UID, generation: so.Generation, pause: pauseKey(&so)}
 	m.mu.Lock()
 	same := m.built[req.NamespacedName] == version
 	m.mu.Unlock()
 	if same {
+		m.r.Loop.FollowStatus(&so)
 		return reconcile.Result{}, nil
 	}
 	target, err := m.r.resolveTarget(&so)
@@ -87,6 +99,7 @@ func (m *mirror) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 		return reconcile.Result{}, nil
 	}
 	m.r.Loop.Upsert(st)
+	m.r.Loop.FollowStatus(&so)
 	m.mu.Lock()
 	m.built[req.NamespacedName] = version
 	m.mu.Unlock()

@@ -260,8 +260,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if rebuild {
 		st, err = r.build(ctx, &so, target, current)
 		if err != nil {
-			r.Events.Event(&so, corev1.EventTypeWarning, ReasonScalerError, err.Error())
-			return r.notReady(ctx, &so, base, ReasonScalerError, err.Error(), time.Minute)
+			msg := sanitize(err.Error(), maxEventMessage)
+			r.Events.Event(&so, corev1.EventTypeWarning, ReasonScalerError, msg)
+			return r.notReady(ctx, &so, base, ReasonScalerError, msg, time.Minute)
 		}
 	}
 
@@ -474,14 +475,14 @@ func (r *Reconciler) notReady(ctx context.Context, so *v1alpha1.ScaledObject, ba
 	delete(r.built, key)
 	delete(r.writing, key)
 	r.mu.Unlock()
-	msg = scalers.RedactString(msg)
+	msg = sanitize(msg, 1024)
 	st := so.Status.DeepCopy()
 	st.ObservedGeneration = so.Generation
 	st.HPAName = base.HPAName
 	st.ScaleTargetKind = base.ScaleTargetKind
 	st.OriginalReplicaCount = base.OriginalReplicaCount
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
-		Reason: reason, Message: truncate(msg, 1024), ObservedGeneration: so.Generation})
+		Reason: reason, Message: msg, ObservedGeneration: so.Generation})
 	if !equalStatus(st, &so.Status) {
 		if err := r.Status.WriteStatus(ctx, so, st); err != nil {
 			return reconcile.Result{}, err

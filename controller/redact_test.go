@@ -48,3 +48,23 @@ func TestReadErrorsShownOutsideLoseURLUserInformation(t *testing.T) {
 		t.Errorf("status triggers %+v: want a last error without the password", st)
 	}
 }
+
+func TestSanitizeBoundsAndCleansText(t *testing.T) {
+	for _, tc := range []struct {
+		sentence, in string
+		n            int
+		want         string
+	}{
+		{"URL user information is redacted", "dial amqp://u:p@h/: refused", 100, "dial amqp://" + scalers.Redacted + "@h/: refused"},
+		{"control characters become spaces", "a\x1b[31mb\nc", 100, "a [31mb c"},
+		{"invalid UTF-8 is replaced", "a\xffb", 100, "a\uFFFDb"},
+		{"long text is cut at a character boundary and marked", "ééé", 3, "é…"},
+		{"short text is kept", "ok", 2, "ok"},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			if got := sanitize(tc.in, tc.n); got != tc.want {
+				t.Errorf("sanitize(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+			}
+		})
+	}
+}

@@ -253,9 +253,11 @@ func TestDeleteRestoresTheOriginalReplicaCount(t *testing.T) {
 	so.Spec.Advanced = &v1alpha1.AdvancedConfig{RestoreToOriginalReplicaCount: true, ScaleToZero: v1alpha1.ScaleToZeroDirect}
 	e.create(so)
 	e.waitReplicas("worker", 0, 60*time.Second)
-	if got := e.get("orders"); got.Status.OriginalReplicaCount == nil || *got.Status.OriginalReplicaCount != 4 {
-		t.Fatalf("originalReplicaCount = %v, want 4", got.Status.OriginalReplicaCount)
-	}
+	// The status write follows the scale: wait for it.
+	e.waitFor(30*time.Second, "originalReplicaCount 4 in the status", func() (bool, error) {
+		got := e.get("orders").Status.OriginalReplicaCount
+		return got != nil && *got == 4, nil
+	})
 	if err := e.c.Delete(t.Context(), e.get("orders")); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,8 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	}
 	scales := NewScaleClient(sc)
 	status := NewStatusWriter(mgr.GetClient())
-	events := mgr.GetEventRecorderFor("ebb")
+	// Every Event goes through the sanitizer status text goes through.
+	events := NewEventRecorder(mgr.GetEventRecorderFor("ebb"))
 	loop := &ScaleLoop{
 		Status:  status,
 		Scales:  scales,

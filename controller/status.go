@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
-	"github.com/ebbscale/ebb/scalers"
 )
 
 // FieldOwner is the field manager of everything Ebb writes.
@@ -112,7 +111,7 @@ func (o *loopObject) loopStatus(d Decision, desired int32, now time.Time) *v1alp
 			ts.LastReadTime = &metav1.Time{Time: s.Time.Truncate(time.Second)}
 		}
 		if s.Err != nil {
-			ts.LastError = truncate(scalers.RedactString(s.Err.Error()), 512)
+			ts.LastError = sanitize(s.Err.Error(), 512)
 		}
 		st.Triggers = append(st.Triggers, ts)
 	}

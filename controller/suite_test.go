@@ -41,6 +41,7 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/postgresql"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
+	"github.com/ebbscale/ebb/tests/chartrbac"
 	"github.com/ebbscale/ebb/tests/controlplane"
 )
 
@@ -80,6 +81,9 @@ type env struct {
 	// metrics, when set, is where the operators started from here on
 	// register Ebb's metrics.
 	metrics prometheus.Registerer
+	// chartValues are the Helm chart values whose RBAC the operators
+	// started from here on run under; nil: the defaults.
+	chartValues map[string]any
 	// types are trigger types the operators serve besides rabbitmq and
 	// postgresql (test-only ones).
 	types []scalers.Type
@@ -137,7 +141,9 @@ func (e *env) startOperator(webhookCertDir string, webhookPort int) *operator {
 }
 
 // startOperatorWith starts an operator, optionally in a leader election with
-// the other operators of the test, and returns its scale loop.
+// the other operators of the test, and returns its scale loop. The operator
+// acts as the Helm chart's ServiceAccount with the chart's RBAC (rendered
+// with e.chartValues), the test's namespace as the release namespace.
 func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderElect bool) (*operator, *controller.ScaleLoop) {
 	t := e.t
 	t.Helper()
@@ -157,7 +163,8 @@ func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderEl
 	if webhookCertDir != "" {
 		opts.WebhookServer = webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: webhookPort, CertDir: webhookCertDir})
 	}
-	mgr, err := ctrl.NewManager(cp.Config, opts)
+	id := chartrbac.Operator(t, cp, chartrbac.Options{Namespace: e.ns, Values: e.chartValues})
+	mgr, err := ctrl.NewManager(id.Config, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,7 @@ func metadataErrors(p *field.Path, err error) field.ErrorList {
 			out = append(out, &field.Error{Type: field.ErrorTypeInvalid, Field: p.Key(fe.Key).String(), BadValue: field.OmitValueType{}, Detail: fmt.Sprintf("%s: key %q %s", fe.Trigger, fe.Key, fe.Msg)})
 			return
 		}
-		out = append(out, &field.Error{Type: field.ErrorTypeInvalid, Field: p.String(), BadValue: field.OmitValueType{}, Detail: scalers.RedactString(e.Error())})
+		out = append(out, &field.Error{Type: field.ErrorTypeInvalid, Field: p.String(), BadValue: field.OmitValueType{}, Detail: sanitize(e.Error(), 512)})
 	}
 	walk(err)
 	return out

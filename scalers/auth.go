@@ -2,7 +2,9 @@ package scalers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -177,6 +179,9 @@ func (r *AuthResolver) targetEnv(ctx context.Context, so *v1alpha1.ScaledObject)
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gv.WithKind(ref.Kind))
 	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: so.Namespace, Name: ref.Name}, u); err != nil {
+		if apierrors.IsForbidden(err) {
+			return nil, forbiddenTarget(ref.Kind, ref.Name, gv.Group, err)
+		}
 		return nil, fmt.Errorf("%s %s: %w", ref.Kind, ref.Name, notFoundOr(err))
 	}
 	raw, found, err := unstructured.NestedMap(u.Object, "spec", "template")
@@ -188,6 +193,27 @@ func (r *AuthResolver) targetEnv(ctx context.Context, so *v1alpha1.ScaledObject)
 		return nil, fmt.Errorf("%s %s: reading spec.template: %w", ref.Kind, ref.Name, err)
 	}
 	return r.templateEnv(ctx, so.Namespace, tmpl)
+}
+
+// forbiddenTarget says that the operator may not GET the scale target's
+// kind and which value of the Helm chart grants it. The API server's own
+// text (which names the operator's identity) is left out.
+func forbiddenTarget(kind, name, group string, err error) error {
+	resource := strings.ToLower(kind)
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		if d := status.Status().Details; d != nil && d.Kind != "" {
+			resource = d.Kind // the resource, for a Forbidden error
+		}
+	}
+	qualified := resource
+	if group != "" {
+		qualified += "." + group
+	}
+	return fmt.Errorf("%s %s: the operator may not get %s, which it needs to read the pod template for ...FromEnv parameters "+
+		"and TriggerAuthentication env; the Helm chart grants get on Deployments, StatefulSets, ReplicaSets and ReplicationControllers, "+
+		"and on other kinds through the value rbac.envSourceResources (an entry apiGroup: %q, resources: [%s])",
+		kind, name, qualified, group, resource)
 }
 
 // templateEnv resolves the environment of each container of a pod template.

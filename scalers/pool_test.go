@@ -269,3 +269,68 @@ func TestCoalescerJoinersRetryWhenTheStarterGivesUp(t *testing.T) {
 		t.Fatalf("the joiner got %v; want a fresh run's value", err)
 	}
 }
+
+// A holder that released its lease (a Scaler closed while one of its reads
+// was in flight) gets an error from Get and opens nothing: a resource opened
+// then would belong to no one and never be closed.
+func TestPoolGetAfterReleaseOpensNothing(t *testing.T) {
+	p, opened, _ := countingPool()
+	l := p.Acquire("broker-a")
+	l.Release()
+	if _, err := l.Get(context.Background()); !errors.Is(err, ErrLeaseReleased) {
+		t.Fatalf("Get after Release = %v, want ErrLeaseReleased", err)
+	}
+	if keys, open := p.Stats(); keys != 0 || open != 0 || opened.Load() != 0 {
+		t.Fatalf("keys=%d open=%d opened=%d, want 0/0/0", keys, open, opened.Load())
+	}
+
+	// A lease released while others hold the key fails too; the others'
+	// resource stays theirs.
+	a, b := p.Acquire("broker-b"), p.Acquire("broker-b")
+	a.Release()
+	if _, err := a.Get(context.Background()); !errors.Is(err, ErrLeaseReleased) {
+		t.Fatalf("Get on a released lease = %v, want ErrLeaseReleased", err)
+	}
+	if _, err := b.Get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.Release()
+	if _, open := p.Stats(); open != 0 {
+		t.Fatalf("open = %d after the last release, want 0", open)
+	}
+}
+
+// Reads race the release of their lease (a ScaledObject updated or deleted
+// while the adapter reads through it): whatever the interleaving, every
+// resource opened is closed once the last lease is gone, and Stats counts
+// what is really open. Run with -race.
+func TestPoolGetsRacingReleaseLeakNothing(t *testing.T) {
+	p, opened, closed := countingPool()
+	for round := 0; round < 200; round++ {
+		leases := []*Lease[string, *fakeConn]{p.Acquire("k"), p.Acquire("k")}
+		var wg sync.WaitGroup
+		for _, l := range leases {
+			for range 3 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if c, err := l.Get(context.Background()); err == nil && round%3 == 0 {
+						l.Invalidate(context.Background(), c, func(a, b *fakeConn) bool { return a == b })
+					}
+				}()
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.Release()
+			}()
+		}
+		wg.Wait()
+	}
+	if keys, open := p.Stats(); keys != 0 || open != 0 {
+		t.Fatalf("after every release: keys=%d open=%d, want 0/0", keys, open)
+	}
+	if opened.Load() != closed.Load() {
+		t.Fatalf("opened %d, closed %d: %d leaked", opened.Load(), closed.Load(), opened.Load()-closed.Load())
+	}
+}

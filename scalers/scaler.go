@@ -28,7 +28,10 @@ type Scaler interface {
 	// trigger.
 	Read(ctx context.Context) (Reading, error)
 	// Close releases what the Scaler holds, such as its lease on a pooled
-	// connection. The Scaler is not used after Close; Close is called once.
+	// connection. Close is called once, possibly while a Read is in flight
+	// (the ScaledObject was updated or deleted): that Read and any later one
+	// must fail without opening anything again, as Lease.Get does after
+	// Release.
 	Close() error
 }
 

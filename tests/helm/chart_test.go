@@ -211,6 +211,11 @@ func TestEachOptionRenders(t *testing.T) {
 	}
 }
 
+// envSourceValues let the operator read Argo Rollouts' pod templates.
+var envSourceValues = map[string]any{"rbac": map[string]any{"envSourceResources": []any{
+	map[string]any{"apiGroup": "argoproj.io", "resources": []any{"rollouts"}},
+}}}
+
 type option struct {
 	name   string
 	values map[string]any
@@ -284,6 +289,20 @@ var options = []option{
 		}
 		if !slices.Contains(args(t, r), "--adapter-apiservice=") {
 			t.Error("the operator patches an APIService the chart does not own")
+		}
+	}},
+	{"get on the scale targets of a custom kind (envSourceResources)", envSourceValues, func(t *testing.T, r *helm.Rendered) {
+		var found bool
+		for _, rule := range rules(find(t, r, "ClusterRole", "ebb-operator")) {
+			if slices.Equal(rule.APIGroups, []string{"argoproj.io"}) {
+				found = true
+				if !slices.Equal(rule.Resources, []string{"rollouts"}) || !slices.Equal(rule.Verbs, []string{"get"}) {
+					t.Errorf("the rule for argoproj.io is %+v, want get on rollouts only", rule)
+				}
+			}
+		}
+		if !found {
+			t.Error("no rule for argoproj.io rollouts")
 		}
 	}},
 	{"namespace-restricted Secret access", map[string]any{"rbac": map[string]any{"secretNamespaces": []any{"shop", "ebb-system"}}}, func(t *testing.T, r *helm.Rendered) {
@@ -617,6 +636,9 @@ func TestTheValuesSchemaRejectsBadValues(t *testing.T) {
 		{"a port out of range", map[string]any{"adapter": map[string]any{"port": 70000}}, []string{"adapter/port", "maximum"}},
 		{"a duration without unit", map[string]any{"adapter": map[string]any{"certValidity": "8760"}}, []string{"certValidity"}},
 		{"a namespace that is no DNS label", map[string]any{"rbac": map[string]any{"secretNamespaces": []any{"Shop_1"}}}, []string{"secretNamespaces", "Shop_1"}},
+		{"an envSourceResources wildcard", map[string]any{"rbac": map[string]any{"envSourceResources": []any{map[string]any{"apiGroup": "*", "resources": []any{"*"}}}}}, []string{"envSourceResources/0"}},
+		{"an envSourceResources subresource", map[string]any{"rbac": map[string]any{"envSourceResources": []any{map[string]any{"apiGroup": "argoproj.io", "resources": []any{"rollouts/status"}}}}}, []string{"envSourceResources/0/resources/0"}},
+		{"an envSourceResources entry without resources", map[string]any{"rbac": map[string]any{"envSourceResources": []any{map[string]any{"apiGroup": "argoproj.io"}}}}, []string{"envSourceResources/0", "resources"}},
 		{"a pull policy in lower case", map[string]any{"image": map[string]any{"pullPolicy": "always"}}, []string{"pullPolicy"}},
 		{"an interceptor route with a namespace but no service", map[string]any{"interceptor": map[string]any{"routes": []any{map[string]any{"name": "a", "host": "a", "backend": "http://a", "namespace": "shop"}}}}, []string{"routes/0", "service"}},
 		{"an interceptor namespace that is no DNS label", map[string]any{"interceptor": map[string]any{"namespace": "Shop_1"}}, []string{"interceptor/namespace"}},
@@ -697,6 +719,12 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "apps", Resource: "deployments", Subresource: "scale", Verb: "get", Namespace: "shop"},
 		{Group: "apps", Resource: "deployments", Subresource: "scale", Verb: "patch", Namespace: "shop"},
 		{Group: "apps", Resource: "statefulsets", Subresource: "scale", Verb: "patch", Namespace: "shop"},
+		// The pod templates of the built-in scale targets, for ...FromEnv
+		// parameters and TriggerAuthentication env.
+		{Group: "apps", Resource: "deployments", Verb: "get", Namespace: "shop", Name: "worker"},
+		{Group: "apps", Resource: "statefulsets", Verb: "get", Namespace: "shop"},
+		{Group: "apps", Resource: "replicasets", Verb: "get", Namespace: "shop"},
+		{Group: "", Resource: "replicationcontrollers", Verb: "get", Namespace: "shop"},
 		{Group: "", Resource: "secrets", Verb: "get", Namespace: "shop", Name: "rabbit-credentials"},
 		{Group: "", Resource: "configmaps", Verb: "get", Namespace: "shop"},
 		{Group: "", Resource: "events", Verb: "create", Namespace: "shop"},
@@ -718,6 +746,14 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "", Resource: "configmaps", Verb: "list", Namespace: "shop"},
 		{Group: "apps", Resource: "deployments", Verb: "update", Namespace: "shop"},
 		{Group: "apps", Resource: "deployments", Verb: "delete", Namespace: "shop"},
+		{Group: "apps", Resource: "deployments", Verb: "list", Namespace: "shop"},
+		{Group: "apps", Resource: "deployments", Verb: "watch"},
+		{Group: "apps", Resource: "deployments", Verb: "patch", Namespace: "shop"},
+		{Group: "apps", Resource: "statefulsets", Verb: "list"},
+		{Group: "apps", Resource: "replicasets", Verb: "watch", Namespace: "shop"},
+		{Group: "apps", Resource: "daemonsets", Verb: "get", Namespace: "shop"},
+		{Group: "", Resource: "replicationcontrollers", Verb: "list", Namespace: "shop"},
+		{Group: "argoproj.io", Resource: "rollouts", Verb: "get", Namespace: "shop"},
 		{Group: "", Resource: "pods", Verb: "watch"},
 		{Group: "", Resource: "pods", Verb: "get", Namespace: "shop"},
 		{Group: "", Resource: "pods", Verb: "delete", Namespace: "shop"},
@@ -784,6 +820,24 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 	for ns, want := range map[string]bool{"shop": true, namespace: true, "elsewhere": false} {
 		if got := allowed(t, cp, sa, authzv1.ResourceAttributes{Resource: "secrets", Verb: "get", Namespace: ns, Name: "creds"}); got != want {
 			t.Errorf("namespace-restricted: get secrets in %s allowed = %v, want %v", ns, got, want)
+		}
+	}
+
+	// rbac.envSourceResources: get on Argo Rollouts, and nothing more.
+	r = render(t, c, envSourceValues)
+	for _, o := range r.Objects {
+		apply(t, cp, o, "envSourceResources")
+	}
+	for ra, want := range map[authzv1.ResourceAttributes]bool{
+		{Group: "argoproj.io", Resource: "rollouts", Verb: "get", Namespace: "shop", Name: "web"}: true,
+		{Group: "argoproj.io", Resource: "rollouts", Verb: "list", Namespace: "shop"}:             false,
+		{Group: "argoproj.io", Resource: "rollouts", Verb: "watch"}:                               false,
+		{Group: "argoproj.io", Resource: "rollouts", Verb: "patch", Namespace: "shop"}:            false,
+		{Group: "argoproj.io", Resource: "analysisruns", Verb: "get", Namespace: "shop"}:          false,
+		{Group: "apps", Resource: "deployments", Verb: "get", Namespace: "shop"}:                  true,
+	} {
+		if got := allowed(t, cp, sa, ra); got != want {
+			t.Errorf("envSourceResources: %s allowed = %v, want %v", describe(ra), got, want)
 		}
 	}
 }
