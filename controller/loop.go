@@ -57,6 +57,11 @@ type ScaleLoop struct {
 	Log     logr.Logger
 	// Metrics, when set, records reads and scale decisions (metrics.go).
 	Metrics *Metrics
+	// Recheck, when set, is asked before a poll whose object has a trigger
+	// whose last read failed: it resolves the object's credentials again and
+	// says whether they changed (then the reconciler rebuilds the object,
+	// and this poll reads nothing). See authrefresh.go.
+	Recheck func(ctx context.Context, key types.NamespacedName) bool
 
 	once    sync.Once
 	sched   *Scheduler[types.NamespacedName]
@@ -101,6 +106,10 @@ type loopTrigger struct {
 	// closed is set when the loop lets the trigger go, before its scaler is
 	// closed: a read in flight then is not the trigger's health.
 	closed atomic.Bool
+	// authErr, when set, is why the trigger's credentials no longer resolve
+	// (a Secret deleted, say): its reads fail with it, and the scaler built
+	// with the last credentials is kept for when they resolve again.
+	authErr atomic.Pointer[error]
 
 	mu   sync.Mutex
 	last Sample
@@ -199,6 +208,15 @@ func (l *ScaleLoop) Remove(key types.NamespacedName) {
 	}
 }
 
+// SetAuthErrors marks the triggers of key whose credentials no longer
+// resolve (errs[i] for trigger i; nil clears it): see loopTrigger.authErr.
+func (l *ScaleLoop) SetAuthErrors(key types.NamespacedName, errs []error) {
+	l.init()
+	if o := l.object(key); o != nil {
+		setAuthErrors(o.triggers, errs)
+	}
+}
+
 // Has says whether the loop polls key.
 func (l *ScaleLoop) Has(key types.NamespacedName) bool {
 	l.init()
@@ -267,7 +285,9 @@ func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sam
 		var r scalers.Reading
 		var err error
 		start := time.Now()
-		if key == "probe" {
+		if ae := t.authErr.Load(); ae != nil {
+			err = *ae
+		} else if key == "probe" {
 			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return p.Probe(ctx) })
 		} else {
 			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return t.scaler.Read(ctx) })
@@ -311,6 +331,12 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	spec := &so.Spec
 	interval := spec.PollingIntervalDuration()
 	log := l.Log.WithValues("scaledObject", key)
+
+	if l.Recheck != nil && failing(o.triggers) && l.Recheck(ctx, key) {
+		// New credentials: the rebuilt object is polled as soon as it is
+		// handed over; the failing ones are not tried again.
+		return interval, true
+	}
 
 	// Read every trigger, in parallel: a slow source must not delay the
 	// others. At zero replicas between full polls, a cheap (batched) probe

@@ -704,6 +704,9 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "ebb.dev", Resource: "scaledobjects", Subresource: "finalizers", Verb: "update", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "get", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "clustertriggerauthentications", Verb: "get"},
+		// Watched, so that a change reaches the triggers that use it.
+		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "watch"},
+		{Group: "ebb.dev", Resource: "clustertriggerauthentications", Verb: "list"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "watch"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "patch", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Subresource: "status", Verb: "patch", Namespace: "shop"},
@@ -762,7 +765,7 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "apiregistration.k8s.io", Resource: "apiservices", Verb: "patch", Name: "v1beta1.custom.metrics.k8s.io"},
 		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "delete", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "delete", Namespace: "shop"},
-		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "list"},
+		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "update", Namespace: "shop"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Namespace: "shop"},
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "escalate"},
 	}
