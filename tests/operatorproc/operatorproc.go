@@ -182,6 +182,20 @@ func (p *Process) Stop(t testing.TB) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
+// Kill sends SIGKILL to the operator's process group and waits for the
+// exit: a crash, an OOM kill or a node that goes away, with no chance to
+// release the leader lease or write anything. Killing a stopped operator
+// does nothing.
+func (p *Process) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
 // Exited says whether the operator has exited, and how.
 func (p *Process) Exited() (bool, error) {
 	select {
