@@ -2,9 +2,9 @@ package metricsadapter
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"crypto/tls"
 	"net"
 	"net/http"
 	"os"

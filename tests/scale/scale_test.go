@@ -22,7 +22,7 @@ func TestFiftyScaledObjectsBecomeReadyCheaply(t *testing.T) {
 	res, err := scale.Run(ctx, scale.Options{
 		N: 50, Config: cp.Config, Scheme: cp.Scheme, ProcessPIDs: pids,
 		OperatorConfig: chartrbac.OperatorConfig(cp, nil),
-		Timeout: 3 * time.Minute, Progress: t.Logf,
+		Timeout:        3 * time.Minute, Progress: t.Logf,
 	})
 	if err != nil {
 		t.Fatal(err)
