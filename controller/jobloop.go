@@ -88,7 +88,7 @@ func (l *JobLoop) init() {
 		if l.Metrics == nil && l.scale != nil {
 			l.Metrics = l.scale.Metrics
 		}
-		l.sched = NewScheduler(l.Clock, l.Workers, l.poll)
+		l.sched = NewScheduler(l.Clock, l.Workers, l.poll).GroupBy(namespaceOf)
 	})
 }
 

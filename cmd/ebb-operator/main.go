@@ -254,13 +254,24 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 		if err := mgr.Add(adapter); err != nil {
 			return err
 		}
+		if err := mgr.AddReadyzCheck("adapter", adapter.ReadyCheck); err != nil {
+			return err
+		}
 		log.Info("Serving the metrics adapter", "address", adapter.Addr().String(), "generatedCertificate", c.adapterCertDir == "")
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+	// Ready only when this replica can do its work: its caches are
+	// synced, and the webhook and the adapter serve (a new pod must not
+	// take their traffic earlier).
+	if err := mgr.AddReadyzCheck("caches", controller.CachesSynced(mgr.GetCache())); err != nil {
 		return err
+	}
+	if c.webhook {
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return err
+		}
 	}
 	log.Info("Starting", "namespace", c.namespace, "triggerTypes", reg.Names())
 	return mgr.Start(ctx)

@@ -34,6 +34,9 @@ type Options struct {
 	// ControllerManager starts kube-controller-manager with the deployment,
 	// replicaset and horizontal-pod-autoscaler controllers.
 	ControllerManager bool
+	// GarbageCollector adds the garbage collector to kube-controller-manager's
+	// controllers (with ControllerManager): dependents go with their owners.
+	GarbageCollector bool
 	// Aggregator sets up the API server's aggregation layer: a front-proxy CA
 	// and client certificate, and the request-header flags.
 	Aggregator bool
@@ -49,6 +52,12 @@ type Option func(*Options)
 // HPA sync period.
 func WithControllerManager() Option {
 	return func(o *Options) { o.ControllerManager = true }
+}
+
+// WithGarbageCollector runs kube-controller-manager (as
+// WithControllerManager does) with the garbage collector too.
+func WithGarbageCollector() Option {
+	return func(o *Options) { o.ControllerManager, o.GarbageCollector = true, true }
 }
 
 // WithAggregator sets up the API server's aggregation layer so that an
@@ -83,6 +92,9 @@ type ControlPlane struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	// apiMu serializes StopAPIServer and StartAPIServer.
+	apiMu   sync.Mutex
+	apiDown bool
 }
 
 // Start starts a control plane for a test and stops it when the test ends,
@@ -242,7 +254,11 @@ func New(ctx context.Context, o Options) (_ *ControlPlane, retErr error) {
 	if o.ControllerManager {
 		startCtx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 		defer cancel()
-		cp.kcm, err = startControllerManager(startCtx, bins["kube-controller-manager"], cp.Kubeconfig, cp.Dir)
+		controllers := ControllerManagerControllers
+		if o.GarbageCollector {
+			controllers += "," + GarbageCollectorController
+		}
+		cp.kcm, err = startControllerManager(startCtx, bins["kube-controller-manager"], cp.Kubeconfig, cp.Dir, controllers)
 		if err != nil {
 			return nil, err
 		}
@@ -297,6 +313,50 @@ func (cp *ControlPlane) Stop() error {
 		cp.stopErr = errors.Join(errs...)
 	})
 	return cp.stopErr
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, then waits for it to exit),
+// keeping etcd and kube-controller-manager running: clients see the API
+// server go away as in a control-plane upgrade or crash. StartAPIServer
+// brings it back on the same address with the same certificates, so every
+// Config and kubeconfig stays valid. Stopping a stopped API server does
+// nothing.
+func (cp *ControlPlane) StopAPIServer() error {
+	cp.apiMu.Lock()
+	defer cp.apiMu.Unlock()
+	if cp.apiDown {
+		return nil
+	}
+	if err := cp.env.ControlPlane.APIServer.Stop(); err != nil {
+		return fmt.Errorf("stop kube-apiserver: %w", err)
+	}
+	cp.apiDown = true
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the same
+// port, with the same serving and client certificates and the same etcd,
+// and waits until it is healthy. Starting a running API server does
+// nothing.
+func (cp *ControlPlane) StartAPIServer() error {
+	cp.apiMu.Lock()
+	defer cp.apiMu.Unlock()
+	if !cp.apiDown {
+		return nil
+	}
+	// The certificate folder is the control plane's own (not envtest's
+	// temporary one), so envtest keeps its serving certificate, its client
+	// CA and the secure port: the restarted server is the same server.
+	if err := cp.env.ControlPlane.APIServer.Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver again: %w", err)
+	}
+	cp.apiDown = false
+	if pids, err := Processes(cp.Dir); err == nil {
+		if err := cp.guard.watch(pids...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Logs is the last n lines of each component's log.

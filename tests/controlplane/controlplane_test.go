@@ -269,3 +269,63 @@ func runKilledOwnerChild(t *testing.T) {
 	fmt.Println("started")
 	select {} // until killed
 }
+
+// A restarted kube-apiserver is the same server: same address, same
+// certificates (the old Config still works), same etcd (what was written is
+// still there).
+func TestRestartAPIServerKeepsEtcd(t *testing.T) {
+	cp := Start(t)
+	ctx := t.Context()
+	cm := &corev1.ConfigMap{}
+	cm.Namespace, cm.Name = "default", "kept"
+	cm.Data = map[string]string{"written": "before the restart"}
+	if err := cp.Client.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	etcdBefore, apiBefore := componentPIDs(t, cp.Dir)
+	if err := cp.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(cm), &corev1.ConfigMap{}); err == nil {
+		t.Fatal("the API server answered while stopped")
+	}
+	if err := cp.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	var got corev1.ConfigMap
+	if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(cm), &got); err != nil {
+		t.Fatalf("read with the Config from before the restart: %v", err)
+	}
+	if got.Data["written"] != "before the restart" {
+		t.Errorf("data %v after the restart", got.Data)
+	}
+	etcdAfter, apiAfter := componentPIDs(t, cp.Dir)
+	if etcdAfter != etcdBefore {
+		t.Errorf("etcd pid %d, was %d: etcd was restarted too", etcdAfter, etcdBefore)
+	}
+	if apiAfter == apiBefore || apiAfter == 0 {
+		t.Errorf("kube-apiserver pid %d, was %d: not restarted", apiAfter, apiBefore)
+	}
+}
+
+// componentPIDs are the pids of the control plane's etcd and kube-apiserver.
+func componentPIDs(t *testing.T, dir string) (etcd, apiserver int) {
+	t.Helper()
+	pids, err := Processes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		switch name := strings.SplitN(string(cmdline), "\x00", 2)[0]; {
+		case strings.HasSuffix(name, "/etcd"):
+			etcd = pid
+		case strings.HasSuffix(name, "/kube-apiserver"):
+			apiserver = pid
+		}
+	}
+	return etcd, apiserver
+}

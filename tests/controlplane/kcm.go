@@ -22,6 +22,12 @@ import (
 // run: there is no scheduler and no kubelet.
 const ControllerManagerControllers = "deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller"
 
+// GarbageCollectorController is the garbage collector's name in
+// kube-controller-manager's --controllers: WithGarbageCollector adds it, so
+// that objects go with their owners (an HPA with its ScaledObject) as in a
+// cluster.
+const GarbageCollectorController = "garbage-collector-controller"
+
 // controllerManager is a kube-controller-manager child process in its own
 // process group.
 type controllerManager struct {
@@ -34,7 +40,7 @@ type controllerManager struct {
 // startControllerManager starts kube-controller-manager against the API
 // server of kubeconfig and waits until it answers /healthz. Its output goes
 // to dir/kube-controller-manager.log.
-func startControllerManager(ctx context.Context, bin, kubeconfig, dir string) (*controllerManager, error) {
+func startControllerManager(ctx context.Context, bin, kubeconfig, dir, controllers string) (*controllerManager, error) {
 	var lastErr error
 	// The secure port is found free, then bound by the child: another
 	// process may take it in between, so try a few times.
@@ -43,7 +49,7 @@ func startControllerManager(ctx context.Context, bin, kubeconfig, dir string) (*
 		if err != nil {
 			return nil, err
 		}
-		kcm, err := runControllerManager(bin, kubeconfig, dir, port)
+		kcm, err := runControllerManager(bin, kubeconfig, dir, controllers, port)
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +66,7 @@ func startControllerManager(ctx context.Context, bin, kubeconfig, dir string) (*
 	return nil, lastErr
 }
 
-func runControllerManager(bin, kubeconfig, dir string, port int) (*controllerManager, error) {
+func runControllerManager(bin, kubeconfig, dir, controllers string, port int) (*controllerManager, error) {
 	certDir := filepath.Join(dir, "kube-controller-manager")
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, fmt.Errorf("kube-controller-manager: %w", err)
@@ -74,7 +80,7 @@ func runControllerManager(bin, kubeconfig, dir string, port int) (*controllerMan
 
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
-		"--controllers=" + ControllerManagerControllers,
+		"--controllers=" + controllers,
 		"--horizontal-pod-autoscaler-sync-period=1s",
 		"--leader-elect=false",
 		"--use-service-account-credentials=false",
