@@ -231,3 +231,37 @@ func TestADeletedSecretIsAnErrorNotAZero(t *testing.T) {
 	took := e.waitReplicas("worker", 0, 3*rotationInterval)
 	t.Logf("Secret made again → trigger read, target at zero: %s", took.Round(10*time.Millisecond))
 }
+
+// The same for a ScaledJob: a wrong password, then corrected in the
+// Secret; the job loop creates a Job for the waiting message within one
+// polling interval of the update.
+func TestACorrectedSecretReachesAScaledJobsTrigger(t *testing.T) {
+	e := newEnv(t, false)
+	mq := newRabbit(t)
+	e.startOperator("", 0)
+	q := mq.queue()
+	mq.publish(q, 1)
+	e.passwordSecret("rabbit-password", wrongPassword)
+	e.passwordAuth("rabbit", "rabbit-password")
+	trig := rabbitTrigger("amqp://127.0.0.1:5672/", q, "1")
+	trig.AuthenticationRef = &v1alpha1.AuthenticationRef{Name: "rabbit"}
+	sj := e.scaledJob("batch", trig)
+	sj.Spec.PollingInterval = ptr.To(int32(rotationInterval / time.Second))
+	e.create(sj)
+	e.waitFor(90*time.Second, "the ScaledJob's trigger to fail", func() (bool, error) {
+		st := e.getJob("batch").Status
+		return len(st.Triggers) == 1 && st.Triggers[0].ConsecutiveFailures >= 2, nil
+	})
+	if n := len(e.jobsOf("batch")); n != 0 {
+		t.Fatalf("%d Jobs with the trigger failing", n)
+	}
+
+	updated := time.Now()
+	e.passwordSecret("rabbit-password", "guest")
+	e.waitFor(3*rotationInterval, "a Job", func() (bool, error) { return len(e.jobsOf("batch")) == 1, nil })
+	took := time.Since(updated)
+	t.Logf("corrected Secret → first Job: %s (polling interval %s)", took.Round(10*time.Millisecond), rotationInterval)
+	if took > rotationInterval {
+		t.Errorf("the corrected Secret took %s to reach the ScaledJob's trigger, more than one polling interval (%s)", took, rotationInterval)
+	}
+}
