@@ -57,6 +57,8 @@ func TestAdmissionRejectsBadScaledObjectsNamingTheField(t *testing.T) {
 			[]string{"metadata.annotations[ebb.dev/paused-replicas]"}},
 		{"a target another ScaledObject scales", e.scaledObject("h", "worker", rabbitTrigger(rabbitURL, "q", "1")),
 			[]string{"spec.scaleTargetRef", "already scaled by ScaledObject owner"}},
+		{"a name too long for a label value", e.scaledObject(strings.Repeat("n", 64), "other", rabbitTrigger(rabbitURL, "q", "1")),
+			[]string{"metadata.name", "at most 63"}},
 		{"a target a foreign HPA scales", e.scaledObject("i", "api", rabbitTrigger(rabbitURL, "q", "1")),
 			[]string{"spec.scaleTargetRef", "already scaled by HorizontalPodAutoscaler api-hpa"}},
 	}

@@ -396,6 +396,8 @@ func TestAdmissionRejectsBadScaledJobsNamingTheField(t *testing.T) {
 		{"an unknown calculation", func(sj *v1alpha1.ScaledJob) {
 			sj.Spec.ScalingStrategy = &v1alpha1.ScalingStrategy{MultipleScalersCalculation: "median"}
 		}, []string{"spec.scalingStrategy.multipleScalersCalculation"}},
+		{"a name too long for a label value", func(sj *v1alpha1.ScaledJob) { sj.Name = strings.Repeat("n", 64) },
+			[]string{"metadata.name", "at most 63"}},
 		{"a Job template without containers", func(sj *v1alpha1.ScaledJob) { sj.Spec.JobTargetRef.Template.Spec.Containers = nil },
 			[]string{"spec.jobTargetRef.template.spec.containers"}},
 		{"a pause annotation that is not true or false", func(sj *v1alpha1.ScaledJob) {

@@ -151,14 +151,18 @@ func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderEl
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "ebb-test",
 		LeaderElectionNamespace: e.ns,
-		LeaseDuration:           ptr.To(4 * time.Second),
-		RenewDeadline:           ptr.To(2 * time.Second),
-		RetryPeriod:             ptr.To(500 * time.Millisecond),
-		Scheme:                  cp.Scheme,
-		Metrics:                 metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:  "0",
-		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:                  testLogger(t),
+		// Generous enough that a loaded CI machine does not miss a renewal
+		// (with 2 s, both operators once led); a stopped leader releases
+		// its lease, so a takeover still takes about one RetryPeriod.
+		LeaseDuration:                 ptr.To(15 * time.Second),
+		RenewDeadline:                 ptr.To(10 * time.Second),
+		RetryPeriod:                   ptr.To(time.Second),
+		LeaderElectionReleaseOnCancel: true,
+		Scheme:                        cp.Scheme,
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:        "0",
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
+		Logger:                        testLogger(t),
 	}
 	if webhookCertDir != "" {
 		opts.WebhookServer = webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: webhookPort, CertDir: webhookCertDir})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -73,7 +74,8 @@ func ValidateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject) field.ErrorL
 	for i := range so.Spec.Triggers {
 		names[i] = so.Spec.TriggerName(i)
 	}
-	errs := validateTriggers(reg, so.Namespace, so.Name, so.Spec.Triggers, names)
+	errs := validateName(so.Name)
+	errs = append(errs, validateTriggers(reg, so.Namespace, so.Name, so.Spec.Triggers, names)...)
 	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil && a.ScalingModifiers.Formula != "" {
 		if _, err := CompileComposite(a.ScalingModifiers, names); err != nil {
 			errs = append(errs, field.Invalid(field.NewPath("spec", "advanced", "scalingModifiers", "formula"), a.ScalingModifiers.Formula, err.Error()))
@@ -86,6 +88,17 @@ func ValidateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject) field.ErrorL
 	}
 	errs = append(errs, validatePaused(so.Annotations)...)
 	return errs
+}
+
+// validateName refuses a name that cannot be a label value: Ebb labels the
+// HPA, and the Jobs it creates, with their owner's name, so a longer name
+// would fail only later, when that object is written. The CRD schema says the
+// same; this check also covers `ebb explain` and an old CRD.
+func validateName(name string) field.ErrorList {
+	if len(name) > validation.LabelValueMaxLength {
+		return field.ErrorList{field.TooLong(field.NewPath("metadata", "name"), name, validation.LabelValueMaxLength)}
+	}
+	return nil
 }
 
 func validatePaused(annotations map[string]string) field.ErrorList {
@@ -163,7 +176,8 @@ func ValidateJobSpec(reg *scalers.Registry, sj *v1alpha1.ScaledJob) field.ErrorL
 	for i := range sj.Spec.Triggers {
 		names[i] = sj.Spec.TriggerName(i)
 	}
-	errs := validateTriggers(reg, sj.Namespace, sj.Name, sj.Spec.Triggers, names)
+	errs := validateName(sj.Name)
+	errs = append(errs, validateTriggers(reg, sj.Namespace, sj.Name, sj.Spec.Triggers, names)...)
 	return append(errs, validatePaused(sj.Annotations)...)
 }
 

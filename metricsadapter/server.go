@@ -2,9 +2,11 @@ package metricsadapter
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -228,6 +230,39 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	if err := s.generic.PrepareRun().RunWithContext(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("metrics adapter: %w", err)
+	}
+	return nil
+}
+
+// ReadyCheck is a readiness check (a controller-runtime healthz.Checker):
+// it passes once the adapter answers its own /readyz, which the API
+// server's library passes only when it serves and its authentication
+// configuration is loaded. Before that the Service must not send it the
+// aggregator's requests.
+func (s *Server) ReadyCheck(req *http.Request) error {
+	host, port, err := net.SplitHostPort(s.addr.String())
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+	defer cancel()
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	// The adapter's own listener on this host: nothing to authenticate.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(r)
+	if err != nil {
+		return fmt.Errorf("the metrics adapter does not answer yet: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the metrics adapter is not ready: /readyz answered %d", resp.StatusCode)
 	}
 	return nil
 }

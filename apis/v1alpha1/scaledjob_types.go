@@ -15,6 +15,7 @@ const LabelScaledJob = "ebb.dev/scaledjob"
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: Ebb uses it as a label value"
 // +kubebuilder:resource:shortName=ebbsj;ebbsjs,categories=ebb
 // +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.scalingStrategy.strategy`
 // +kubebuilder:printcolumn:name="Max",type=integer,JSONPath=`.spec.maxReplicaCount`

@@ -28,6 +28,7 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 	ebbhttp "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
+	"github.com/ebbscale/ebb/tests/chartrbac"
 	"github.com/ebbscale/ebb/tests/controlplane"
 )
 
@@ -51,14 +52,16 @@ func TestRoutesFromTheClusterAndPushActivation(t *testing.T) {
 	}))
 	t.Cleanup(backend.Close)
 
-	// The interceptor.
+	// The interceptor, as the chart's interceptor ServiceAccount under the
+	// chart's RBAC.
+	interceptorID := chartrbac.Interceptor(t, cp, chartrbac.Options{Namespace: "default"})
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	writeFile(t, tokenFile, token)
 	ictx, stopInterceptor := context.WithCancel(ctx)
 	addrs := make(chan [2]net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ictx, []string{"--kubeconfig", cp.Kubeconfig, "--token-file", tokenFile, "--hold-timeout", "2m",
+		done <- run(ictx, []string{"--kubeconfig", interceptorID.Kubeconfig, "--token-file", tokenFile, "--hold-timeout", "2m",
 			"--proxy-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0"},
 			io.Discard, func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} })
 	}()
@@ -194,7 +197,9 @@ func TestRoutesFromTheClusterAndPushActivation(t *testing.T) {
 // process until the test ends.
 func startOperator(t *testing.T, cp *controlplane.ControlPlane) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
+	// As the chart's ServiceAccount, under the chart's RBAC.
+	id := chartrbac.Operator(t, cp, chartrbac.Options{Namespace: "default"})
+	mgr, err := ctrl.NewManager(id.Config, ctrl.Options{
 		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Logger: logr.Discard(),
 	})

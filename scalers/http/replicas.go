@@ -27,6 +27,11 @@ import (
 // answers for a headless Service with a TTL of 5 s.
 const resolveTTL = 5 * time.Second
 
+// maxResolved bounds the resolver's cache: the hosts come from tenants'
+// interceptorURLs, so their number is not Ebb's to choose. Past it, expired
+// entries are dropped first, then the oldest.
+const maxResolved = 4096
+
 // lookupFunc returns a host's addresses, like net.Resolver.LookupHost.
 type lookupFunc func(ctx context.Context, host string) ([]string, error)
 
@@ -35,6 +40,7 @@ type lookupFunc func(ctx context.Context, host string) ([]string, error)
 type resolver struct {
 	lookup  lookupFunc
 	ttl     time.Duration
+	max     int
 	now     func() time.Time
 	lookups scalers.Coalescer[[]string]
 
@@ -48,7 +54,7 @@ type resolved struct {
 }
 
 func newResolver(lookup lookupFunc) *resolver {
-	return &resolver{lookup: lookup, ttl: resolveTTL, now: time.Now, cache: map[string]resolved{}}
+	return &resolver{lookup: lookup, ttl: resolveTTL, max: maxResolved, now: time.Now, cache: map[string]resolved{}}
 }
 
 // addrs returns host's addresses, sorted and without duplicates, from the
@@ -76,11 +82,30 @@ func (r *resolver) addrs(ctx context.Context, host string) ([]string, error) {
 		if len(addrs) == 0 {
 			return nil, fmt.Errorf("resolve %s: no address", host)
 		}
-		r.mu.Lock()
-		r.cache[host] = resolved{addrs: addrs, at: r.now()}
-		r.mu.Unlock()
+		r.store(host, addrs)
 		return addrs, nil
 	})
+}
+
+// store caches host's addresses, keeping the cache within r.max entries.
+func (r *resolver) store(host string, addrs []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if _, ok := r.cache[host]; !ok && len(r.cache) >= r.max {
+		oldest, at := "", now
+		for h, c := range r.cache {
+			if now.Sub(c.at) >= r.ttl {
+				delete(r.cache, h)
+			} else if !c.at.After(at) {
+				oldest, at = h, c.at
+			}
+		}
+		if len(r.cache) >= r.max {
+			delete(r.cache, oldest)
+		}
+	}
+	r.cache[host] = resolved{addrs: addrs, at: now}
 }
 
 // forget drops host's addresses, so the next read looks them up again.

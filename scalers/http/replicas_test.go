@@ -502,3 +502,26 @@ func TestInterceptorReplicasAddressesAreNotLookedUp(t *testing.T) {
 		t.Errorf("a read after forget: %v, %d lookups; want 2", err, dns.lookups)
 	}
 }
+
+// The hosts come from tenants, so the cache of their addresses is bounded:
+// past its size, expired entries go first, then the oldest.
+func TestResolverCacheIsBounded(t *testing.T) {
+	now := time.Unix(0, 0)
+	res := newResolver(func(_ context.Context, host string) ([]string, error) { return []string{"10.0.0.1"}, nil })
+	res.max, res.now = 3, func() time.Time { return now }
+	for i := range 10 {
+		now = now.Add(time.Second)
+		if _, err := res.addrs(context.Background(), fmt.Sprintf("h%d.example", i)); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(res.cache); n > res.max {
+			t.Fatalf("after %d hosts the cache holds %d entries, want at most %d", i+1, n, res.max)
+		}
+	}
+	if _, ok := res.cache["h9.example"]; !ok {
+		t.Error("the newest host is not cached")
+	}
+	if _, ok := res.cache["h6.example"]; ok {
+		t.Error("the oldest host was kept over newer ones")
+	}
+}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/metricsadapter"
+	"github.com/ebbscale/ebb/tests/chartrbac"
 	"github.com/ebbscale/ebb/tests/controlplane"
 	"github.com/ebbscale/ebb/tests/operatorproc"
 )
@@ -60,8 +61,10 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 	cp := controlplane.Start(t, controlplane.WithControllerManager(), controlplane.WithAggregator())
 	port := operatorproc.FreePort(t)
 	operatorproc.Register(t, cp.Client, port)
-	metricsPort := operatorproc.FreePort(t)
-	op := operatorproc.Start(t, bin, operatorproc.Options{Kubeconfig: cp.Kubeconfig, AdapterPort: port, MetricsPort: metricsPort, Args: []string{"--v=1"}})
+	metricsPort, probePort := operatorproc.FreePort(t), operatorproc.FreePort(t)
+	// The operator acts as the chart's ServiceAccount, under its RBAC.
+	id := chartrbac.Operator(t, cp, chartrbac.Options{Namespace: operatorproc.Namespace})
+	op := operatorproc.Start(t, bin, operatorproc.Options{Kubeconfig: id.Kubeconfig, AdapterPort: port, MetricsPort: metricsPort, ProbePort: probePort, Args: []string{"--v=1"}})
 
 	available := func(t *testing.T, op *operatorproc.Process) string {
 		t.Helper()
@@ -94,13 +97,33 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 			t.Error("the caBundle is not the CA kept in the Secret")
 		}
 	})
+	t.Run("readyz reports the caches and the adapter", func(t *testing.T) {
+		// The pod is ready only when what it serves works: the checks are
+		// named in /readyz and all pass once the APIService is Available.
+		operatorproc.Eventually(t, op, 30*time.Second, "/readyz answers 200", func(ctx context.Context) (bool, string) {
+			code, body, err := getURL(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz?verbose=1", probePort))
+			if err != nil {
+				return false, err.Error()
+			}
+			return code == http.StatusOK, body
+		})
+		_, body, err := getURL(t.Context(), fmt.Sprintf("http://127.0.0.1:%d/readyz?verbose=1", probePort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, check := range []string{"[+]caches ok", "[+]adapter ok"} {
+			if !strings.Contains(body, check) {
+				t.Errorf("/readyz does not report %q:\n%s", check, body)
+			}
+		}
+	})
 	if t.Failed() {
 		return
 	}
 	// A restarted operator signs with the same CA (kept in the Secret): the
 	// caBundle stays valid.
 	op.Stop(t)
-	op = operatorproc.Start(t, bin, operatorproc.Options{Kubeconfig: cp.Kubeconfig, AdapterPort: port, MetricsPort: metricsPort, Args: []string{"--v=1"}})
+	op = operatorproc.Start(t, bin, operatorproc.Options{Kubeconfig: id.Kubeconfig, AdapterPort: port, MetricsPort: metricsPort, Args: []string{"--v=1"}})
 	if got := available(t, op); got != bundle {
 		t.Fatal("the caBundle changed across a restart of the operator")
 	}
@@ -350,4 +373,19 @@ func isStatus(err error, code int32) bool {
 	type status interface{ Status() metav1.Status }
 	s, ok := err.(status)
 	return ok && s.Status().Code == code
+}
+
+// getURL GETs url and returns its status code and body (at most 64 KiB).
+func getURL(ctx context.Context, url string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, string(b), err
 }

@@ -92,6 +92,9 @@ type Options struct {
 	Kubeconfig string
 	// AdapterPort and MetricsPort are its ports on 127.0.0.1.
 	AdapterPort, MetricsPort int
+	// ProbePort, when set, is the port of /healthz and /readyz on
+	// 127.0.0.1; 0: they are off.
+	ProbePort int
 	// Args are more flags, e.g. --leader-elect or --v=1.
 	Args []string
 }
@@ -116,11 +119,15 @@ func Start(t testing.TB, bin string, o Options) *Process {
 		t.Fatal(err)
 	}
 	defer logFile.Close() // the child holds its own descriptor
+	probe := "0"
+	if o.ProbePort != 0 {
+		probe = "127.0.0.1:" + strconv.Itoa(o.ProbePort)
+	}
 	args := append([]string{
 		"--kubeconfig=" + o.Kubeconfig,
 		"--namespace=" + Namespace,
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(o.MetricsPort),
-		"--health-probe-bind-address=0",
+		"--health-probe-bind-address=" + probe,
 		"--webhook=false",
 		"--adapter-bind-address=127.0.0.1",
 		"--adapter-port=" + strconv.Itoa(o.AdapterPort),

@@ -47,6 +47,10 @@ type Options struct {
 	// counter. Scheme holds client-go's types and Ebb's.
 	Config *rest.Config
 	Scheme *runtime.Scheme
+	// OperatorConfig, when set, gives the operator's identity for a run in
+	// namespace (chartrbac.OperatorConfig: the chart's ServiceAccount and
+	// RBAC); nil: the operator acts with Config.
+	OperatorConfig func(ctx context.Context, namespace string) (*rest.Config, error)
 	// ProcessPIDs, when set, are the control plane's processes (etcd,
 	// kube-apiserver), whose CPU time the Result reports.
 	ProcessPIDs []int
@@ -278,6 +282,13 @@ func Run(ctx context.Context, o Options) (res Result, retErr error) {
 	// The operator, as cmd/ebb-operator runs it, with a request counter.
 	counter := NewCounter()
 	cfg := rest.CopyConfig(o.Config)
+	if o.OperatorConfig != nil {
+		id, err := o.OperatorConfig(ctx, ns)
+		if err != nil {
+			return res, fmt.Errorf("the operator's identity: %w", err)
+		}
+		cfg = rest.CopyConfig(id)
+	}
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	cfg.UserAgent = "ebb-operator"
 	cfg.Wrap(counter.Wrap)

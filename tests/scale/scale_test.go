@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebbscale/ebb/tests/chartrbac"
 	"github.com/ebbscale/ebb/tests/controlplane"
 	"github.com/ebbscale/ebb/tests/scale"
 )
@@ -20,7 +21,8 @@ func TestFiftyScaledObjectsBecomeReadyCheaply(t *testing.T) {
 	defer cancel()
 	res, err := scale.Run(ctx, scale.Options{
 		N: 50, Config: cp.Config, Scheme: cp.Scheme, ProcessPIDs: pids,
-		Timeout: 3 * time.Minute, Progress: t.Logf,
+		OperatorConfig: chartrbac.OperatorConfig(cp, nil),
+		Timeout:        3 * time.Minute, Progress: t.Logf,
 	})
 	if err != nil {
 		t.Fatal(err)
