@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -263,5 +264,45 @@ func TestACorrectedSecretReachesAScaledJobsTrigger(t *testing.T) {
 	t.Logf("corrected Secret → first Job: %s (polling interval %s)", took.Round(10*time.Millisecond), rotationInterval)
 	if took > rotationInterval {
 		t.Errorf("the corrected Secret took %s to reach the ScaledJob's trigger, more than one polling interval (%s)", took, rotationInterval)
+	}
+}
+
+// A ClusterTriggerAuthentication (its Secrets in the operator's namespace)
+// pointed from a wrong password to the right one: the ScaledObject that
+// names it, in another namespace, scales within one polling interval.
+func TestAChangedClusterTriggerAuthenticationReachesTheTrigger(t *testing.T) {
+	op := newEnv(t, false) // the operator's namespace
+	e := newEnv(t, false)  // the ScaledObject's
+	mq := newRabbit(t)
+	op.passwordSecret("old-password", wrongPassword)
+	op.passwordSecret("new-password", "guest")
+	cta := &v1alpha1.ClusterTriggerAuthentication{
+		ObjectMeta: metav1.ObjectMeta{Name: "rabbit-" + e.ns},
+		Spec:       v1alpha1.TriggerAuthenticationSpec{SecretTargetRef: []v1alpha1.KeyRef{{Parameter: "password", Name: "old-password", Key: "password"}}},
+	}
+	e.create(cta)
+	t.Cleanup(func() { _ = e.c.Delete(context.Background(), cta) })
+	op.startOperator("", 0)
+	q := mq.queue()
+	mq.publish(q, 1)
+	e.deployment("worker", 0)
+	trig := rabbitTrigger("amqp://guest@127.0.0.1:5672/", q, "1")
+	trig.AuthenticationRef = &v1alpha1.AuthenticationRef{Name: cta.Name, Kind: "ClusterTriggerAuthentication"}
+	so := e.scaledObject("rotated", "worker", trig)
+	so.Spec.PollingInterval = ptr.To(int32(rotationInterval / time.Second))
+	e.create(so)
+	e.waitFailing("rotated", 1)
+
+	if err := e.c.Get(t.Context(), client.ObjectKeyFromObject(cta), cta); err != nil {
+		t.Fatal(err)
+	}
+	cta.Spec.SecretTargetRef[0].Name = "new-password"
+	if err := e.c.Update(t.Context(), cta); err != nil {
+		t.Fatal(err)
+	}
+	took := e.waitReplicas("worker", 1, 3*rotationInterval)
+	t.Logf("changed ClusterTriggerAuthentication → first replica: %s (polling interval %s)", took.Round(10*time.Millisecond), rotationInterval)
+	if took > rotationInterval {
+		t.Errorf("the changed ClusterTriggerAuthentication took %s to reach the trigger, more than one polling interval (%s)", took, rotationInterval)
 	}
 }
