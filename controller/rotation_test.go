@@ -1,7 +1,10 @@
 package controller_test
 
 import (
+	"context"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,9 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/controller"
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // Credentials rotate without anyone touching the ScaledObject: a corrected
@@ -263,5 +268,143 @@ func TestACorrectedSecretReachesAScaledJobsTrigger(t *testing.T) {
 	t.Logf("corrected Secret → first Job: %s (polling interval %s)", took.Round(10*time.Millisecond), rotationInterval)
 	if took > rotationInterval {
 		t.Errorf("the corrected Secret took %s to reach the ScaledJob's trigger, more than one polling interval (%s)", took, rotationInterval)
+	}
+}
+
+// A ClusterTriggerAuthentication (its Secrets in the operator's namespace)
+// pointed from a wrong password to the right one: the ScaledObject that
+// names it, in another namespace, scales within one polling interval.
+func TestAChangedClusterTriggerAuthenticationReachesTheTrigger(t *testing.T) {
+	op := newEnv(t, false) // the operator's namespace
+	e := newEnv(t, false)  // the ScaledObject's
+	mq := newRabbit(t)
+	op.passwordSecret("old-password", wrongPassword)
+	op.passwordSecret("new-password", "guest")
+	cta := &v1alpha1.ClusterTriggerAuthentication{
+		ObjectMeta: metav1.ObjectMeta{Name: "rabbit-" + e.ns},
+		Spec:       v1alpha1.TriggerAuthenticationSpec{SecretTargetRef: []v1alpha1.KeyRef{{Parameter: "password", Name: "old-password", Key: "password"}}},
+	}
+	e.create(cta)
+	t.Cleanup(func() { _ = e.c.Delete(context.Background(), cta) })
+	op.startOperator("", 0)
+	q := mq.queue()
+	mq.publish(q, 1)
+	e.deployment("worker", 0)
+	trig := rabbitTrigger("amqp://guest@127.0.0.1:5672/", q, "1")
+	trig.AuthenticationRef = &v1alpha1.AuthenticationRef{Name: cta.Name, Kind: "ClusterTriggerAuthentication"}
+	so := e.scaledObject("rotated", "worker", trig)
+	so.Spec.PollingInterval = ptr.To(int32(rotationInterval / time.Second))
+	e.create(so)
+	e.waitFailing("rotated", 1)
+
+	if err := e.c.Get(t.Context(), client.ObjectKeyFromObject(cta), cta); err != nil {
+		t.Fatal(err)
+	}
+	cta.Spec.SecretTargetRef[0].Name = "new-password"
+	if err := e.c.Update(t.Context(), cta); err != nil {
+		t.Fatal(err)
+	}
+	took := e.waitReplicas("worker", 1, 3*rotationInterval)
+	t.Logf("changed ClusterTriggerAuthentication → first replica: %s (polling interval %s)", took.Round(10*time.Millisecond), rotationInterval)
+	if took > rotationInterval {
+		t.Errorf("the changed ClusterTriggerAuthentication took %s to reach the trigger, more than one polling interval (%s)", took, rotationInterval)
+	}
+}
+
+// builds records the password each scaler of the "recorded" type was built
+// with.
+type builds struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (b *builds) list() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.got)
+}
+
+// recordedType builds scalers that read 0 and records their builds.
+type recordedType struct{ b *builds }
+
+func (recordedType) Name() string                   { return "recorded" }
+func (recordedType) Config() any                    { return &struct{}{} }
+func (recordedType) Validate(scalers.Trigger) error { return nil }
+func (r recordedType) New(t scalers.Trigger) (scalers.Scaler, error) {
+	r.b.mu.Lock()
+	r.b.got = append(r.b.got, t.AuthParams["password"])
+	r.b.mu.Unlock()
+	return recordedScaler{spec: scalers.MetricSpec{Name: scalers.MetricName(t, "x"), Target: 1}}, nil
+}
+
+type recordedScaler struct{ spec scalers.MetricSpec }
+
+func (s recordedScaler) Metric() scalers.MetricSpec                  { return s.spec }
+func (recordedScaler) Read(context.Context) (scalers.Reading, error) { return scalers.Reading{}, nil }
+func (recordedScaler) Close() error                                  { return nil }
+
+// periodicRefreshes counts the ScaledObject reconciles that asked to be
+// run again later, which the periodic resolution of credentials does
+// (controller-runtime's reconcile_total, result requeue_after).
+func periodicRefreshes(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["controller"] == "scaledobject" && labels["result"] == "requeue_after" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// Credentials are resolved again periodically, but a Secret whose value
+// did not change rebuilds nothing: through three resolutions (and a change
+// to another key of the Secret) the trigger is built once; a changed value
+// rebuilds it once.
+func TestAnUnchangedSecretRebuildsNothing(t *testing.T) {
+	e := newEnv(t, false)
+	b := &builds{}
+	e.types = []scalers.Type{recordedType{b}}
+	e.startOperator("", 0)
+	e.deployment("worker", 1)
+	e.passwordSecret("rabbit-password", "first")
+	e.passwordAuth("rabbit", "rabbit-password")
+	so := e.scaledObject("recorded", "worker", v1alpha1.Trigger{Type: "recorded", Name: "x", AuthenticationRef: &v1alpha1.AuthenticationRef{Name: "rabbit"}})
+	so.Spec.PollingInterval = ptr.To[int32](5) // resolved again every 3-4 s
+	e.create(so)
+	e.waitCondition("recorded", v1alpha1.ConditionReady, metav1.ConditionTrue, controller.ReasonReady, 30*time.Second)
+
+	var s corev1.Secret
+	if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "rabbit-password"}, &s); err != nil {
+		t.Fatal(err)
+	}
+	s.Data["unrelated"] = []byte("changed")
+	if err := e.c.Update(t.Context(), &s); err != nil {
+		t.Fatal(err)
+	}
+	base := periodicRefreshes(t)
+	e.waitFor(60*time.Second, "three periodic resolutions", func() (bool, error) { return periodicRefreshes(t) >= base+3, nil })
+	if got := b.list(); !slices.Equal(got, []string{"first"}) {
+		t.Errorf("builds with passwords %q, want one with the first", got)
+	}
+
+	e.passwordSecret("rabbit-password", "second")
+	e.waitFor(30*time.Second, "a build with the second password", func() (bool, error) { return len(b.list()) >= 2, nil })
+	base = periodicRefreshes(t)
+	e.waitFor(60*time.Second, "two more periodic resolutions", func() (bool, error) { return periodicRefreshes(t) >= base+2, nil })
+	if got := b.list(); !slices.Equal(got, []string{"first", "second"}) {
+		t.Errorf("builds with passwords %q, want the first, then the second once", got)
 	}
 }
