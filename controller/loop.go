@@ -58,6 +58,11 @@ type ScaleLoop struct {
 	Log     logr.Logger
 	// Metrics, when set, records reads and scale decisions (metrics.go).
 	Metrics *Metrics
+	// Recheck, when set, is asked before a poll whose object has a trigger
+	// whose last read failed: it resolves the object's credentials again and
+	// says whether they changed (then the reconciler rebuilds the object,
+	// and this poll reads nothing). See authrefresh.go.
+	Recheck func(ctx context.Context, key types.NamespacedName) bool
 	// ReadBudget is how long a poll waits for its triggers' reads (default
 	// DefaultReadBudget). A read still running then goes on in the
 	// background, holding no worker: the trigger is pending, and the read's
@@ -110,6 +115,10 @@ type loopTrigger struct {
 	// closed is set when the loop lets the trigger go, before its scaler is
 	// closed: a read in flight then is not the trigger's health.
 	closed atomic.Bool
+	// authErr, when set, is why the trigger's credentials no longer resolve
+	// (a Secret deleted, say): its reads fail with it, and the scaler built
+	// with the last credentials is kept for when they resolve again.
+	authErr atomic.Pointer[error]
 	// interval is the polling interval, and jitter the random source, of
 	// the backoff after a failed read (ReadBackoff).
 	interval time.Duration
@@ -228,6 +237,15 @@ func (l *ScaleLoop) Remove(key types.NamespacedName) {
 	}
 }
 
+// SetAuthErrors marks the triggers of key whose credentials no longer
+// resolve (errs[i] for trigger i; nil clears it): see loopTrigger.authErr.
+func (l *ScaleLoop) SetAuthErrors(key types.NamespacedName, errs []error) {
+	l.init()
+	if o := l.object(key); o != nil {
+		setAuthErrors(o.triggers, errs)
+	}
+}
+
 // Has says whether the loop polls key.
 func (l *ScaleLoop) Has(key types.NamespacedName) bool {
 	l.init()
@@ -296,7 +314,9 @@ func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sam
 		var r scalers.Reading
 		var err error
 		start := time.Now()
-		if key == "probe" {
+		if ae := t.authErr.Load(); ae != nil {
+			err = *ae
+		} else if key == "probe" {
 			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return p.Probe(ctx) })
 		} else {
 			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return t.scaler.Read(ctx) })
@@ -342,6 +362,12 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	spec := &so.Spec
 	interval := spec.PollingIntervalDuration()
 	log := l.Log.WithValues("scaledObject", key)
+
+	if l.Recheck != nil && failing(o.triggers) && l.Recheck(ctx, key) {
+		// New credentials: the rebuilt object is polled as soon as it is
+		// handed over; the failing ones are not tried again.
+		return interval, true
+	}
 
 	// Read every trigger, in parallel: a slow source must not delay the
 	// others, and none holds the worker past the read budget

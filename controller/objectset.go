@@ -109,3 +109,26 @@ func readTriggers(ctx context.Context, clk clock.Clock, ts []*loopTrigger, probe
 	}
 	wg.Wait()
 }
+
+// failing says whether a trigger's last read failed.
+func failing(ts []*loopTrigger) bool {
+	for _, t := range ts {
+		if t.lastSample().Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// setAuthErrors sets (or, for a nil error, clears) each trigger's auth
+// error. errs is in the triggers' order.
+func setAuthErrors(ts []*loopTrigger, errs []error) {
+	for i, t := range ts {
+		if i < len(errs) && errs[i] != nil {
+			err := errs[i]
+			t.authErr.Store(&err)
+		} else {
+			t.authErr.Store(nil)
+		}
+	}
+}
