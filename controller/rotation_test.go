@@ -408,3 +408,41 @@ func TestAnUnchangedSecretRebuildsNothing(t *testing.T) {
 		t.Errorf("builds with passwords %q, want the first, then the second once", got)
 	}
 }
+
+// A replica that does not lead serves the adapter's reads through its own
+// scalers: a corrected Secret reaches them too, within one polling
+// interval, and it serves the queue's length.
+func TestACorrectedSecretReachesTheFollower(t *testing.T) {
+	e := newEnv(t, false)
+	mq := newRabbit(t)
+	a, _ := e.startOperatorWith("", 0, true)
+	e.waitFor(30*time.Second, "the first operator to lead", func() (bool, error) { return a.leader(), nil })
+	b, follower := e.startOperatorWith("", 0, true)
+	q := mq.queue()
+	mq.publish(q, 7)
+	e.deployment("worker", 1)
+	e.passwordSecret("rabbit-password", wrongPassword)
+	e.passwordAuth("rabbit", "rabbit-password")
+	e.passwordScaledObject("rotated", "worker", q, "rabbit")
+	e.waitFailing("rotated", 1)
+	metric := controller.MetricRef{Namespace: e.ns, ScaledObject: "rotated", Metric: e.get("rotated").Status.ExternalMetricNames[0]}
+	e.waitFor(30*time.Second, "the follower to fail the read", func() (bool, error) {
+		_, err := follower.ExternalMetric(t.Context(), metric)
+		return err != nil && !strings.Contains(err.Error(), "not found"), nil
+	})
+
+	updated := time.Now()
+	e.passwordSecret("rabbit-password", "guest")
+	e.waitFor(3*rotationInterval, "the follower to serve the queue's length", func() (bool, error) {
+		v, err := follower.ExternalMetric(t.Context(), metric)
+		return err == nil && v == 7, nil
+	})
+	took := time.Since(updated)
+	t.Logf("corrected Secret → the follower serves the value: %s (polling interval %s)", took.Round(10*time.Millisecond), rotationInterval)
+	if took > rotationInterval {
+		t.Errorf("the corrected Secret took %s to reach the follower, more than one polling interval (%s)", took, rotationInterval)
+	}
+	if b.leader() {
+		t.Error("both operators lead")
+	}
+}
