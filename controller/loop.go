@@ -370,8 +370,9 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	}
 
 	// Read every trigger, in parallel: a slow source must not delay the
-	// others. At zero replicas between full polls, a cheap (batched) probe
-	// will do.
+	// others, and none holds the worker past the read budget
+	// (pollTriggers). At zero replicas between full polls, a cheap
+	// (batched) probe will do.
 	now := l.Clock.Now()
 	probe := o.current == 0 && !o.fullAt.IsZero() && now.Sub(o.fullAt) < interval
 	if !probe {
