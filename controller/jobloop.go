@@ -57,6 +57,8 @@ type JobLoop struct {
 	// operator sets those after Setup.
 	Metrics *Metrics
 	scale   *ScaleLoop
+	// Recheck is as ScaleLoop.Recheck, for ScaledJobs.
+	Recheck func(ctx context.Context, key types.NamespacedName) bool
 
 	once    sync.Once
 	sched   *Scheduler[types.NamespacedName]
@@ -86,7 +88,7 @@ func (l *JobLoop) init() {
 		if l.Metrics == nil && l.scale != nil {
 			l.Metrics = l.scale.Metrics
 		}
-		l.sched = NewScheduler(l.Clock, l.Workers, l.poll)
+		l.sched = NewScheduler(l.Clock, l.Workers, l.poll).GroupBy(namespaceOf)
 	})
 }
 
@@ -137,6 +139,14 @@ func (l *JobLoop) Remove(key types.NamespacedName) {
 	}
 	// After close: a poll under way has ended and records nothing more.
 	l.Metrics.forgetJob(key, nil)
+}
+
+// SetAuthErrors is as ScaleLoop.SetAuthErrors, for a ScaledJob.
+func (l *JobLoop) SetAuthErrors(key types.NamespacedName, errs []error) {
+	l.init()
+	if o := l.object(key); o != nil {
+		setAuthErrors(o.triggers, errs)
+	}
 }
 
 // Has says whether the loop polls key.
@@ -301,6 +311,10 @@ func (l *JobLoop) poll(ctx context.Context, key types.NamespacedName) (time.Dura
 	l.prune(ctx, key, counts.Failed, spec.FailedHistory(), log)
 
 	paused := sj.Annotations[v1alpha1.AnnotationPaused] == "true"
+	if !paused && l.Recheck != nil && failing(o.triggers) && l.Recheck(ctx, key) {
+		// New credentials: the rebuilt ScaledJob is polled at once.
+		return interval, true
+	}
 	if !paused {
 		readTriggers(ctx, l.Clock, o.triggers, false, interval, nil)
 		if ctx.Err() != nil {

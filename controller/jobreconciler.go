@@ -18,9 +18,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
@@ -44,25 +47,88 @@ type JobReconciler struct {
 
 	mu    sync.Mutex
 	built map[types.NamespacedName]jobBuilt
+	// As the Reconciler's (authrefresh.go).
+	keyer        authKeyer
+	recheckQueue chan event.GenericEvent
 }
 
 type jobBuilt struct {
 	uid        types.UID
 	generation int64
 	paused     string
+	auth       authState
 }
 
 // SetupWithManager registers the reconciler.
 func (r *JobReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ScaledJob{}, indexAuthRef, func(o client.Object) []string {
+		return authRefKeys(o.(*v1alpha1.ScaledJob).Spec.Triggers)
+	}); err != nil {
+		return err
+	}
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 4
 	}
+	r.keyer = newAuthKeyer()
+	r.recheckQueue = make(chan event.GenericEvent, 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("scaledjob").
 		For(&v1alpha1.ScaledJob{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&v1alpha1.TriggerAuthentication{}, handler.EnqueueRequestsFromMapFunc(r.objectsOfAuth),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.ClusterTriggerAuthentication{}, handler.EnqueueRequestsFromMapFunc(r.objectsOfAuth),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(source.Channel(r.recheckQueue, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
+}
+
+// objectsOfAuth maps a TriggerAuthentication (or cluster one) to the
+// ScaledJobs that name it.
+func (r *JobReconciler) objectsOfAuth(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.ScaledJobList
+	if err := r.Client.List(ctx, &list, authRefSelector(o)...); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i, sj := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sj.Namespace, Name: sj.Name}}
+	}
+	return reqs
+}
+
+// recheck is Reconciler.recheck for a ScaledJob (JobLoop.Recheck).
+func (r *JobReconciler) recheck(ctx context.Context, key types.NamespacedName) bool {
+	r.mu.Lock()
+	b, ok := r.built[key]
+	r.mu.Unlock()
+	if !ok || !b.auth.uses || time.Since(b.auth.resolvedAt) < b.auth.gap {
+		return false
+	}
+	var sj v1alpha1.ScaledJob
+	if err := r.Client.Get(ctx, key, &sj); err != nil || sj.UID != b.uid || sj.Generation != b.generation {
+		return false
+	}
+	res, errs, err := resolveAll(ctx, len(sj.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.ResolveJob(ctx, &sj, i) })
+	r.mu.Lock()
+	if cur, ok := r.built[key]; ok && cur.uid == b.uid {
+		cur.auth.resolvedAt = time.Now()
+		r.built[key] = cur
+	}
+	r.mu.Unlock()
+	if err == nil && r.keyer.digest(res) == b.auth.digest {
+		r.Loop.SetAuthErrors(key, nil)
+		return false
+	}
+	if err != nil {
+		r.Loop.SetAuthErrors(key, errs)
+	}
+	select {
+	case r.recheckQueue <- event.GenericEvent{Object: &sj}:
+	default: // full: the periodic resolution will do
+	}
+	return err == nil
 }
 
 // Reconcile brings one ScaledJob to its desired state.
@@ -90,29 +156,72 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	r.mu.Lock()
 	prev, known := r.built[req.NamespacedName]
 	r.mu.Unlock()
+	interval := sj.Spec.PollingIntervalDuration()
+	var result reconcile.Result
+	auth := authState{uses: usesCredentials(sj.Spec.Triggers), gap: recheckGap(interval)}
+	if auth.uses {
+		result.RequeueAfter = refreshAfter(interval)
+	}
+	var resolved []scalers.Resolved
 	if known && prev.uid == sj.UID && prev.generation == sj.Generation && prev.paused == paused && r.Loop.Has(req.NamespacedName) {
-		return reconcile.Result{}, nil
+		if !auth.uses {
+			return result, nil
+		}
+		// Credentials, resolved again: rebuilt when they changed (see
+		// Reconciler.Reconcile).
+		res, errs, err := resolveAll(ctx, len(sj.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.ResolveJob(ctx, &sj, i) })
+		auth.digest, auth.failed, auth.resolvedAt = prev.auth.digest, prev.auth.failed, time.Now()
+		switch {
+		case err != nil:
+			r.Loop.SetAuthErrors(req.NamespacedName, errs)
+			if msg := sanitize("credentials no longer resolve, the last ones are kept but the trigger is not read: "+err.Error(), maxEventMessage); msg != auth.failed {
+				r.Events.Event(&sj, corev1.EventTypeWarning, ReasonAuthError, msg)
+				auth.failed = msg
+			}
+		case r.keyer.digest(res) != prev.auth.digest:
+			resolved = res
+			logger.Info("Rebuilding the triggers: their credentials changed")
+		default:
+			r.Loop.SetAuthErrors(req.NamespacedName, nil)
+			auth.failed = ""
+		}
+		if resolved == nil {
+			prev.auth = auth
+			r.mu.Lock()
+			r.built[req.NamespacedName] = prev
+			r.mu.Unlock()
+			return result, nil
+		}
 	}
 
-	st, err := r.build(ctx, &sj)
+	st, digest, err := r.build(ctx, &sj, resolved)
 	if err != nil {
 		msg := sanitize(err.Error(), maxEventMessage)
 		r.Events.Event(&sj, corev1.EventTypeWarning, ReasonScalerError, msg)
-		return r.notReady(ctx, &sj, ReasonScalerError, msg, time.Minute)
+		retry := time.Minute
+		if auth.uses {
+			retry = result.RequeueAfter
+		}
+		return r.notReady(ctx, &sj, ReasonScalerError, msg, retry)
+	}
+	auth.digest, auth.failed = digest, ""
+	if resolved == nil {
+		auth.resolvedAt = time.Now()
 	}
 	r.mu.Lock()
 	if r.built == nil {
 		r.built = map[types.NamespacedName]jobBuilt{}
 	}
-	r.built[req.NamespacedName] = jobBuilt{uid: sj.UID, generation: sj.Generation, paused: paused}
+	r.built[req.NamespacedName] = jobBuilt{uid: sj.UID, generation: sj.Generation, paused: paused, auth: auth}
 	r.mu.Unlock()
 	r.Loop.Upsert(st)
 	logger.V(1).Info("Handed the ScaledJob to the job loop", "triggers", len(st.Triggers))
-	return reconcile.Result{}, nil
+	return result, nil
 }
 
-// build resolves each trigger's parameters and builds its scaler.
-func (r *JobReconciler) build(ctx context.Context, sj *v1alpha1.ScaledJob) (JobState, error) {
+// build resolves each trigger's parameters (unless resolved holds them) and
+// builds its scaler; it returns the digest of the credentials.
+func (r *JobReconciler) build(ctx context.Context, sj *v1alpha1.ScaledJob, resolved []scalers.Resolved) (JobState, authDigest, error) {
 	obj := sj.DeepCopy()
 	obj.ManagedFields = nil
 	st := JobState{Object: obj, Ready: metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
@@ -121,10 +230,16 @@ func (r *JobReconciler) build(ctx context.Context, sj *v1alpha1.ScaledJob) (JobS
 	for i := range sj.Spec.Triggers {
 		names[i] = sj.Spec.TriggerName(i)
 	}
+	if resolved == nil {
+		var err error
+		if resolved, _, err = resolveAll(ctx, len(sj.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.ResolveJob(ctx, sj, i) }); err != nil {
+			return st, authDigest{}, err
+		}
+	}
 	var err error
 	st.Triggers, err = buildTriggers(ctx, r.Registry, sj.Namespace, sj.Name, sj.Spec.Triggers, names,
-		func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.ResolveJob(ctx, sj, i) })
-	return st, err
+		func(_ context.Context, i int) (scalers.Resolved, error) { return resolved[i], nil })
+	return st, r.keyer.digest(resolved), err
 }
 
 // notReady records Ready=False and stops polling the ScaledJob.

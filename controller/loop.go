@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,19 @@ type ScaleLoop struct {
 	Log     logr.Logger
 	// Metrics, when set, records reads and scale decisions (metrics.go).
 	Metrics *Metrics
+	// Recheck, when set, is asked before a poll whose object has a trigger
+	// whose last read failed: it resolves the object's credentials again and
+	// says whether they changed (then the reconciler rebuilds the object,
+	// and this poll reads nothing). See authrefresh.go.
+	Recheck func(ctx context.Context, key types.NamespacedName) bool
+	// ReadBudget is how long a poll waits for its triggers' reads (default
+	// DefaultReadBudget). A read still running then goes on in the
+	// background, holding no worker: the trigger is pending, and the read's
+	// end polls the object again.
+	ReadBudget time.Duration
+	// Jitter returns a number in [0, 1) for the backoff of failing reads
+	// (default math/rand/v2's Float64); tests make it constant.
+	Jitter func() float64
 
 	once    sync.Once
 	sched   *Scheduler[types.NamespacedName]
@@ -101,9 +115,25 @@ type loopTrigger struct {
 	// closed is set when the loop lets the trigger go, before its scaler is
 	// closed: a read in flight then is not the trigger's health.
 	closed atomic.Bool
+	// authErr, when set, is why the trigger's credentials no longer resolve
+	// (a Secret deleted, say): its reads fail with it, and the scaler built
+	// with the last credentials is kept for when they resolve again.
+	authErr atomic.Pointer[error]
+	// interval is the polling interval, and jitter the random source, of
+	// the backoff after a failed read (ReadBackoff).
+	interval time.Duration
+	jitter   func() float64
 
 	mu   sync.Mutex
 	last Sample
+	// pending says a poll's read outlasted the read budget and goes on in
+	// the background; late says it has ended since, and the next poll takes
+	// its sample instead of reading again. A trigger has at most one such
+	// read.
+	pending, late bool
+	// retryAt is when a trigger whose last read failed may be read again by
+	// a poll (ReadBackoff); zero after a success.
+	retryAt time.Time
 	// leaderFailures is the consecutive failures the leader last reported
 	// in status, on a follower (followed says it reported some).
 	leaderFailures int32
@@ -121,7 +151,13 @@ func (l *ScaleLoop) init() {
 		if l.Workers <= 0 {
 			l.Workers = 16
 		}
-		l.sched = NewScheduler(l.Clock, l.Workers, l.poll)
+		if l.ReadBudget <= 0 {
+			l.ReadBudget = DefaultReadBudget
+		}
+		if l.Jitter == nil {
+			l.Jitter = rand.Float64
+		}
+		l.sched = NewScheduler(l.Clock, l.Workers, l.poll).GroupBy(namespaceOf)
 	})
 }
 
@@ -142,6 +178,7 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 	l.init()
 	key := types.NamespacedName{Namespace: st.Object.Namespace, Name: st.Object.Name}
 	o := &loopObject{key: key, state: st, current: st.Current, readAt: l.Clock.Now()}
+	interval := st.Object.Spec.PollingIntervalDuration()
 	keep := st.Triggers
 	if st.Composite != nil {
 		keep = append(slices.Clip(keep), LoopTrigger{Name: CompositeMetricName, Type: "composite"})
@@ -150,6 +187,7 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 	for _, t := range st.Triggers {
 		spec := t.Scaler.Metric()
 		o.triggers = append(o.triggers, &loopTrigger{name: t.Name, typ: t.Type, spec: spec, scaler: t.Scaler, obs: l.Metrics.trigger(key, t.Name, t.Type, spec),
+			interval: interval, jitter: l.Jitter,
 			panics: &panicReport{object: st.Object, events: l.Events, log: l.Log.WithValues("scaledObject", key), metrics: l.Metrics, clock: l.Clock, trigger: t.Name, typ: t.Type}})
 	}
 	if st.Composite != nil {
@@ -196,6 +234,15 @@ func (l *ScaleLoop) Remove(key types.NamespacedName) {
 	l.Metrics.forget(key, nil)
 	if ok {
 		o.close()
+	}
+}
+
+// SetAuthErrors marks the triggers of key whose credentials no longer
+// resolve (errs[i] for trigger i; nil clears it): see loopTrigger.authErr.
+func (l *ScaleLoop) SetAuthErrors(key types.NamespacedName, errs []error) {
+	l.init()
+	if o := l.object(key); o != nil {
+		setAuthErrors(o.triggers, errs)
 	}
 }
 
@@ -267,7 +314,9 @@ func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sam
 		var r scalers.Reading
 		var err error
 		start := time.Now()
-		if key == "probe" {
+		if ae := t.authErr.Load(); ae != nil {
+			err = *ae
+		} else if key == "probe" {
 			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return p.Probe(ctx) })
 		} else {
 			r, err = t.panics.readScaler(func() (scalers.Reading, error) { return t.scaler.Read(ctx) })
@@ -283,8 +332,10 @@ func (t *loopTrigger) read(ctx context.Context, clk clock.Clock, probe bool) Sam
 			s.Err = err
 			s.Failures = t.last.Failures + 1
 			s.Value = t.last.Value // kept for status only; never served
+			t.retryAt = s.Time.Add(t.backoff(s.Failures))
 		} else {
 			s.Value, s.Active = r.Value, r.Active
+			t.retryAt = time.Time{}
 		}
 		t.last = s
 		return s, nil
@@ -312,27 +363,34 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	interval := spec.PollingIntervalDuration()
 	log := l.Log.WithValues("scaledObject", key)
 
+	if l.Recheck != nil && failing(o.triggers) && l.Recheck(ctx, key) {
+		// New credentials: the rebuilt object is polled as soon as it is
+		// handed over; the failing ones are not tried again.
+		return interval, true
+	}
+
 	// Read every trigger, in parallel: a slow source must not delay the
-	// others. At zero replicas between full polls, a cheap (batched) probe
-	// will do.
+	// others, and none holds the worker past the read budget
+	// (pollTriggers). At zero replicas between full polls, a cheap
+	// (batched) probe will do.
 	now := l.Clock.Now()
 	probe := o.current == 0 && !o.fullAt.IsZero() && now.Sub(o.fullAt) < interval
 	if !probe {
 		o.fullAt = now
 	}
-	readTriggers(ctx, l.Clock, o.triggers, probe, interval, func(t *loopTrigger, s Sample) {
-		l.Store.Put(MetricRef{Namespace: key.Namespace, ScaledObject: key.Name, Metric: t.spec.Name}, s)
-	})
+	l.pollTriggers(ctx, o, probe, interval)
 	if ctx.Err() != nil {
 		return 0, false
 	}
-	health := o.health()
+	health := o.health(l.Clock.Now(), interval)
 	if o.composite != nil {
 		cs := l.evaluateComposite(o)
+		known := cs.Err == nil
 		for i := range health {
 			health[i].Active = false
+			known = known && health[i].Known
 		}
-		health = append(health, TriggerHealth{Name: CompositeMetricName, Value: cs.Value, Known: cs.Err == nil, Active: cs.Active})
+		health = append(health, TriggerHealth{Name: CompositeMetricName, Value: cs.Value, Known: known, Active: known && cs.Active})
 	}
 
 	now = l.Clock.Now()
@@ -400,14 +458,35 @@ func (l *ScaleLoop) nextPoll(o *loopObject, d Decision, interval time.Duration) 
 	if d.CooldownRemaining > 0 && d.CooldownRemaining < next {
 		next = d.CooldownRemaining
 	}
-	return next
+	// No sooner than some trigger may be read again: each failing one backs
+	// off, and a pending one polls the object when its read ends.
+	now := l.Clock.Now()
+	readable := interval
+	if len(o.triggers) == 0 {
+		readable = 0
+	}
+	for _, t := range o.triggers {
+		t.mu.Lock()
+		if !t.pending {
+			readable = min(readable, max(t.retryAt.Sub(now), 0))
+		}
+		t.mu.Unlock()
+	}
+	return max(next, readable)
 }
 
-func (o *loopObject) health() []TriggerHealth {
+// health is the triggers' state for Decide. A trigger whose read is
+// pending is known only while its last successful sample is younger than
+// the polling interval (what the adapter would still serve): a read that
+// has not answered is never taken for a value, least of all a zero.
+func (o *loopObject) health(now time.Time, interval time.Duration) []TriggerHealth {
 	h := make([]TriggerHealth, len(o.triggers))
 	for i, t := range o.triggers {
-		s := t.lastSample()
-		h[i] = TriggerHealth{Name: t.name, Value: s.Value, Known: s.Err == nil && !s.Time.IsZero(), Active: s.Err == nil && s.Active, Failures: s.Failures}
+		t.mu.Lock()
+		s, pending := t.last, t.pending
+		t.mu.Unlock()
+		known := s.Err == nil && !s.Time.IsZero() && (!pending || now.Sub(s.Time) < interval)
+		h[i] = TriggerHealth{Name: t.name, Value: s.Value, Known: known, Active: known && s.Active, Failures: s.Failures}
 	}
 	return h
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // mirror keeps the scale loop's objects on replicas that are not the leader,
@@ -29,7 +31,15 @@ type mirror struct {
 	elected <-chan struct{}
 
 	mu    sync.Mutex
-	built map[types.NamespacedName]mirrored
+	built map[types.NamespacedName]mirrorEntry
+}
+
+// mirrorEntry is a mirrored object as built: its version, the digest of its
+// credentials and when they were last resolved (authrefresh.go).
+type mirrorEntry struct {
+	version    mirrored
+	digest     authDigest
+	resolvedAt time.Time
 }
 
 // mirrored is what a built object's scalers depend on: a change rebuilds them.
@@ -41,7 +51,7 @@ type mirrored struct {
 
 func (m *mirror) setup(mgr ctrl.Manager) error {
 	m.elected = mgr.Elected()
-	m.built = map[types.NamespacedName]mirrored{}
+	m.built = map[types.NamespacedName]mirrorEntry{}
 	// Every update, status included: the leader's status writes carry the
 	// replica count and failure counts followers serve fallbacks with.
 	return ctrl.NewControllerManagedBy(mgr).
@@ -78,21 +88,46 @@ func (m *mirror) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 	}
 	version := mirrored{uid: so.UID, generation: so.Generation, pause: pauseKey(&so)}
 	m.mu.Lock()
-	same := m.built[req.NamespacedName] == version
+	prev, known := m.built[req.NamespacedName]
 	m.mu.Unlock()
-	if same {
-		m.r.Loop.FollowStatus(&so)
-		return reconcile.Result{}, nil
+	// Credentials are resolved again as on the leader (without the
+	// failing-read path: followers do not poll), and the scalers rebuilt
+	// when they changed.
+	interval := so.Spec.PollingIntervalDuration()
+	var result reconcile.Result
+	if usesCredentials(so.Spec.Triggers) {
+		result.RequeueAfter = refreshAfter(interval)
+	}
+	var resolved []scalers.Resolved
+	if known && prev.version == version {
+		if result.RequeueAfter == 0 || time.Since(prev.resolvedAt) < recheckGap(interval) {
+			m.r.Loop.FollowStatus(&so)
+			return result, nil
+		}
+		res, _, err := resolveAll(ctx, len(so.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return m.r.Auth.Resolve(ctx, &so, i) })
+		m.mu.Lock()
+		if cur, ok := m.built[req.NamespacedName]; ok && cur.version == version {
+			cur.resolvedAt = time.Now()
+			m.built[req.NamespacedName] = cur
+		}
+		m.mu.Unlock()
+		if err != nil || m.r.keyer.digest(res) == prev.digest {
+			// Unchanged, or no longer resolving: the leader reports that,
+			// and this replica keeps the scalers it has.
+			m.r.Loop.FollowStatus(&so)
+			return result, nil
+		}
+		resolved = res
 	}
 	target, err := m.r.resolveTarget(&so)
 	if err != nil {
 		m.forget(req.NamespacedName)
 		return reconcile.Result{}, nil // the leader reports it in status
 	}
-	st, err := m.r.build(ctx, &so, target, so.Status.CurrentReplicas)
+	st, digest, err := m.r.build(ctx, &so, target, so.Status.CurrentReplicas, resolved)
 	if err != nil {
 		m.forget(req.NamespacedName)
-		return reconcile.Result{}, nil // likewise
+		return result, nil // likewise
 	}
 	if m.leader() { // took over while building: the Reconciler owns the loop now
 		closeTriggers(st.Triggers)
@@ -101,9 +136,9 @@ func (m *mirror) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 	m.r.Loop.Upsert(st)
 	m.r.Loop.FollowStatus(&so)
 	m.mu.Lock()
-	m.built[req.NamespacedName] = version
+	m.built[req.NamespacedName] = mirrorEntry{version: version, digest: digest, resolvedAt: time.Now()}
 	m.mu.Unlock()
-	return reconcile.Result{}, nil
+	return result, nil
 }
 
 func (m *mirror) forget(key types.NamespacedName) {

@@ -83,13 +83,18 @@ func carryReadings(nts, ots []*loopTrigger, newAct, oldAct *time.Time) *time.Tim
 	return newAct
 }
 
+// readTimeout is how long one read of a trigger may take: the polling
+// interval clamped to 5-30 seconds.
+func readTimeout(interval time.Duration) time.Duration {
+	return min(max(interval, 5*time.Second), 30*time.Second)
+}
+
 // readTriggers reads every trigger once, in parallel (a slow source must not
-// delay the others), within the polling interval clamped to 5-30 seconds,
+// delay the others), within readTimeout,
 // and hands each sample to done (which may be nil) from the reading
 // goroutine.
 func readTriggers(ctx context.Context, clk clock.Clock, ts []*loopTrigger, probe bool, interval time.Duration, done func(*loopTrigger, Sample)) {
-	timeout := min(max(interval, 5*time.Second), 30*time.Second)
-	rctx, cancel := context.WithTimeout(ctx, timeout)
+	rctx, cancel := context.WithTimeout(ctx, readTimeout(interval))
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, t := range ts {
@@ -103,4 +108,27 @@ func readTriggers(ctx context.Context, clk clock.Clock, ts []*loopTrigger, probe
 		}()
 	}
 	wg.Wait()
+}
+
+// failing says whether a trigger's last read failed.
+func failing(ts []*loopTrigger) bool {
+	for _, t := range ts {
+		if t.lastSample().Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// setAuthErrors sets (or, for a nil error, clears) each trigger's auth
+// error. errs is in the triggers' order.
+func setAuthErrors(ts []*loopTrigger, errs []error) {
+	for i, t := range ts {
+		if i < len(errs) && errs[i] != nil {
+			err := errs[i]
+			t.authErr.Store(&err)
+		} else {
+			t.authErr.Store(nil)
+		}
+	}
 }

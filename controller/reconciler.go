@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
@@ -72,6 +73,12 @@ type Reconciler struct {
 	// writing holds the HPAs being applied, until their generation is in
 	// built: the watch event of Ebb's own write may come before the response.
 	writing map[types.NamespacedName]*hpaWrite
+
+	// keyer digests resolved credentials (authrefresh.go); recheckQueue
+	// carries the loop's requests to reconcile an object whose credentials
+	// changed.
+	keyer        authKeyer
+	recheckQueue chan event.GenericEvent
 }
 
 // hpaWrite collects the generations of an HPA's events that arrived while
@@ -90,6 +97,23 @@ type builtState struct {
 	annotations string
 	hpaGen      int64
 	hpaName     string
+	auth        authState
+}
+
+// authState is what a built object's credentials resolved to
+// (authrefresh.go).
+type authState struct {
+	// uses: the object has credentials to resolve again.
+	uses bool
+	// digest of the values the built scalers have.
+	digest authDigest
+	// resolvedAt: the last resolution; gap: the least time between
+	// resolutions a failing read asks for.
+	resolvedAt time.Time
+	gap        time.Duration
+	// failed is the message of the Event last sent for credentials that
+	// no longer resolve; "" while they do.
+	failed string
 }
 
 // SetupWithManager registers the reconciler, its watches and field indexes.
@@ -112,9 +136,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.ScaledObject{}, indexAuthRef, func(o client.Object) []string {
+		return authRefKeys(o.(*v1alpha1.ScaledObject).Spec.Triggers)
+	}); err != nil {
+		return err
+	}
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 16
 	}
+	r.keyer = newAuthKeyer()
+	r.recheckQueue = make(chan event.GenericEvent, 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("scaledobject").
 		For(&v1alpha1.ScaledObject{}, builder.WithPredicates(predicate.Or(
@@ -132,8 +163,66 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.Funcs{
 				UpdateFunc: func(event.UpdateEvent) bool { return false },
 			})).
+		// Credentials: a changed TriggerAuthentication or cluster one
+		// reconciles the objects that name it; the loop asks for the
+		// objects whose credentials changed under a failing trigger.
+		Watches(&v1alpha1.TriggerAuthentication{}, handler.EnqueueRequestsFromMapFunc(r.objectsOfAuth),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.ClusterTriggerAuthentication{}, handler.EnqueueRequestsFromMapFunc(r.objectsOfAuth),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(source.Channel(r.recheckQueue, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
+}
+
+// objectsOfAuth maps a TriggerAuthentication (or cluster one) to the
+// ScaledObjects that name it.
+func (r *Reconciler) objectsOfAuth(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.ScaledObjectList
+	if err := r.Client.List(ctx, &list, authRefSelector(o)...); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i, so := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: so.Namespace, Name: so.Name}}
+	}
+	return reqs
+}
+
+// recheck resolves the credentials of a built ScaledObject whose trigger
+// failed (ScaleLoop.Recheck), at most once every auth.gap, and says whether
+// they changed; it then has the object reconciled, which rebuilds it. A
+// reference that no longer resolves is reconciled too (for its Event).
+func (r *Reconciler) recheck(ctx context.Context, key types.NamespacedName) bool {
+	r.mu.Lock()
+	b, ok := r.built[key]
+	r.mu.Unlock()
+	if !ok || !b.auth.uses || time.Since(b.auth.resolvedAt) < b.auth.gap {
+		return false
+	}
+	var so v1alpha1.ScaledObject
+	if err := r.Client.Get(ctx, key, &so); err != nil || so.UID != b.uid || so.Generation != b.generation {
+		return false
+	}
+	res, errs, err := resolveAll(ctx, len(so.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.Resolve(ctx, &so, i) })
+	r.mu.Lock()
+	if cur, ok := r.built[key]; ok && cur.uid == b.uid {
+		cur.auth.resolvedAt = time.Now()
+		r.built[key] = cur
+	}
+	r.mu.Unlock()
+	if err == nil && r.keyer.digest(res) == b.auth.digest {
+		r.Loop.SetAuthErrors(key, nil)
+		return false
+	}
+	if err != nil {
+		r.Loop.SetAuthErrors(key, errs)
+	}
+	select {
+	case r.recheckQueue <- event.GenericEvent{Object: &so}:
+	default: // full: the periodic resolution will do
+	}
+	return err == nil
 }
 
 // wroteLast says whether an owned HPA's event shows it as Ebb last wrote it
@@ -229,6 +318,34 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		prev = builtState{}
 	}
 
+	// Credentials: resolved again on every pass that does not rebuild; the
+	// object is rebuilt when they changed.
+	auth := prev.auth
+	auth.uses = usesCredentials(so.Spec.Triggers)
+	interval := so.Spec.PollingIntervalDuration()
+	auth.gap = recheckGap(interval)
+	var resolved []scalers.Resolved
+	if !rebuild && auth.uses {
+		res, errs, err := resolveAll(ctx, len(so.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.Resolve(ctx, &so, i) })
+		auth.resolvedAt = time.Now()
+		switch {
+		case err != nil:
+			// The last built scalers stay; the triggers whose references
+			// fail read as failing (unknown, never zero).
+			r.Loop.SetAuthErrors(req.NamespacedName, errs)
+			if msg := sanitize("credentials no longer resolve, the last ones are kept but the trigger is not read: "+err.Error(), maxEventMessage); msg != auth.failed {
+				r.Events.Event(&so, corev1.EventTypeWarning, ReasonAuthError, msg)
+				auth.failed = msg
+			}
+		case r.keyer.digest(res) != prev.auth.digest:
+			rebuild, resolved = true, res
+			logger.Info("Rebuilding the triggers: their credentials changed")
+		default:
+			r.Loop.SetAuthErrors(req.NamespacedName, nil)
+			auth.failed = ""
+		}
+	}
+
 	// The target's replica count: for the loop and the original count when
 	// (re)building; otherwise only when a paused HPA must be rewritten at the
 	// current count, so that a pass with nothing to do costs no request.
@@ -258,11 +375,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 	var st ObjectState
 	if rebuild {
-		st, err = r.build(ctx, &so, target, current)
+		st, auth.digest, err = r.build(ctx, &so, target, current, resolved)
+		if resolved == nil {
+			auth.resolvedAt = time.Now()
+		}
+		auth.failed = ""
 		if err != nil {
 			msg := sanitize(err.Error(), maxEventMessage)
 			r.Events.Event(&so, corev1.EventTypeWarning, ReasonScalerError, msg)
-			return r.notReady(ctx, &so, base, ReasonScalerError, msg, time.Minute)
+			retry := time.Minute
+			if auth.uses {
+				// A missing Secret, say: tried again as often as
+				// credentials are resolved.
+				retry = refreshAfter(interval)
+			}
+			return r.notReady(ctx, &so, base, ReasonScalerError, msg, retry)
 		}
 	}
 
@@ -286,7 +413,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if r.built == nil {
 		r.built = map[types.NamespacedName]builtState{}
 	}
-	r.built[req.NamespacedName] = builtState{uid: so.UID, generation: so.Generation, annotations: annotations, hpaGen: hpaGen, hpaName: so.HPAName()}
+	r.built[req.NamespacedName] = builtState{uid: so.UID, generation: so.Generation, annotations: annotations, hpaGen: hpaGen, hpaName: so.HPAName(), auth: auth}
 	// An event held back during the apply that shows a later write than
 	// Ebb's (an edit right after it) is reconciled now.
 	var again time.Duration
@@ -308,11 +435,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.Loop.Upsert(st)
 		logger.V(1).Info("Handed the ScaledObject to the scale loop", "triggers", len(st.Triggers))
 	}
+	if auth.uses && again == 0 {
+		again = refreshAfter(interval)
+	}
 	return reconcile.Result{RequeueAfter: again}, nil
 }
 
-// build resolves each trigger's parameters and builds its scaler.
-func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, target Target, current int32) (ObjectState, error) {
+// build resolves each trigger's parameters (unless resolved holds them
+// already) and builds its scaler. It returns the digest of the resolved
+// credentials.
+func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, target Target, current int32, resolved []scalers.Resolved) (ObjectState, authDigest, error) {
 	// The loop keeps this copy as long as it scales the object: without the
 	// managed fields, which it never reads.
 	obj := so.DeepCopy()
@@ -322,21 +454,28 @@ func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, targe
 	for i := range so.Spec.Triggers {
 		names[i] = so.Spec.TriggerName(i)
 	}
+	if resolved == nil {
+		var err error
+		if resolved, _, err = resolveAll(ctx, len(so.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.Resolve(ctx, so, i) }); err != nil {
+			return st, authDigest{}, err
+		}
+	}
+	digest := r.keyer.digest(resolved)
 	var err error
 	st.Triggers, err = buildTriggers(ctx, r.Registry, so.Namespace, so.Name, so.Spec.Triggers, names,
-		func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.Resolve(ctx, so, i) })
+		func(_ context.Context, i int) (scalers.Resolved, error) { return resolved[i], nil })
 	if err != nil {
-		return st, err
+		return st, digest, err
 	}
 	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil {
 		c, err := CompileComposite(a.ScalingModifiers, names)
 		if err != nil {
 			closeTriggers(st.Triggers)
-			return st, err
+			return st, digest, err
 		}
 		st.Composite = c
 	}
-	return st, nil
+	return st, digest, nil
 }
 
 func (st ObjectState) metricSpecs() []scalers.MetricSpec {

@@ -66,6 +66,7 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	loop.Recheck = r.recheck
 	// Replicas that are not the leader still serve the metrics adapter.
 	if err := (&mirror{r: r}).setup(mgr); err != nil {
 		return nil, err
@@ -92,6 +93,7 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	if err := jr.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	jobs.Recheck = jr.recheck
 	if o.Webhook {
 		v := &Validator{Registry: o.Registry, Client: mgr.GetClient()}
 		if err := v.SetupWebhookWithManager(mgr); err != nil {

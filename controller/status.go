@@ -78,6 +78,8 @@ const (
 	ReasonTargetNotFound  = "TargetNotFound"
 	ReasonScalerError     = "ScalerError"
 	ReasonHPAError        = "HPAError"
+	// ReasonAuthError: a built object's credentials no longer resolve.
+	ReasonAuthError = "AuthError"
 )
 
 // loopStatus builds the whole status from the reconciler's base and the

@@ -14,7 +14,11 @@
 //   - the serving certificate: given as files (reloaded when they change) or
 //     made by the operator from a CA it keeps in a Secret (shared by the
 //     replicas and kept across restarts), renewed before it expires, with
-//     the CA put into the APIService's caBundle.
+//     the CA put into the APIService's caBundle;
+//   - WebhookCert, the same kind of certificate for the admission webhook
+//     (its own CA Secret), with the CA put into the
+//     ValidatingWebhookConfiguration's caBundle: the Helm chart renders no
+//     key material.
 //
 // See docs/adapter.md for the flags, the RBAC it needs and how the HPA
 // reaches it.

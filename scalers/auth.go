@@ -119,7 +119,7 @@ func (r *AuthResolver) resolve(ctx context.Context, ns string, trig v1alpha1.Tri
 	for _, s := range spec.SecretTargetRef {
 		var sec corev1.Secret
 		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: secretNS, Name: s.Name}, &sec); err != nil {
-			return out, fmt.Errorf("%s: parameter %q: Secret %s/%s: %w", what, s.Parameter, secretNS, s.Name, notFoundOr(err))
+			return out, fmt.Errorf("%s: parameter %q: Secret %s/%s (key %q): %w", what, s.Parameter, secretNS, s.Name, s.Key, notFoundOr(err))
 		}
 		v, ok := sec.Data[s.Key]
 		if !ok {
@@ -130,7 +130,7 @@ func (r *AuthResolver) resolve(ctx context.Context, ns string, trig v1alpha1.Tri
 	for _, c := range spec.ConfigMapTargetRef {
 		var cm corev1.ConfigMap
 		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: secretNS, Name: c.Name}, &cm); err != nil {
-			return out, fmt.Errorf("%s: parameter %q: ConfigMap %s/%s: %w", what, c.Parameter, secretNS, c.Name, notFoundOr(err))
+			return out, fmt.Errorf("%s: parameter %q: ConfigMap %s/%s (key %q): %w", what, c.Parameter, secretNS, c.Name, c.Key, notFoundOr(err))
 		}
 		v, ok := cm.Data[c.Key]
 		if !ok {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -56,8 +58,15 @@ type config struct {
 	webhookPort    int
 	webhookHost    string
 	webhookCertDir string
-	logDevelopment bool
-	logVerbosity   int
+	// The generated webhook certificate (no --webhook-cert-dir).
+	webhookCASecret      string
+	webhookServiceName   string
+	webhookConfiguration string
+	webhookCertValidity  time.Duration
+
+	interceptorTokenSecret string
+	logDevelopment         bool
+	logVerbosity           int
 
 	adapter             bool
 	adapterBindAddress  string
@@ -85,7 +94,13 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&c.webhook, "webhook", true, "serve the admission webhook")
 	fs.IntVar(&c.webhookPort, "webhook-port", 9443, "port of the admission webhook")
 	fs.StringVar(&c.webhookHost, "webhook-host", "", "address the admission webhook listens on; all when empty")
-	fs.StringVar(&c.webhookCertDir, "webhook-cert-dir", "", "folder with tls.crt and tls.key for the webhook")
+	fs.StringVar(&c.webhookCertDir, "webhook-cert-dir", "", "folder with tls.crt and tls.key for the webhook (cert-manager's, say); "+
+		"when empty the operator makes a serving certificate signed by the CA in --webhook-ca-secret and puts the CA into --webhook-configuration")
+	fs.StringVar(&c.webhookCASecret, "webhook-ca-secret", "ebb-webhook-ca", "Secret in --namespace that keeps the webhook's generated CA, shared by the replicas and kept across restarts")
+	fs.StringVar(&c.webhookServiceName, "webhook-service-name", "ebb-webhook", "name of the webhook's Service in --namespace; a generated certificate is made for <name>.<namespace>.svc")
+	fs.StringVar(&c.webhookConfiguration, "webhook-configuration", "ebb-operator", "ValidatingWebhookConfiguration whose caBundle the operator keeps equal to its generated CA; empty: none")
+	fs.DurationVar(&c.webhookCertValidity, "webhook-cert-validity", metricsadapter.DefaultCertValidity, "validity of a generated webhook certificate; renewed after two thirds of it")
+	fs.StringVar(&c.interceptorTokenSecret, "interceptor-token-secret", "", "Secret in --namespace with ebb-interceptor's admin token (key token): made with a random token when absent; empty: none")
 	fs.BoolVar(&c.adapter, "adapter", true, "serve the metrics adapter (external.metrics.k8s.io) the HPAs read")
 	fs.StringVar(&c.adapterBindAddress, "adapter-bind-address", "", "IP address the metrics adapter listens on; all when empty")
 	fs.IntVar(&c.adapterPort, "adapter-port", 6443, "port of the metrics adapter")
@@ -160,12 +175,46 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 		// saves memory per ScaledObject and per HPA.
 		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	}
+	kc, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("creating a client: %w", err)
+	}
+	var webhookCert *metricsadapter.WebhookCert
 	if c.webhook {
-		opts.WebhookServer = webhook.NewServer(webhook.Options{Host: c.webhookHost, Port: c.webhookPort, CertDir: c.webhookCertDir})
+		wo := webhook.Options{Host: c.webhookHost, Port: c.webhookPort, CertDir: c.webhookCertDir}
+		if c.webhookCertDir == "" {
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			webhookCert, err = metricsadapter.NewWebhookCert(sctx, kc, metricsadapter.WebhookCertOptions{
+				Namespace: c.namespace, CASecret: c.webhookCASecret, ServiceName: c.webhookServiceName,
+				Configuration: c.webhookConfiguration, Validity: c.webhookCertValidity, Log: ctrl.Log.WithName("webhook"),
+			})
+			cancel()
+			if err != nil {
+				return err
+			}
+			wo.TLSOpts = append(wo.TLSOpts, func(t *tls.Config) { t.GetCertificate = webhookCert.GetCertificate })
+		}
+		opts.WebhookServer = webhook.NewServer(wo)
+	}
+	if c.interceptorTokenSecret != "" {
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		created, err := ensureInterceptorToken(tctx, kc, c.namespace, c.interceptorTokenSecret)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("Made the interceptor's admin token", "secret", c.namespace+"/"+c.interceptorTokenSecret)
+		}
 	}
 	mgr, err := ctrl.NewManager(restCfg, opts)
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if webhookCert != nil {
+		if err := mgr.Add(webhookCert); err != nil {
+			return err
+		}
 	}
 	reg, err := triggers.Registry()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -315,23 +316,56 @@ func (cp *ControlPlane) Stop() error {
 	return cp.stopErr
 }
 
-// StopAPIServer stops kube-apiserver (SIGTERM, then waits for it to exit),
-// keeping etcd and kube-controller-manager running: clients see the API
-// server go away as in a control-plane upgrade or crash. StartAPIServer
-// brings it back on the same address with the same certificates, so every
-// Config and kubeconfig stays valid. Stopping a stopped API server does
-// nothing.
-func (cp *ControlPlane) StopAPIServer() error {
+// StopAPIServer stops kube-apiserver, keeping etcd and kube-controller-manager
+// running: clients see the API server go away as in a control-plane upgrade
+// or crash. It sends SIGTERM and waits 20 s for a graceful exit, then sends
+// SIGKILL; graceful says which it was. StartAPIServer brings the server back
+// on the same address with the same certificates, so every Config and
+// kubeconfig stays valid. Stopping a stopped API server does nothing.
+func (cp *ControlPlane) StopAPIServer() (graceful bool, err error) {
 	cp.apiMu.Lock()
 	defer cp.apiMu.Unlock()
 	if cp.apiDown {
-		return nil
+		return true, nil
 	}
-	if err := cp.env.ControlPlane.APIServer.Stop(); err != nil {
-		return fmt.Errorf("stop kube-apiserver: %w", err)
+	stopErr := cp.env.ControlPlane.APIServer.Stop()
+	if stopErr == nil {
+		cp.apiDown = true
+		return true, nil
+	}
+	// envtest sent SIGKILL after its stop timeout: wait for the exit.
+	deadline := time.Now().Add(10 * time.Second)
+	for cp.apiServerRunning() {
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("stop kube-apiserver: %w", stopErr)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	cp.apiDown = true
-	return nil
+	return false, nil
+}
+
+// apiServerRunning says whether a kube-apiserver of this control plane
+// runs.
+func (cp *ControlPlane) apiServerRunning() bool {
+	pids, err := Processes(cp.Dir)
+	if err != nil {
+		return true
+	}
+	for _, pid := range pids {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if name, _, _ := strings.Cut(string(cmdline), "\x00"); strings.HasSuffix(name, "/kube-apiserver") {
+			stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+			if err == nil && strings.Contains(string(stat), ") Z ") {
+				continue // exited, not yet reaped
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer, on the same

@@ -283,7 +283,7 @@ func TestRestartAPIServerKeepsEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	etcdBefore, apiBefore := componentPIDs(t, cp.Dir)
-	if err := cp.StopAPIServer(); err != nil {
+	if _, err := cp.StopAPIServer(); err != nil {
 		t.Fatal(err)
 	}
 	if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(cm), &corev1.ConfigMap{}); err == nil {

@@ -3,10 +3,7 @@ package helm_test
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ebbscale/ebb/tests/controlplane"
 	"github.com/ebbscale/ebb/tests/helm"
@@ -133,7 +131,8 @@ func TestDefaultValuesRenderASafeHighlyAvailableOperator(t *testing.T) {
 	}
 	a := args(t, r)
 	for _, want := range []string{"--leader-elect=true", "--namespace=$(POD_NAMESPACE)", "--adapter-apiservice=v1beta1.external.metrics.k8s.io",
-		"--adapter-ca-secret=ebb-metrics-adapter-ca", "--adapter-service-name=ebb-metrics-adapter", "--webhook=true", "--webhook-cert-dir=/certs/webhook", "--metrics-bind-address=:8080"} {
+		"--adapter-ca-secret=ebb-metrics-adapter-ca", "--adapter-service-name=ebb-metrics-adapter", "--webhook=true", "--webhook-ca-secret=ebb-webhook-ca", "--webhook-service-name=ebb-webhook",
+		"--webhook-configuration=ebb-operator", "--webhook-cert-validity=87600h", "--metrics-bind-address=:8080"} {
 		if !slices.Contains(a, want) {
 			t.Errorf("operator args %v lack %s", a, want)
 		}
@@ -167,31 +166,19 @@ func TestDefaultValuesRenderASafeHighlyAvailableOperator(t *testing.T) {
 		t.Errorf("APIService service = %v", spec["service"])
 	}
 
-	// The webhook's caBundle verifies the Secret's serving certificate for
-	// the Service's DNS name.
+	// The operator makes the webhook's certificate and sets its caBundle:
+	// the chart renders neither (TestRenderingTwiceGivesTheSameOutput).
 	vwc := find(t, r, "ValidatingWebhookConfiguration", "ebb-operator")
 	hooks, _, _ := unstructured.NestedSlice(vwc.Object, "webhooks")
-	cc := hooks[0].(map[string]any)["clientConfig"].(map[string]any)
-	caPEM, err := base64.StdEncoding.DecodeString(cc["caBundle"].(string))
-	if err != nil {
-		t.Fatalf("caBundle: %v", err)
+	for _, h := range hooks {
+		if _, ok := h.(map[string]any)["clientConfig"].(map[string]any)["caBundle"]; ok {
+			t.Error("the webhook configuration sets a caBundle the operator would fight over")
+		}
 	}
-	sec := find(t, r, "Secret", "ebb-webhook-tls")
-	crtPEM, _ := base64.StdEncoding.DecodeString(str(sec, "data", "tls.crt"))
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("the caBundle holds no certificate")
-	}
-	blk, _ := pem.Decode(crtPEM)
-	if blk == nil {
-		t.Fatal("the webhook Secret holds no certificate")
-	}
-	crt, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := crt.Verify(x509.VerifyOptions{Roots: pool, DNSName: "ebb-webhook.ebb-system.svc"}); err != nil {
-		t.Errorf("the webhook certificate does not verify with the caBundle: %v", err)
+	for _, o := range r.Objects {
+		if o.GetKind() == "Secret" {
+			t.Errorf("the chart renders Secret %s", o.GetName())
+		}
 	}
 	if lookup(r, "ServiceMonitor", "ebb-operator") != nil || lookup(r, "ConfigMap", "ebb-grafana-dashboard") != nil || lookup(r, "Certificate", "ebb-operator-tls") != nil {
 		t.Error("an optional object is rendered by default")
@@ -239,8 +226,10 @@ var options = []option{
 			t.Error("a Helm-made webhook certificate with cert-manager on")
 		}
 		a := args(t, r)
-		if !slices.Contains(a, "--adapter-cert-dir=/certs/adapter") || !slices.Contains(a, "--adapter-apiservice=") {
-			t.Errorf("args = %v", a)
+		for _, want := range []string{"--adapter-cert-dir=/certs/adapter", "--adapter-apiservice=", "--webhook-cert-dir=/certs/webhook", "--webhook-configuration="} {
+			if !slices.Contains(a, want) {
+				t.Errorf("args %v lack %s", a, want)
+			}
 		}
 	}},
 	{"cert-manager with an existing ClusterIssuer", map[string]any{"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "corp-ca", "kind": "ClusterIssuer"}}}, func(t *testing.T, r *helm.Rendered) {
@@ -436,7 +425,13 @@ var options = []option{
 			t.Error("a ServiceMonitor for the interceptor with metrics.serviceMonitor off")
 		}
 		find(t, r, "Service", "ebb-interceptor")
-		find(t, r, "Secret", "ebb-interceptor-token")
+		// The operator makes the token when absent.
+		if lookup(r, "Secret", "ebb-interceptor-token") != nil {
+			t.Error("the chart renders the interceptor's token")
+		}
+		if !slices.Contains(args(t, r), "--interceptor-token-secret=ebb-interceptor-token") {
+			t.Errorf("operator args %v do not name the interceptor's token Secret", args(t, r))
+		}
 		var routes struct {
 			Routes []map[string]any `json:"routes"`
 		}
@@ -620,6 +615,55 @@ func rules(o *unstructured.Unstructured) []rule {
 
 // Bad values are refused before anything renders, with a message that
 // names the value.
+// `helm template` twice gives the same output, with the webhook, the
+// adapter and the interceptor on, with and without cert-manager: the chart
+// renders no generated key, certificate or token (the operator makes them
+// at run time), so a GitOps tool that renders on every sync rotates
+// nothing.
+func TestRenderingTwiceGivesTheSameOutput(t *testing.T) {
+	c, _ := loadChart(t)
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+	}{
+		{"defaults", nil},
+		{"the interceptor from the cluster", map[string]any{"interceptor": map[string]any{"enabled": true}}},
+		{"the interceptor with routes", interceptorValues},
+		{"cert-manager", map[string]any{"certManager": map[string]any{"enabled": true}, "interceptor": map[string]any{"enabled": true}}},
+	} {
+		first, second := render(t, c, tc.values), render(t, c, tc.values)
+		a, b := manifest(t, first), manifest(t, second)
+		if a != b {
+			t.Errorf("%s: two renders differ:\n%s", tc.name, firstDifference(a, b))
+		}
+	}
+}
+
+// manifest is a rendered release as one YAML text.
+func manifest(t *testing.T, r *helm.Rendered) string {
+	t.Helper()
+	var sb strings.Builder
+	for _, o := range r.Objects {
+		y, err := yaml.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.WriteString("---\n")
+		sb.Write(y)
+	}
+	return sb.String()
+}
+
+func firstDifference(a, b string) string {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range min(len(la), len(lb)) {
+		if la[i] != lb[i] {
+			return fmt.Sprintf("line %d: %q vs %q", i+1, la[i], lb[i])
+		}
+	}
+	return fmt.Sprintf("%d lines vs %d", len(la), len(lb))
+}
+
 func TestTheValuesSchemaRejectsBadValues(t *testing.T) {
 	c, _ := loadChart(t)
 	for _, tc := range []struct {
@@ -704,6 +748,9 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "ebb.dev", Resource: "scaledobjects", Subresource: "finalizers", Verb: "update", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "get", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "clustertriggerauthentications", Verb: "get"},
+		// Watched, so that a change reaches the triggers that use it.
+		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "watch"},
+		{Group: "ebb.dev", Resource: "clustertriggerauthentications", Verb: "list"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "watch"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "patch", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Subresource: "status", Verb: "patch", Namespace: "shop"},
@@ -733,6 +780,7 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "", Resource: "secrets", Verb: "create", Namespace: namespace},
 		{Group: "", Resource: "secrets", Verb: "get", Namespace: namespace, Name: "ebb-metrics-adapter-ca"},
 		{Group: "apiregistration.k8s.io", Resource: "apiservices", Verb: "patch", Name: "v1beta1.external.metrics.k8s.io"},
+		{Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Verb: "patch", Name: "ebb-operator"},
 		{Group: "authentication.k8s.io", Resource: "tokenreviews", Verb: "create"},
 		{Group: "authorization.k8s.io", Resource: "subjectaccessreviews", Verb: "create"},
 		{Group: "", Resource: "configmaps", Verb: "watch", Namespace: "kube-system", Name: "extension-apiserver-authentication"},
@@ -760,9 +808,11 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "batch", Resource: "jobs", Verb: "update", Namespace: "shop"},
 		{Group: "batch", Resource: "jobs", Verb: "watch"},
 		{Group: "apiregistration.k8s.io", Resource: "apiservices", Verb: "patch", Name: "v1beta1.custom.metrics.k8s.io"},
+		{Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations", Verb: "patch", Name: "someone-elses"},
+		{Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations", Verb: "patch", Name: "ebb-operator"},
 		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "delete", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "delete", Namespace: "shop"},
-		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "list"},
+		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "update", Namespace: "shop"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Namespace: "shop"},
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "escalate"},
 	}

@@ -196,6 +196,12 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
+// Pid is the operator's process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// LogPath is the file the operator logs to.
+func (p *Process) LogPath() string { return p.logPath }
+
 // Exited says whether the operator has exited, and how.
 func (p *Process) Exited() (bool, error) {
 	select {

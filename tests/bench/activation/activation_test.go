@@ -4,6 +4,10 @@
 // default 30 s poll, as measured on this kind of machine).
 //
 //	go test -run '^$' -bench FirstMessage -benchtime 20x ./tests/bench/activation/
+//
+// BenchmarkFirstMessageToFirstReplicaBesideBlackholes measures the same
+// with 200 ScaledObjects in another namespace on a broker address that
+// never answers.
 package activation
 
 import (
@@ -28,6 +32,7 @@ import (
 	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
+	"github.com/ebbscale/ebb/tests/blackhole"
 	"github.com/ebbscale/ebb/tests/controlplane"
 )
 
@@ -39,11 +44,32 @@ const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"
 // probe 1 s). It reports the median and the maximum.
 func BenchmarkFirstMessageToFirstReplica(b *testing.B) {
 	for _, protocol := range []string{"amqp", "http"} {
-		b.Run(protocol, func(b *testing.B) { benchActivation(b, protocol) })
+		b.Run(protocol, func(b *testing.B) { benchActivation(b, activationSetup{protocol: protocol}) })
 	}
 }
 
-func benchActivation(b *testing.B, protocol string) {
+// BenchmarkFirstMessageToFirstReplicaBesideBlackholes is the amqp case of
+// BenchmarkFirstMessageToFirstReplica with 200 more ScaledObjects, in a
+// namespace of their own, whose RabbitMQ host accepts connections and never
+// answers (tests/blackhole), and the operator's 64 poll workers. Their
+// targets rest at zero, so they are probed every second, and each read
+// hangs until its 30 s timeout.
+func BenchmarkFirstMessageToFirstReplicaBesideBlackholes(b *testing.B) {
+	benchActivation(b, activationSetup{protocol: "amqp", blackholed: 200, workers: 64})
+}
+
+type activationSetup struct {
+	protocol string
+	// blackholed ScaledObjects on a broker that never answers, in a
+	// namespace of their own.
+	blackholed int
+	// workers are the scale loop's poll workers; 0: controller.Setup's
+	// default.
+	workers int
+}
+
+func benchActivation(b *testing.B, setup activationSetup) {
+	protocol := setup.protocol
 	ctx := b.Context()
 	cp := controlplane.Start(b)
 	conn, err := amqp.Dial(rabbitURL)
@@ -61,9 +87,12 @@ func benchActivation(b *testing.B, protocol string) {
 	}
 	defer ch.QueueDelete(queue, false, false, false)
 
-	defer startController(b, cp, rabbitmq.NewType())()
+	defer startController(b, cp, rabbitmq.NewType(), setup.workers)()
 
 	c := cp.Client
+	if setup.blackholed > 0 {
+		createBlackholed(b, c, "dark", "amqp://guest:guest@"+blackhole.Start(b)+"/", setup.blackholed)
+	}
 	ns := "act-" + protocol
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		b.Fatal(err)
@@ -149,7 +178,7 @@ func benchActivation(b *testing.B, protocol string) {
 
 // startController runs Ebb's controller and scale loop in process against
 // cp with the trigger type typ, and returns the function that stops it.
-func startController(b *testing.B, cp *controlplane.ControlPlane, typ scalers.Type) (stop func()) {
+func startController(b *testing.B, cp *controlplane.ControlPlane, typ scalers.Type, workers int) (stop func()) {
 	b.Helper()
 	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
 		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
@@ -162,11 +191,69 @@ func startController(b *testing.B, cp *controlplane.ControlPlane, typ scalers.Ty
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: "default"}); err != nil {
+	if _, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: "default", PollWorkers: workers}); err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(b.Context())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	return func() { cancel(); <-done }
+}
+
+// createBlackholed creates n Deployments at zero and n ScaledObjects with a
+// rabbitmq trigger on host, which never answers, in namespace ns, and waits
+// until the scale loop has polled each once (its status says the trigger
+// is unknown).
+func createBlackholed(b *testing.B, c client.Client, ns, host string, n int) {
+	b.Helper()
+	ctx := b.Context()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		name := fmt.Sprintf("dark-%03d", i)
+		labels := map[string]string{"app": name}
+		dep := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "w", Image: "example.invalid/w:1"}}}},
+			},
+		}
+		if err := c.Create(ctx, dep); err != nil {
+			b.Fatal(err)
+		}
+		so := &v1alpha1.ScaledObject{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: v1alpha1.ScaledObjectSpec{
+				ScaleTargetRef: v1alpha1.ScaleTarget{Name: name},
+				Triggers: []v1alpha1.Trigger{{Type: "rabbitmq", Name: "queue", Metadata: map[string]string{
+					"host": host, "queueName": "orders", "value": "10"}}},
+			},
+		}
+		if err := c.Create(ctx, so); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var list v1alpha1.ScaledObjectList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			b.Fatal(err)
+		}
+		polled := 0
+		for _, so := range list.Items {
+			if len(so.Status.Conditions) > 0 {
+				polled++
+			}
+		}
+		if polled == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d blackholed ScaledObjects polled after 5 minutes", polled, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -65,7 +65,7 @@ func benchHeldRequest(b *testing.B, cp *controlplane.ControlPlane, mode string) 
 	admin := httptest.NewServer(adminHandler)
 	defer admin.Close()
 
-	defer startController(b, cp, ebbhttp.NewType())()
+	defer startController(b, cp, ebbhttp.NewType(), 0)()
 
 	c := cp.Client
 	ns := fmt.Sprintf("held-%s-%d", mode, b.N)

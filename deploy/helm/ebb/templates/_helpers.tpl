@@ -26,9 +26,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "ebb.webhookService" -}}ebb-webhook{{- end }}
 {{- define "ebb.apiServiceName" -}}v1beta1.external.metrics.k8s.io{{- end }}
 {{- define "ebb.tlsSecret" -}}ebb-operator-tls{{- end }}
-{{- define "ebb.webhookSecret" -}}ebb-webhook-tls{{- end }}
 
 {{/* Whether the operator needs a mounted certificate folder. */}}
 {{- define "ebb.mountCerts" -}}
-{{- if or .Values.certManager.enabled .Values.webhook.enabled }}true{{ end }}
+{{- if .Values.certManager.enabled }}true{{ end }}
 {{- end }}
