@@ -5,6 +5,7 @@ package triggers
 
 import (
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/cron"
 	httpscaler "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/kafka"
 	"github.com/ebbscale/ebb/scalers/mysql"
@@ -30,6 +31,7 @@ func Registry() (*scalers.Registry, error) {
 		redisList,
 		redisStreams,
 		natsjetstream.NewType(),
+		cron.NewType(),
 	)
 }
 
