@@ -114,7 +114,7 @@ func (s *scaler) fetchRoutes(ctx context.Context, r replica) ([]interceptor.Rout
 	case resp.StatusCode == nethttp.StatusUnauthorized:
 		return nil, errors.New("the interceptor refused the bearerToken (401): check the TriggerAuthentication against the interceptor's --token-file")
 	case resp.StatusCode != nethttp.StatusOK:
-		return nil, fmt.Errorf("the interceptor answered %s", resp.Status)
+		return nil, fmt.Errorf("the interceptor answered HTTP %d %s", resp.StatusCode, nethttp.StatusText(resp.StatusCode))
 	}
 	var sr interceptor.StatsResponse
 	if err := scalers.ReadJSON(resp.Body, statsLimits, &sr); err != nil {

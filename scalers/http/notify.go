@@ -303,7 +303,7 @@ func (w *watcher) poll(ctx context.Context, r replica, epoch string, since uint6
 	defer resp.Body.Close()
 	if resp.StatusCode != nethttp.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return a, fmt.Errorf("the interceptor answered %s", resp.Status)
+		return a, fmt.Errorf("the interceptor answered HTTP %d %s", resp.StatusCode, nethttp.StatusText(resp.StatusCode))
 	}
 	if err := scalers.ReadJSON(resp.Body, activationsLimits, &a); err != nil {
 		return a, err

@@ -127,7 +127,7 @@ func scrape(ctx context.Context, client *nethttp.Client, u, token, name string, 
 	defer resp.Body.Close()
 	if resp.StatusCode != nethttp.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, fmt.Errorf("answered %s, expected 200 OK", resp.Status)
+		return nil, fmt.Errorf("answered HTTP %d %s, expected 200 OK", resp.StatusCode, nethttp.StatusText(resp.StatusCode))
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "text/plain") {
 		return nil, fmt.Errorf("answered Content-Type %q, expected the Prometheus text format (text/plain)", ct)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/ebbscale/ebb/scalers"
 )
@@ -142,12 +141,9 @@ func (s *scaler) readMonitoring(ctx context.Context) (*accountView, error) {
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		msg := strings.TrimSpace(strings.ToValidUTF8(string(body), "?"))
-		if msg != "" {
-			return nil, fmt.Errorf("reading %s: the endpoint answered HTTP %d: %s", what, resp.StatusCode, msg)
-		}
-		return nil, fmt.Errorf("reading %s: the endpoint answered HTTP %d", what, resp.StatusCode)
+		// The body is not repeated: the server is a tenant's choice, and
+		// errors reach the status and Events.
+		return nil, fmt.Errorf("reading %s: the endpoint answered HTTP %d %s", what, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	var j jsz
 	if err := scalers.ReadJSON(resp.Body, jszLimits, &j); err != nil {

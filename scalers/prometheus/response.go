@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"sort"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/ebbscale/ebb/scalers"
@@ -72,7 +70,9 @@ func parseResponse(statusCode int, body []byte) (result, error) {
 		if errType == "" {
 			errType = "unknown"
 		}
-		return result{}, fmt.Errorf("prometheus rejected the query (%s, HTTP %d): %s", shorten(errType, 40), statusCode, shorten(r.Error, maxShown))
+		// The server's own message is not repeated: the server is a tenant's
+		// choice, and its words would reach the status and Events.
+		return result{}, fmt.Errorf("prometheus rejected the query (%s, HTTP %d); its message is not shown here: run the query in Prometheus to see it", knownErrorType(errType), statusCode)
 	}
 	if statusCode < 200 || statusCode > 299 {
 		return result{}, fmt.Errorf("HTTP %d %s with a success status in the body", statusCode, http.StatusText(statusCode))
@@ -80,7 +80,7 @@ func parseResponse(statusCode int, body []byte) (result, error) {
 
 	var d queryData
 	if err := json.Unmarshal(r.Data, &d); err != nil {
-		return result{}, fmt.Errorf("the answer's data is malformed: %v", err)
+		return result{}, errors.New("the answer's data is not valid JSON")
 	}
 	switch d.ResultType {
 	case "vector":
@@ -89,15 +89,15 @@ func parseResponse(statusCode int, body []byte) (result, error) {
 		}
 		var samples []vectorSample
 		if err := json.Unmarshal(d.Result, &samples); err != nil {
-			return result{}, fmt.Errorf("the answer's vector is malformed: %v", err)
+			return result{}, errors.New("the answer's vector is malformed")
 		}
 		switch len(samples) {
 		case 0:
 			return result{Empty: true}, nil
 		case 1:
 		default:
-			return result{}, fmt.Errorf("the query returned %d series (%s); it must return one: aggregate it, e.g. sum(<query>) or max(<query>)",
-				len(samples), seriesList(samples))
+			return result{}, fmt.Errorf("the query returned %d series; it must return one: aggregate it, e.g. sum(<query>) or max(<query>)",
+				len(samples))
 		}
 		if samples[0].Value == nil && len(samples[0].Histogram) > 0 {
 			return result{}, errors.New("the query returned a native histogram; it must return a number: use e.g. histogram_quantile() or histogram_count()")
@@ -113,7 +113,7 @@ func parseResponse(statusCode int, body []byte) (result, error) {
 		}
 		var pair []json.RawMessage
 		if err := json.Unmarshal(d.Result, &pair); err != nil {
-			return result{}, fmt.Errorf("the answer's scalar is malformed: %v", err)
+			return result{}, errors.New("the answer's scalar is malformed")
 		}
 		v, err := sampleValue(pair)
 		if err != nil {
@@ -125,7 +125,7 @@ func parseResponse(statusCode int, body []byte) (result, error) {
 	case "string":
 		return result{}, errors.New("the query returned a string; it must return an instant vector or a scalar")
 	default:
-		return result{}, fmt.Errorf("the answer has result type %q; expected vector or scalar", shorten(d.ResultType, 40))
+		return result{}, errors.New("the answer has an unknown result type; expected vector or scalar")
 	}
 }
 
@@ -136,73 +136,43 @@ func sampleValue(pair []json.RawMessage) (float64, error) {
 	}
 	var s string
 	if err := json.Unmarshal(pair[1], &s); err != nil {
-		return 0, fmt.Errorf("the answer's sample value is malformed: %v", err)
+		return 0, errors.New("the answer's sample value is malformed: expected a string")
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return 0, fmt.Errorf("the answer's sample value %q is not a number", shorten(s, 40))
+		return 0, errors.New("the answer's sample value is not a number")
 	}
 	switch {
 	case math.IsNaN(v):
 		return 0, errors.New("the query returned NaN, which is not a value to scale on (a division by zero, or a rate over too short a range?)")
 	case math.IsInf(v, 0):
-		return 0, fmt.Errorf("the query returned %s, which is not a value to scale on", s)
+		return 0, errors.New("the query returned an infinite value, which is not a value to scale on")
 	}
 	return v, nil
 }
 
-// seriesList shows up to three series by the labels that tell them apart,
-// such as {queue="a"}, {queue="b"}.
-func seriesList(samples []vectorSample) string {
-	shown := samples[:min(len(samples), 3)]
-	var differ []string
-	seen := map[string]bool{}
-	for _, s := range shown {
-		for k := range s.Metric {
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			for _, o := range shown {
-				if v, ok := o.Metric[k]; !ok || v != s.Metric[k] {
-					differ = append(differ, k)
-					break
-				}
-			}
-		}
-	}
-	sort.Strings(differ)
-	var parts []string
-	for _, s := range shown {
-		var b strings.Builder
-		b.WriteByte('{')
-		for j, k := range differ {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "%s=%q", k, s.Metric[k])
-		}
-		b.WriteByte('}')
-		parts = append(parts, shorten(b.String(), 120))
-	}
-	if len(samples) > len(shown) {
-		parts = append(parts, "...")
-	}
-	return strings.Join(parts, ", ")
-}
-
-// excerpt shows the start of a body that is not an API answer, on one line,
-// unless it is an HTML page.
+// excerpt says what a body that is not an API answer looks like, without
+// repeating it: the server is a tenant's choice.
 func excerpt(body []byte) string {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return ""
+		return " (an empty body)"
 	}
 	lower := bytes.ToLower(body[:min(len(body), 64)])
 	if bytes.HasPrefix(lower, []byte("<!doctype html")) || bytes.HasPrefix(lower, []byte("<html")) {
 		return " (an HTML page)"
 	}
-	return ": " + strconv.Quote(shorten(string(body), 120))
+	return fmt.Sprintf(" (%d bytes, not shown)", len(body))
+}
+
+// knownErrorType is errorType when it is one of the Prometheus API's own,
+// "unknown" otherwise: nothing else of the server's is repeated.
+func knownErrorType(t string) string {
+	switch t {
+	case "bad_data", "timeout", "canceled", "execution", "internal", "unavailable", "not_found", "not_acceptable":
+		return t
+	}
+	return "unknown"
 }
 
 // shorten cuts s to at most n bytes on a rune boundary, marking the cut.
