@@ -38,6 +38,9 @@ func TestOperatorSIGKILLMidCooldown(t *testing.T) {
 		lastActive = so.Status.LastActiveTime.Time
 		return ok, why
 	})
+	// Zero is allowed from lastActiveTime + cooldown on, never before.
+	due := lastActive.Add(cooldown)
+	w.holdUntil(1, due)
 	s.within(cooldown, "a third of the cooldown has passed", func(context.Context) (bool, string) {
 		return time.Since(lastActive) >= cooldown/3, fmt.Sprintf("%s since the last activity", time.Since(lastActive).Round(time.Second))
 	})
@@ -52,8 +55,6 @@ func TestOperatorSIGKILLMidCooldown(t *testing.T) {
 	figure(t, "SIGKILL → the next operator leads (lease expiry)", led.Sub(killed), 60*time.Second)
 	s.waitAdapter(op2, 90*time.Second)
 
-	// Zero is allowed from lastActiveTime + cooldown on.
-	due := lastActive.Add(cooldown)
 	if wait := time.Until(due); wait > 0 {
 		s.within(wait+5*time.Second, "the replica floor holds until the cooldown is over", func(context.Context) (bool, string) {
 			return !time.Now().Before(due), "cooling down"

@@ -404,12 +404,14 @@ type watcher struct {
 	s      *scenario
 	target string
 
-	mu       sync.Mutex
-	floor    int32
-	samples  int
-	gaps     int // samples the API server did not answer
-	breaches []string
-	min, max int32
+	mu    sync.Mutex
+	floor int32
+	// floorEnds, when set, is when the floor lifts by itself.
+	floorEnds time.Time
+	samples   int
+	gaps      int // samples the API server did not answer
+	breaches  []string
+	min, max  int32
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -433,13 +435,16 @@ func (w *watcher) run(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		n, err := w.s.replicas(rctx, w.target)
 		cancel()
+		// The count was n at some moment before now: a breach only if now
+		// is still before the floor lifts.
+		now := time.Now()
 		w.mu.Lock()
 		w.samples++
 		switch {
 		case err != nil:
 			w.gaps++
 		default:
-			if n < w.floor {
+			if n < w.floor && (w.floorEnds.IsZero() || now.Before(w.floorEnds)) {
 				w.breaches = append(w.breaches, fmt.Sprintf("%s: %d replicas, floor %d", time.Now().Format("15:04:05.000"), n, w.floor))
 			}
 			if w.min < 0 || n < w.min {
@@ -460,7 +465,16 @@ func (w *watcher) run(ctx context.Context) {
 func (w *watcher) hold(floor int32) {
 	w.mu.Lock()
 	w.floor = floor
+	w.floorEnds = time.Time{}
 	w.min, w.max = -1, 0
+	w.mu.Unlock()
+}
+
+// holdUntil sets the floor from now until end, when it lifts by itself.
+func (w *watcher) holdUntil(floor int32, end time.Time) {
+	w.hold(floor)
+	w.mu.Lock()
+	w.floorEnds = end
 	w.mu.Unlock()
 }
 
