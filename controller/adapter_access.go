@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package controller
 
 // ListMetrics returns every metric the loop serves, sorted by namespace,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package controller owns Ebb's control loop: the ScaledObject reconciler
 // (target resolution, the owned HPA, status, finalizer), the scale loop that
 // polls triggers on a shared scheduler and moves targets between zero and

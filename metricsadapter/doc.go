@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package metricsadapter serves external.metrics.k8s.io from the operator's
 // metric store, so that the HPAs Ebb makes read the values the scale loop
 // keeps, in the same process and without a network hop to the controller.

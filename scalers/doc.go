@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package scalers owns the contract between Ebb and its event sources.
 //
 // A trigger type (rabbitmq, kafka, prometheus, ...) is a Type: it validates a

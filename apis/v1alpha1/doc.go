@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package v1alpha1 holds Ebb's API types in the group ebb.dev: ScaledObject,
 // ScaledJob, TriggerAuthentication and ClusterTriggerAuthentication.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command ebb-interceptor is the reverse proxy in front of HTTP workloads
 // scaled by Ebb: it routes by Host and path prefix, counts each route's
 // request rate and requests in flight, holds requests while a route's

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command ebb-operator runs Ebb's controller, scale loop, metrics adapter and
 // admission webhook in one process.
 package main

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command ebb is Ebb's command line:
 //   - demo runs Ebb end to end on this machine: a local control plane with
 //     the real HPA, the operator in process, an event source, and a burst of

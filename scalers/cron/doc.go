@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cron is the cron trigger type: a trigger that is active, and asks
 // for desiredReplicas, between the times its start and end schedules name,
 // in a time zone.

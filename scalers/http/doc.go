@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package http is the http trigger type: it scales on HTTP request rate (or
 // requests in flight) read from a Prometheus-format counter endpoint
 // (counterURL) or from an ebb-interceptor (interceptorURL).

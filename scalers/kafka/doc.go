@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package kafka is the kafka trigger type: it scales on the lag of a Kafka
 // consumer group, the records produced to a topic's partitions that the group
 // has not consumed yet (log end offset − committed offset, per partition).

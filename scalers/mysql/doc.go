@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package mysql is the mysql trigger type (MySQL and MariaDB): it scales on
 // the number a SQL query returns, such as the count of pending jobs in a
 // table.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package natsjetstream is the nats-jetstream trigger type: it scales on the
 // messages a NATS JetStream consumer has not finished with — those not yet
 // delivered to it (num_pending) plus those delivered and not yet acknowledged

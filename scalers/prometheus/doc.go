@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package prometheus is the prometheus trigger type: it scales on the value of
 // an instant PromQL query.
 //

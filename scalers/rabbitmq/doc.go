@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package rabbitmq is the rabbitmq trigger type: it scales on the number of
 // messages in a RabbitMQ queue, or on the rate at which they are published.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package redis holds two trigger types on Redis: redis, which scales on the
 // length of a list (LLEN), and redis-streams, which scales on a stream's
 // consumer group — the entries delivered to it and not yet acknowledged

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package scalertest is the conformance suite every scaler Type passes.
 //
 // A scaler's tests describe a real source (and a place where none listens)

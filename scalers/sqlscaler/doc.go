@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sqlscaler holds what the SQL scalers (postgresql, mysql) share:
 // turning a query's result into one number, with the same rules for every
 // database, and reading that number through a Coalescer so that identical

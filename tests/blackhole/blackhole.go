@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package blackhole serves a TCP address on loopback that never answers: it
 // accepts every connection and holds it, discarding what the client sends
 // and writing nothing. To a client that is a broker behind a dropped route

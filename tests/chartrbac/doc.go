@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package chartrbac makes a test's operator (and interceptor) act as the
 // Helm chart installs it: it renders deploy/helm/ebb with the test's
 // operator namespace as the release namespace, applies the chart's

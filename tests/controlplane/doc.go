@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package controlplane starts a real Kubernetes control plane for Ebb's tests
 // and for `ebb demo`: etcd and kube-apiserver through controller-runtime's
 // envtest, Ebb's CRDs from deploy/crds installed and established, and, when

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package dashboard tests Ebb's Grafana dashboard (deploy/grafana/ebb.json)
 // and the metrics endpoints behind it against real parts. The operator runs
 // as a process against a real control plane with the HPA and the

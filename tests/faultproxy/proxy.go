@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package faultproxy is a TCP proxy on loopback for tests of failures: a test
 // puts it between a client and a real service and makes the service go away
 // (Stop), come back on the same port (Start), hang (Hang), fall silent

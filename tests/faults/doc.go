@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package faults is Ebb's fault suite (issue #12): the operator built and
 // run as a process under the Helm chart's ServiceAccount and RBAC, against a
 // real etcd, kube-apiserver (with the aggregation layer) and

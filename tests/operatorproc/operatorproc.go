@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package operatorproc runs the ebb-operator binary as a child process, as
 // it runs in a cluster, for the tests that need the real process (the
 // end-to-end adapter test, the dashboard test): it builds the binary,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package promharness runs a real Prometheus server for a test.
 //
 // Start runs the `prometheus` binary of the Debian package (install it with

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package scale measures how Ebb's controller copes with many ScaledObjects
 // against a real API server (tests/controlplane) and a real RabbitMQ: the
 // time until every HPA exists and every ScaledObject is Ready, the API

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package triggers wires every trigger type Ebb serves into a registry: the
 // operator serves them, and the CLI's convert and simulate check and build
 // triggers with them. It is the one place that lists them.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package clusterroutes gives an ebb-interceptor its routes from the
 // ScaledObjects in the cluster: every http trigger in interceptor mode with
 // a host publishes one route, named <namespace>/<scaledobject>/<trigger>

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package interceptor is the library of ebb-interceptor, the reverse proxy
 // that sits in front of HTTP workloads scaled by Ebb.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sqltest holds helpers for the SQL scalers' tests against real
 // databases: unique names, and a TCP proxy that can take the database away,
 // black-hole it, and count the queries that reach it. (A check that the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package activation measures how long a target at zero replicas takes to get
 // its first replica after the first message arrives: the figure KEDA users
 // wait up to a polling interval for (11.7 s median, 16.8 s max at KEDA's

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command interceptor measures what ebb-interceptor costs: requests per
 // second and latency (p50, p99) through the interceptor against the same
 // requests sent to the backend directly, on loopback, at several numbers of

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command render writes Ebb's chart rendered with the given values files as
 // one YAML stream (CRDs first): `make manifests` makes deploy/manifests with
 // it.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package chart holds what the CLI's PNG charts share (ebb demo --plot,
 // ebb simulate --plot): step lines, axis ticks in whole seconds and whole
 // replicas, and two plots stacked in one image.

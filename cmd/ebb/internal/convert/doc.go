@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package convert rewrites KEDA's ScaledObjects, ScaledJobs,
 // TriggerAuthentications and ClusterTriggerAuthentications as Ebb's
 // (ebb.dev/v1alpha1), for `ebb convert`;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package demo is `ebb demo`: Ebb end to end on one machine, shown live.
 //
 // Run starts a real control plane (etcd, kube-apiserver with the

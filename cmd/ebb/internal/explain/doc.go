@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package explain implements `ebb explain`: it tells why a ScaledObject's
 // target has the replicas it has.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package simulate replays metric series through Ebb's scaling decisions
 // and a model of the HPA, for `ebb simulate`: what-if tuning of a
 // ScaledObject before it runs.

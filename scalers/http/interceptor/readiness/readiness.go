@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package readiness feeds an interceptor the ready endpoints of its routes'
 // Services, from the EndpointSlices in the API server.
 package readiness

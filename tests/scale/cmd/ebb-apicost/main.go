@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command ebb-apicost measures what each kind of request Ebb's controller
 // makes for a new ScaledObject costs the API server: it starts a fresh
 // control plane (etcd + kube-apiserver), sends n requests of each kind from

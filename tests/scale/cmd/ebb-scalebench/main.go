@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command ebb-scalebench measures Ebb's controller with many ScaledObjects:
 // for each run (in a process of its own when there are several) it starts a
 // fresh control plane (etcd + kube-apiserver, no kube-controller-manager),

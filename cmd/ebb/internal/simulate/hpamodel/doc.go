@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package hpamodel is a model of the Kubernetes HorizontalPodAutoscaler
 // controller (kube-controller-manager v1.37, autoscaling/v2) for an HPA
 // whose metrics are all External, as the HPAs Ebb owns are. `ebb simulate`
