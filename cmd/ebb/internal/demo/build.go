@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/ebbscale/ebb/tests/controlplane"
+	"github.com/ebbscale/ebb/internal/localcluster"
 )
 
 // ensureControlPlane builds the control plane's binaries when the tools
@@ -21,8 +21,8 @@ import (
 // progress on out. The build's own output goes to a log file in the tools
 // folder.
 func ensureControlPlane(ctx context.Context, out io.Writer) error {
-	dir := controlplane.ToolsDir()
-	missing := controlplane.MissingBinaries(dir)
+	dir := localcluster.ToolsDir()
+	missing := localcluster.MissingBinaries(dir)
 	if len(missing) == 0 {
 		return nil
 	}
@@ -38,7 +38,7 @@ func ensureControlPlane(ctx context.Context, out io.Writer) error {
 	}
 	defer log.Close()
 	p := newBuildProgress(out)
-	if err := controlplane.BuildTools(ctx, dir, p.show, log); err != nil {
+	if err := localcluster.BuildTools(ctx, dir, p.show, log); err != nil {
 		return fmt.Errorf("%w (build log: %s)", err, logPath)
 	}
 	return nil
@@ -58,7 +58,7 @@ func newBuildProgress(out io.Writer) *buildProgress {
 	return &buildProgress{out: out, terminal: ok && term.IsTerminal(int(f.Fd()))}
 }
 
-func (b *buildProgress) show(p controlplane.BuildProgress) {
+func (b *buildProgress) show(p localcluster.BuildProgress) {
 	line := buildLine(p)
 	if b.terminal {
 		end := ""
@@ -86,7 +86,7 @@ func (b *buildProgress) show(p controlplane.BuildProgress) {
 // buildLine is one binary's progress, e.g.
 //
 //	kube-apiserver           [██████░░░░░░░░░░░░░░]  812/2431 packages  1m12s
-func buildLine(p controlplane.BuildProgress) string {
+func buildLine(p localcluster.BuildProgress) string {
 	if p.Done {
 		return fmt.Sprintf("  %-24s built in %s", p.Binary, p.Elapsed.Round(time.Second))
 	}

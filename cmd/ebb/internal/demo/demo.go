@@ -26,7 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
-	"github.com/ebbscale/ebb/tests/controlplane"
+	"github.com/ebbscale/ebb/internal/localcluster"
 )
 
 // Namespace holds the demo's Deployment and ScaledObject.
@@ -182,7 +182,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 	defer func() { retErr = errors.Join(retErr, src.Close()) }()
 
 	fmt.Fprintln(out, "Starting a local control plane: etcd, kube-apiserver (with the aggregation layer), kube-controller-manager...")
-	cp, err := controlplane.New(ctx, controlplane.Options{ControllerManager: true, Aggregator: true})
+	cp, err := localcluster.New(ctx, localcluster.Options{ControllerManager: true, Aggregator: true})
 	if err != nil {
 		return fail(err)
 	}

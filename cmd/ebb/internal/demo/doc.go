@@ -4,7 +4,7 @@
 //
 // Run starts a real control plane (etcd, kube-apiserver with the
 // aggregation layer, kube-controller-manager with the HPA controller, from
-// tests/controlplane), Ebb's operator in this process (controller.Setup and
+// internal/localcluster), Ebb's operator in this process (controller.Setup and
 // metricsadapter.Server in one controller-runtime manager, the adapter
 // registered as APIService v1beta1.external.metrics.k8s.io), and an event
 // source: an in-process Kafka broker (kfake) by default, or a running

@@ -8,8 +8,8 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/scalers"
-	"github.com/ebbscale/ebb/tests/controlplane"
 )
 
 // Operator is Ebb's operator running in this process, as the demo runs it:
@@ -20,7 +20,7 @@ type Operator struct{ op *operator }
 // StartOperator starts the operator against cp (which needs the
 // aggregator) with the trigger types of reg, and registers its adapter as
 // v1beta1.external.metrics.k8s.io. Stop it with Stop.
-func StartOperator(cp *controlplane.ControlPlane, reg *scalers.Registry, log logr.Logger) (*Operator, error) {
+func StartOperator(cp *localcluster.ControlPlane, reg *scalers.Registry, log logr.Logger) (*Operator, error) {
 	op, err := startOperatorWith(cp, cp.Scheme, log, reg)
 	if err != nil {
 		return nil, err
@@ -29,7 +29,7 @@ func StartOperator(cp *controlplane.ControlPlane, reg *scalers.Registry, log log
 }
 
 // WaitAvailable waits until the API server reaches the adapter.
-func (o *Operator) WaitAvailable(ctx context.Context, cp *controlplane.ControlPlane, timeout time.Duration) error {
+func (o *Operator) WaitAvailable(ctx context.Context, cp *localcluster.ControlPlane, timeout time.Duration) error {
 	return o.op.waitAvailable(ctx, cp, timeout)
 }
 

@@ -20,9 +20,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ebbscale/ebb/controller"
+	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/metricsadapter"
 	"github.com/ebbscale/ebb/scalers"
-	"github.com/ebbscale/ebb/tests/controlplane"
 )
 
 // The operator's namespace and the Service the adapter's APIService points
@@ -36,7 +36,7 @@ const (
 // reconciler and the scale loop) and the metrics adapter in one
 // controller-runtime manager, as cmd/ebb-operator runs them.
 type operator struct {
-	adapter controlplane.LoopbackAPIService
+	adapter localcluster.LoopbackAPIService
 	cancel  context.CancelFunc
 	done    chan error // receives mgr.Start's result
 }
@@ -50,7 +50,7 @@ func newRegistry() (*scalers.Registry, error) { return triggers.Registry() }
 // v1beta1.external.metrics.k8s.io (a Service of type ExternalName
 // localhost; the adapter puts its generated CA into the APIService's
 // caBundle). It logs to log. Stop it with stop.
-func startOperator(cp *controlplane.ControlPlane, scheme *runtime.Scheme, log logr.Logger) (*operator, error) {
+func startOperator(cp *localcluster.ControlPlane, scheme *runtime.Scheme, log logr.Logger) (*operator, error) {
 	reg, err := newRegistry()
 	if err != nil {
 		return nil, err
@@ -60,7 +60,7 @@ func startOperator(cp *controlplane.ControlPlane, scheme *runtime.Scheme, log lo
 }
 
 // startOperatorWith is startOperator with the given trigger types.
-func startOperatorWith(cp *controlplane.ControlPlane, scheme *runtime.Scheme, log logr.Logger, reg *scalers.Registry) (_ *operator, retErr error) {
+func startOperatorWith(cp *localcluster.ControlPlane, scheme *runtime.Scheme, log logr.Logger, reg *scalers.Registry) (_ *operator, retErr error) {
 	cfg := rest.CopyConfig(cp.Config)
 	cfg.UserAgent = "ebb-demo-operator"
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -104,7 +104,7 @@ func startOperatorWith(cp *controlplane.ControlPlane, scheme *runtime.Scheme, lo
 		return nil, err
 	}
 	op := &operator{
-		adapter: controlplane.LoopbackAPIService{
+		adapter: localcluster.LoopbackAPIService{
 			GroupVersion: externalMetrics,
 			Namespace:    operatorNamespace,
 			Service:      adapterService,
@@ -131,7 +131,7 @@ func startOperatorWith(cp *controlplane.ControlPlane, scheme *runtime.Scheme, lo
 
 // waitAvailable waits until the API server's aggregator reaches the
 // adapter: the APIService has the adapter's CA and is Available.
-func (op *operator) waitAvailable(ctx context.Context, cp *controlplane.ControlPlane, timeout time.Duration) error {
+func (op *operator) waitAvailable(ctx context.Context, cp *localcluster.ControlPlane, timeout time.Duration) error {
 	return poll(ctx, timeout, 250*time.Millisecond, "the API server to reach the metrics adapter", func(ctx context.Context) (bool, string, error) {
 		select {
 		case err := <-op.done:

@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package controlplane_test
+package localcluster_test
 
 import (
 	"context"
 	"fmt"
 	"log"
 
-	"github.com/ebbscale/ebb/tests/controlplane"
+	"github.com/ebbscale/ebb/internal/localcluster"
 )
 
 // A control plane outside a test, as `ebb demo` starts it; in a test use
-// controlplane.Start(t).
+// localcluster.Start(t).
 func ExampleNew() {
-	cp, err := controlplane.New(context.Background(), controlplane.Options{ControllerManager: true})
+	cp, err := localcluster.New(context.Background(), localcluster.Options{ControllerManager: true})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package controlplane
+package localcluster
 
 import (
 	"bufio"
@@ -24,7 +24,7 @@ import (
 )
 
 func TestStart(t *testing.T) {
-	cp := Start(t)
+	cp := start(t)
 	ctx := t.Context()
 
 	t.Run("the API server reports the version the binaries were built as", func(t *testing.T) {
@@ -110,7 +110,7 @@ func TestMissingBinariesSayHowToBuildThem(t *testing.T) {
 }
 
 func TestWithAggregator(t *testing.T) {
-	cp := Start(t, WithAggregator())
+	cp := start(t, WithAggregator())
 	fp := cp.FrontProxy
 	if fp == nil {
 		t.Fatal("no front proxy certificates")
@@ -276,7 +276,7 @@ func runKilledOwnerChild(t *testing.T) {
 // certificates (the old Config still works), same etcd (what was written is
 // still there).
 func TestRestartAPIServerKeepsEtcd(t *testing.T) {
-	cp := Start(t)
+	cp := start(t)
 	ctx := t.Context()
 	cm := &corev1.ConfigMap{}
 	cm.Namespace, cm.Name = "default", "kept"
@@ -330,4 +330,26 @@ func componentPIDs(t *testing.T, dir string) (etcd, apiserver int) {
 		}
 	}
 	return etcd, apiserver
+}
+
+// start is tests/controlplane's Start, for this package's own tests.
+func start(t testing.TB, opts ...Option) *ControlPlane {
+	t.Helper()
+	o := Options{Dir: t.TempDir()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cp, err := New(t.Context(), o)
+	if err != nil {
+		t.Fatalf("start the control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("control plane logs (%s):\n%s", cp.Dir, cp.Logs(60))
+		}
+		if err := cp.Stop(); err != nil {
+			t.Errorf("stop the control plane: %v", err)
+		}
+	})
+	return cp
 }

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package localcluster starts a real Kubernetes control plane on loopback,
+// for `ebb demo` and, through the thin testing.TB wrapper tests/controlplane,
+// for Ebb's tests: etcd and kube-apiserver through controller-runtime's
+// envtest, Ebb's CRDs from deploy/crds installed and established, and, when
+// asked, the real kube-controller-manager running the deployment, replicaset
+// and horizontal-pod-autoscaler controllers.
+//
+// The binaries come from the tools cache that `make tools` fills
+// (tests/tools/build.sh): $KUBEBUILDER_ASSETS, else $EBB_TOOLS_DIR, else
+// ~/.cache/ebb/tools-v1.37.2. When they are missing, New fails and says to
+// run `make tools`.
+//
+// Everything a ControlPlane starts is stopped by Stop. A small guard process
+// kills the process groups left behind if the owning process dies without
+// stopping them, e.g. on a go test -timeout panic, so no etcd or
+// kube-apiserver outlives its owner. The package imports no test code: the
+// CLI ships it.
+package localcluster
