@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/tests/blackhole"
@@ -75,4 +76,10 @@ func TestBlackholedSourcesDoNotStarveOthers(t *testing.T) {
 		}
 	}
 	other.release("healthy", q.Proxy)
+	// The 100 blackholed objects go too, with their HPAs, so that the
+	// suite's later operators do not carry them.
+	tenant.noLeaks(nil, 0)
+	if err := tenant.c.DeleteAllOf(t.Context(), &appsv1.Deployment{}, client.InNamespace(tenant.ns)); err != nil {
+		t.Error(err)
+	}
 }
