@@ -40,6 +40,15 @@ import (
 // scalers are kept, and the triggers whose references fail read as failing
 // with an error that names the object and key (never a value): unknown,
 // never zero, and an Event says so.
+//
+// A ClusterTriggerAuthentication that no longer allows the object's
+// namespace (revoked) is different: the object's scalers, which hold its
+// credentials, are closed at once (on the leader and on every other
+// replica), the object is Ready=False with the error, which names the
+// ClusterTriggerAuthentication, and an Event says so. A changed
+// allowedEndpoints changes the digest (the pin is part of it), so the
+// scalers are rebuilt, and a trigger whose endpoint the pin no longer allows
+// fails its build the same way.
 
 // authDigest is a keyed hash of what an object's triggers resolved to.
 type authDigest [sha256.Size]byte
@@ -56,13 +65,15 @@ func newAuthKeyer() authKeyer {
 	return authKeyer{key: k}
 }
 
-// digest hashes every trigger's auth parameters and environment in a
-// canonical order. nil (an object that uses no credentials) digests too.
+// digest hashes every trigger's auth parameters, environment and endpoint
+// pin in a canonical order. nil (an object that uses no credentials)
+// digests too.
 func (k authKeyer) digest(res []scalers.Resolved) authDigest {
 	h := hmac.New(sha256.New, k.key)
 	for _, r := range res {
 		writeMap(h, r.AuthParams)
 		writeMap(h, r.Env)
+		writePin(h, r.Pin)
 	}
 	var d authDigest
 	h.Sum(d[:0])
@@ -80,6 +91,26 @@ func writeMap(h hash.Hash, m map[string]string) {
 		writeString(h, k)
 		writeString(h, m[k])
 	}
+}
+
+func writePin(h hash.Hash, p *scalers.EndpointPin) {
+	if p == nil {
+		writeLen(h, 0)
+		return
+	}
+	writeLen(h, 1)
+	writeString(h, p.Owner)
+	writeLen(h, len(p.Allowed))
+	for _, a := range p.Allowed {
+		writeString(h, a)
+	}
+	trusted := map[string]string{}
+	for k, ok := range p.Trusted {
+		if ok {
+			trusted[k] = ""
+		}
+	}
+	writeMap(h, trusted)
 }
 
 func writeString(h hash.Hash, s string) {
@@ -170,6 +201,13 @@ func resolveAll(ctx context.Context, n int, resolve func(context.Context, int) (
 		res[i], errs[i] = resolve(ctx, i)
 	}
 	return res, errs, firstError(errs)
+}
+
+// revoked says whether one of errs says that a ClusterTriggerAuthentication
+// does not allow the object's namespace: the object's scalers must then go,
+// not be kept for when the credentials resolve again.
+func revoked(errs []error) bool {
+	return slices.ContainsFunc(errs, scalers.IsClusterAuthNotAllowed)
 }
 
 // firstError is the first non-nil error, for messages.

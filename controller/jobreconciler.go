@@ -165,6 +165,7 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		result.RequeueAfter = refreshAfter(interval)
 	}
 	var resolved []scalers.Resolved
+	rebuild := false
 	if known && prev.uid == sj.UID && prev.generation == sj.Generation && prev.paused == paused && r.Loop.Has(req.NamespacedName) {
 		if !auth.uses {
 			return result, nil
@@ -174,6 +175,9 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		res, errs, err := resolveAll(ctx, len(sj.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.ResolveJob(ctx, &sj, i) })
 		auth.digest, auth.failed, auth.resolvedAt = prev.auth.digest, prev.auth.failed, time.Now()
 		switch {
+		case err != nil && revoked(errs):
+			// Rebuilt, which fails and lets the scalers go (authrefresh.go).
+			rebuild = true
 		case err != nil:
 			r.Loop.SetAuthErrors(req.NamespacedName, errs)
 			if msg := sanitize("credentials no longer resolve, the last ones are kept but the trigger is not read: "+err.Error(), maxEventMessage); msg != auth.failed {
@@ -187,7 +191,7 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 			r.Loop.SetAuthErrors(req.NamespacedName, nil)
 			auth.failed = ""
 		}
-		if resolved == nil {
+		if resolved == nil && !rebuild {
 			prev.auth = auth
 			r.mu.Lock()
 			r.built[req.NamespacedName] = prev

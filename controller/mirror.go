@@ -106,13 +106,18 @@ func (m *mirror) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 			m.r.Loop.FollowStatus(&so)
 			return result, nil
 		}
-		res, _, err := resolveAll(ctx, len(so.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return m.r.Auth.Resolve(ctx, &so, i) })
+		res, errs, err := resolveAll(ctx, len(so.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return m.r.Auth.Resolve(ctx, &so, i) })
 		m.mu.Lock()
 		if cur, ok := m.built[req.NamespacedName]; ok && cur.version == version {
 			cur.resolvedAt = time.Now()
 			m.built[req.NamespacedName] = cur
 		}
 		m.mu.Unlock()
+		if revoked(errs) {
+			// Its credentials are no longer the namespace's to use.
+			m.forget(req.NamespacedName)
+			return result, nil
+		}
 		if err != nil || m.r.keyer.digest(res) == prev.digest {
 			// Unchanged, or no longer resolving: the leader reports that,
 			// and this replica keeps the scalers it has.

@@ -331,6 +331,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		res, errs, err := resolveAll(ctx, len(so.Spec.Triggers), func(ctx context.Context, i int) (scalers.Resolved, error) { return r.Auth.Resolve(ctx, &so, i) })
 		auth.resolvedAt = time.Now()
 		switch {
+		case err != nil && revoked(errs):
+			// A ClusterTriggerAuthentication no longer allows the
+			// namespace: rebuilt, which fails, closing the scalers that
+			// hold its credentials (authrefresh.go).
+			rebuild = true
 		case err != nil:
 			// The last built scalers stay; the triggers whose references
 			// fail read as failing (unknown, never zero).

@@ -284,7 +284,10 @@ func TestAChangedClusterTriggerAuthenticationReachesTheTrigger(t *testing.T) {
 	op.passwordSecret("new-password", "guest")
 	cta := &v1alpha1.ClusterTriggerAuthentication{
 		ObjectMeta: metav1.ObjectMeta{Name: "rabbit-" + e.ns},
-		Spec:       v1alpha1.TriggerAuthenticationSpec{SecretTargetRef: []v1alpha1.KeyRef{{Parameter: "password", Name: "old-password", Key: "password"}}},
+		Spec: v1alpha1.ClusterTriggerAuthenticationSpec{
+			TriggerAuthenticationSpec: v1alpha1.TriggerAuthenticationSpec{SecretTargetRef: []v1alpha1.KeyRef{{Parameter: "password", Name: "old-password", Key: "password"}}},
+			AllowedNamespaces:         []string{e.ns},
+		},
 	}
 	e.create(cta)
 	t.Cleanup(func() { _ = e.c.Delete(context.Background(), cta) })

@@ -19,6 +19,10 @@ type Options struct {
 	Registry *scalers.Registry
 	// OperatorNamespace holds the Secrets of ClusterTriggerAuthentications.
 	OperatorNamespace string
+	// CTAOpenByDefault lets every namespace use a ClusterTriggerAuthentication
+	// that sets neither allowedNamespaces nor namespaceSelector (KEDA's
+	// behaviour); off, such a ClusterTriggerAuthentication serves none.
+	CTAOpenByDefault bool
 	// MaxConcurrentReconciles: ScaledObjects reconciled at once.
 	MaxConcurrentReconciles int
 	// PollWorkers: trigger polls run at once.
@@ -59,7 +63,7 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 		Mapper:                  mgr.GetRESTMapper(),
 		Scales:                  scales,
 		Registry:                o.Registry,
-		Auth:                    &scalers.AuthResolver{Reader: mgr.GetAPIReader(), OperatorNamespace: o.OperatorNamespace},
+		Auth:                    &scalers.AuthResolver{Reader: mgr.GetAPIReader(), OperatorNamespace: o.OperatorNamespace, ClusterAuthOpenByDefault: o.CTAOpenByDefault},
 		Loop:                    loop,
 		Events:                  events,
 		Status:                  status,
@@ -97,11 +101,11 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	}
 	jobs.Recheck = jr.recheck
 	if o.Webhook {
-		v := &Validator{Registry: o.Registry, Client: mgr.GetClient()}
+		v := &Validator{Registry: o.Registry, Client: mgr.GetClient(), Auth: r.Auth}
 		if err := v.SetupWebhookWithManager(mgr); err != nil {
 			return nil, err
 		}
-		jv := &JobValidator{Registry: o.Registry}
+		jv := &JobValidator{Registry: o.Registry, Auth: r.Auth}
 		if err := jv.SetupWebhookWithManager(mgr); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -25,6 +26,9 @@ type Validator struct {
 	Registry *scalers.Registry
 	// Client reads ScaledObjects and HPAs (from the manager's cache).
 	Client client.Reader
+	// Auth, when set, checks each trigger's ClusterTriggerAuthentication:
+	// its namespace must be allowed, and its endpoints pinned.
+	Auth *scalers.AuthResolver
 }
 
 var _ admission.Validator[*v1alpha1.ScaledObject] = (*Validator)(nil)
@@ -37,15 +41,19 @@ func (v *Validator) SetupWebhookWithManager(mgr ctrl.Manager) error {
 
 // ValidateCreate validates a new ScaledObject.
 func (v *Validator) ValidateCreate(ctx context.Context, so *v1alpha1.ScaledObject) (admission.Warnings, error) {
-	return nil, v.validate(ctx, so)
+	return nil, v.validate(ctx, so, true)
 }
 
 // ValidateUpdate validates a changed ScaledObject.
-func (v *Validator) ValidateUpdate(ctx context.Context, _, so *v1alpha1.ScaledObject) (admission.Warnings, error) {
+func (v *Validator) ValidateUpdate(ctx context.Context, old, so *v1alpha1.ScaledObject) (admission.Warnings, error) {
 	if !so.DeletionTimestamp.IsZero() {
 		return nil, nil // let finalization finish whatever the spec says
 	}
-	return nil, v.validate(ctx, so)
+	// The ClusterTriggerAuthentications are checked again when the triggers
+	// change; a write that leaves them (the operator's finalizer, a label)
+	// is not refused for a restriction added later, which the reconciler
+	// enforces.
+	return nil, v.validate(ctx, so, !apiequality.Semantic.DeepEqual(old.Spec.Triggers, so.Spec.Triggers))
 }
 
 // ValidateDelete allows every delete.
@@ -53,8 +61,16 @@ func (v *Validator) ValidateDelete(context.Context, *v1alpha1.ScaledObject) (adm
 	return nil, nil
 }
 
-func (v *Validator) validate(ctx context.Context, so *v1alpha1.ScaledObject) error {
-	errs := ValidateSpec(v.Registry, so)
+func (v *Validator) validate(ctx context.Context, so *v1alpha1.ScaledObject, checkAuth bool) error {
+	var pins []*scalers.EndpointPin
+	var errs field.ErrorList
+	if checkAuth {
+		var err error
+		if pins, errs, err = clusterAuths(ctx, v.Auth, so.Namespace, so.Spec.Triggers); err != nil {
+			return err
+		}
+	}
+	errs = append(errs, validateSpec(v.Registry, so, pins)...)
 	if v.Client != nil {
 		if msg, err := findConflict(ctx, v.Client, so, false); err != nil {
 			return apierrors.NewInternalError(err)
@@ -72,12 +88,18 @@ func (v *Validator) validate(ctx context.Context, so *v1alpha1.ScaledObject) err
 // metadata (credentials not yet resolved), the formula, the pause
 // annotations. It does no I/O.
 func ValidateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject) field.ErrorList {
+	return validateSpec(reg, so, nil)
+}
+
+// validateSpec is ValidateSpec with pins[i], when set, trigger i's endpoint
+// pin (see clusterAuths).
+func validateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject, pins []*scalers.EndpointPin) field.ErrorList {
 	names := make([]string, len(so.Spec.Triggers))
 	for i := range so.Spec.Triggers {
 		names[i] = so.Spec.TriggerName(i)
 	}
 	errs := validateName(so.Name)
-	errs = append(errs, validateTriggers(reg, so.Namespace, so.Name, so.Spec.Triggers, names)...)
+	errs = append(errs, validateTriggers(reg, so.Namespace, so.Name, so.Spec.Triggers, names, pins)...)
 	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil && a.ScalingModifiers.Formula != "" {
 		if _, err := CompileComposite(a.ScalingModifiers, names); err != nil {
 			errs = append(errs, field.Invalid(field.NewPath("spec", "advanced", "scalingModifiers", "formula"), a.ScalingModifiers.Formula, err.Error()))
@@ -110,9 +132,41 @@ func validatePaused(annotations map[string]string) field.ErrorList {
 	return nil
 }
 
+// clusterAuths checks the ClusterTriggerAuthentication each trigger names
+// (with auth's one rule, scalers.AuthResolver.ClusterAuthFor): a namespace
+// it does not allow is refused on spec.triggers[i].authenticationRef, and
+// pins[i] is trigger i's endpoint pin, for its metadata's check. A
+// ClusterTriggerAuthentication that does not exist yet is let through: the
+// trigger fails at the build until it exists, and is checked then. err is
+// an internal error when one cannot be read.
+func clusterAuths(ctx context.Context, auth *scalers.AuthResolver, ns string, triggers []v1alpha1.Trigger) (pins []*scalers.EndpointPin, errs field.ErrorList, err error) {
+	if auth == nil {
+		return nil, nil, nil
+	}
+	pins = make([]*scalers.EndpointPin, len(triggers))
+	for i, t := range triggers {
+		ref := t.AuthenticationRef
+		if ref == nil || ref.Kind != "ClusterTriggerAuthentication" {
+			continue
+		}
+		_, pin, cerr := auth.ClusterAuthFor(ctx, ns, ref.Name)
+		switch {
+		case cerr == nil:
+			pins[i] = pin
+		case scalers.IsClusterAuthNotAllowed(cerr):
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "triggers").Index(i).Child("authenticationRef"), cerr.Error()))
+		case errors.Is(cerr, scalers.ErrNotFound):
+		default:
+			return nil, nil, apierrors.NewInternalError(fmt.Errorf("trigger %d: %w", i, cerr))
+		}
+	}
+	return pins, errs, nil
+}
+
 // validateTriggers runs each trigger's metadata through its type's parser
-// (credentials not yet resolved).
-func validateTriggers(reg *scalers.Registry, namespace, owner string, triggers []v1alpha1.Trigger, names []string) field.ErrorList {
+// (credentials not yet resolved); pins[i], when set, is trigger i's endpoint
+// pin.
+func validateTriggers(reg *scalers.Registry, namespace, owner string, triggers []v1alpha1.Trigger, names []string, pins []*scalers.EndpointPin) field.ErrorList {
 	var errs field.ErrorList
 	path := field.NewPath("spec", "triggers")
 	for i, t := range triggers {
@@ -122,10 +176,14 @@ func validateTriggers(reg *scalers.Registry, namespace, owner string, triggers [
 			errs = append(errs, field.NotSupported(p.Child("type"), t.Type, reg.Names()))
 			continue
 		}
-		err := typ.Validate(scalers.Trigger{
+		tr := scalers.Trigger{
 			Namespace: namespace, ScaledObject: owner, Index: i, Name: names[i], Type: t.Type,
 			Metadata: t.Metadata, MetricType: t.MetricType, AuthPending: true,
-		})
+		}
+		if i < len(pins) {
+			tr.Pin = pins[i]
+		}
+		err := typ.Validate(tr)
 		errs = append(errs, metadataErrors(p.Child("metadata"), err)...)
 	}
 	return errs
@@ -136,6 +194,9 @@ func validateTriggers(reg *scalers.Registry, namespace, owner string, triggers [
 // trigger and the key.
 type JobValidator struct {
 	Registry *scalers.Registry
+	// Auth, when set, checks each trigger's ClusterTriggerAuthentication,
+	// as Validator's does.
+	Auth *scalers.AuthResolver
 }
 
 var _ admission.Validator[*v1alpha1.ScaledJob] = (*JobValidator)(nil)
@@ -147,16 +208,16 @@ func (v *JobValidator) SetupWebhookWithManager(mgr ctrl.Manager) error {
 }
 
 // ValidateCreate validates a new ScaledJob.
-func (v *JobValidator) ValidateCreate(_ context.Context, sj *v1alpha1.ScaledJob) (admission.Warnings, error) {
-	return nil, v.validate(sj)
+func (v *JobValidator) ValidateCreate(ctx context.Context, sj *v1alpha1.ScaledJob) (admission.Warnings, error) {
+	return nil, v.validate(ctx, sj, true)
 }
 
 // ValidateUpdate validates a changed ScaledJob.
-func (v *JobValidator) ValidateUpdate(_ context.Context, _, sj *v1alpha1.ScaledJob) (admission.Warnings, error) {
+func (v *JobValidator) ValidateUpdate(ctx context.Context, old, sj *v1alpha1.ScaledJob) (admission.Warnings, error) {
 	if !sj.DeletionTimestamp.IsZero() {
 		return nil, nil
 	}
-	return nil, v.validate(sj)
+	return nil, v.validate(ctx, sj, !apiequality.Semantic.DeepEqual(old.Spec.Triggers, sj.Spec.Triggers))
 }
 
 // ValidateDelete allows every delete.
@@ -164,8 +225,16 @@ func (v *JobValidator) ValidateDelete(context.Context, *v1alpha1.ScaledJob) (adm
 	return nil, nil
 }
 
-func (v *JobValidator) validate(sj *v1alpha1.ScaledJob) error {
-	if errs := ValidateJobSpec(v.Registry, sj); len(errs) > 0 {
+func (v *JobValidator) validate(ctx context.Context, sj *v1alpha1.ScaledJob, checkAuth bool) error {
+	var pins []*scalers.EndpointPin
+	var errs field.ErrorList
+	if checkAuth {
+		var err error
+		if pins, errs, err = clusterAuths(ctx, v.Auth, sj.Namespace, sj.Spec.Triggers); err != nil {
+			return err
+		}
+	}
+	if errs = append(errs, validateJobSpec(v.Registry, sj, pins)...); len(errs) > 0 {
 		return apierrors.NewInvalid(v1alpha1.GroupVersion.WithKind("ScaledJob").GroupKind(), sj.Name, errs)
 	}
 	return nil
@@ -174,12 +243,16 @@ func (v *JobValidator) validate(sj *v1alpha1.ScaledJob) error {
 // ValidateJobSpec checks what the CRD schema cannot: each trigger's type
 // and metadata, and the pause annotation. It does no I/O.
 func ValidateJobSpec(reg *scalers.Registry, sj *v1alpha1.ScaledJob) field.ErrorList {
+	return validateJobSpec(reg, sj, nil)
+}
+
+func validateJobSpec(reg *scalers.Registry, sj *v1alpha1.ScaledJob, pins []*scalers.EndpointPin) field.ErrorList {
 	names := make([]string, len(sj.Spec.Triggers))
 	for i := range sj.Spec.Triggers {
 		names[i] = sj.Spec.TriggerName(i)
 	}
 	errs := validateName(sj.Name)
-	errs = append(errs, validateTriggers(reg, sj.Namespace, sj.Name, sj.Spec.Triggers, names)...)
+	errs = append(errs, validateTriggers(reg, sj.Namespace, sj.Name, sj.Spec.Triggers, names, pins)...)
 	return append(errs, validatePaused(sj.Annotations)...)
 }
 

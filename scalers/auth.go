@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,9 +29,18 @@ import (
 // ConfigMap is read with one GET, so the operator needs no cluster-wide
 // list/watch of Secrets. Secrets of a ClusterTriggerAuthentication are read in
 // OperatorNamespace.
+//
+// A ClusterTriggerAuthentication is used only from the namespaces it allows
+// (ClusterAuthFor), and its credentials only with the endpoints it allows
+// (Resolved.Pin, which the metadata parser checks).
 type AuthResolver struct {
 	Reader            client.Reader
 	OperatorNamespace string
+	// ClusterAuthOpenByDefault lets every namespace use a
+	// ClusterTriggerAuthentication that sets neither allowedNamespaces nor
+	// namespaceSelector, as KEDA does (--cta-open-by-default). Off, such a
+	// ClusterTriggerAuthentication serves no namespace.
+	ClusterAuthOpenByDefault bool
 }
 
 // Resolved is what a trigger's references resolved to. The values are
@@ -36,6 +48,107 @@ type AuthResolver struct {
 type Resolved struct {
 	AuthParams map[string]string
 	Env        map[string]string
+	// Pin is set when the parameters come from a ClusterTriggerAuthentication
+	// that pins its endpoints; it goes on the Trigger the scaler is built
+	// from.
+	Pin *EndpointPin
+}
+
+// ErrNotFound is wrapped by ClusterAuthFor's error when the
+// ClusterTriggerAuthentication does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ClusterAuthNotAllowedError says that a namespace may not use a
+// ClusterTriggerAuthentication. Its text names the
+// ClusterTriggerAuthentication, the namespace and the fields that decide.
+type ClusterAuthNotAllowedError struct{ msg string }
+
+func (e *ClusterAuthNotAllowedError) Error() string { return e.msg }
+
+// IsClusterAuthNotAllowed says whether err (or one it wraps) is a
+// ClusterAuthNotAllowedError.
+func IsClusterAuthNotAllowed(err error) bool {
+	var e *ClusterAuthNotAllowedError
+	return errors.As(err, &e)
+}
+
+func notAllowed(format string, args ...any) error {
+	return &ClusterAuthNotAllowedError{msg: fmt.Sprintf(format, args...)}
+}
+
+// ClusterAuthFor reads ClusterTriggerAuthentication name (one GET) and
+// checks that namespace ns may use it, reading the Namespace (one GET) when
+// that takes its labels. It returns the ClusterTriggerAuthentication and its
+// endpoint pin (nil when it pins none). An error that says the namespace is
+// not allowed is a ClusterAuthNotAllowedError. Every error starts with
+// "ClusterTriggerAuthentication <name>"; a missing one wraps ErrNotFound.
+// The webhook and Resolve both call it: it is the one place the rule lives.
+func (r *AuthResolver) ClusterAuthFor(ctx context.Context, ns, name string) (*v1alpha1.ClusterTriggerAuthentication, *EndpointPin, error) {
+	var cta v1alpha1.ClusterTriggerAuthentication
+	if err := r.Reader.Get(ctx, client.ObjectKey{Name: name}, &cta); err != nil {
+		if apierrors.IsNotFound(err) {
+			err = ErrNotFound
+		}
+		return nil, nil, fmt.Errorf("ClusterTriggerAuthentication %s: %w", name, err)
+	}
+	if err := r.allowsNamespace(ctx, &cta, ns); err != nil {
+		return nil, nil, err
+	}
+	return &cta, pinOf(&cta), nil
+}
+
+// allowsNamespace says whether cta serves namespace ns: listed in
+// allowedNamespaces, or matched by namespaceSelector, or (neither set) the
+// operator opens such ClusterTriggerAuthentications to every namespace.
+func (r *AuthResolver) allowsNamespace(ctx context.Context, cta *v1alpha1.ClusterTriggerAuthentication, ns string) error {
+	spec := cta.Spec
+	if slices.Contains(spec.AllowedNamespaces, ns) {
+		return nil
+	}
+	if spec.NamespaceSelector == nil {
+		if len(spec.AllowedNamespaces) == 0 {
+			if r.ClusterAuthOpenByDefault {
+				return nil
+			}
+			return notAllowed("ClusterTriggerAuthentication %s allows no namespace: it sets neither spec.allowedNamespaces nor spec.namespaceSelector "+
+				"(an administrator adds namespace %s to one of them, or runs the operator with --cta-open-by-default)", cta.Name, ns)
+		}
+		return notAllowed("ClusterTriggerAuthentication %s does not allow namespace %s (spec.allowedNamespaces)", cta.Name, ns)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(spec.NamespaceSelector)
+	if err != nil {
+		return notAllowed("ClusterTriggerAuthentication %s does not allow namespace %s: its spec.namespaceSelector is not a valid label selector", cta.Name, ns)
+	}
+	if !sel.Empty() {
+		var n corev1.Namespace
+		if err := r.Reader.Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
+			return fmt.Errorf("ClusterTriggerAuthentication %s: reading the labels of namespace %s for spec.namespaceSelector: %w", cta.Name, ns, notFoundOr(err))
+		}
+		if !sel.Matches(labels.Set(n.Labels)) {
+			return notAllowed("ClusterTriggerAuthentication %s does not allow namespace %s (spec.allowedNamespaces, spec.namespaceSelector)", cta.Name, ns)
+		}
+	}
+	return nil
+}
+
+// pinOf is cta's endpoint pin, nil when it pins none. Trusted holds the
+// parameters read from its own Secrets and ConfigMaps, not those read from
+// the tenant's environment.
+func pinOf(cta *v1alpha1.ClusterTriggerAuthentication) *EndpointPin {
+	if len(cta.Spec.AllowedEndpoints) == 0 {
+		return nil
+	}
+	p := &EndpointPin{Owner: fmt.Sprintf("ClusterTriggerAuthentication %q", cta.Name), Allowed: slices.Clone(cta.Spec.AllowedEndpoints), Trusted: map[string]bool{}}
+	for _, k := range cta.Spec.SecretTargetRef {
+		p.Trusted[k.Parameter] = true
+	}
+	for _, k := range cta.Spec.ConfigMapTargetRef {
+		p.Trusted[k.Parameter] = true
+	}
+	for _, e := range cta.Spec.Env {
+		delete(p.Trusted, e.Parameter)
+	}
+	return p
 }
 
 // Resolve reads trigger i of so's references. Errors name the objects and
@@ -107,12 +220,13 @@ func (r *AuthResolver) resolve(ctx context.Context, ns string, trig v1alpha1.Tri
 		}
 		spec = ta.Spec
 	case "ClusterTriggerAuthentication":
-		var cta v1alpha1.ClusterTriggerAuthentication
-		if err := r.Reader.Get(ctx, client.ObjectKey{Name: ref.Name}, &cta); err != nil {
-			return out, fmt.Errorf("%s: ClusterTriggerAuthentication %s: %w", what, ref.Name, notFoundOr(err))
+		cta, pin, err := r.ClusterAuthFor(ctx, ns, ref.Name)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", what, err)
 		}
-		spec = cta.Spec
+		spec = cta.Spec.TriggerAuthenticationSpec
 		secretNS = r.OperatorNamespace
+		out.Pin = pin
 	default:
 		return out, fmt.Errorf("%s: authenticationRef.kind %q is not TriggerAuthentication or ClusterTriggerAuthentication", what, ref.Kind)
 	}

@@ -27,6 +27,13 @@ import (
 //	                TriggerAuthentication), env (metadata "<key>FromEnv" names
 //	                a variable of the target container); default metadata+env
 //	secret          the value is a credential: it is never shown in errors
+//	endpoint=<form> the value names where the scaler connects (and sends
+//	                its credentials): checked against the trigger's
+//	                EndpointPin, when it has one. Forms: url (a URL),
+//	                hostport:<default port> ("host[:port]", each item of a
+//	                []string), host:<port key>:<default port> (a host
+//	                whose port is the value of another key), custom (the
+//	                config, an EndpointLister, says)
 //
 // Field types: string, bool, int, int32, int64, float64, time.Duration
 // ("30s", or a number of seconds), []string (comma-separated) and
@@ -37,7 +44,9 @@ import (
 // and what was found (never a secret's value). When the config implements
 // Validator, its Validate runs after a clean parse, unless (at admission,
 // AuthPending) a key was left for the TriggerAuthentication or the
-// environment: rules across keys then wait for the build. ParseMetadata does
+// environment: rules across keys then wait for the build. A pinned trigger
+// (t.Pin) has every endpoint key's value checked against the pin, unless it
+// came from the pin owner's own Secrets and ConfigMaps. ParseMetadata does
 // no I/O.
 func ParseMetadata(t Trigger, out any) error {
 	fields, err := tagsOf(out)
@@ -48,6 +57,7 @@ func ParseMetadata(t Trigger, out any) error {
 	var errs []error
 	deferred := false // a key was left for the TriggerAuthentication or the environment
 	claimed := make(map[string]bool, 2*len(fields))
+	sources := make(map[string]string, len(fields)) // key → where its value came from
 	for _, f := range fields {
 		claimed[f.key] = true
 		claimed[f.key+"FromEnv"] = true
@@ -85,7 +95,9 @@ func ParseMetadata(t Trigger, out any) error {
 				where = " (from " + source + ")"
 			}
 			errs = append(errs, &FieldError{Trigger: t.String(), Key: f.key, Msg: fmt.Sprintf("expected %s, found %s%s", err.Error(), shown, where)})
+			continue
 		}
+		sources[f.key] = source
 	}
 	var unknown []string
 	for k := range t.Metadata {
@@ -99,6 +111,11 @@ func ParseMetadata(t Trigger, out any) error {
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	if t.Pin != nil {
+		if err := checkPin(t, fields, v, sources, out); err != nil {
+			return err
+		}
 	}
 	if val, ok := out.(Validator); ok && !deferred {
 		if err := val.Validate(); err != nil {
@@ -182,7 +199,19 @@ func CheckTags(cfg any) error {
 		return err
 	}
 	v := reflect.New(reflect.TypeOf(cfg).Elem()).Elem()
+	keys := map[string]fieldSpec{}
 	for _, f := range fields {
+		keys[f.key] = f
+	}
+	for _, f := range fields {
+		if e := f.endpoint; e != nil {
+			if pf, ok := keys[e.portKey]; e.kind == "host" && (!ok || !isNumber(v.FieldByIndex(pf.index).Type())) {
+				return fmt.Errorf("field %s: endpoint=host names port key %q, which is not a number key of this config", f.goName, e.portKey)
+			}
+			if _, ok := cfg.(EndpointLister); e.kind == "custom" && !ok {
+				return fmt.Errorf("field %s: endpoint=custom, but %T is not an EndpointLister", f.goName, cfg)
+			}
+		}
 		if f.hasDefault {
 			if err := f.set(v.FieldByIndex(f.index), f.def); err != nil {
 				return fmt.Errorf("field %s: default %q: expected %s", f.goName, f.def, err)
@@ -212,6 +241,7 @@ type fieldSpec struct {
 	sources    source
 	order      []source
 	secret     bool
+	endpoint   *endpointForm
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -274,6 +304,9 @@ type KeyInfo struct {
 	// target's environment through "<key>FromEnv".
 	FromMetadata, FromAuth, FromEnv bool
 	Optional, Secret                bool
+	// Endpoint says the value names where the scaler connects: a
+	// ClusterTriggerAuthentication's allowedEndpoints apply to it.
+	Endpoint bool
 }
 
 // Keys lists the metadata keys of a config struct (a pointer to it, as
@@ -292,6 +325,7 @@ func Keys(cfg any) ([]KeyInfo, error) {
 			FromEnv:      f.sources&fromEnv != 0,
 			Optional:     f.optional || f.hasDefault,
 			Secret:       f.secret,
+			Endpoint:     f.endpoint != nil,
 		}
 	}
 	return keys, nil
@@ -311,6 +345,12 @@ func parseTag(index []int, sf reflect.StructField, tag string) (fieldSpec, error
 			f.optional = true
 		case name == "secret" && !hasVal:
 			f.secret = true
+		case name == "endpoint" && hasVal:
+			form, err := parseEndpointForm(val)
+			if err != nil {
+				return f, fmt.Errorf("field %s: %w", sf.Name, err)
+			}
+			f.endpoint = &form
 		case name == "default" && hasVal:
 			f.hasDefault, f.def = true, val
 		case name == "enum" && hasVal && val != "":
@@ -350,6 +390,9 @@ func parseTag(index []int, sf reflect.StructField, tag string) (fieldSpec, error
 	}
 	if f.enum != nil && sf.Type.Kind() != reflect.String {
 		return f, fmt.Errorf("field %s: enum= on a non-string", sf.Name)
+	}
+	if f.endpoint != nil && sf.Type.Kind() != reflect.String && (sf.Type.Kind() != reflect.Slice || f.endpoint.kind != "hostport") {
+		return f, fmt.Errorf("field %s: endpoint= on a field that is not a string (or a []string of host:port)", sf.Name)
 	}
 	return f, nil
 }
@@ -528,4 +571,88 @@ func knownKeys(fields []fieldSpec) string {
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
+}
+
+// checkPin checks the values of the endpoint keys of a pinned trigger
+// against t.Pin: every value a tenant chose (in metadata, the environment,
+// or a parameter the pin's owner reads from the tenant's environment) must
+// match one of its patterns. sources says where each key's value came from.
+func checkPin(t Trigger, fields []fieldSpec, v reflect.Value, sources map[string]string, cfg any) error {
+	pin := t.Pin
+	chosen := func(key string) bool { // by the tenant, or by a default
+		src, ok := sources[key]
+		return ok && !(src == "authentication" && pin.Trusted[key])
+	}
+	refuse := func(key, what string) error {
+		return &FieldError{Trigger: t.String(), Key: key, Msg: fmt.Sprintf("%s an endpoint that %s does not allow its credentials to be sent to (spec.allowedEndpoints); the value is not shown", what, pin.Owner)}
+	}
+	keys := make(map[string]fieldSpec, len(fields))
+	for _, f := range fields {
+		keys[f.key] = f
+	}
+	var errs []error
+	for _, f := range fields {
+		form := f.endpoint
+		if form == nil {
+			continue
+		}
+		fv := v.FieldByIndex(f.index)
+		switch form.kind {
+		case "url":
+			if s := fv.String(); s != "" && chosen(f.key) {
+				if e, err := parseEndpointURL(s); err != nil || !allowed(pin.Allowed, e) {
+					errs = append(errs, refuse(f.key, "names"))
+				}
+			}
+		case "hostport":
+			if !chosen(f.key) {
+				continue
+			}
+			items := []string{fv.String()}
+			if fv.Kind() == reflect.Slice {
+				items = fv.Interface().([]string)
+			}
+			for i, s := range items {
+				if s == "" {
+					continue
+				}
+				if e, err := parseHostPort(s, form.defaultPort); err != nil || !allowed(pin.Allowed, e) {
+					what := "names"
+					if len(items) > 1 {
+						what = fmt.Sprintf("entry %d of the list names", i+1)
+					}
+					errs = append(errs, refuse(f.key, what))
+				}
+			}
+		case "host":
+			host := fv.String()
+			pf := keys[form.portKey]
+			if host == "" || !chosen(f.key) && !chosen(pf.key) {
+				continue
+			}
+			e := endpoint{host: normHost(strings.TrimSpace(host)), port: form.defaultPort}
+			if n := v.FieldByIndex(pf.index).Int(); n != 0 {
+				e.port = strconv.FormatInt(n, 10)
+			}
+			if !validHost(e.host) || !allowed(pin.Allowed, e) {
+				errs = append(errs, refuse(f.key, "names"))
+			}
+		case "custom":
+			if fv.String() == "" || !chosen(f.key) {
+				continue
+			}
+			eps, err := cfg.(EndpointLister).Endpoints(f.key)
+			if err != nil || len(eps) == 0 {
+				errs = append(errs, refuse(f.key, "names"))
+				continue
+			}
+			for _, s := range eps {
+				if e, err := parseHostPort(s, ""); err != nil || !allowed(pin.Allowed, e) {
+					errs = append(errs, refuse(f.key, "names"))
+					break
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

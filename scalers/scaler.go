@@ -88,6 +88,10 @@ type Trigger struct {
 	// could not be resolved yet (at admission): a required key that may come
 	// from them is then taken as present.
 	AuthPending bool
+	// Pin, when set, limits the endpoints the trigger's credentials may be
+	// sent to (a ClusterTriggerAuthentication's allowedEndpoints):
+	// ParseMetadata refuses an endpoint key's value it does not allow.
+	Pin *EndpointPin
 }
 
 // String names the trigger in errors: `trigger 0 "orders" (rabbitmq)`.

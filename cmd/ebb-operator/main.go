@@ -67,6 +67,7 @@ type config struct {
 	webhookCertValidity  time.Duration
 
 	interceptorTokenSecret string
+	ctaOpenByDefault       bool
 	logDevelopment         bool
 	logVerbosity           int
 
@@ -113,6 +114,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.adapterAPIService, "adapter-apiservice", metricsadapter.DefaultAPIService, "APIService whose caBundle the operator keeps equal to its generated CA; empty: none")
 	fs.StringVar(&c.adapterCASecret, "adapter-ca-secret", "ebb-metrics-adapter-ca", "Secret in --namespace that keeps the generated CA, shared by the replicas and kept across restarts; "+
 		"empty: a new CA in memory at each start (one replica only)")
+	fs.BoolVar(&c.ctaOpenByDefault, "cta-open-by-default", false, "let every namespace use a ClusterTriggerAuthentication that sets neither spec.allowedNamespaces nor spec.namespaceSelector (KEDA's behaviour); "+
+		"off, such a ClusterTriggerAuthentication serves no namespace")
 	fs.BoolVar(&c.logDevelopment, "log-development", false, "human-readable logs")
 	fs.IntVar(&c.logVerbosity, "v", 0, "log verbosity: 0 or 1")
 	if err := fs.Parse(args); err != nil {
@@ -225,6 +228,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	loop, err := controller.Setup(mgr, controller.Options{
 		Registry:                reg,
 		OperatorNamespace:       c.namespace,
+		CTAOpenByDefault:        c.ctaOpenByDefault,
 		MaxConcurrentReconciles: c.reconciles,
 		PollWorkers:             c.pollWorkers,
 		Webhook:                 c.webhook,

@@ -19,7 +19,7 @@ type Config struct {
 	// CounterURL is an http:// or https:// URL serving the Prometheus text
 	// format, e.g. http://ingress-nginx-controller-metrics.ingress:10254/metrics.
 	// Exactly one of counterURL and interceptorURL.
-	CounterURL string `meta:"counterURL,optional"`
+	CounterURL string `meta:"counterURL,optional,endpoint=url"`
 	// CounterName is the metric: a counter of requests (targetRequestRate)
 	// or a gauge of requests in flight (targetConcurrency). A histogram's or
 	// summary's "<name>_count" is read as a counter. Required with
@@ -28,7 +28,7 @@ type Config struct {
 	// InterceptorURL is the admin endpoint of an ebb-interceptor, e.g.
 	// http://ebb-interceptor-admin.ebb:9090; the trigger reads its Route's
 	// counters there with the bearerToken.
-	InterceptorURL string `meta:"interceptorURL,optional"`
+	InterceptorURL string `meta:"interceptorURL,optional,endpoint=url"`
 	// Route is the name of the interceptor's route from its --routes file,
 	// e.g. shop/web. With interceptorURL, exactly one of route and host.
 	Route string `meta:"route,optional"`

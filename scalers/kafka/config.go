@@ -18,7 +18,7 @@ import (
 // uses.
 type Config struct {
 	// BootstrapServers are the brokers to bootstrap from, "host:port" each.
-	BootstrapServers []string `meta:"bootstrapServers,from=metadata+auth+env"`
+	BootstrapServers []string `meta:"bootstrapServers,from=metadata+auth+env,endpoint=hostport:9092"`
 	// ConsumerGroup is the group whose lag is measured.
 	ConsumerGroup string `meta:"consumerGroup"`
 	// Topic is the topic whose lag is measured; empty means every topic the

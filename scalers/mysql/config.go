@@ -26,9 +26,9 @@ type Config struct {
 	// ConnectionString is a go-sql-driver DSN,
 	// user:password@tcp(host:3306)/db?tls=true. It excludes Host, Port,
 	// Username and DBName; Password, when set, replaces the one in it.
-	ConnectionString string `meta:"connectionString,optional,from=metadata+auth+env,secret"`
+	ConnectionString string `meta:"connectionString,optional,from=metadata+auth+env,secret,endpoint=custom"`
 
-	Host     string `meta:"host,optional,from=metadata+auth+env"`
+	Host     string `meta:"host,optional,from=metadata+auth+env,endpoint=host:port:3306"`
 	Port     int    `meta:"port,optional,min=1,from=metadata+auth+env"`
 	Username string `meta:"username,optional,from=metadata+auth+env"`
 	Password string `meta:"password,optional,from=auth+env,secret"`

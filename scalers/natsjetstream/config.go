@@ -24,11 +24,11 @@ import (
 type Config struct {
 	// NatsServerMonitoringEndpoint is the host:port of a server's HTTP
 	// monitoring endpoint, read at /jsz (KEDA's source).
-	NatsServerMonitoringEndpoint string `meta:"natsServerMonitoringEndpoint,optional,from=metadata+auth+env"`
+	NatsServerMonitoringEndpoint string `meta:"natsServerMonitoringEndpoint,optional,from=metadata+auth+env,endpoint=hostport:8222"`
 	// NatsServerURL is a NATS URL, or a comma-separated list of them, read
 	// over the NATS protocol through the JetStream API. It may carry
 	// credentials, so it is a secret.
-	NatsServerURL string `meta:"natsServerURL,optional,from=metadata+auth+env,secret"`
+	NatsServerURL string `meta:"natsServerURL,optional,from=metadata+auth+env,secret,endpoint=custom"`
 
 	// Account is the account whose streams the monitoring endpoint reports.
 	// Over natsServerURL the account is the one the credentials log in to.

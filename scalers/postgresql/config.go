@@ -30,9 +30,9 @@ type Config struct {
 	// (postgres://user:password@host:5432/db?sslmode=require) or keyword/value
 	// pairs (host=... user=...). It excludes Host, Port, UserName, DBName and
 	// SSLMode; Password, when set, replaces the one in it.
-	Connection string `meta:"connection,optional,from=metadata+auth+env,secret"`
+	Connection string `meta:"connection,optional,from=metadata+auth+env,secret,endpoint=custom"`
 
-	Host     string `meta:"host,optional,from=metadata+auth+env"`
+	Host     string `meta:"host,optional,from=metadata+auth+env,endpoint=host:port:5432"`
 	Port     int    `meta:"port,optional,min=1,from=metadata+auth+env"`
 	UserName string `meta:"userName,optional,from=metadata+auth+env"`
 	Password string `meta:"password,optional,from=auth+env,secret"`

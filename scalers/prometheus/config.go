@@ -21,7 +21,7 @@ type Config struct {
 	// anything serving it: Thanos Query, Mimir, VictoriaMetrics...), e.g.
 	// http://prometheus.monitoring:9090. The scaler calls
 	// <serverAddress>/api/v1/query.
-	ServerAddress string `meta:"serverAddress"`
+	ServerAddress string `meta:"serverAddress,endpoint=url"`
 	// Query is the PromQL expression; it must give one number.
 	Query string `meta:"query"`
 	// Threshold is the metric target: the value one replica handles.

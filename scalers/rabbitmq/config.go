@@ -21,7 +21,7 @@ type Config struct {
 	// Host is an AMQP URL (amqp://user:pass@host:5672/vhost) or a management
 	// API URL (http://user:pass@host:15672/vhost). It usually carries
 	// credentials, so it is a secret.
-	Host string `meta:"host,from=metadata+auth+env,secret"`
+	Host string `meta:"host,from=metadata+auth+env,secret,endpoint=url"`
 	// Username and Password, from the TriggerAuthentication only, replace the
 	// user information of Host.
 	Username string `meta:"username,optional,from=auth,secret"`

@@ -58,8 +58,8 @@ const (
 // Connection is the connection keys of both trigger types: where the
 // server is, how to log in, TLS, and how long a read may take.
 type Connection struct {
-	Address       string        `meta:"address,optional,from=metadata+auth+env"`
-	Host          string        `meta:"host,optional,from=metadata+auth+env"`
+	Address       string        `meta:"address,optional,from=metadata+auth+env,endpoint=hostport:6379"`
+	Host          string        `meta:"host,optional,from=metadata+auth+env,endpoint=host:port:6379"`
 	Port          int           `meta:"port,optional,min=1,from=metadata+auth+env"`
 	Username      string        `meta:"username,optional,from=auth+env,secret"`
 	Password      string        `meta:"password,optional,from=auth+env,secret"`

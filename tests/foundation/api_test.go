@@ -305,6 +305,40 @@ func testValidation(t *testing.T, cp *controlplane.ControlPlane) {
 		err := cp.Client.Create(t.Context(), ta)
 		expectInvalid(t, err, "spec", "at least one of secretTargetRef, configMapTargetRef or env must be set")
 	})
+	ctaSpec := func(mutate func(*ebbv1alpha1.ClusterTriggerAuthenticationSpec)) *ebbv1alpha1.ClusterTriggerAuthentication {
+		cta := &ebbv1alpha1.ClusterTriggerAuthentication{ObjectMeta: metav1.ObjectMeta{GenerateName: "cta-"}}
+		cta.Spec.SecretTargetRef = []ebbv1alpha1.KeyRef{{Parameter: "password", Name: "shared", Key: "password"}}
+		mutate(&cta.Spec)
+		return cta
+	}
+	for _, tc := range []struct {
+		sentence, field, says string
+		mutate                func(*ebbv1alpha1.ClusterTriggerAuthenticationSpec)
+	}{
+		{"a ClusterTriggerAuthentication allowing a namespace that cannot be one is rejected", "spec.allowedNamespaces[0]", "should match",
+			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) { s.AllowedNamespaces = []string{"Tenant_A"} }},
+		{"a ClusterTriggerAuthentication allowing a namespace twice is rejected", "spec.allowedNamespaces[1]", "Duplicate value",
+			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) { s.AllowedNamespaces = []string{"a", "a"} }},
+		{"a ClusterTriggerAuthentication with a selector operator that does not exist is rejected", "spec.namespaceSelector", "must be In, NotIn, Exists or DoesNotExist",
+			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) {
+				s.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near", Values: []string{"a"}}}}
+			}},
+		{"a ClusterTriggerAuthentication with In and no values is rejected", "spec.namespaceSelector", "values must be non-empty for In",
+			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) {
+				s.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpIn}}}
+			}},
+		{"a ClusterTriggerAuthentication pinned to a bare wildcard is rejected", "spec.allowedEndpoints[0]", "should match",
+			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) { s.AllowedEndpoints = []string{"*"} }},
+		{"a ClusterTriggerAuthentication pinned to a pattern with a space is rejected", "spec.allowedEndpoints[1]", "should match",
+			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) { s.AllowedEndpoints = []string{"prom.svc", "prom.svc, evil.example"} }},
+		{"a ClusterTriggerAuthentication pinned to a URL with a query is rejected", "spec.allowedEndpoints[0]", "should match",
+			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) { s.AllowedEndpoints = []string{"https://prom.svc/api?x=1"} }},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			err := cp.Client.Create(t.Context(), ctaSpec(tc.mutate))
+			expectInvalid(t, err, tc.field, tc.says)
+		})
+	}
 	t.Run("a ClusterTriggerAuthentication with no reference at all is rejected", func(t *testing.T) {
 		cta := &ebbv1alpha1.ClusterTriggerAuthentication{ObjectMeta: metav1.ObjectMeta{GenerateName: "cta-"}}
 		err := cp.Client.Create(t.Context(), cta)
@@ -329,7 +363,14 @@ func testAuthentication(t *testing.T, cp *controlplane.ControlPlane) {
 				Spec: ebbv1alpha1.TriggerAuthenticationSpec{Env: spec.Env}}},
 		{"a ClusterTriggerAuthentication with a secret reference is accepted",
 			&ebbv1alpha1.ClusterTriggerAuthentication{ObjectMeta: metav1.ObjectMeta{GenerateName: "cta-"},
-				Spec: ebbv1alpha1.TriggerAuthenticationSpec{SecretTargetRef: spec.SecretTargetRef}}},
+				Spec: ebbv1alpha1.ClusterTriggerAuthenticationSpec{TriggerAuthenticationSpec: ebbv1alpha1.TriggerAuthenticationSpec{SecretTargetRef: spec.SecretTargetRef}}}},
+		{"a ClusterTriggerAuthentication limited to namespaces and pinned to endpoints is accepted",
+			&ebbv1alpha1.ClusterTriggerAuthentication{ObjectMeta: metav1.ObjectMeta{GenerateName: "cta-"},
+				Spec: ebbv1alpha1.ClusterTriggerAuthenticationSpec{TriggerAuthenticationSpec: ebbv1alpha1.TriggerAuthenticationSpec{SecretTargetRef: spec.SecretTargetRef},
+					AllowedNamespaces: []string{"tenant-a", "tenant-b"},
+					NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpIn, Values: []string{"a"}}}},
+					AllowedEndpoints: []string{"prometheus.monitoring.svc", "*.kafka.example.com:9092", "10.0.0.7:5432", "[fd00::7]:6379",
+						"https://prom.example.com/tenants/a", "amqp://rabbit.shared:5672/"}}}},
 		{"a ScaledObject may name a ClusterTriggerAuthentication",
 			func() client.Object {
 				so := newScaledObject()

@@ -65,7 +65,11 @@ func (c *converter) triggerAuthentication(o *objctx, m map[string]any, cluster b
 	}
 	tm := metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: o.kind}
 	if cluster {
-		return &v1alpha1.ClusterTriggerAuthentication{TypeMeta: tm, ObjectMeta: meta, Spec: s}
+		o.report(Changed, "spec", "Ebb lets a ClusterTriggerAuthentication serve only the namespaces it allows, KEDA every namespace: add spec.allowedNamespaces "+
+			"(the namespaces whose triggers name it) or spec.namespaceSelector ({} for every namespace), and spec.allowedEndpoints (the servers its credentials may go to; "+
+			"otherwise a tenant may send them to a server of its own); or run the operator with --cta-open-by-default (Helm clusterTriggerAuthentication.openByDefault=true) "+
+			"to keep KEDA's behaviour for the ClusterTriggerAuthentications that set neither (docs/security.md)")
+		return &v1alpha1.ClusterTriggerAuthentication{TypeMeta: tm, ObjectMeta: meta, Spec: v1alpha1.ClusterTriggerAuthenticationSpec{TriggerAuthenticationSpec: s}}
 	}
 	return &v1alpha1.TriggerAuthentication{TypeMeta: tm, ObjectMeta: meta, Spec: s}
 }

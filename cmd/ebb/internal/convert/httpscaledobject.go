@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -476,12 +477,25 @@ func (c *converter) writeInterceptorAuth() {
 		}
 		return
 	}
+	// It serves the namespaces of the converted objects only, and sends the
+	// token only to the interceptor's admin endpoint.
+	var namespaces []string
+	for _, o := range use.objs {
+		if o.namespace != "" && !slices.Contains(namespaces, o.namespace) {
+			namespaces = append(namespaces, o.namespace)
+		}
+	}
+	slices.Sort(namespaces)
 	cta := &v1alpha1.ClusterTriggerAuthentication{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "ClusterTriggerAuthentication"},
 		ObjectMeta: metav1.ObjectMeta{Name: interceptorAuthName},
-		Spec: v1alpha1.TriggerAuthenticationSpec{SecretTargetRef: []v1alpha1.KeyRef{
-			{Parameter: "bearerToken", Name: interceptorTokenSecret, Key: interceptorTokenKey},
-		}},
+		Spec: v1alpha1.ClusterTriggerAuthenticationSpec{
+			TriggerAuthenticationSpec: v1alpha1.TriggerAuthenticationSpec{SecretTargetRef: []v1alpha1.KeyRef{
+				{Parameter: "bearerToken", Name: interceptorTokenSecret, Key: interceptorTokenKey},
+			}},
+			AllowedNamespaces: namespaces,
+			AllowedEndpoints:  []string{interceptorAdminURL},
+		},
 	}
 	doc, err := marshalObject(cta)
 	if err != nil { // not expected: built from Ebb's types
@@ -493,6 +507,8 @@ func (c *converter) writeInterceptorAuth() {
 	at := min(use.at, len(c.res.Documents))
 	c.res.Documents = append(c.res.Documents[:at], append([][]byte{doc}, c.res.Documents[at:]...)...)
 	for _, o := range use.objs {
-		o.report(Note, "", "its triggers name ClusterTriggerAuthentication %s, written once in this output: it gives them bearerToken, ebb-interceptor's admin token, from the chart's Secret %s in Ebb's namespace", interceptorAuthName, interceptorTokenSecret)
+		o.report(Note, "", "its triggers name ClusterTriggerAuthentication %s, written once in this output: it gives them bearerToken, ebb-interceptor's admin token, from the chart's Secret %s in Ebb's namespace, "+
+			"to the namespaces of this input's HTTPScaledObjects (spec.allowedNamespaces: %s; add any other namespace that needs it) and only for %s (spec.allowedEndpoints; change both if Ebb runs elsewhere)",
+			interceptorAuthName, interceptorTokenSecret, strings.Join(namespaces, ", "), interceptorAdminURL)
 	}
 }
