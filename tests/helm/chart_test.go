@@ -212,6 +212,11 @@ type option struct {
 }
 
 var options = []option{
+	{"clusterTriggerAuthentication.openByDefault restores KEDA's open ClusterTriggerAuthentications", map[string]any{"clusterTriggerAuthentication": map[string]any{"openByDefault": true}}, func(t *testing.T, r *helm.Rendered) {
+		if a := args(t, r); !slices.Contains(a, "--cta-open-by-default=true") {
+			t.Errorf("operator args = %v, want --cta-open-by-default=true", a)
+		}
+	}},
 	{"cert-manager issues the adapter's and the webhook's certificate and injects the CA", map[string]any{"certManager": map[string]any{"enabled": true}}, func(t *testing.T, r *helm.Rendered) {
 		crt := find(t, r, "Certificate", "ebb-operator-tls")
 		dns, _, _ := unstructured.NestedStringSlice(crt.Object, "spec", "dnsNames")
@@ -753,6 +758,8 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		// Watched, so that a change reaches the triggers that use it.
 		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "watch"},
 		{Group: "ebb.dev", Resource: "clustertriggerauthentications", Verb: "list"},
+		// The labels of a trigger's namespace, for a ClusterTriggerAuthentication's namespaceSelector.
+		{Group: "", Resource: "namespaces", Verb: "get", Name: "shop"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "watch"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "patch", Namespace: "shop"},
 		{Group: "ebb.dev", Resource: "scaledjobs", Subresource: "status", Verb: "patch", Namespace: "shop"},
@@ -817,6 +824,9 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "ebb.dev", Resource: "triggerauthentications", Verb: "update", Namespace: "shop"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Namespace: "shop"},
 		{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "escalate"},
+		{Group: "", Resource: "namespaces", Verb: "list"},
+		{Group: "", Resource: "namespaces", Verb: "watch"},
+		{Group: "", Resource: "namespaces", Verb: "update", Name: "shop"},
 	}
 	for _, ra := range can {
 		if !allowed(t, cp, sa, ra) {
