@@ -510,7 +510,7 @@ func buildTriggers(ctx context.Context, reg *scalers.Registry, namespace, name s
 		}
 		sc, err := reg.New(scalers.Trigger{
 			Namespace: namespace, ScaledObject: name, Index: i, Name: names[i], Type: trig.Type,
-			Metadata: trig.Metadata, AuthParams: res.AuthParams, Env: res.Env, MetricType: trig.MetricType,
+			Metadata: trig.Metadata, AuthParams: res.AuthParams, Env: res.Env, MetricType: trig.MetricType, Pin: res.Pin,
 		})
 		if err != nil {
 			closeTriggers(out)

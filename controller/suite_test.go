@@ -198,6 +198,13 @@ func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderEl
 // installWebhook starts an operator serving the admission webhook and
 // registers it for this test's namespace only.
 func (e *env) installWebhook() {
+	e.installWebhookFor(e)
+}
+
+// installWebhookFor starts an operator (e's namespace its own) serving the
+// admission webhook, registers it for the namespaces of tenants, and
+// returns the operator's scale loop.
+func (e *env) installWebhookFor(tenants ...*env) *controller.ScaleLoop {
 	t := e.t
 	dir := t.TempDir()
 	caPEM := writeServingCert(t, dir)
@@ -207,7 +214,12 @@ func (e *env) installWebhook() {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	e.startOperator(dir, port)
+	_, loop := e.startOperatorWith(dir, port, false)
+	var names []string
+	for _, x := range tenants {
+		names = append(names, x.ns)
+	}
+	sel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "ebb-test", Operator: metav1.LabelSelectorOpIn, Values: names}}}
 	url := fmt.Sprintf("https://127.0.0.1:%d/validate-ebb-dev-v1alpha1-scaledobject", port)
 	jobURL := fmt.Sprintf("https://127.0.0.1:%d/validate-ebb-dev-v1alpha1-scaledjob", port)
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
@@ -216,7 +228,7 @@ func (e *env) installWebhook() {
 			Name:                    "scaledobjects.ebb.dev",
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM},
 			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"ebb.dev"}, APIVersions: []string{"v1alpha1"}, Resources: []string{"scaledobjects"}}}},
-			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"ebb-test": e.ns}},
+			NamespaceSelector:       sel,
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			AdmissionReviewVersions: []string{"v1"},
 			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
@@ -224,7 +236,7 @@ func (e *env) installWebhook() {
 			Name:                    "scaledjobs.ebb.dev",
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &jobURL, CABundle: caPEM},
 			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"ebb.dev"}, APIVersions: []string{"v1alpha1"}, Resources: []string{"scaledjobs"}}}},
-			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"ebb-test": e.ns}},
+			NamespaceSelector:       sel,
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			AdmissionReviewVersions: []string{"v1"},
 			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
@@ -235,15 +247,18 @@ func (e *env) installWebhook() {
 	}
 	t.Cleanup(func() { _ = e.c.Delete(context.Background(), vwc) })
 	// The webhook is live once it rejects a bad object.
-	e.waitFor(30*time.Second, "the webhook to answer", func() (bool, error) {
-		bad := e.scaledObject("probe", "nothing", rabbitTrigger("amqp://127.0.0.1:1/", "q", "not-a-number"))
-		err := e.c.Create(t.Context(), bad)
-		if err == nil {
-			_ = e.c.Delete(t.Context(), bad)
-			return false, nil
-		}
-		return strings.Contains(err.Error(), "admission webhook"), nil
-	})
+	for _, x := range tenants {
+		x.waitFor(30*time.Second, "the webhook to answer", func() (bool, error) {
+			bad := x.scaledObject("probe", "nothing", rabbitTrigger("amqp://127.0.0.1:1/", "q", "not-a-number"))
+			err := x.c.Create(t.Context(), bad)
+			if err == nil {
+				_ = x.c.Delete(t.Context(), bad)
+				return false, nil
+			}
+			return strings.Contains(err.Error(), "admission webhook"), nil
+		})
+	}
+	return loop
 }
 
 func writeServingCert(t *testing.T, dir string) []byte {
