@@ -141,7 +141,9 @@ func TestAPinnedClusterTriggerAuthenticationSendsItsCredentialsOnlyToItsEndpoint
 	a.create(a.scaledObject("orders", "worker", withCTA(rabbitTrigger("amqp://guest@127.0.0.1:5672/", q, "1"), cta.Name)))
 	a.waitReplicas("worker", 1, 60*time.Second)
 
-	updateCTA(t, op.c, cta.Name, func(s *v1alpha1.ClusterTriggerAuthenticationSpec) { s.AllowedEndpoints = []string{"rabbit.example:5672"} })
+	updateCTA(t, op.c, cta.Name, func(s *v1alpha1.ClusterTriggerAuthenticationSpec) {
+		s.AllowedEndpoints = []string{"rabbit.example:5672"}
+	})
 	so := a.waitCondition("orders", v1alpha1.ConditionReady, metav1.ConditionFalse, "", 90*time.Second)
 	if m := readyMessage(so); !strings.Contains(m, `key "host"`) || !strings.Contains(m, "spec.allowedEndpoints") {
 		t.Errorf("Ready message %q does not name the key and the pin", m)

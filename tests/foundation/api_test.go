@@ -330,9 +330,13 @@ func testValidation(t *testing.T, cp *controlplane.ControlPlane) {
 		{"a ClusterTriggerAuthentication pinned to a bare wildcard is rejected", "spec.allowedEndpoints[0]", "should match",
 			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) { s.AllowedEndpoints = []string{"*"} }},
 		{"a ClusterTriggerAuthentication pinned to a pattern with a space is rejected", "spec.allowedEndpoints[1]", "should match",
-			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) { s.AllowedEndpoints = []string{"prom.svc", "prom.svc, evil.example"} }},
+			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) {
+				s.AllowedEndpoints = []string{"prom.svc", "prom.svc, evil.example"}
+			}},
 		{"a ClusterTriggerAuthentication pinned to a URL with a query is rejected", "spec.allowedEndpoints[0]", "should match",
-			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) { s.AllowedEndpoints = []string{"https://prom.svc/api?x=1"} }},
+			func(s *ebbv1alpha1.ClusterTriggerAuthenticationSpec) {
+				s.AllowedEndpoints = []string{"https://prom.svc/api?x=1"}
+			}},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			err := cp.Client.Create(t.Context(), ctaSpec(tc.mutate))
