@@ -64,6 +64,7 @@ func TestRoutesFromTheClusterAndPushActivation(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ictx, []string{"--kubeconfig", interceptorID.Kubeconfig, "--token-file", tokenFile, "--hold-timeout", "2m",
+			"--resolve", "web.shop.svc.cluster.local:80=" + backend.Listener.Addr().String(),
 			"--proxy-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0"},
 			io.Discard, func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} })
 	}()
@@ -110,7 +111,7 @@ func TestRoutesFromTheClusterAndPushActivation(t *testing.T) {
 			Triggers: []v1alpha1.Trigger{{Type: "http", Name: "web", AuthenticationRef: &v1alpha1.AuthenticationRef{Name: "interceptor"},
 				Metadata: map[string]string{
 					"interceptorURL": admin, "targetConcurrency": "10",
-					"host": "web.example", "service": "web", "port": "80", "backend": "http://" + backend.Listener.Addr().String(),
+					"host": "web.example", "service": "web", "port": "80",
 				}}},
 		},
 	}

@@ -20,7 +20,10 @@ package clusterroutes
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -162,6 +165,11 @@ type Syncer struct {
 	NoEvents bool
 	// SyncTimeout bounds the first list of ScaledObjects; zero: 1 minute.
 	SyncTimeout time.Duration
+	// ClusterDomain is the cluster's DNS domain; empty: cluster.local. A
+	// route's backend http://<svc>.<ns>.svc:<port> is dialed as the fully
+	// qualified <svc>.<ns>.svc.<domain>. (trailing dot: no DNS search path
+	// applies, so no other namespace's name can answer for it).
+	ClusterDomain string
 
 	mu       sync.Mutex
 	reported map[string]Problem // route → the problem last reported
@@ -267,6 +275,9 @@ func (s *Syncer) sync(ctx context.Context) error {
 		return fmt.Errorf("list ScaledObjects: %w", err)
 	}
 	routes, problems := Routes(list.Items, s.Interceptor.Routes())
+	for i := range routes {
+		routes[i].Backend = Qualify(routes[i].Backend, s.ClusterDomain)
+	}
 	if err := s.Interceptor.SetRoutes(routes); err != nil {
 		return fmt.Errorf("set the routes: %w", err)
 	}
@@ -317,4 +328,23 @@ func (s *Syncer) Collect(ch chan<- prometheus.Metric) {
 	for route, p := range s.reported {
 		ch <- prometheus.MustNewConstMetric(descLeftOut, prometheus.GaugeValue, 1, route, p.Reason)
 	}
+}
+
+// Qualify turns a route's backend http://<svc>.<ns>.svc:<port> into the
+// fully qualified http://<svc>.<ns>.svc.<domain>.:<port> (domain empty:
+// cluster.local). Other URLs are returned as they are.
+func Qualify(backend, domain string) string {
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	u, err := url.Parse(backend)
+	if err != nil || !strings.HasSuffix(u.Hostname(), ".svc") {
+		return backend
+	}
+	host, port := u.Hostname()+"."+strings.TrimSuffix(domain, ".")+".", u.Port()
+	u.Host = host
+	if port != "" {
+		u.Host = net.JoinHostPort(host, port)
+	}
+	return u.String()
 }

@@ -29,18 +29,23 @@ import (
 )
 
 // scaledObject builds a ScaledObject with one http trigger publishing a
-// route for host to backend, created at the given second.
+// route for host to its Service (named as the ScaledObject, port 80) or to
+// backend when set, created at the given second.
 func scaledObject(ns, name string, created int64, host, backend string) v1alpha1.ScaledObject {
-	return v1alpha1.ScaledObject{
+	so := v1alpha1.ScaledObject{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.Unix(created, 0)},
 		Spec: v1alpha1.ScaledObjectSpec{
 			ScaleTargetRef: v1alpha1.ScaleTarget{Name: name},
 			Triggers: []v1alpha1.Trigger{{Type: "http", Metadata: map[string]string{
 				"interceptorURL": "http://ebb-interceptor-admin.ebb:9090", "targetRequestRate": "10",
-				"host": host, "service": name, "port": "80", "backend": backend,
+				"host": host, "service": name, "port": "80",
 			}}},
 		},
 	}
+	if backend != "" {
+		so.Spec.Triggers[0].Metadata["backend"] = backend
+	}
+	return so
 }
 
 func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
@@ -62,7 +67,7 @@ func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
 	for _, r := range routes {
 		names = append(names, r.Name+"→"+r.Backend)
 	}
-	if got := strings.Join(names, " "); got != "a/old/http-0→http://old a/other/http-0→http://other" {
+	if got := strings.Join(names, " "); got != "a/old/http-0→http://old.a.svc:80 a/other/http-0→http://other.a.svc:80" {
 		t.Errorf("routes: %s", got)
 	}
 	// The route served now keeps its place, even against an older one.
@@ -113,7 +118,13 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	web := backend(t, "web")
 	other := backend(t, "other")
 
-	ic, err := interceptor.New(interceptor.Config{HoldTimeout: 30 * time.Second})
+	// Each route's Service is pinned to a loopback backend (this control
+	// plane has no cluster DNS).
+	pins := map[string]string{}
+	for svc, url := range map[string]string{"web": web, "api": other, "copy": other} {
+		pins[svc+".shop.svc.cluster.local:80"] = strings.TrimPrefix(url, "http://")
+	}
+	ic, err := interceptor.New(interceptor.Config{HoldTimeout: 30 * time.Second, Dial: (&interceptor.Dialer{Guard: true, Pins: pins}).DialContext})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +185,7 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	for _, svc := range []string{"web", "copy"} {
 		readySlice(t, kc, "shop", svc)
 	}
-	so := scaledObject("shop", "web", 0, "web.example", web)
+	so := scaledObject("shop", "web", 0, "web.example", "")
 	so.CreationTimestamp = metav1.Time{}
 	if err := c.Create(ctx, &so); err != nil {
 		t.Fatal(err)
@@ -192,7 +203,7 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	if err := update(ctx, c, "shop", "web", func(so *v1alpha1.ScaledObject) { so.Spec.MaxReplicaCount = ptr.To[int32](7) }); err != nil {
 		t.Fatal(err)
 	}
-	api := scaledObject("shop", "api", 0, "api.example", other)
+	api := scaledObject("shop", "api", 0, "api.example", "")
 	api.CreationTimestamp = metav1.Time{}
 	if err := c.Create(ctx, &api); err != nil {
 		t.Fatal(err)
@@ -218,7 +229,7 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	}
 
 	// A younger ScaledObject claims the same host: it loses, with an Event.
-	dup := scaledObject("shop", "copy", 0, "www.example", other)
+	dup := scaledObject("shop", "copy", 0, "www.example", "")
 	dup.CreationTimestamp = metav1.Time{}
 	if err := c.Create(ctx, &dup); err != nil {
 		t.Fatal(err)
@@ -310,5 +321,17 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestQualifyDialsTheServiceByItsFullName(t *testing.T) {
+	for _, tc := range []struct{ in, domain, want string }{
+		{"http://web.shop.svc:8080", "", "http://web.shop.svc.cluster.local.:8080"},
+		{"http://web.shop.svc:8080", "corp.example.", "http://web.shop.svc.corp.example.:8080"},
+		{"http://static.example:80", "", "http://static.example:80"},
+	} {
+		if got := clusterroutes.Qualify(tc.in, tc.domain); got != tc.want {
+			t.Errorf("Qualify(%q, %q) = %q, want %q", tc.in, tc.domain, got, tc.want)
+		}
 	}
 }
