@@ -23,6 +23,7 @@ import (
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers/http/clusterroutes"
+	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
 	"github.com/ebbscale/ebb/scalers/http/interceptor/readiness"
 	"github.com/ebbscale/ebb/tests/controlplane"
@@ -62,21 +63,12 @@ func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
 	noHost.Spec.Triggers[0].Metadata = map[string]string{"interceptorURL": "http://i:9090", "route": "shop/web", "targetRequestRate": "1"}
 	objs = append(objs, noHost)
 
-	routes, problems := clusterroutes.Routes(objs, nil)
-	var names []string
-	for _, r := range routes {
-		names = append(names, r.Name+"→"+r.Backend)
-	}
-	if got := strings.Join(names, " "); got != "a/old/http-0→http://old.a.svc:80 a/other/http-0→http://other.a.svc:80" {
+	routes, problems := clusterroutes.Routes(objs, nil, clusterroutes.Ownership{})
+	if got := routeList(routes); got != "a/old/http-0→http://old.a.svc:80 a/other/http-0→http://other.a.svc:80" {
 		t.Errorf("routes: %s", got)
 	}
-	// The route served now keeps its place, even against an older one.
-	routes, _ = clusterroutes.Routes(objs, []interceptor.Route{{Name: "b/young/http-0", Host: "shop.example", PathPrefix: "/"}})
-	if len(routes) != 2 || routes[0].Name != "a/other/http-0" || routes[1].Name != "b/young/http-0" {
-		t.Errorf("the served route lost its place: %+v", routes)
-	}
 	// A served route that moved away claims nothing at its old place.
-	routes, _ = clusterroutes.Routes(objs, []interceptor.Route{{Name: "a/other/http-0", Host: "shop.example", PathPrefix: "/"}})
+	routes, _ = clusterroutes.Routes(objs, []interceptor.Route{{Name: "a/other/http-0", Host: "shop.example", PathPrefix: "/"}}, clusterroutes.Ownership{})
 	if len(routes) != 2 || routes[0].Name != "a/old/http-0" {
 		t.Errorf("a route that moved kept its old place: %+v", routes)
 	}
@@ -86,7 +78,7 @@ func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
 	for _, p := range problems {
 		switch p.Object.Name {
 		case "young":
-			if p.Reason != clusterroutes.ReasonRouteConflict || !strings.Contains(p.Msg, "a/old/http-0") || !strings.Contains(p.Msg, "shop.example") {
+			if p.Reason != clusterroutes.ReasonRouteConflict || !strings.Contains(p.Msg, "belongs to another namespace") || !strings.Contains(p.Msg, "shop.example") {
 				t.Errorf("conflict: %+v", p)
 			}
 		case "broken":
@@ -95,6 +87,65 @@ func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
 			}
 		default:
 			t.Errorf("unexpected problem %+v", p)
+		}
+	}
+}
+
+func routeList(routes []interceptor.Route) string {
+	var names []string
+	for _, r := range routes {
+		names = append(names, r.Name+"→"+r.Backend)
+	}
+	return strings.Join(names, " ")
+}
+
+// A host belongs to one namespace: its claim's, else its oldest
+// publisher's; within the namespace the route served keeps its place.
+func TestAHostBelongsToOneNamespace(t *testing.T) {
+	now := time.Unix(1000, 0)
+	later := now.Add(time.Hour)
+	claimed := func(ns string, release *time.Time) hostclaims.Claims {
+		return hostclaims.Claims{"shop.example": {Namespace: ns, Since: time.Unix(1, 0), Release: release}}
+	}
+	withPrefix := func(so v1alpha1.ScaledObject, p string) v1alpha1.ScaledObject {
+		so.Spec.Triggers[0].Metadata["pathPrefix"] = p
+		return so
+	}
+	for _, tc := range []struct {
+		name   string
+		objs   []v1alpha1.ScaledObject
+		served []interceptor.Route
+		own    clusterroutes.Ownership
+		want   string
+	}{
+		{"another namespace cannot claim a path prefix on a host",
+			[]v1alpha1.ScaledObject{scaledObject("a", "web", 100, "shop.example", ""), withPrefix(scaledObject("b", "admin", 200, "shop.example", ""), "/admin")},
+			nil, clusterroutes.Ownership{}, "a/web/http-0→http://web.a.svc:80"},
+		{"the owner keeps its host across a delete-and-recreate (its route now younger)",
+			[]v1alpha1.ScaledObject{scaledObject("b", "thief", 100, "shop.example", ""), scaledObject("a", "web", 500, "shop.example", "")},
+			nil, clusterroutes.Ownership{Claims: claimed("a", nil), Now: now}, "a/web/http-0→http://web.a.svc:80"},
+		{"during the grace period nobody else gets the host",
+			[]v1alpha1.ScaledObject{scaledObject("b", "thief", 100, "shop.example", "")},
+			nil, clusterroutes.Ownership{Claims: claimed("a", &later), Now: now}, ""},
+		{"after the grace period the host is free",
+			[]v1alpha1.ScaledObject{scaledObject("b", "thief", 100, "shop.example", "")},
+			nil, clusterroutes.Ownership{Claims: claimed("a", &now), Now: now}, "b/thief/http-0→http://thief.b.svc:80"},
+		{"within the owner the served route keeps its place",
+			[]v1alpha1.ScaledObject{scaledObject("a", "young", 200, "shop.example", ""), scaledObject("a", "old", 100, "shop.example", "")},
+			[]interceptor.Route{{Name: "a/young/http-0", Host: "shop.example", PathPrefix: "/"}}, clusterroutes.Ownership{}, "a/young/http-0→http://young.a.svc:80"},
+		{"a glob needs a grant",
+			[]v1alpha1.ScaledObject{scaledObject("a", "any", 100, "*.example.com", "")},
+			nil, clusterroutes.Ownership{}, ""},
+		{"a granted glob is served",
+			[]v1alpha1.ScaledObject{scaledObject("a", "any", 100, "*.example.com", "")},
+			nil, clusterroutes.Ownership{Grants: hostclaims.Grants{{Namespace: "a", Hosts: []string{"*.example.com"}}}}, "a/any/http-0→http://any.a.svc:80"},
+		{"a host under another namespace's grant is refused",
+			[]v1alpha1.ScaledObject{scaledObject("b", "shop", 100, "shop.example.com", "")},
+			nil, clusterroutes.Ownership{Grants: hostclaims.Grants{{Namespace: "a", Hosts: []string{"*.example.com"}}}}, ""},
+	} {
+		routes, _ := clusterroutes.Routes(tc.objs, tc.served, tc.own)
+		if got := routeList(routes); got != tc.want {
+			t.Errorf("%s: routes %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
