@@ -27,8 +27,10 @@ import (
 // a claim's release time comes. It needs get, create and update on that
 // ConfigMap.
 type HostClaims struct {
-	// Cache lists the ScaledObjects (the manager's cache).
-	Cache cache.Cache
+	// Objects lists the ScaledObjects (the manager's cached client);
+	// Informers tell of their changes (the manager's cache).
+	Objects   client.Reader
+	Informers cache.Informers
 	// Reader reads the ConfigMap (uncached: one object, no cluster-wide
 	// ConfigMap watch); Writer creates and updates it.
 	Reader    client.Reader
@@ -55,7 +57,7 @@ func (h *HostClaims) NeedLeaderElection() bool { return true }
 
 // Start updates the claims until ctx ends.
 func (h *HostClaims) Start(ctx context.Context) error {
-	inf, err := h.Cache.GetInformer(ctx, &v1alpha1.ScaledObject{})
+	inf, err := h.Informers.GetInformer(ctx, &v1alpha1.ScaledObject{})
 	if err != nil {
 		return fmt.Errorf("host claims: watch ScaledObjects: %w", err)
 	}
@@ -73,7 +75,7 @@ func (h *HostClaims) Start(ctx context.Context) error {
 		return fmt.Errorf("host claims: watch ScaledObjects: %w", err)
 	}
 	defer func() { _ = inf.RemoveEventHandler(reg) }()
-	if !h.Cache.WaitForCacheSync(ctx) {
+	if !h.Informers.WaitForCacheSync(ctx) {
 		return nil // ctx ended
 	}
 	timer := time.NewTimer(0)
@@ -109,7 +111,7 @@ func (h *HostClaims) Sync(ctx context.Context) (time.Duration, error) {
 		grace = hostclaims.DefaultGrace
 	}
 	var list v1alpha1.ScaledObjectList
-	if err := h.Cache.List(ctx, &list); err != nil {
+	if err := h.Objects.List(ctx, &list); err != nil {
 		return 0, fmt.Errorf("list ScaledObjects: %w", err)
 	}
 	var cm corev1.ConfigMap

@@ -109,7 +109,7 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	}
 	jobs.Recheck = jr.recheck
 	if hc := o.HostClaims; hc != nil {
-		if err := mgr.Add(&HostClaims{Cache: mgr.GetCache(), Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.OperatorNamespace,
+		if err := mgr.Add(&HostClaims{Objects: mgr.GetClient(), Informers: mgr.GetCache(), Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.OperatorNamespace,
 			Grace: hc.Grace, Grants: hc.Grants, Log: mgr.GetLogger().WithName("hostclaims")}); err != nil {
 			return nil, err
 		}
