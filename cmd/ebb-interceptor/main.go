@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/ebbscale/ebb/scalers/http/clusterroutes"
+	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
 	"github.com/ebbscale/ebb/scalers/http/interceptor/readiness"
 )
@@ -65,6 +66,8 @@ type flags struct {
 	drain       time.Duration
 	domain      string
 	pins        map[string]string
+	claimsNS    string
+	grants      hostclaims.Grants
 }
 
 func parseFlags(args []string, out io.Writer) (flags, error) {
@@ -87,6 +90,14 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.DurationVar(&f.respTimeout, "response-header-timeout", 0, "bound on a backend's response headers; 0: none (the client's own timeout applies)")
 	fs.DurationVar(&f.drain, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long requests in flight may finish")
 	fs.StringVar(&f.domain, "cluster-domain", "cluster.local", "with routes from the cluster: the cluster's DNS domain; a route's Service is dialed as <service>.<namespace>.svc.<domain>.")
+	fs.StringVar(&f.claimsNS, "host-claims-namespace", "", "with routes from the cluster: the namespace of the operator's host claims (ConfigMap "+hostclaims.Name+"), which give each host to one namespace across restarts; empty: a host belongs to the namespace of its oldest ScaledObject with a route on it")
+	fs.Func("host-grant", "with routes from the cluster: namespace=host[,host...]: let a namespace publish routes for these host globs (*.example.com), which no other namespace may then use (repeatable)", func(v string) error {
+		g, err := hostclaims.ParseGrant(v)
+		if err == nil {
+			f.grants = append(f.grants, g)
+		}
+		return err
+	})
 	f.pins = map[string]string{}
 	fs.Func("resolve", "pin a backend host:port to an address, as host:port=address:port (like curl's --resolve; repeatable). A pinned address is dialed even where routes from the cluster may not reach it (loopback, link-local)", func(v string) error {
 		from, to, err := interceptor.ParsePin(v)
@@ -101,8 +112,8 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if f.routesFile != "" && (f.namespace != "" || f.noEvents || f.domain != "cluster.local") {
-		return f, errors.New("--namespace, --no-events and --cluster-domain go with routes from the cluster; with --routes the file gives the routes")
+	if f.routesFile != "" && (f.namespace != "" || f.noEvents || f.domain != "cluster.local" || f.claimsNS != "" || f.grants != nil) {
+		return f, errors.New("--namespace, --no-events, --cluster-domain, --host-claims-namespace and --host-grant go with routes from the cluster; with --routes the file gives the routes")
 	}
 	if f.tokenFile == "" {
 		return f, errors.New("--token-file is required: the operator reads the counters with that token")
@@ -176,7 +187,8 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		if err := rw.Run(ctx); err != nil {
 			return err
 		}
-		sy := &clusterroutes.Syncer{Config: cfg, Namespace: f.namespace, Interceptor: ic, Readiness: rw, Log: log, NoEvents: f.noEvents, ClusterDomain: f.domain}
+		sy := &clusterroutes.Syncer{Config: cfg, Namespace: f.namespace, Interceptor: ic, Readiness: rw, Log: log, NoEvents: f.noEvents, ClusterDomain: f.domain,
+			ClaimsNamespace: f.claimsNS, Grants: f.grants}
 		if err := sy.Run(ctx); err != nil {
 			return err
 		}
