@@ -52,9 +52,8 @@ type ClusterTriggerAuthentication struct {
 }
 
 // ClusterTriggerAuthenticationSpec is a TriggerAuthenticationSpec plus who
-// may use it and where its credentials may go.
-//
-// +kubebuilder:validation:XValidation:rule="(has(self.secretTargetRef) && size(self.secretTargetRef) > 0) || (has(self.configMapTargetRef) && size(self.configMapTargetRef) > 0) || (has(self.env) && size(self.env) > 0)",message="at least one of secretTargetRef, configMapTargetRef or env must be set"
+// may use it and where its credentials may go. The rule of the embedded
+// TriggerAuthenticationSpec (at least one reference) applies.
 type ClusterTriggerAuthenticationSpec struct {
 	TriggerAuthenticationSpec `json:",inline"`
 
