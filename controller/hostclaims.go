@@ -158,6 +158,13 @@ func (h *HostClaims) Sync(ctx context.Context) (time.Duration, error) {
 // namespace owns now, the trigger index and the host. The claims are read
 // with one uncached GET.
 func hostOwnedElsewhere(ctx context.Context, r client.Reader, namespace string, so *v1alpha1.ScaledObject) (map[int]string, error) {
+	publishes := false
+	for _, t := range so.Spec.Triggers {
+		publishes = publishes || hostclaims.HostOf(t.Type, t.Metadata) != ""
+	}
+	if !publishes {
+		return nil, nil // no GET for a ScaledObject without routes
+	}
 	var cm corev1.ConfigMap
 	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: hostclaims.Name}, &cm); apierrors.IsNotFound(err) {
 		return nil, nil
