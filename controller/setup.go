@@ -25,6 +25,10 @@ type Options struct {
 	PollWorkers int
 	// Webhook registers the admission webhook with the manager's server.
 	Webhook bool
+	// DisableScaledJobs leaves ScaledJobs out: no reconciler, no job loop,
+	// no watch of ScaledJobs, Jobs or pods (so the operator needs none of
+	// their permissions), and the webhook refuses new ScaledJobs saying so.
+	DisableScaledJobs bool
 }
 
 // Setup wires the reconciler, the scale loop, the ScaledJob reconciler and
@@ -73,16 +77,36 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	if err := (&mirror{r: r}).setup(mgr); err != nil {
 		return nil, err
 	}
-	// ScaledJobs: Jobs on events, on the leader only.
+	if !o.DisableScaledJobs {
+		if err := setupJobs(mgr, o, r, loop); err != nil {
+			return nil, err
+		}
+	}
+	if o.Webhook {
+		v := &Validator{Registry: o.Registry, Client: mgr.GetClient()}
+		if err := v.SetupWebhookWithManager(mgr); err != nil {
+			return nil, err
+		}
+		jv := &JobValidator{Registry: o.Registry, Disabled: o.DisableScaledJobs}
+		if err := jv.SetupWebhookWithManager(mgr); err != nil {
+			return nil, err
+		}
+	}
+	return loop, nil
+}
+
+// setupJobs wires ScaledJobs: Jobs on events, on the leader only. The job
+// loop shares the scale loop's metrics and the reconciler's credentials.
+func setupJobs(mgr ctrl.Manager, o Options, r *Reconciler, loop *ScaleLoop) error {
 	jobs := &JobLoop{
 		Client: mgr.GetClient(),
 		Reader: mgr.GetAPIReader(),
-		Events: events,
+		Events: r.Events,
 		Log:    mgr.GetLogger().WithName("jobloop"),
 		scale:  loop, // its Metrics, which the operator sets after Setup
 	}
 	if err := mgr.Add(jobs); err != nil {
-		return nil, err
+		return err
 	}
 	jr := &JobReconciler{
 		Client:   mgr.GetClient(),
@@ -90,21 +114,11 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 		Registry: o.Registry,
 		Auth:     r.Auth,
 		Loop:     jobs,
-		Events:   events,
+		Events:   r.Events,
 	}
 	if err := jr.SetupWithManager(mgr); err != nil {
-		return nil, err
+		return err
 	}
 	jobs.Recheck = jr.recheck
-	if o.Webhook {
-		v := &Validator{Registry: o.Registry, Client: mgr.GetClient()}
-		if err := v.SetupWebhookWithManager(mgr); err != nil {
-			return nil, err
-		}
-		jv := &JobValidator{Registry: o.Registry}
-		if err := jv.SetupWebhookWithManager(mgr); err != nil {
-			return nil, err
-		}
-	}
-	return loop, nil
+	return nil
 }

@@ -212,7 +212,8 @@ func startOperator(t *testing.T, cp *controlplane.ControlPlane) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: "default"}); err != nil {
+	// Without ScaledJobs, as the chart's default.
+	if _, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: "default", DisableScaledJobs: true}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
