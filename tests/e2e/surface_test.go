@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package e2e
+package e2e_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,6 +102,27 @@ func TestTheOperatorsMetricsNeedAuthorizationAndItsWebhookSpeaksHTTP1(t *testing
 			return code == http.StatusOK && strings.Contains(body, "# TYPE ebb_build_info gauge"), fmt.Sprintf("%d %.200s", code, body)
 		})
 	})
+	t.Run("the interceptor's /metrics: the same check; /healthz open", func(t *testing.T) {
+		admin := startInterceptor(t, cp)
+		operatorproc.Eventually(t, nil, 60*time.Second, "the interceptor's /healthz", func(ctx context.Context) (bool, string) {
+			code, body, err := getURL(ctx, admin+"/healthz")
+			if err != nil {
+				return false, err.Error()
+			}
+			return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
+		})
+		if code, body, err := getURL(ctx, admin+"/metrics"); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("the interceptor's /metrics without a token: %d %q %v, want 401", code, body, err)
+		}
+		if code, body, err := getURL(ctx, admin+"/v1/routes"); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("the interceptor's /v1/routes without its admin token: %d %q %v, want 401", code, body, err)
+		}
+		// The scraper is bound to ebb-metrics-reader (above).
+		code, body, err := getTLS(ctx, admin+"/metrics", token)
+		if err != nil || code != http.StatusOK || !strings.Contains(body, "ebb_interceptor_") {
+			t.Errorf("the interceptor's /metrics for a bound scraper: %d %.200q %v, want 200 with ebb_interceptor_ series", code, body, err)
+		}
+	})
 	t.Run("the webhook and the metrics endpoint offer HTTP/1.1 only", func(t *testing.T) {
 		for what, port := range map[string]int{"webhook": webhookPort, "metrics": metricsPort} {
 			var proto string
@@ -119,8 +143,51 @@ func TestTheOperatorsMetricsNeedAuthorizationAndItsWebhookSpeaksHTTP1(t *testing
 	})
 }
 
-// getTLS GETs url over TLS without checking the server's (self-signed)
-// certificate, with a bearer token when one is given.
+// startInterceptor runs ebb-interceptor as the chart's interceptor
+// ServiceAccount (under the chart's RBAC) with no routes and
+// --metrics-secure, until the test ends, and returns its admin endpoint's
+// base URL.
+func startInterceptor(t *testing.T, cp *controlplane.ControlPlane) string {
+	t.Helper()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ebb-interceptor")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/ebb-interceptor")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/ebb-interceptor: %v\n%s", err, out)
+	}
+	id := chartrbac.Interceptor(t, cp, chartrbac.Options{Namespace: operatorproc.Namespace})
+	routes, token := filepath.Join(dir, "routes.json"), filepath.Join(dir, "token")
+	if err := os.WriteFile(routes, []byte(`{"routes": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(token, []byte("admin-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	adminPort := operatorproc.FreePort(t)
+	cmd := exec.Command(bin, "--routes="+routes, "--token-file="+token, "--kubeconfig="+id.Kubeconfig, "--metrics-secure",
+		"--proxy-address=127.0.0.1:"+strconv.Itoa(operatorproc.FreePort(t)), "--admin-address=127.0.0.1:"+strconv.Itoa(adminPort))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("ebb-interceptor's log:\n%s", out.String())
+		}
+	})
+	return "http://127.0.0.1:" + strconv.Itoa(adminPort)
+}
+
+// getTLS GETs url (over TLS without checking the server's self-signed
+// certificate, or plain HTTP), with a bearer token when one is given.
 func getTLS(ctx context.Context, url, token string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
