@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 
 	"github.com/ebbscale/ebb/scalers/http/clusterroutes"
+	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
 	"github.com/ebbscale/ebb/scalers/http/interceptor/readiness"
 )
@@ -64,6 +65,10 @@ type flags struct {
 	retryAfter  time.Duration
 	respTimeout time.Duration
 	drain       time.Duration
+	domain      string
+	pins        map[string]string
+	claimsNS    string
+	grants      hostclaims.Grants
 	// metricsSecure puts /metrics behind the API server's authentication
 	// and authorization.
 	metricsSecure bool
@@ -89,14 +94,31 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.DurationVar(&f.respTimeout, "response-header-timeout", 0, "bound on a backend's response headers; 0: none (the client's own timeout applies)")
 	fs.BoolVar(&f.metricsSecure, "metrics-secure", false, "serve /metrics only to callers whose bearer token passes a TokenReview and who may GET the non-resource URL /metrics (a SubjectAccessReview); needs a Kubernetes client config")
 	fs.DurationVar(&f.drain, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long requests in flight may finish")
+	fs.StringVar(&f.domain, "cluster-domain", "cluster.local", "with routes from the cluster: the cluster's DNS domain; a route's Service is dialed as <service>.<namespace>.svc.<domain>.")
+	fs.StringVar(&f.claimsNS, "host-claims-namespace", "", "with routes from the cluster: the namespace of the operator's host claims (ConfigMap "+hostclaims.Name+"), which give each host to one namespace across restarts; empty: a host belongs to the namespace of its oldest ScaledObject with a route on it")
+	fs.Func("host-grant", "with routes from the cluster: namespace=host[,host...]: let a namespace publish routes for these host globs (*.example.com), which no other namespace may then use (repeatable)", func(v string) error {
+		g, err := hostclaims.ParseGrant(v)
+		if err == nil {
+			f.grants = append(f.grants, g)
+		}
+		return err
+	})
+	f.pins = map[string]string{}
+	fs.Func("resolve", "pin a backend host:port to an address, as host:port=address:port (like curl's --resolve; repeatable). A pinned address is dialed even where routes from the cluster may not reach it (loopback, link-local)", func(v string) error {
+		from, to, err := interceptor.ParsePin(v)
+		if err == nil {
+			f.pins[from] = to
+		}
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if f.routesFile != "" && (f.namespace != "" || f.noEvents) {
-		return f, errors.New("--namespace and --no-events go with routes from the cluster; with --routes the file gives the routes")
+	if f.routesFile != "" && (f.namespace != "" || f.noEvents || f.domain != "cluster.local" || f.claimsNS != "" || f.grants != nil) {
+		return f, errors.New("--namespace, --no-events, --cluster-domain, --host-claims-namespace and --host-grant go with routes from the cluster; with --routes the file gives the routes")
 	}
 	if f.tokenFile == "" {
 		return f, errors.New("--token-file is required: the operator reads the counters with that token")
@@ -143,6 +165,10 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		Routes: rf.Routes, Window: f.window, Bucket: f.bucket,
 		HoldTimeout: f.holdTimeout, MaxHeld: f.maxHeld, MaxHeldPerRoute: f.maxPerRoute,
 		RetryAfter: f.retryAfter, ResponseHeaderTimeout: f.respTimeout,
+		// Routes from the cluster are tenants': their connections may not
+		// reach loopback or link-local addresses (the cloud metadata
+		// service), whatever a name resolves to.
+		Dial: (&interceptor.Dialer{Guard: f.routesFile == "", Pins: f.pins}).DialContext,
 	})
 	if err != nil {
 		return fmt.Errorf("--routes %s: %w", f.routesFile, err)
@@ -166,7 +192,8 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		if err := rw.Run(ctx); err != nil {
 			return err
 		}
-		sy := &clusterroutes.Syncer{Config: cfg, Namespace: f.namespace, Interceptor: ic, Readiness: rw, Log: log, NoEvents: f.noEvents}
+		sy := &clusterroutes.Syncer{Config: cfg, Namespace: f.namespace, Interceptor: ic, Readiness: rw, Log: log, NoEvents: f.noEvents, ClusterDomain: f.domain,
+			ClaimsNamespace: f.claimsNS, Grants: f.grants}
 		if err := sy.Run(ctx); err != nil {
 			return err
 		}
