@@ -4,6 +4,7 @@ package scalers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,22 +16,73 @@ import (
 // NewTransport returns an HTTP transport of its own for one pooled client of
 // a source's HTTP API, so that closing the client (CloseIdleConnections)
 // closes its connections: http.DefaultTransport's settings, at most
-// maxIdlePerHost idle connections per host kept for 90 s, and dials that
-// time out after 30 s. onDial, when not nil, runs after each connection it
-// opens (tests and benchmarks count them).
-func NewTransport(maxIdlePerHost int, onDial func()) *http.Transport {
+// maxIdlePerHost idle connections per host kept for 90 s, and dials under
+// the egress policy that time out after 30 s. It uses no proxy: the policy
+// checks the destination a tenant named, which a proxy would hide. onDial,
+// when not nil, runs after each connection it opens (tests and benchmarks
+// count them).
+func NewTransport(egress *Egress, maxIdlePerHost int, onDial func()) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
 	tr.MaxIdleConnsPerHost = maxIdlePerHost
 	tr.IdleConnTimeout = 90 * time.Second
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	dial := egress.Dialer(net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
+		c, err := dial(ctx, network, addr)
 		if err == nil && onDial != nil {
 			onDial()
 		}
 		return c, err
 	}
 	return tr
+}
+
+// MaxRedirects is the number of redirects an HTTP client of a scaler
+// follows, all on the first request's scheme and host.
+const MaxRedirects = 3
+
+// ErrRedirectRefused is the error of a request whose answer redirected to
+// another host or scheme, or one time too many: the scaler does not follow
+// a source's server where the operator's policy did not look (a tenant's
+// server could send it to the cloud metadata service), nor carry its
+// credentials there.
+var ErrRedirectRefused = errors.New("redirect refused: a scaler follows at most 3 redirects, all on the same scheme, host and port")
+
+// CheckRedirect is the http.Client.CheckRedirect of every scaler's client:
+// see ErrRedirectRefused. Its error does not repeat the Location.
+func CheckRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) == 0 {
+		return nil
+	}
+	if len(via) > MaxRedirects {
+		return ErrRedirectRefused
+	}
+	first := via[0].URL
+	if !strings.EqualFold(req.URL.Scheme, first.Scheme) || !strings.EqualFold(canonicalHost(req.URL), canonicalHost(first)) {
+		return ErrRedirectRefused
+	}
+	return nil
+}
+
+// canonicalHost is u's host and port, with the scheme's default port
+// written out.
+func canonicalHost(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		default:
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// NewHTTPClient returns a client on tr that follows redirects by
+// CheckRedirect.
+func NewHTTPClient(tr http.RoundTripper) *http.Client {
+	return &http.Client{Transport: tr, CheckRedirect: CheckRedirect}
 }
 
 // StripURL drops the request URL from an HTTP client's transport error (it

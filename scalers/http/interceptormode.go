@@ -100,6 +100,8 @@ func (s *scaler) fetchRoutes(ctx context.Context, r replica) ([]interceptor.Rout
 	}
 	if r.host != "" {
 		req.Host = r.host
+		// The egress policy checks the name the replica was looked up for.
+		req = req.WithContext(scalers.WithEgressName(req.Context(), hostName(r.host)))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "ebb-http-scaler")

@@ -175,6 +175,12 @@ func TestConformance(t *testing.T) {
 		Unreachable: unreachable,
 		Secrets:     []string{password},
 		Open:        typ.OpenConnections,
+		WithEgress:  func(e *scalers.Egress) scalers.Type { return mysql.NewTypeWithEgress(e) },
+		At: func(addr string) scalers.Trigger {
+			tr := trigger(map[string]string{"query": "SELECT 1", "queryValue": "5"})
+			tr.AuthParams = map[string]string{"connectionString": dsn(name, password, addr, myDB)}
+			return tr
+		},
 		Bad: []scalertest.BadMetadata{
 			{Name: "a trigger without a query", Trigger: with(base, "query", "<delete>"), Key: "query"},
 			{Name: "an empty query", Trigger: with(base, "query", " "), Key: "query"},

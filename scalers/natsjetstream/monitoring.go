@@ -30,8 +30,8 @@ type monitorClient struct {
 var jszLimits = scalers.JSONLimits{Bytes: 16 << 20, Values: 500_000, Depth: 32}
 
 func (t *Type) openMonitor(_ context.Context, k monitorKey) (*monitorClient, error) {
-	tr := scalers.NewTransport(4, func() { t.dials.Add(1) })
-	return &monitorClient{key: k, client: &http.Client{Transport: tr}, transport: tr}, nil
+	tr := scalers.NewTransport(t.egress, 4, func() { t.dials.Add(1) })
+	return &monitorClient{key: k, client: scalers.NewHTTPClient(tr), transport: tr}, nil
 }
 
 func closeMonitor(c *monitorClient) { c.transport.CloseIdleConnections() }

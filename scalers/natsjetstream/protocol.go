@@ -55,14 +55,14 @@ type asyncError struct {
 // (wire.go), so nats.go is told to skip its own.
 type ctxDialer struct {
 	ctx     context.Context
-	secure  bool           // a tls:// URL among the servers
-	roots   *x509.CertPool // nil: the system's
+	dial    scalers.DialFunc // under the operator's egress policy
+	secure  bool             // a tls:// URL among the servers
+	roots   *x509.CertPool   // nil: the system's
 	lastErr atomic.Pointer[error]
 }
 
 func (d *ctxDialer) Dial(network, address string) (net.Conn, error) {
-	var nd net.Dialer
-	c, err := nd.DialContext(d.ctx, network, address)
+	c, err := d.dial(d.ctx, network, address)
 	if err != nil {
 		d.lastErr.Store(&err)
 		return nil, err
@@ -87,7 +87,7 @@ func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", k.servers, context.DeadlineExceeded)
 	}
 	c := &natsConn{}
-	dialer := &ctxDialer{ctx: ctx, secure: hasTLSURL(k.servers), roots: t.tlsRoots}
+	dialer := &ctxDialer{ctx: ctx, dial: t.egress.Dialer(net.Dialer{}), secure: hasTLSURL(k.servers), roots: t.tlsRoots}
 	opts := []nats.Option{
 		nats.Name(connectionName),
 		nats.NoReconnect(),

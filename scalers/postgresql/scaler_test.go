@@ -160,6 +160,12 @@ func TestConformance(t *testing.T) {
 		Unreachable: unreachable,
 		Secrets:     []string{password},
 		Open:        typ.OpenConnections,
+		WithEgress:  func(e *scalers.Egress) scalers.Type { return postgresql.NewTypeWithEgress(e) },
+		At: func(addr string) scalers.Trigger {
+			tr := trigger(map[string]string{"query": "SELECT 1", "targetQueryValue": "5"})
+			tr.AuthParams = map[string]string{"connection": pgURL(user, password, addr, "test")}
+			return tr
+		},
 		Bad: []scalertest.BadMetadata{
 			{Name: "a trigger without a query", Trigger: with(base, "query", "<delete>"), Key: "query"},
 			{Name: "an empty query", Trigger: with(base, "query", "  "), Key: "query"},
