@@ -4,8 +4,11 @@ package scalers
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -86,11 +89,70 @@ func NewHTTPClient(tr http.RoundTripper) *http.Client {
 }
 
 // StripURL drops the request URL from an HTTP client's transport error (it
-// repeats the endpoint and the query, and may hold credentials); what
-// remains says what failed. Other errors are returned as they are.
+// repeats the endpoint and the query, may hold credentials, and after a
+// redirect is the server's Location), and words what failed with
+// TransportWords. Other errors are returned as they are.
 func StripURL(err error) error {
 	if ue, ok := err.(*url.Error); ok {
-		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), TransportWords(ue.Err))
+	}
+	return err
+}
+
+// TransportWords returns an HTTP client's transport error (the Err of its
+// *url.Error) in words that hold no byte the server sent: net/http quotes
+// a malformed status line or header ("malformed HTTP status code
+// \"...\""), and certificate errors name what the server's certificate
+// says. Errors that hold none (a dial, a timeout, the egress policy, a
+// refused redirect, a closed connection) are kept as they are. errors.Is
+// and errors.As still see err.
+func TransportWords(err error) error {
+	var (
+		op        *net.OpError
+		egress    *EgressError
+		hostname  x509.HostnameError
+		authority x509.UnknownAuthorityError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &egress), errors.Is(err, ErrRedirectRefused),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return err
+	case errors.As(err, &hostname), errors.As(err, &authority), errors.As(err, &invalid), errors.As(err, &verify):
+		return CertificateWords(err)
+	case errors.As(err, &op):
+		return err // a dial, read or write: addresses and the system's words
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return Reword(err, "the server closed the connection before it answered")
+	}
+	if s := err.Error(); strings.HasPrefix(s, "net/http: ") && !strings.ContainsAny(s, "\"'") {
+		return err // net/http's own words (a timeout awaiting headers, ...)
+	}
+	return Reword(err, "the server's answer is not valid HTTP")
+}
+
+// CertificateWords returns a TLS certificate error in words that hold
+// nothing of the certificate (its names and issuers are the server's
+// words); other errors are returned as they are.
+func CertificateWords(err error) error {
+	var (
+		hostname  x509.HostnameError
+		authority x509.UnknownAuthorityError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &hostname):
+		return Reword(err, "the server's TLS certificate is not valid for the name asked for")
+	case errors.As(err, &authority):
+		return Reword(err, "the server's TLS certificate is signed by an unknown authority")
+	case errors.As(err, &invalid):
+		return Reword(err, fmt.Sprintf("the server's TLS certificate is invalid (x509 reason %d)", invalid.Reason))
+	case errors.As(err, &verify):
+		return Reword(err, "the server's TLS certificate could not be verified")
 	}
 	return err
 }

@@ -111,7 +111,7 @@ func (s *scaler) fetchRoutes(ctx context.Context, r replica) ([]interceptor.Rout
 		if ctx.Err() == nil {
 			client.CloseIdleConnections()
 		}
-		return nil, err
+		return nil, scalers.StripURL(err)
 	}
 	defer resp.Body.Close()
 	switch {

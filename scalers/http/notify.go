@@ -302,7 +302,7 @@ func (w *watcher) poll(ctx context.Context, r replica, epoch string, since uint6
 	req.Header.Set("Authorization", "Bearer "+w.token)
 	resp, err := client.Do(req)
 	if err != nil {
-		return a, err
+		return a, scalers.StripURL(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != nethttp.StatusOK {

@@ -92,7 +92,7 @@ func scrape(ctx context.Context, client *nethttp.Client, u, token, name string, 
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			err = ue.Err
+			err = scalers.TransportWords(ue.Err)
 		}
 		return nil, &transportError{err: err}
 	}

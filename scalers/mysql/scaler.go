@@ -284,7 +284,25 @@ func (r *result) TypeName(i int) string {
 func describe(err error) error {
 	var me *driver.MySQLError
 	if errors.As(err, &me) {
-		return &sqlscaler.ServerError{Text: fmt.Sprintf("the server answered error %d, SQLSTATE %s", me.Number, sqlscaler.SQLState(string(me.SQLState[:]))), Err: err}
+		text := fmt.Sprintf("the server answered error %d", me.Number)
+		if name, ok := errorNames[me.Number]; ok {
+			text += " (" + name + ")"
+		}
+		return &sqlscaler.ServerError{Text: text + ", SQLSTATE " + sqlscaler.SQLState(string(me.SQLState[:])), Err: err}
 	}
 	return err
+}
+
+// errorNames names the MySQL and MariaDB errors a trigger's query most
+// often meets.
+var errorNames = map[uint16]string{
+	1044: "Access denied to the database",
+	1045: "Access denied: wrong user name or password",
+	1049: "unknown database",
+	1054: "unknown column",
+	1064: "SQL syntax error",
+	1142: "command denied: the user may not read the table",
+	1146: "the table doesn't exist",
+	1305: "the function doesn't exist",
+	1792: "a write in a READ ONLY transaction",
 }

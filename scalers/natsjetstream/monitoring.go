@@ -112,7 +112,7 @@ func (v *accountView) consumer(p plan) (counts, error) {
 	case c.follower && c.leader == "":
 		return counts{}, fmt.Errorf("%s: %w: the consumer has no leader at the moment", what, ErrNotLeader)
 	case c.follower:
-		return counts{}, fmt.Errorf("%s: %w (the leader is %q), and a follower's counts lag behind the leader's: point natsServerMonitoringEndpoint at the leader's monitoring endpoint, or read over natsServerURL", what, ErrNotLeader, c.leader)
+		return counts{}, fmt.Errorf("%s: %w (the server is a follower), and a follower's counts lag behind the leader's: point natsServerMonitoringEndpoint at the leader's monitoring endpoint, or read over natsServerURL", what, ErrNotLeader)
 	}
 	return c.counts, nil
 }

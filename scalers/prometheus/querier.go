@@ -130,7 +130,7 @@ func (q *httpQuerier) transportError(err error) error {
 func (q *httpQuerier) unwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		return scalers.TransportWords(ue.Err)
 	}
 	return err
 }

@@ -130,6 +130,7 @@ func SQLState(code string) string {
 // sqlStates names the SQLSTATEs a trigger's query most often meets.
 var sqlStates = map[string]string{
 	"25006": "read-only SQL transaction: the query tried to write",
+	"22012": "division by zero",
 	"28000": "invalid authorization specification",
 	"28P01": "invalid password",
 	"3D000": "invalid catalog name: no such database",
