@@ -4,6 +4,7 @@ package controller
 
 import (
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -11,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 )
 
 // Options configure the controller.
@@ -25,6 +27,16 @@ type Options struct {
 	PollWorkers int
 	// Webhook registers the admission webhook with the manager's server.
 	Webhook bool
+	// HostClaims, when set, keeps the interceptor routes' host claims in
+	// OperatorNamespace (hostclaims.go) and has the webhook refuse a host
+	// another namespace owns.
+	HostClaims *HostClaimsOptions
+}
+
+// HostClaimsOptions configure the host claims.
+type HostClaimsOptions struct {
+	Grace  time.Duration
+	Grants hostclaims.Grants
 }
 
 // Setup wires the reconciler, the scale loop, the ScaledJob reconciler and
@@ -96,8 +108,17 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 		return nil, err
 	}
 	jobs.Recheck = jr.recheck
+	if hc := o.HostClaims; hc != nil {
+		if err := mgr.Add(&HostClaims{Objects: mgr.GetClient(), Informers: mgr.GetCache(), Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.OperatorNamespace,
+			Grace: hc.Grace, Grants: hc.Grants, Log: mgr.GetLogger().WithName("hostclaims")}); err != nil {
+			return nil, err
+		}
+	}
 	if o.Webhook {
 		v := &Validator{Registry: o.Registry, Client: mgr.GetClient()}
+		if o.HostClaims != nil {
+			v.Claims, v.ClaimsNamespace = mgr.GetAPIReader(), o.OperatorNamespace
+		}
 		if err := v.SetupWebhookWithManager(mgr); err != nil {
 			return nil, err
 		}

@@ -25,6 +25,11 @@ type Validator struct {
 	Registry *scalers.Registry
 	// Client reads ScaledObjects and HPAs (from the manager's cache).
 	Client client.Reader
+	// Claims, when set, reads the interceptor routes' host claims (an
+	// uncached GET of one ConfigMap in ClaimsNamespace): a ScaledObject
+	// publishing a route for a host another namespace owns is refused.
+	Claims          client.Reader
+	ClaimsNamespace string
 }
 
 var _ admission.Validator[*v1alpha1.ScaledObject] = (*Validator)(nil)
@@ -60,6 +65,16 @@ func (v *Validator) validate(ctx context.Context, so *v1alpha1.ScaledObject) err
 			return apierrors.NewInternalError(err)
 		} else if msg != "" {
 			errs = append(errs, field.Forbidden(field.NewPath("spec", "scaleTargetRef"), msg))
+		}
+	}
+	if v.Claims != nil {
+		owned, err := hostOwnedElsewhere(ctx, v.Claims, v.ClaimsNamespace, so) // hostclaims.go
+		if err != nil {
+			return apierrors.NewInternalError(err)
+		}
+		for i, host := range owned {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "triggers").Index(i).Child("metadata").Key("host"),
+				fmt.Sprintf("host %s belongs to another namespace (an interceptor route's host belongs to one namespace, and keeps it for a grace period after its last route goes); expected a host no other namespace uses", host)))
 		}
 	}
 	if len(errs) == 0 {

@@ -64,6 +64,7 @@ func TestRoutesFromTheClusterAndPushActivation(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ictx, []string{"--kubeconfig", interceptorID.Kubeconfig, "--token-file", tokenFile, "--hold-timeout", "2m",
+			"--resolve", "web.shop.svc.cluster.local:80=" + backend.Listener.Addr().String(),
 			"--proxy-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0"},
 			io.Discard, func(p, a net.Addr) { addrs <- [2]net.Addr{p, a} })
 	}()
@@ -110,7 +111,7 @@ func TestRoutesFromTheClusterAndPushActivation(t *testing.T) {
 			Triggers: []v1alpha1.Trigger{{Type: "http", Name: "web", AuthenticationRef: &v1alpha1.AuthenticationRef{Name: "interceptor"},
 				Metadata: map[string]string{
 					"interceptorURL": admin, "targetConcurrency": "10",
-					"host": "web.example", "service": "web", "port": "80", "backend": "http://" + backend.Listener.Addr().String(),
+					"host": "web.example", "service": "web", "port": "80",
 				}}},
 		},
 	}
@@ -199,8 +200,17 @@ func TestRoutesFromTheClusterAndPushActivation(t *testing.T) {
 // process until the test ends.
 func startOperator(t *testing.T, cp *controlplane.ControlPlane) {
 	t.Helper()
+	startOperatorWith(t, cp, nil, controller.Options{})
+}
+
+// startOperatorWith runs the controller as the chart's operator
+// ServiceAccount (namespace default) under the chart's RBAC rendered with
+// values, with o (its Registry and OperatorNamespace filled in), and returns
+// its identity.
+func startOperatorWith(t *testing.T, cp *controlplane.ControlPlane, values map[string]any, o controller.Options) *chartrbac.Identity {
+	t.Helper()
 	// As the chart's ServiceAccount, under the chart's RBAC.
-	id := chartrbac.Operator(t, cp, chartrbac.Options{Namespace: "default"})
+	id := chartrbac.Operator(t, cp, chartrbac.Options{Namespace: "default", Values: values})
 	mgr, err := ctrl.NewManager(id.Config, ctrl.Options{
 		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, Logger: logr.Discard(),
@@ -212,7 +222,8 @@ func startOperator(t *testing.T, cp *controlplane.ControlPlane) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: "default"}); err != nil {
+	o.Registry, o.OperatorNamespace = reg, "default"
+	if _, err := controller.Setup(mgr, o); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -224,6 +235,7 @@ func startOperator(t *testing.T, cp *controlplane.ControlPlane) {
 			t.Errorf("operator: %v", err)
 		}
 	})
+	return id
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -63,6 +63,8 @@ type flags struct {
 	retryAfter  time.Duration
 	respTimeout time.Duration
 	drain       time.Duration
+	domain      string
+	pins        map[string]string
 }
 
 func parseFlags(args []string, out io.Writer) (flags, error) {
@@ -84,14 +86,23 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.DurationVar(&f.retryAfter, "retry-after", time.Second, "Retry-After of the interceptor's 503s (whole seconds)")
 	fs.DurationVar(&f.respTimeout, "response-header-timeout", 0, "bound on a backend's response headers; 0: none (the client's own timeout applies)")
 	fs.DurationVar(&f.drain, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long requests in flight may finish")
+	fs.StringVar(&f.domain, "cluster-domain", "cluster.local", "with routes from the cluster: the cluster's DNS domain; a route's Service is dialed as <service>.<namespace>.svc.<domain>.")
+	f.pins = map[string]string{}
+	fs.Func("resolve", "pin a backend host:port to an address, as host:port=address:port (like curl's --resolve; repeatable). A pinned address is dialed even where routes from the cluster may not reach it (loopback, link-local)", func(v string) error {
+		from, to, err := interceptor.ParsePin(v)
+		if err == nil {
+			f.pins[from] = to
+		}
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if f.routesFile != "" && (f.namespace != "" || f.noEvents) {
-		return f, errors.New("--namespace and --no-events go with routes from the cluster; with --routes the file gives the routes")
+	if f.routesFile != "" && (f.namespace != "" || f.noEvents || f.domain != "cluster.local") {
+		return f, errors.New("--namespace, --no-events and --cluster-domain go with routes from the cluster; with --routes the file gives the routes")
 	}
 	if f.tokenFile == "" {
 		return f, errors.New("--token-file is required: the operator reads the counters with that token")
@@ -138,6 +149,10 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		Routes: rf.Routes, Window: f.window, Bucket: f.bucket,
 		HoldTimeout: f.holdTimeout, MaxHeld: f.maxHeld, MaxHeldPerRoute: f.maxPerRoute,
 		RetryAfter: f.retryAfter, ResponseHeaderTimeout: f.respTimeout,
+		// Routes from the cluster are tenants': their connections may not
+		// reach loopback or link-local addresses (the cloud metadata
+		// service), whatever a name resolves to.
+		Dial: (&interceptor.Dialer{Guard: f.routesFile == "", Pins: f.pins}).DialContext,
 	})
 	if err != nil {
 		return fmt.Errorf("--routes %s: %w", f.routesFile, err)
@@ -161,7 +176,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		if err := rw.Run(ctx); err != nil {
 			return err
 		}
-		sy := &clusterroutes.Syncer{Config: cfg, Namespace: f.namespace, Interceptor: ic, Readiness: rw, Log: log, NoEvents: f.noEvents}
+		sy := &clusterroutes.Syncer{Config: cfg, Namespace: f.namespace, Interceptor: ic, Readiness: rw, Log: log, NoEvents: f.noEvents, ClusterDomain: f.domain}
 		if err := sy.Run(ctx); err != nil {
 			return err
 		}

@@ -110,7 +110,7 @@ func TestRunRefusesABadCommandLine(t *testing.T) {
 		want string
 	}{
 		"no routes file and no cluster": {[]string{"--token-file", token, "--kubeconfig", filepath.Join(dir, "missing")}, "routes come from the ScaledObjects in the cluster without --routes"},
-		"--namespace with --routes":     {[]string{"--routes", routes, "--token-file", token, "--namespace", "shop"}, "--namespace and --no-events go with routes from the cluster"},
+		"--namespace with --routes":     {[]string{"--routes", routes, "--token-file", token, "--namespace", "shop"}, "go with routes from the cluster"},
 		"no token":                      {[]string{"--routes", routes}, "--token-file is required"},
 		"an empty token":                {[]string{"--routes", routes, "--token-file", empty}, "is empty"},
 		"a misspelt route key":          {[]string{"--routes", bad, "--token-file", token}, `unknown field "hots"`},

@@ -34,6 +34,7 @@ import (
 	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/metricsadapter"
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 )
 
 // version is the operator's version, set at build time with
@@ -69,6 +70,9 @@ type config struct {
 	webhookCertValidity  time.Duration
 
 	interceptorTokenSecret string
+	hostClaims             bool
+	hostClaimsGrace        time.Duration
+	hostGrants             hostclaims.Grants
 	logDevelopment         bool
 	logVerbosity           int
 
@@ -110,6 +114,15 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.webhookConfiguration, "webhook-configuration", "ebb-operator", "ValidatingWebhookConfiguration whose caBundle the operator keeps equal to its generated CA; empty: none")
 	fs.DurationVar(&c.webhookCertValidity, "webhook-cert-validity", metricsadapter.DefaultCertValidity, "validity of a generated webhook certificate; renewed after two thirds of it")
 	fs.StringVar(&c.interceptorTokenSecret, "interceptor-token-secret", "", "Secret in --namespace with ebb-interceptor's admin token (key token): made with a random token when absent; empty: none")
+	fs.BoolVar(&c.hostClaims, "host-claims", false, "keep the host claims of ebb-interceptor's routes from the cluster (ConfigMap "+hostclaims.Name+" in --namespace; docs/interceptor.md) and refuse at admission a host another namespace owns")
+	fs.DurationVar(&c.hostClaimsGrace, "host-claims-grace", hostclaims.DefaultGrace, "with --host-claims: how long a namespace keeps a host after its last route on it goes")
+	fs.Func("host-grant", "with --host-claims: namespace=host[,host...]: let a namespace publish routes for these host globs (*.example.com), which no other namespace may then use (repeatable; as the interceptors' --host-grant)", func(v string) error {
+		g, err := hostclaims.ParseGrant(v)
+		if err == nil {
+			c.hostGrants = append(c.hostGrants, g)
+		}
+		return err
+	})
 	fs.BoolVar(&c.adapter, "adapter", true, "serve the metrics adapter (external.metrics.k8s.io) the HPAs read")
 	fs.StringVar(&c.adapterBindAddress, "adapter-bind-address", "", "IP address the metrics adapter listens on; all when empty")
 	fs.IntVar(&c.adapterPort, "adapter-port", 6443, "port of the metrics adapter")
@@ -252,13 +265,17 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	if err != nil {
 		return err
 	}
-	loop, err := controller.Setup(mgr, controller.Options{
+	copts := controller.Options{
 		Registry:                reg,
 		OperatorNamespace:       c.namespace,
 		MaxConcurrentReconciles: c.reconciles,
 		PollWorkers:             c.pollWorkers,
 		Webhook:                 c.webhook,
-	})
+	}
+	if c.hostClaims {
+		copts.HostClaims = &controller.HostClaimsOptions{Grace: c.hostClaimsGrace, Grants: c.hostGrants}
+	}
+	loop, err := controller.Setup(mgr, copts)
 	if err != nil {
 		return err
 	}

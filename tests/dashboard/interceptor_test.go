@@ -117,7 +117,7 @@ func TestInterceptorRowAgainstARealPrometheus(t *testing.T) {
 	so := func(name string, md map[string]string) *v1alpha1.ScaledObject {
 		meta := map[string]string{
 			"interceptorURL": "http://ebb-interceptor-admin.ebb-system.svc:9090", "targetConcurrency": "10",
-			"host": "shared.example", "service": "shared", "port": "80", "backend": backend.URL,
+			"host": "shared.example", "service": "shared", "port": "80",
 		}
 		maps.Copy(meta, md)
 		return &v1alpha1.ScaledObject{
@@ -157,7 +157,9 @@ func TestInterceptorRowAgainstARealPrometheus(t *testing.T) {
 	// Static routes: one request held per route at most, held for 2 s.
 	static := startInterceptor(t, bin, "static", "--routes", routesFile, "--token-file", tokenFile, "--kubeconfig", cp.Kubeconfig,
 		"--hold-timeout", "2s", "--max-held-per-route", "1")
-	cluster := startInterceptor(t, bin, "cluster", "--kubeconfig", cp.Kubeconfig, "--namespace", icNamespace, "--token-file", tokenFile)
+	// The routes' Service, pinned to the backend (no cluster DNS here).
+	cluster := startInterceptor(t, bin, "cluster", "--kubeconfig", cp.Kubeconfig, "--namespace", icNamespace, "--token-file", tokenFile,
+		"--resolve", "shared."+icNamespace+".svc.cluster.local:80="+strings.TrimPrefix(backend.URL, "http://"))
 	prom := promharness.StartWith(t, []string{static.admin, cluster.admin}, promharness.WithWaitTimeout(90*time.Second))
 	start := time.Now()
 	// A scrape of both before any request: the counters' first samples are

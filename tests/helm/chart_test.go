@@ -488,6 +488,16 @@ var options = []option{
 		if !slices.Contains(a, "--namespace=shop") || !slices.Contains(a, "--no-events") {
 			t.Errorf("interceptor args %v lack --namespace=shop and --no-events", a)
 		}
+		for _, want := range []string{"--host-claims-namespace=" + namespace, "--cluster-domain=corp.example", "--host-grant=edge=*.example.com,example.com"} {
+			if !slices.Contains(a, want) {
+				t.Errorf("interceptor args %v lack %s", a, want)
+			}
+		}
+		for _, want := range []string{"--host-claims", "--host-claims-grace=2h", "--host-grant=edge=*.example.com,example.com"} {
+			if a := args(t, r); !slices.Contains(a, want) {
+				t.Errorf("operator args %v lack %s", a, want)
+			}
+		}
 		role := lookupNS(r, "Role", "ebb-interceptor", "shop")
 		if role == nil {
 			t.Fatal("no Role for the interceptor in its namespace")
@@ -514,7 +524,8 @@ var options = []option{
 
 // interceptorFromClusterValues take the routes from the ScaledObjects of one
 // namespace, without Events.
-var interceptorFromClusterValues = map[string]any{"interceptor": map[string]any{"enabled": true, "namespace": "shop", "events": false}}
+var interceptorFromClusterValues = map[string]any{"interceptor": map[string]any{"enabled": true, "namespace": "shop", "events": false,
+	"hostClaimGrace": "2h", "clusterDomain": "corp.example", "hostGrants": []any{map[string]any{"namespace": "edge", "hosts": []any{"*.example.com", "example.com"}}}}}
 
 var interceptorValues = map[string]any{"interceptor": map[string]any{"enabled": true, "routes": []any{
 	map[string]any{"name": "shop/web", "host": "shop.example.com", "backend": "http://web.shop.svc:8080", "namespace": "shop", "service": "web"},
@@ -864,6 +875,36 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 	} {
 		if allowed(t, cp, isa, ra) {
 			t.Errorf("the interceptor can %s", describe(ra))
+		}
+	}
+	// The host claims: the operator writes ConfigMap ebb-host-claims in its
+	// namespace (create cannot be limited to a name), the interceptor reads
+	// that one ConfigMap; neither writes any other.
+	claims := func(verb, ns, name string) authzv1.ResourceAttributes {
+		return authzv1.ResourceAttributes{Resource: "configmaps", Verb: verb, Namespace: ns, Name: name}
+	}
+	for _, tc := range []struct {
+		user string
+		ra   authzv1.ResourceAttributes
+		want bool
+	}{
+		{sa, claims("get", namespace, "ebb-host-claims"), true},
+		{sa, claims("create", namespace, ""), true},
+		{sa, claims("update", namespace, "ebb-host-claims"), true},
+		{sa, claims("update", namespace, "other"), false},
+		{sa, claims("delete", namespace, "ebb-host-claims"), false},
+		{sa, claims("create", "shop", ""), false},
+		{sa, claims("update", "shop", "ebb-host-claims"), false},
+		{isa, claims("get", namespace, "ebb-host-claims"), true},
+		{isa, claims("list", namespace, "ebb-host-claims"), true},
+		{isa, claims("watch", namespace, "ebb-host-claims"), true},
+		{isa, claims("get", namespace, "other"), false},
+		{isa, claims("list", namespace, ""), false},
+		{isa, claims("update", namespace, "ebb-host-claims"), false},
+		{isa, claims("get", "shop", "ebb-host-claims"), false},
+	} {
+		if got := allowed(t, cp, tc.user, tc.ra); got != tc.want {
+			t.Errorf("%s may %s: %v, want %v", tc.user, describe(tc.ra), got, tc.want)
 		}
 	}
 

@@ -8,19 +8,26 @@
 // them into the Interceptor (SetRoutes) and makes the readiness Watcher
 // follow their Services.
 //
-// Two routes for the same host and path prefix cannot both be served: the
-// route served already keeps it, else the route of the older ScaledObject
-// (by creation time, then namespace and name) wins; the other is left out,
-// logged and reported as a Warning Event (reason RouteConflict) on its
-// ScaledObject. A trigger whose route keys do
-// not parse (admission refuses them when the webhook runs) is reported the
-// same way (reason RouteInvalid).
+// A host belongs to one namespace: the one the operator's host claims
+// (package hostclaims) name, which outlive a delete-and-recreate and a
+// restart of every interceptor; a route for it from another namespace is
+// left out. Within the namespace, two routes for the same host and path
+// prefix cannot both be served: the route served already keeps it, else
+// the route of the older ScaledObject (by creation time, then name) wins.
+// A route left out is logged and reported as a Warning Event (reason
+// RouteConflict, or RouteNotGranted for a host glob no administrator
+// granted) on its ScaledObject. A trigger whose route keys do not parse
+// (admission refuses them when the webhook runs) is reported the same way
+// (reason RouteInvalid).
 package clusterroutes
 
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +35,8 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -36,17 +45,20 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
 	ebbhttp "github.com/ebbscale/ebb/scalers/http"
+	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
 )
 
 // Event reasons on a ScaledObject whose route is not served.
 const (
-	ReasonRouteConflict = "RouteConflict"
-	ReasonRouteInvalid  = "RouteInvalid"
+	ReasonRouteConflict   = "RouteConflict"
+	ReasonRouteInvalid    = "RouteInvalid"
+	ReasonRouteNotGranted = "RouteNotGranted"
 )
 
 // Problem is a trigger whose route is not served, and why.
@@ -57,13 +69,26 @@ type Problem struct {
 	Msg    string
 }
 
+// Ownership is what decides which namespace a host belongs to: the durable
+// claims (package hostclaims, written by the operator) at Now, and the
+// administrator's host grants.
+type Ownership struct {
+	Claims hostclaims.Claims
+	Grants hostclaims.Grants
+	Now    time.Time
+}
+
 // Routes computes the routes the ScaledObjects publish and the triggers
-// left out. Of several routes for one host and path prefix, the one in
-// served (the routes served now) keeps it; otherwise the oldest ScaledObject
-// wins (creation time, then namespace and name). Routes come in that order,
-// by trigger within a ScaledObject. ScaledObjects being deleted publish
-// nothing. Routes is pure.
-func Routes(objs []v1alpha1.ScaledObject, served []interceptor.Route) ([]interceptor.Route, []Problem) {
+// left out. A host belongs to one namespace: the one its claim names, or,
+// for a host not claimed yet, the namespace of its oldest ScaledObject
+// (creation time, then namespace and name) that may publish it; routes for
+// it from any other namespace are left out (RouteConflict), and so are
+// globs and granted hosts a namespace was not granted (RouteNotGranted).
+// Within the owner, of several routes for one host and path prefix, the one
+// in served (the routes served now) keeps it, else the oldest ScaledObject's.
+// Routes come in that order, by trigger within a ScaledObject. ScaledObjects
+// being deleted publish nothing. Routes is pure.
+func Routes(objs []v1alpha1.ScaledObject, served []interceptor.Route, own Ownership) ([]interceptor.Route, []Problem) {
 	sorted := make([]*v1alpha1.ScaledObject, 0, len(objs))
 	for i := range objs {
 		if objs[i].DeletionTimestamp == nil {
@@ -88,6 +113,7 @@ func Routes(objs []v1alpha1.ScaledObject, served []interceptor.Route) ([]interce
 	var cands []candidate
 	var problems []Problem
 	names := map[string]bool{}
+	owners := map[string]string{} // host → the namespace it belongs to
 	for _, so := range sorted {
 		key := types.NamespacedName{Namespace: so.Namespace, Name: so.Name}
 		for i, t := range so.Spec.Triggers {
@@ -104,10 +130,21 @@ func Routes(objs []v1alpha1.ScaledObject, served []interceptor.Route) ([]interce
 			case names[r.Name]:
 				problems = append(problems, Problem{Object: key, Route: r.Name, Reason: ReasonRouteInvalid,
 					Msg: fmt.Sprintf("the interceptor does not serve the route of %s: another trigger of the ScaledObject has the same name; expected unique trigger names", tr)})
+			case !own.Grants.Allowed(so.Namespace, r.Host):
+				problems = append(problems, Problem{Object: key, Route: r.Name, Reason: ReasonRouteNotGranted,
+					Msg: fmt.Sprintf("the interceptor does not serve the route of %s: host %s is not granted to namespace %s; expected a host name no administrator's grant (interceptor.hostGrants) reserves, or a grant of it", tr, r.Host, so.Namespace)})
 			default:
 				names[r.Name] = true
 				cands = append(cands, candidate{obj: key, desc: tr.String(), route: r})
+				if _, seen := owners[r.Host]; !seen {
+					owners[r.Host] = so.Namespace // the oldest publisher
+				}
 			}
+		}
+	}
+	for host := range owners {
+		if ns := own.Claims.Owner(host, own.Now); ns != "" && own.Grants.Allowed(ns, host) {
+			owners[host] = ns
 		}
 	}
 	places := map[string]string{} // place → the route serving it
@@ -116,12 +153,17 @@ func Routes(objs []v1alpha1.ScaledObject, served []interceptor.Route) ([]interce
 		servedAt[r.Name] = r.Place()
 	}
 	for _, c := range cands {
-		if p := c.route.Place(); servedAt[c.route.Name] == p {
+		if p := c.route.Place(); servedAt[c.route.Name] == p && owners[c.route.Host] == c.obj.Namespace {
 			places[p] = c.route.Name // served there now, and still claims it
 		}
 	}
 	var routes []interceptor.Route
 	for _, c := range cands {
+		if owner := owners[c.route.Host]; owner != c.obj.Namespace {
+			problems = append(problems, Problem{Object: c.obj, Route: c.route.Name, Reason: ReasonRouteConflict,
+				Msg: fmt.Sprintf("the interceptor does not serve the route of %s: host %s belongs to another namespace; expected a host no other namespace uses", c.desc, c.route.Host)})
+			continue
+		}
 		place := c.route.Place()
 		if winner, taken := places[place]; taken && winner != c.route.Name {
 			problems = append(problems, Problem{Object: c.obj, Route: c.route.Name, Reason: ReasonRouteConflict,
@@ -162,6 +204,18 @@ type Syncer struct {
 	NoEvents bool
 	// SyncTimeout bounds the first list of ScaledObjects; zero: 1 minute.
 	SyncTimeout time.Duration
+	// ClusterDomain is the cluster's DNS domain; empty: cluster.local. A
+	// route's backend http://<svc>.<ns>.svc:<port> is dialed as the fully
+	// qualified <svc>.<ns>.svc.<domain>. (trailing dot: no DNS search path
+	// applies, so no other namespace's name can answer for it).
+	ClusterDomain string
+	// ClaimsNamespace is where the operator keeps the host claims
+	// (ConfigMap hostclaims.Name, read with get, list and watch); empty:
+	// no claims are read, and a host belongs to the namespace of its
+	// oldest ScaledObject with a route on it.
+	ClaimsNamespace string
+	// Grants are the administrator's host grants (globs).
+	Grants hostclaims.Grants
 
 	mu       sync.Mutex
 	reported map[string]Problem // route → the problem last reported
@@ -180,6 +234,15 @@ func (s *Syncer) Run(ctx context.Context) error {
 	opts := cache.Options{Scheme: scheme, DefaultTransform: cache.TransformStripManagedFields()}
 	if s.Namespace != "" {
 		opts.DefaultNamespaces = map[string]cache.Config{s.Namespace: {}}
+	}
+	if s.ClaimsNamespace != "" {
+		if err := corev1.AddToScheme(scheme); err != nil {
+			return err
+		}
+		opts.ByObject = map[client.Object]cache.ByObject{&corev1.ConfigMap{}: {
+			Namespaces: map[string]cache.Config{s.ClaimsNamespace: {}},
+			Field:      fields.OneTermEqualSelector("metadata.name", hostclaims.Name),
+		}}
 	}
 	c, err := cache.New(s.Config, opts)
 	if err != nil {
@@ -212,6 +275,17 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watch ScaledObjects: %w", err)
 	}
+	if s.ClaimsNamespace != "" {
+		cinf, err := c.GetInformer(ctx, &corev1.ConfigMap{})
+		if err != nil {
+			return fmt.Errorf("watch the host claims: %w", err)
+		}
+		if _, err := cinf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc: poke, UpdateFunc: func(_, o any) { poke(o) }, DeleteFunc: poke,
+		}); err != nil {
+			return fmt.Errorf("watch the host claims: %w", err)
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- c.Start(ctx) }()
 	sctx, cancel := context.WithTimeout(ctx, s.syncTimeout())
@@ -225,7 +299,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("list ScaledObjects: %w", context.Cause(ctx))
 		}
-		return fmt.Errorf("could not list and watch ScaledObjects within %s: expected get, list and watch on scaledobjects.ebb.dev %s, and the CRD installed", s.syncTimeout(), s.where())
+		return fmt.Errorf("could not list and watch ScaledObjects within %s: expected get, list and watch on scaledobjects.ebb.dev %s, and the CRD installed%s", s.syncTimeout(), s.where(), s.claimsHint())
 	}
 	if err := s.sync(ctx); err != nil {
 		return err
@@ -260,13 +334,37 @@ func (s *Syncer) where() string {
 	return "cluster-wide"
 }
 
+func (s *Syncer) claimsHint() string {
+	if s.ClaimsNamespace == "" {
+		return ""
+	}
+	return fmt.Sprintf("; and get, list and watch on configmap %s in namespace %s (the host claims)", hostclaims.Name, s.ClaimsNamespace)
+}
+
 // sync sets the routes from the cache once.
 func (s *Syncer) sync(ctx context.Context) error {
 	var list v1alpha1.ScaledObjectList
 	if err := s.cache.List(ctx, &list); err != nil {
 		return fmt.Errorf("list ScaledObjects: %w", err)
 	}
-	routes, problems := Routes(list.Items, s.Interceptor.Routes())
+	own := Ownership{Grants: s.Grants, Now: time.Now()}
+	if s.ClaimsNamespace != "" {
+		var cm corev1.ConfigMap
+		err := s.cache.Get(ctx, client.ObjectKey{Namespace: s.ClaimsNamespace, Name: hostclaims.Name}, &cm)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("read the host claims: %w", err)
+		default:
+			if own.Claims, err = hostclaims.Decode(&cm); err != nil {
+				return err
+			}
+		}
+	}
+	routes, problems := Routes(list.Items, s.Interceptor.Routes(), own)
+	for i := range routes {
+		routes[i].Backend = Qualify(routes[i].Backend, s.ClusterDomain)
+	}
 	if err := s.Interceptor.SetRoutes(routes); err != nil {
 		return fmt.Errorf("set the routes: %w", err)
 	}
@@ -317,4 +415,23 @@ func (s *Syncer) Collect(ch chan<- prometheus.Metric) {
 	for route, p := range s.reported {
 		ch <- prometheus.MustNewConstMetric(descLeftOut, prometheus.GaugeValue, 1, route, p.Reason)
 	}
+}
+
+// Qualify turns a route's backend http://<svc>.<ns>.svc:<port> into the
+// fully qualified http://<svc>.<ns>.svc.<domain>.:<port> (domain empty:
+// cluster.local). Other URLs are returned as they are.
+func Qualify(backend, domain string) string {
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	u, err := url.Parse(backend)
+	if err != nil || !strings.HasSuffix(u.Hostname(), ".svc") {
+		return backend
+	}
+	host, port := u.Hostname()+"."+strings.TrimSuffix(domain, ".")+".", u.Port()
+	u.Host = host
+	if port != "" {
+		u.Host = net.JoinHostPort(host, port)
+	}
+	return u.String()
 }

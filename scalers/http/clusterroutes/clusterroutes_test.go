@@ -23,24 +23,30 @@ import (
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers/http/clusterroutes"
+	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
 	"github.com/ebbscale/ebb/scalers/http/interceptor/readiness"
 	"github.com/ebbscale/ebb/tests/controlplane"
 )
 
 // scaledObject builds a ScaledObject with one http trigger publishing a
-// route for host to backend, created at the given second.
+// route for host to its Service (named as the ScaledObject, port 80) or to
+// backend when set, created at the given second.
 func scaledObject(ns, name string, created int64, host, backend string) v1alpha1.ScaledObject {
-	return v1alpha1.ScaledObject{
+	so := v1alpha1.ScaledObject{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.Unix(created, 0)},
 		Spec: v1alpha1.ScaledObjectSpec{
 			ScaleTargetRef: v1alpha1.ScaleTarget{Name: name},
 			Triggers: []v1alpha1.Trigger{{Type: "http", Metadata: map[string]string{
 				"interceptorURL": "http://ebb-interceptor-admin.ebb:9090", "targetRequestRate": "10",
-				"host": host, "service": name, "port": "80", "backend": backend,
+				"host": host, "service": name, "port": "80",
 			}}},
 		},
 	}
+	if backend != "" {
+		so.Spec.Triggers[0].Metadata["backend"] = backend
+	}
+	return so
 }
 
 func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
@@ -57,21 +63,12 @@ func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
 	noHost.Spec.Triggers[0].Metadata = map[string]string{"interceptorURL": "http://i:9090", "route": "shop/web", "targetRequestRate": "1"}
 	objs = append(objs, noHost)
 
-	routes, problems := clusterroutes.Routes(objs, nil)
-	var names []string
-	for _, r := range routes {
-		names = append(names, r.Name+"→"+r.Backend)
-	}
-	if got := strings.Join(names, " "); got != "a/old/http-0→http://old a/other/http-0→http://other" {
+	routes, problems := clusterroutes.Routes(objs, nil, clusterroutes.Ownership{})
+	if got := routeList(routes); got != "a/old/http-0→http://old.a.svc:80 a/other/http-0→http://other.a.svc:80" {
 		t.Errorf("routes: %s", got)
 	}
-	// The route served now keeps its place, even against an older one.
-	routes, _ = clusterroutes.Routes(objs, []interceptor.Route{{Name: "b/young/http-0", Host: "shop.example", PathPrefix: "/"}})
-	if len(routes) != 2 || routes[0].Name != "a/other/http-0" || routes[1].Name != "b/young/http-0" {
-		t.Errorf("the served route lost its place: %+v", routes)
-	}
 	// A served route that moved away claims nothing at its old place.
-	routes, _ = clusterroutes.Routes(objs, []interceptor.Route{{Name: "a/other/http-0", Host: "shop.example", PathPrefix: "/"}})
+	routes, _ = clusterroutes.Routes(objs, []interceptor.Route{{Name: "a/other/http-0", Host: "shop.example", PathPrefix: "/"}}, clusterroutes.Ownership{})
 	if len(routes) != 2 || routes[0].Name != "a/old/http-0" {
 		t.Errorf("a route that moved kept its old place: %+v", routes)
 	}
@@ -81,7 +78,7 @@ func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
 	for _, p := range problems {
 		switch p.Object.Name {
 		case "young":
-			if p.Reason != clusterroutes.ReasonRouteConflict || !strings.Contains(p.Msg, "a/old/http-0") || !strings.Contains(p.Msg, "shop.example") {
+			if p.Reason != clusterroutes.ReasonRouteConflict || !strings.Contains(p.Msg, "belongs to another namespace") || !strings.Contains(p.Msg, "shop.example") {
 				t.Errorf("conflict: %+v", p)
 			}
 		case "broken":
@@ -90,6 +87,65 @@ func TestRoutesTheOlderScaledObjectWinsAHost(t *testing.T) {
 			}
 		default:
 			t.Errorf("unexpected problem %+v", p)
+		}
+	}
+}
+
+func routeList(routes []interceptor.Route) string {
+	var names []string
+	for _, r := range routes {
+		names = append(names, r.Name+"→"+r.Backend)
+	}
+	return strings.Join(names, " ")
+}
+
+// A host belongs to one namespace: its claim's, else its oldest
+// publisher's; within the namespace the route served keeps its place.
+func TestAHostBelongsToOneNamespace(t *testing.T) {
+	now := time.Unix(1000, 0)
+	later := now.Add(time.Hour)
+	claimed := func(ns string, release *time.Time) hostclaims.Claims {
+		return hostclaims.Claims{"shop.example": {Namespace: ns, Since: time.Unix(1, 0), Release: release}}
+	}
+	withPrefix := func(so v1alpha1.ScaledObject, p string) v1alpha1.ScaledObject {
+		so.Spec.Triggers[0].Metadata["pathPrefix"] = p
+		return so
+	}
+	for _, tc := range []struct {
+		name   string
+		objs   []v1alpha1.ScaledObject
+		served []interceptor.Route
+		own    clusterroutes.Ownership
+		want   string
+	}{
+		{"another namespace cannot claim a path prefix on a host",
+			[]v1alpha1.ScaledObject{scaledObject("a", "web", 100, "shop.example", ""), withPrefix(scaledObject("b", "admin", 200, "shop.example", ""), "/admin")},
+			nil, clusterroutes.Ownership{}, "a/web/http-0→http://web.a.svc:80"},
+		{"the owner keeps its host across a delete-and-recreate (its route now younger)",
+			[]v1alpha1.ScaledObject{scaledObject("b", "thief", 100, "shop.example", ""), scaledObject("a", "web", 500, "shop.example", "")},
+			nil, clusterroutes.Ownership{Claims: claimed("a", nil), Now: now}, "a/web/http-0→http://web.a.svc:80"},
+		{"during the grace period nobody else gets the host",
+			[]v1alpha1.ScaledObject{scaledObject("b", "thief", 100, "shop.example", "")},
+			nil, clusterroutes.Ownership{Claims: claimed("a", &later), Now: now}, ""},
+		{"after the grace period the host is free",
+			[]v1alpha1.ScaledObject{scaledObject("b", "thief", 100, "shop.example", "")},
+			nil, clusterroutes.Ownership{Claims: claimed("a", &now), Now: now}, "b/thief/http-0→http://thief.b.svc:80"},
+		{"within the owner the served route keeps its place",
+			[]v1alpha1.ScaledObject{scaledObject("a", "young", 200, "shop.example", ""), scaledObject("a", "old", 100, "shop.example", "")},
+			[]interceptor.Route{{Name: "a/young/http-0", Host: "shop.example", PathPrefix: "/"}}, clusterroutes.Ownership{}, "a/young/http-0→http://young.a.svc:80"},
+		{"a glob needs a grant",
+			[]v1alpha1.ScaledObject{scaledObject("a", "any", 100, "*.example.com", "")},
+			nil, clusterroutes.Ownership{}, ""},
+		{"a granted glob is served",
+			[]v1alpha1.ScaledObject{scaledObject("a", "any", 100, "*.example.com", "")},
+			nil, clusterroutes.Ownership{Grants: hostclaims.Grants{{Namespace: "a", Hosts: []string{"*.example.com"}}}}, "a/any/http-0→http://any.a.svc:80"},
+		{"a host under another namespace's grant is refused",
+			[]v1alpha1.ScaledObject{scaledObject("b", "shop", 100, "shop.example.com", "")},
+			nil, clusterroutes.Ownership{Grants: hostclaims.Grants{{Namespace: "a", Hosts: []string{"*.example.com"}}}}, ""},
+	} {
+		routes, _ := clusterroutes.Routes(tc.objs, tc.served, tc.own)
+		if got := routeList(routes); got != tc.want {
+			t.Errorf("%s: routes %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
@@ -113,7 +169,13 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	web := backend(t, "web")
 	other := backend(t, "other")
 
-	ic, err := interceptor.New(interceptor.Config{HoldTimeout: 30 * time.Second})
+	// Each route's Service is pinned to a loopback backend (this control
+	// plane has no cluster DNS).
+	pins := map[string]string{}
+	for svc, url := range map[string]string{"web": web, "api": other, "copy": other} {
+		pins[svc+".shop.svc.cluster.local:80"] = strings.TrimPrefix(url, "http://")
+	}
+	ic, err := interceptor.New(interceptor.Config{HoldTimeout: 30 * time.Second, Dial: (&interceptor.Dialer{Guard: true, Pins: pins}).DialContext})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +236,7 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	for _, svc := range []string{"web", "copy"} {
 		readySlice(t, kc, "shop", svc)
 	}
-	so := scaledObject("shop", "web", 0, "web.example", web)
+	so := scaledObject("shop", "web", 0, "web.example", "")
 	so.CreationTimestamp = metav1.Time{}
 	if err := c.Create(ctx, &so); err != nil {
 		t.Fatal(err)
@@ -192,7 +254,7 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	if err := update(ctx, c, "shop", "web", func(so *v1alpha1.ScaledObject) { so.Spec.MaxReplicaCount = ptr.To[int32](7) }); err != nil {
 		t.Fatal(err)
 	}
-	api := scaledObject("shop", "api", 0, "api.example", other)
+	api := scaledObject("shop", "api", 0, "api.example", "")
 	api.CreationTimestamp = metav1.Time{}
 	if err := c.Create(ctx, &api); err != nil {
 		t.Fatal(err)
@@ -218,7 +280,7 @@ func TestSyncerFollowsTheScaledObjects(t *testing.T) {
 	}
 
 	// A younger ScaledObject claims the same host: it loses, with an Event.
-	dup := scaledObject("shop", "copy", 0, "www.example", other)
+	dup := scaledObject("shop", "copy", 0, "www.example", "")
 	dup.CreationTimestamp = metav1.Time{}
 	if err := c.Create(ctx, &dup); err != nil {
 		t.Fatal(err)
@@ -310,5 +372,17 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestQualifyDialsTheServiceByItsFullName(t *testing.T) {
+	for _, tc := range []struct{ in, domain, want string }{
+		{"http://web.shop.svc:8080", "", "http://web.shop.svc.cluster.local.:8080"},
+		{"http://web.shop.svc:8080", "corp.example.", "http://web.shop.svc.corp.example.:8080"},
+		{"http://static.example:80", "", "http://static.example:80"},
+	} {
+		if got := clusterroutes.Qualify(tc.in, tc.domain); got != tc.want {
+			t.Errorf("Qualify(%q, %q) = %q, want %q", tc.in, tc.domain, got, tc.want)
+		}
 	}
 }

@@ -115,7 +115,7 @@ func New(cfg Config) (*Interceptor, error) {
 	}
 	ic := &Interceptor{cfg: cfg, now: time.Now, buffers: newBufferPool(), ready: map[service]int{}}
 	ic.act.init()
-	ic.h1, ic.h2 = newTransports(cfg.ResponseHeaderTimeout) // proxy.go
+	ic.h1, ic.h2 = newTransports(cfg.ResponseHeaderTimeout, cfg.Dial) // proxy.go
 
 	if err := ic.SetRoutes(cfg.Routes); err != nil {
 		return nil, err
@@ -125,6 +125,15 @@ func New(cfg Config) (*Interceptor, error) {
 
 // ServeHTTP routes, counts, holds and proxies one request.
 func (ic *Interceptor) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	raw := req.URL.EscapedPath()
+	norm, ok := normalizePath(raw)
+	if !ok {
+		http.Error(w, "ebb-interceptor: the request path cannot be normalised (dot segments above the root, an encoded slash or backslash, or a bad escape)", http.StatusBadRequest)
+		return
+	}
+	if norm != raw {
+		req = withPath(req, norm)
+	}
 	r := ic.set.Load().table.match(req.Host, req.URL.Path)
 	if r == nil {
 		http.Error(w, "ebb-interceptor: no route for this host and path", http.StatusNotFound)

@@ -20,10 +20,12 @@ import (
 // tests/bench/interceptor: 64 client connections hold about 70 backend
 // connections, none re-dialed), and leave Accept-Encoding as the client sent
 // it: the proxy neither asks backends for gzip nor decompresses answers.
-func newTransports(responseHeaderTimeout time.Duration) (h1, h2 *http.Transport) {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+func newTransports(responseHeaderTimeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (h1, h2 *http.Transport) {
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
 	h1 = &http.Transport{
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		MaxIdleConns:          4096,
 		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,

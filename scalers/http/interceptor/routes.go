@@ -3,6 +3,7 @@
 package interceptor
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -17,7 +18,9 @@ type Route struct {
 	// trigger's route key names it.
 	Name string `json:"name"`
 	// Host is the request host it serves, without port, e.g.
-	// shop.example.com. "*" serves any host not served by another route.
+	// shop.example.com. A glob *.example.com serves the hosts one label
+	// below example.com that no route names; "*" serves any host not served
+	// by another route.
 	Host string `json:"host"`
 	// PathPrefix limits the route to paths under it; default "/". Of
 	// several routes for a host, the longest matching prefix wins.
@@ -56,6 +59,9 @@ type Config struct {
 	// headers; 0 leaves it to the client (its cancellation reaches the
 	// backend).
 	ResponseHeaderTimeout time.Duration `json:"responseHeaderTimeout,omitempty"`
+	// Dial, when set, opens the connections to backends (a Dialer's
+	// DialContext); nil: a plain dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error) `json:"-"`
 }
 
 func (c *Config) defaults() {
@@ -112,8 +118,8 @@ func checkRoutes(routes []Route) ([]*url.URL, error) {
 		if r.PathPrefix == "" {
 			r.PathPrefix = "/"
 		}
-		if !strings.HasPrefix(r.PathPrefix, "/") {
-			return nil, fmt.Errorf("route %q: pathPrefix %q must start with /", r.Name, r.PathPrefix)
+		if why := CheckPathPrefix(r.PathPrefix); why != "" {
+			return nil, fmt.Errorf("route %q: pathPrefix %q %s", r.Name, r.PathPrefix, why)
 		}
 		place := r.Host + r.PathPrefix
 		if other, dup := places[place]; dup {
@@ -160,6 +166,13 @@ func (t *table) match(host, path string) *route {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if r := matchPrefix(t.byHost[host], path); r != nil {
 		return r
+	}
+	// A host glob *.example.com matches one more label: a.example.com,
+	// not example.com or a.b.example.com (as in an Ingress).
+	if i := strings.IndexByte(host, '.'); i > 0 && len(t.byHost) > 1 {
+		if r := matchPrefix(t.byHost["*"+host[i:]], path); r != nil {
+			return r
+		}
 	}
 	return matchPrefix(t.byHost["*"], path)
 }

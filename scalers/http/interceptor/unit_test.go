@@ -14,6 +14,8 @@ func TestRoutesMatchByHostThenLongestPathPrefix(t *testing.T) {
 		rt("shop-api", "shop.example", "/api", "http://b"),
 		rt("shop-api-v2", "shop.example", "/api/v2/", "http://c"),
 		rt("any", "*", "/", "http://d"),
+		rt("glob", "*.example", "/", "http://e"),
+		rt("glob-api", "*.example", "/api", "http://e"),
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +28,10 @@ func TestRoutesMatchByHostThenLongestPathPrefix(t *testing.T) {
 		{"shop.example", "/apiary", "shop"},
 		{"shop.example", "/api/v2/x", "shop-api-v2"},
 		{"shop.example.", "/api/v2", "shop-api"},
-		{"other.example", "/api", "any"},
+		{"other.example", "/api", "glob-api"},
+		{"other.example", "/", "glob"},
+		{"a.b.example", "/", "any"},
+		{"example", "/", "any"},
 	} {
 		r := ic.set.Load().table.match(tc.host, tc.path)
 		if r == nil || r.cfg.Name != tc.want {

@@ -383,10 +383,17 @@ func TestConvert(t *testing.T) {
 			lossy:        true,
 		},
 		{
-			sentence:     "only hosts Ebb's interceptor cannot match leave the catch-all host, reported as a change",
+			sentence:     "a wildcard subdomain is kept as a host glob, which needs an administrator's grant, reported as a change",
 			input:        hso(`hosts: ["*.example.com"]` + "\n  scaleTargetRef: {name: web, service: web, port: 8080}"),
+			wantOut:      []string{"host: '*.example.com'"},
+			wantFindings: []string{"spec.hosts[0]: changed: a wildcard subdomain: Ebb's interceptor serves a host glob only in a namespace an administrator grants it"},
+			lossy:        true,
+		},
+		{
+			sentence:     "no hosts (any host) are written as host \"*\", which Ebb refuses: reported invalid",
+			input:        hso("scaleTargetRef: {name: web, service: web, port: 8080}"),
 			wantOut:      []string{"host: '*'"},
-			wantFindings: []string{"spec.hosts[0]: dropped: a wildcard subdomain", `spec.hosts: changed: has no host left that Ebb's interceptor matches; written as host "*"`},
+			wantFindings: []string{`spec.hosts: changed: not set (or empty): the add-on then serves any host; written as host "*", which Ebb refuses`, `spec.hosts: invalid: Ebb's admission check refuses it`},
 			lossy:        true,
 		},
 		{

@@ -313,9 +313,7 @@ func (o *objctx) httpRoutes(spec *node) []httpRoute {
 			case h == "" || h == "*":
 				h = "*"
 			case strings.HasPrefix(h, "*."):
-				o.report(Dropped, f, "a wildcard subdomain; Ebb's interceptor matches exact hosts, or \"*\" for any host no other route serves: left out, so these hosts get 404 from it unless another route serves them")
-				dropped++
-				continue
+				o.report(Changed, f, "a wildcard subdomain: Ebb's interceptor serves a host glob only in a namespace an administrator grants it (the chart's interceptor.hostGrants), and matches one label (a.example.com for *.example.com, not a.b.example.com)")
 			}
 			if first, dup := seen[h]; dup {
 				o.report(Note, f, "the same host as %s, as the add-on matches hosts (without case or port): one route", first)
@@ -330,9 +328,9 @@ func (o *objctx) httpRoutes(spec *node) []httpRoute {
 	}
 	if len(hosts) == 0 {
 		if dropped > 0 {
-			o.report(Changed, "spec.hosts", "has no host left that Ebb's interceptor matches; written as host \"*\", which serves those hosts and any other host no route serves")
+			o.report(Changed, "spec.hosts", "has no host left that Ebb's interceptor matches; written as host \"*\", which Ebb refuses from a ScaledObject (a host belongs to one namespace): set the hosts")
 		} else {
-			o.report(Note, "spec.hosts", "not set (or empty): the add-on then serves any host; written as host \"*\", which Ebb's interceptor serves for any host no other route serves")
+			o.report(Changed, "spec.hosts", "not set (or empty): the add-on then serves any host; written as host \"*\", which Ebb refuses from a ScaledObject (a host belongs to one namespace): set the hosts")
 		}
 		hosts = []item{{"*", "spec.hosts"}}
 	}

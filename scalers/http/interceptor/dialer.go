@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package interceptor
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Dialer opens the connections to backends. Set its DialContext as
+// Config.Dial.
+//
+// With Guard, it refuses to connect to an address a tenant's route must
+// never reach, whatever name resolved to it (a Service of type
+// ExternalName, for example): loopback (the interceptor's own pod and admin
+// port), link-local (the cloud metadata service, 169.254.169.254), the
+// AWS metadata service's IPv6 address fd00:ec2::254, unspecified and
+// multicast addresses. The check runs on the address actually dialed.
+type Dialer struct {
+	// Guard refuses the addresses above; routes from the cluster set it.
+	Guard bool
+	// Pins maps a backend's host:port to the address to dial instead, like
+	// curl's --resolve; pinned addresses are the administrator's and are
+	// not guarded. Host names are matched without a trailing dot and in
+	// lower case.
+	Pins map[string]string
+	// Timeout bounds a connect; zero: 5 s.
+	Timeout time.Duration
+}
+
+// metadataV6 is the IPv6 address of the AWS instance metadata service.
+var metadataV6 = netip.MustParseAddr("fd00:ec2::254")
+
+// Refused reports whether a Guard refuses to dial ip.
+func Refused(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
+		ip.IsUnspecified() || ip == metadataV6 || !ip.IsValid()
+}
+
+// DialContext dials addr (host:port) on network.
+func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if pin, ok := d.Pins[pinKey(addr)]; ok {
+		return d.net(false).DialContext(ctx, network, pin)
+	}
+	return d.net(d.Guard).DialContext(ctx, network, addr)
+}
+
+func (d *Dialer) net(guard bool) *net.Dialer {
+	nd := &net.Dialer{Timeout: d.Timeout, KeepAlive: 30 * time.Second}
+	if nd.Timeout <= 0 {
+		nd.Timeout = 5 * time.Second
+	}
+	if guard {
+		nd.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || Refused(ap.Addr()) {
+				return fmt.Errorf("ebb-interceptor refuses to connect to %s: a route from a ScaledObject may not reach loopback, link-local (cloud metadata), unspecified or multicast addresses", address)
+			}
+			return nil
+		}
+	}
+	return nd
+}
+
+func pinKey(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return strings.ToLower(addr)
+	}
+	return net.JoinHostPort(strings.ToLower(strings.TrimSuffix(host, ".")), port)
+}
+
+// ParsePin reads a pin "host:port=address:port" (curl's --resolve, with
+// the address's port too).
+func ParsePin(s string) (from, to string, err error) {
+	from, to, ok := strings.Cut(s, "=")
+	if !ok {
+		return "", "", fmt.Errorf("%q: expected host:port=address:port", s)
+	}
+	for _, hp := range []string{from, to} {
+		if _, _, err := net.SplitHostPort(hp); err != nil {
+			return "", "", fmt.Errorf("%q: expected host:port=address:port: %w", s, err)
+		}
+	}
+	return pinKey(from), to, nil
+}
