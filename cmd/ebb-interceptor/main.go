@@ -31,8 +31,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 
 	"github.com/ebbscale/ebb/scalers/http/clusterroutes"
+	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 	"github.com/ebbscale/ebb/scalers/http/interceptor"
 	"github.com/ebbscale/ebb/scalers/http/interceptor/readiness"
 )
@@ -65,6 +67,11 @@ type flags struct {
 	drain       time.Duration
 	domain      string
 	pins        map[string]string
+	claimsNS    string
+	grants      hostclaims.Grants
+	// metricsSecure puts /metrics behind the API server's authentication
+	// and authorization.
+	metricsSecure bool
 }
 
 func parseFlags(args []string, out io.Writer) (flags, error) {
@@ -85,8 +92,17 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.IntVar(&f.maxPerRoute, "max-held-per-route", 1000, "requests held at once per route")
 	fs.DurationVar(&f.retryAfter, "retry-after", time.Second, "Retry-After of the interceptor's 503s (whole seconds)")
 	fs.DurationVar(&f.respTimeout, "response-header-timeout", 0, "bound on a backend's response headers; 0: none (the client's own timeout applies)")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", false, "serve /metrics only to callers whose bearer token passes a TokenReview and who may GET the non-resource URL /metrics (a SubjectAccessReview); needs a Kubernetes client config")
 	fs.DurationVar(&f.drain, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long requests in flight may finish")
 	fs.StringVar(&f.domain, "cluster-domain", "cluster.local", "with routes from the cluster: the cluster's DNS domain; a route's Service is dialed as <service>.<namespace>.svc.<domain>.")
+	fs.StringVar(&f.claimsNS, "host-claims-namespace", "", "with routes from the cluster: the namespace of the operator's host claims (ConfigMap "+hostclaims.Name+"), which give each host to one namespace across restarts; empty: a host belongs to the namespace of its oldest ScaledObject with a route on it")
+	fs.Func("host-grant", "with routes from the cluster: namespace=host[,host...]: let a namespace publish routes for these host globs (*.example.com), which no other namespace may then use (repeatable)", func(v string) error {
+		g, err := hostclaims.ParseGrant(v)
+		if err == nil {
+			f.grants = append(f.grants, g)
+		}
+		return err
+	})
 	f.pins = map[string]string{}
 	fs.Func("resolve", "pin a backend host:port to an address, as host:port=address:port (like curl's --resolve; repeatable). A pinned address is dialed even where routes from the cluster may not reach it (loopback, link-local)", func(v string) error {
 		from, to, err := interceptor.ParsePin(v)
@@ -101,8 +117,8 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if f.routesFile != "" && (f.namespace != "" || f.noEvents || f.domain != "cluster.local") {
-		return f, errors.New("--namespace, --no-events and --cluster-domain go with routes from the cluster; with --routes the file gives the routes")
+	if f.routesFile != "" && (f.namespace != "" || f.noEvents || f.domain != "cluster.local" || f.claimsNS != "" || f.grants != nil) {
+		return f, errors.New("--namespace, --no-events, --cluster-domain, --host-claims-namespace and --host-grant go with routes from the cluster; with --routes the file gives the routes")
 	}
 	if f.tokenFile == "" {
 		return f, errors.New("--token-file is required: the operator reads the counters with that token")
@@ -176,7 +192,8 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		if err := rw.Run(ctx); err != nil {
 			return err
 		}
-		sy := &clusterroutes.Syncer{Config: cfg, Namespace: f.namespace, Interceptor: ic, Readiness: rw, Log: log, NoEvents: f.noEvents, ClusterDomain: f.domain}
+		sy := &clusterroutes.Syncer{Config: cfg, Namespace: f.namespace, Interceptor: ic, Readiness: rw, Log: log, NoEvents: f.noEvents, ClusterDomain: f.domain,
+			ClaimsNamespace: f.claimsNS, Grants: f.grants}
 		if err := sy.Run(ctx); err != nil {
 			return err
 		}
@@ -211,7 +228,15 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		return fmt.Errorf("--admin-address: %w", err)
 	}
 	proxy := interceptor.NewServer("", ic)
-	admin := &http.Server{Handler: ic.AdminHandler(token, collectors...), ReadHeaderTimeout: 10 * time.Second}
+	adminHandler := ic.AdminHandler(token, collectors...)
+	if f.metricsSecure {
+		if adminHandler, err = secureMetrics(f.kubeconfig, log, adminHandler); err != nil {
+			proxyLn.Close()
+			adminLn.Close()
+			return err
+		}
+	}
+	admin := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- serve(proxy, proxyLn, "proxy") }()
@@ -229,6 +254,34 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 	cancel()
 	shutdown(log, proxy, admin, f.drain)
 	return serveErr
+}
+
+// secureMetrics puts the admin endpoint's /metrics behind the API server's
+// authentication and authorization (controller-runtime's filter, as the
+// operator's --metrics-secure): a TokenReview of the caller's bearer token,
+// then a SubjectAccessReview for GET /metrics. The other paths keep their
+// own checks (/v1/ the admin token; /healthz none).
+func secureMetrics(kubeconfig string, log logr.Logger, admin http.Handler) (http.Handler, error) {
+	cfg, err := restConfig(kubeconfig, "--metrics-secure")
+	if err != nil {
+		return nil, err
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-secure: %w", err)
+	}
+	filter, err := filters.WithAuthenticationAndAuthorization(cfg, hc)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-secure: %w", err)
+	}
+	metrics, err := filter(log.WithName("metrics"), admin)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-secure: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	mux.Handle("/", admin)
+	return mux, nil
 }
 
 func serve(s *http.Server, ln net.Listener, what string) error {

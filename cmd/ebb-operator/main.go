@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -53,6 +54,10 @@ type config struct {
 	kubeconfig     string
 	namespace      string
 	metricsAddr    string
+	metricsSecure  bool
+	metricsCertDir string
+	enableHTTP2    bool
+	scaledJobs     bool
 	probeAddr      string
 	leaderElect    bool
 	qps            float64
@@ -98,6 +103,11 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file; in-cluster config or $KUBECONFIG when empty")
 	fs.StringVar(&c.namespace, "namespace", envOr("POD_NAMESPACE", "ebb-system"), "the operator's namespace: ClusterTriggerAuthentication secrets and the leader lease live here")
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.BoolVar(&c.metricsSecure, "metrics-secure", false, "serve the metrics endpoint over HTTPS to authenticated and authorized callers only: "+
+		"a bearer token checked with a TokenReview, then a SubjectAccessReview for GET on the non-resource URL /metrics")
+	fs.StringVar(&c.metricsCertDir, "metrics-cert-dir", "", "folder with tls.crt and tls.key for the secure metrics endpoint, reloaded when they change; a self-signed certificate when empty")
+	fs.BoolVar(&c.enableHTTP2, "enable-http2", false, "offer HTTP/2 on the webhook and the secure metrics endpoint (off: HTTP/1.1 only, which the API server's webhook client uses, and no exposure to HTTP/2 stream attacks)")
+	fs.BoolVar(&c.scaledJobs, "scaled-jobs", true, "run ScaledJobs (needs the permissions to create Jobs and list pods); when false, the webhook refuses new ScaledJobs")
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader among replicas; only the leader reconciles and scales")
 	fs.Float64Var(&c.qps, "kube-api-qps", 200, "queries per second to the API server")
@@ -163,6 +173,29 @@ func (c config) egress() (*scalers.Egress, error) {
 	return scalers.NewEgress(scalers.EgressRules{Allow: c.egressAllow, Deny: c.egressDeny, AllowLinkLocal: c.egressAllowLinkLocal})
 }
 
+// metricsOptions configure the metrics endpoint: plain HTTP, or with
+// --metrics-secure HTTPS behind the API server's authentication and
+// authorization (controller-runtime's filter: the caller's bearer token is
+// checked with a TokenReview, then GET /metrics with a SubjectAccessReview).
+func metricsOptions(c config) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: c.metricsAddr}
+	if !c.metricsSecure {
+		return o
+	}
+	o.SecureServing = true
+	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	o.CertDir = c.metricsCertDir
+	if !c.enableHTTP2 {
+		o.TLSOpts = append(o.TLSOpts, http1Only)
+	}
+	return o
+}
+
+// http1Only offers HTTP/1.1 alone in a TLS server's ALPN: HTTP/2's stream
+// handling (rapid reset, CVE-2023-44487, and its kin) stays out of the
+// operator's reach unless --enable-http2 asks for it.
+func http1Only(t *tls.Config) { t.NextProtos = []string{"http/1.1"} }
+
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -207,7 +240,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	}
 	opts := ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: c.metricsAddr},
+		Metrics:                 metricsOptions(c),
 		HealthProbeBindAddress:  c.probeAddr,
 		LeaderElection:          c.leaderElect,
 		LeaderElectionID:        "ebb-operator.ebb.dev",
@@ -223,6 +256,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	var webhookCert *metricsadapter.WebhookCert
 	if c.webhook {
 		wo := webhook.Options{Host: c.webhookHost, Port: c.webhookPort, CertDir: c.webhookCertDir}
+		if !c.enableHTTP2 {
+			wo.TLSOpts = append(wo.TLSOpts, http1Only)
+		}
 		if c.webhookCertDir == "" {
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			webhookCert, err = metricsadapter.NewWebhookCert(sctx, kc, metricsadapter.WebhookCertOptions{
@@ -271,6 +307,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 		MaxConcurrentReconciles: c.reconciles,
 		PollWorkers:             c.pollWorkers,
 		Webhook:                 c.webhook,
+		DisableScaledJobs:       !c.scaledJobs,
 	}
 	if c.hostClaims {
 		copts.HostClaims = &controller.HostClaimsOptions{Grace: c.hostClaimsGrace, Grants: c.hostGrants}
