@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -33,6 +34,7 @@ import (
 	"github.com/ebbscale/ebb/cmd/internal/triggers"
 	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/metricsadapter"
+	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 )
 
@@ -87,6 +89,11 @@ type config struct {
 	adapterServiceName  string
 	adapterAPIService   string
 	adapterCASecret     string
+
+	// The egress policy of the scalers' connections.
+	egressAllow          []string
+	egressDeny           []string
+	egressAllowLinkLocal bool
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
@@ -136,6 +143,17 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.adapterAPIService, "adapter-apiservice", metricsadapter.DefaultAPIService, "APIService whose caBundle the operator keeps equal to its generated CA; empty: none")
 	fs.StringVar(&c.adapterCASecret, "adapter-ca-secret", "ebb-metrics-adapter-ca", "Secret in --namespace that keeps the generated CA, shared by the replicas and kept across restarts; "+
 		"empty: a new CA in memory at each start (one replica only)")
+	fs.Func("egress-allow", "destinations the scalers may connect to, comma-separated, repeatable: CIDRs, IP addresses, host names, *.suffix; "+
+		"when set, only these are reachable (docs/security.md)", func(v string) error {
+		c.egressAllow = append(c.egressAllow, scalers.SplitDestinations(v)...)
+		return nil
+	})
+	fs.Func("egress-deny", "destinations the scalers must not connect to, comma-separated, repeatable: CIDRs, IP addresses, host names, *.suffix; "+
+		"deny wins over allow; link-local addresses ("+strings.Join(scalers.LinkLocalDestinations(), ", ")+") are always refused unless --egress-allow-link-local", func(v string) error {
+		c.egressDeny = append(c.egressDeny, scalers.SplitDestinations(v)...)
+		return nil
+	})
+	fs.BoolVar(&c.egressAllowLinkLocal, "egress-allow-link-local", false, "let scalers connect to link-local addresses, where the cloud metadata service answers")
 	fs.BoolVar(&c.logDevelopment, "log-development", false, "human-readable logs")
 	fs.IntVar(&c.logVerbosity, "v", 0, "log verbosity: 0 or 1")
 	if err := fs.Parse(args); err != nil {
@@ -144,7 +162,15 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if _, err := c.egress(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// egress is the policy the flags describe.
+func (c config) egress() (*scalers.Egress, error) {
+	return scalers.NewEgress(scalers.EgressRules{Allow: c.egressAllow, Deny: c.egressDeny, AllowLinkLocal: c.egressAllowLinkLocal})
 }
 
 // metricsOptions configure the metrics endpoint: plain HTTP, or with
@@ -267,7 +293,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 			return err
 		}
 	}
-	reg, err := triggers.Registry()
+	egress, err := c.egress()
+	if err != nil {
+		return err
+	}
+	reg, err := triggers.Registry(egress)
 	if err != nil {
 		return err
 	}

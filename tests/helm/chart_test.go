@@ -213,6 +213,14 @@ type option struct {
 }
 
 var options = []option{
+	{"an egress policy", map[string]any{"egress": map[string]any{"allow": []any{"10.0.0.0/8", "*.svc.cluster.local"}, "deny": []any{"10.96.0.1"}, "allowLinkLocal": true}}, func(t *testing.T, r *helm.Rendered) {
+		a := args(t, r)
+		for _, want := range []string{"--egress-allow=10.0.0.0/8,*.svc.cluster.local", "--egress-deny=10.96.0.1", "--egress-allow-link-local=true"} {
+			if !slices.Contains(a, want) {
+				t.Errorf("args %v lack %s", a, want)
+			}
+		}
+	}},
 	{"cert-manager issues the adapter's and the webhook's certificate and injects the CA", map[string]any{"certManager": map[string]any{"enabled": true}}, func(t *testing.T, r *helm.Rendered) {
 		crt := find(t, r, "Certificate", "ebb-operator-tls")
 		dns, _, _ := unstructured.NestedStringSlice(crt.Object, "spec", "dnsNames")
