@@ -176,6 +176,7 @@ func TestConformance(t *testing.T) {
 		Secrets:     []string{password},
 		Open:        typ.OpenConnections,
 		WithEgress:  func(e *scalers.Egress) scalers.Type { return mysql.NewTypeWithEgress(e) },
+		Hostile:     myHostile,
 		At: func(addr string) scalers.Trigger {
 			tr := trigger(map[string]string{"query": "SELECT 1", "queryValue": "5"})
 			tr.AuthParams = map[string]string{"connectionString": dsn(name, password, addr, myDB)}

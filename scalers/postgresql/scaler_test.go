@@ -161,6 +161,7 @@ func TestConformance(t *testing.T) {
 		Secrets:     []string{password},
 		Open:        typ.OpenConnections,
 		WithEgress:  func(e *scalers.Egress) scalers.Type { return postgresql.NewTypeWithEgress(e) },
+		Hostile:     pgHostile,
 		At: func(addr string) scalers.Trigger {
 			tr := trigger(map[string]string{"query": "SELECT 1", "targetQueryValue": "5"})
 			tr.AuthParams = map[string]string{"connection": pgURL(user, password, addr, "test")}
