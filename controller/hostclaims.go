@@ -45,6 +45,11 @@ type HostClaims struct {
 	Log    logr.Logger
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+
+	// last is the ConfigMap as last read or written: as the one writer, a
+	// pass that changes nothing makes no API request. Sync is not
+	// concurrent (Start calls it from one goroutine).
+	last *corev1.ConfigMap
 }
 
 var (
@@ -117,11 +122,14 @@ func (h *HostClaims) Sync(ctx context.Context) (time.Duration, error) {
 	var cm corev1.ConfigMap
 	key := client.ObjectKey{Namespace: h.Namespace, Name: hostclaims.Name}
 	found := true
-	if err := h.Reader.Get(ctx, key, &cm); apierrors.IsNotFound(err) {
+	if h.last != nil {
+		h.last.DeepCopyInto(&cm)
+	} else if err := h.Reader.Get(ctx, key, &cm); apierrors.IsNotFound(err) {
 		found = false
 	} else if err != nil {
 		return 0, fmt.Errorf("read ConfigMap %s: %w", key, err)
 	}
+	h.last = nil // until written or found unchanged: an error reads it again
 	prev, err := hostclaims.Decode(&cm)
 	if err != nil {
 		h.Log.Error(err, "Host claims unreadable; starting from none")
@@ -148,8 +156,10 @@ func (h *HostClaims) Sync(ctx context.Context) (time.Duration, error) {
 			return 0, fmt.Errorf("update ConfigMap %s: %w", key, err)
 		}
 	default:
+		h.last = &cm
 		return wait, nil
 	}
+	h.last = &cm
 	h.Log.V(1).Info("Host claims updated", "hosts", len(next))
 	return wait, nil
 }
@@ -158,6 +168,13 @@ func (h *HostClaims) Sync(ctx context.Context) (time.Duration, error) {
 // namespace owns now, the trigger index and the host. The claims are read
 // with one uncached GET.
 func hostOwnedElsewhere(ctx context.Context, r client.Reader, namespace string, so *v1alpha1.ScaledObject) (map[int]string, error) {
+	publishes := false
+	for _, t := range so.Spec.Triggers {
+		publishes = publishes || hostclaims.HostOf(t.Type, t.Metadata) != ""
+	}
+	if !publishes {
+		return nil, nil // no GET for a ScaledObject without routes
+	}
 	var cm corev1.ConfigMap
 	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: hostclaims.Name}, &cm); apierrors.IsNotFound(err) {
 		return nil, nil

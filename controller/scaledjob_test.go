@@ -11,6 +11,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -499,4 +500,23 @@ func TestScaledJobWithAMissingTriggerAuthenticationIsNotReady(t *testing.T) {
 	if n := len(e.jobsOf("noauth")); n != 0 {
 		t.Errorf("%d Jobs created", n)
 	}
+}
+
+// The chart's default (scaledJobs.enabled=false): the operator runs under
+// RBAC without the ScaledJob permissions, ScaledObjects work, and the
+// webhook refuses a new ScaledJob saying how to enable them.
+func TestScaledJobsOffTheOperatorNeedsNoneOfTheirPermissions(t *testing.T) {
+	e := newEnv(t, false)
+	e.noScaledJobs = true
+	e.installWebhook()
+	mq := newRabbit(t)
+	q := mq.queue()
+
+	err := e.c.Create(t.Context(), e.scaledJob("batch", rabbitTrigger(rabbitURL, q, "2")))
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "scaledJobs.enabled=true") {
+		t.Fatalf("creating a ScaledJob with ScaledJobs off: %v, want Forbidden naming scaledJobs.enabled", err)
+	}
+	e.deployment("worker", 0)
+	e.create(e.scaledObject("orders", "worker", rabbitTrigger(rabbitURL, q, "5")))
+	e.waitCondition("orders", v1alpha1.ConditionReady, metav1.ConditionTrue, controller.ReasonReady, 30*time.Second)
 }

@@ -31,6 +31,10 @@ type Options struct {
 	PollWorkers int
 	// Webhook registers the admission webhook with the manager's server.
 	Webhook bool
+	// DisableScaledJobs leaves ScaledJobs out: no reconciler, no job loop,
+	// no watch of ScaledJobs, Jobs or pods (so the operator needs none of
+	// their permissions), and the webhook refuses new ScaledJobs saying so.
+	DisableScaledJobs bool
 	// HostClaims, when set, keeps the interceptor routes' host claims in
 	// OperatorNamespace (hostclaims.go) and has the webhook refuse a host
 	// another namespace owns.
@@ -89,29 +93,11 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	if err := (&mirror{r: r}).setup(mgr); err != nil {
 		return nil, err
 	}
-	// ScaledJobs: Jobs on events, on the leader only.
-	jobs := &JobLoop{
-		Client: mgr.GetClient(),
-		Reader: mgr.GetAPIReader(),
-		Events: events,
-		Log:    mgr.GetLogger().WithName("jobloop"),
-		scale:  loop, // its Metrics, which the operator sets after Setup
+	if !o.DisableScaledJobs {
+		if err := setupJobs(mgr, o, r, loop); err != nil {
+			return nil, err
+		}
 	}
-	if err := mgr.Add(jobs); err != nil {
-		return nil, err
-	}
-	jr := &JobReconciler{
-		Client:   mgr.GetClient(),
-		Reader:   mgr.GetAPIReader(),
-		Registry: o.Registry,
-		Auth:     r.Auth,
-		Loop:     jobs,
-		Events:   events,
-	}
-	if err := jr.SetupWithManager(mgr); err != nil {
-		return nil, err
-	}
-	jobs.Recheck = jr.recheck
 	if hc := o.HostClaims; hc != nil {
 		if err := mgr.Add(&HostClaims{Objects: mgr.GetClient(), Informers: mgr.GetCache(), Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.OperatorNamespace,
 			Grace: hc.Grace, Grants: hc.Grants, Log: mgr.GetLogger().WithName("hostclaims")}); err != nil {
@@ -126,10 +112,38 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 		if err := v.SetupWebhookWithManager(mgr); err != nil {
 			return nil, err
 		}
-		jv := &JobValidator{Registry: o.Registry, Auth: r.Auth}
+		jv := &JobValidator{Registry: o.Registry, Auth: r.Auth, Disabled: o.DisableScaledJobs}
 		if err := jv.SetupWebhookWithManager(mgr); err != nil {
 			return nil, err
 		}
 	}
 	return loop, nil
+}
+
+// setupJobs wires ScaledJobs: Jobs on events, on the leader only. The job
+// loop shares the scale loop's metrics and the reconciler's credentials.
+func setupJobs(mgr ctrl.Manager, o Options, r *Reconciler, loop *ScaleLoop) error {
+	jobs := &JobLoop{
+		Client: mgr.GetClient(),
+		Reader: mgr.GetAPIReader(),
+		Events: r.Events,
+		Log:    mgr.GetLogger().WithName("jobloop"),
+		scale:  loop, // its Metrics, which the operator sets after Setup
+	}
+	if err := mgr.Add(jobs); err != nil {
+		return err
+	}
+	jr := &JobReconciler{
+		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
+		Registry: o.Registry,
+		Auth:     r.Auth,
+		Loop:     jobs,
+		Events:   r.Events,
+	}
+	if err := jr.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	jobs.Recheck = jr.recheck
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"math/big"
 	"net"
 	"os"
@@ -86,6 +87,11 @@ type env struct {
 	// chartValues are the Helm chart values whose RBAC the operators
 	// started from here on run under; nil: the defaults.
 	chartValues map[string]any
+	// noScaledJobs runs the operators as the chart's default does: without
+	// ScaledJobs (controller.Options.DisableScaledJobs) and without their
+	// permissions. Otherwise they run ScaledJobs, under the chart's RBAC
+	// with scaledJobs.enabled.
+	noScaledJobs bool
 	// types are trigger types the operators serve besides rabbitmq and
 	// postgresql (test-only ones).
 	types []scalers.Type
@@ -169,7 +175,12 @@ func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderEl
 	if webhookCertDir != "" {
 		opts.WebhookServer = webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: webhookPort, CertDir: webhookCertDir})
 	}
-	id := chartrbac.Operator(t, cp, chartrbac.Options{Namespace: e.ns, Values: e.chartValues})
+	values := maps.Clone(e.chartValues)
+	if values == nil {
+		values = map[string]any{}
+	}
+	values["scaledJobs"] = map[string]any{"enabled": !e.noScaledJobs}
+	id := chartrbac.Operator(t, cp, chartrbac.Options{Namespace: e.ns, Values: values})
 	mgr, err := ctrl.NewManager(id.Config, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +189,7 @@ func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderEl
 	if err != nil {
 		t.Fatal(err)
 	}
-	loop, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: e.ns, Webhook: webhookCertDir != ""})
+	loop, err := controller.Setup(mgr, controller.Options{Registry: reg, OperatorNamespace: e.ns, Webhook: webhookCertDir != "", DisableScaledJobs: e.noScaledJobs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,6 +212,9 @@ type JobValidator struct {
 	// Auth, when set, checks each trigger's ClusterTriggerAuthentication,
 	// as Validator's does.
 	Auth *scalers.AuthResolver
+	// Disabled refuses new ScaledJobs: the operator runs without them
+	// (controller.Options.DisableScaledJobs).
+	Disabled bool
 }
 
 var _ admission.Validator[*v1alpha1.ScaledJob] = (*JobValidator)(nil)
@@ -224,6 +227,10 @@ func (v *JobValidator) SetupWebhookWithManager(mgr ctrl.Manager) error {
 
 // ValidateCreate validates a new ScaledJob.
 func (v *JobValidator) ValidateCreate(ctx context.Context, sj *v1alpha1.ScaledJob) (admission.Warnings, error) {
+	if v.Disabled {
+		return nil, apierrors.NewForbidden(v1alpha1.GroupVersion.WithResource("scaledjobs").GroupResource(), sj.Name,
+			errors.New("ScaledJobs are not enabled in this Ebb install: nothing would run its Jobs (an administrator enables them with the chart value scaledJobs.enabled=true)"))
+	}
 	return nil, v.validate(ctx, sj, true)
 }
 

@@ -17,7 +17,7 @@ func TestNewTransportCountsItsDialsAndClosesItsConnections(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer srv.Close()
 	var dials atomic.Int64
-	tr := NewTransport(2, func() { dials.Add(1) })
+	tr := NewTransport(DefaultEgress(), 2, func() { dials.Add(1) })
 	c := &http.Client{Transport: tr}
 	for range 3 {
 		resp, err := c.Get(srv.URL)
@@ -65,5 +65,70 @@ func TestStripURLDropsTheRequestURL(t *testing.T) {
 	other := errors.New("not a url.Error")
 	if StripURL(other) != other {
 		t.Error("StripURL changed an error that is not a *url.Error")
+	}
+}
+
+func TestCheckRedirectFollowsOnlyTheSameHost(t *testing.T) {
+	var hits atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits.Add(1) }))
+	defer other.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/away", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/secret-location", http.StatusFound)
+	})
+	mux.HandleFunc("/hop/", func(w http.ResponseWriter, r *http.Request) {
+		n := len(r.URL.Path) - len("/hop/")
+		if n >= 10 {
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		http.Redirect(w, r, r.URL.Path+"x", http.StatusFound)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := NewHTTPClient(NewTransport(DefaultEgress(), 2, nil))
+	get := func(path string) (*http.Response, error) {
+		resp, err := c.Get(srv.URL + path)
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		return resp, err
+	}
+
+	_, err := get("/away")
+	if !errors.Is(err, ErrRedirectRefused) {
+		t.Fatalf("a redirect to another host = %v, want ErrRedirectRefused", err)
+	}
+	if strings.Contains(StripURL(err).Error(), "secret-location") {
+		t.Errorf("the error %q repeats the Location", StripURL(err))
+	}
+	if hits.Load() != 0 {
+		t.Error("the other host was contacted")
+	}
+	// Three same-host hops are followed; a fourth is refused.
+	if resp, err := get("/hop/xxxxxxx"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("three same-host redirects: %v, want them followed", err)
+	}
+	if _, err := get("/hop/xxxxxx"); !errors.Is(err, ErrRedirectRefused) {
+		t.Errorf("four same-host redirects = %v, want ErrRedirectRefused", err)
+	}
+}
+
+func TestCheckRedirectRefusesAnotherSchemeOrPort(t *testing.T) {
+	mk := func(s string) *http.Request {
+		r, _ := http.NewRequest(http.MethodGet, s, nil)
+		return r
+	}
+	via := []*http.Request{mk("https://prom.example:443/api")}
+	for target, ok := range map[string]bool{
+		"https://PROM.example/api/v1": true,
+		"http://prom.example/api":     false,
+		"https://prom.example:8443/":  false,
+		"https://other.example/":      false,
+	} {
+		err := CheckRedirect(mk(target), via)
+		if ok != (err == nil) {
+			t.Errorf("redirect from %s to %s: %v", via[0].URL, target, err)
+		}
 	}
 }

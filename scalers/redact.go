@@ -36,6 +36,10 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
+// Reword returns an error whose text is msg, Ebb's words, in place of err's
+// (which holds bytes a server sent); errors.Is and errors.As still see err.
+func Reword(err error, msg string) error { return &redactedError{msg: msg, err: err} }
+
 // RedactString is Redact for a string.
 func RedactString(s string, secrets ...string) string {
 	for _, sec := range secrets {

@@ -222,7 +222,8 @@ func startOperatorWith(t *testing.T, cp *controlplane.ControlPlane, values map[s
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Registry, o.OperatorNamespace = reg, "default"
+	// Without ScaledJobs, as the chart's default.
+	o.Registry, o.OperatorNamespace, o.DisableScaledJobs = reg, "default", true
 	if _, err := controller.Setup(mgr, o); err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 
 	"github.com/ebbscale/ebb/scalers/http/clusterroutes"
 	"github.com/ebbscale/ebb/scalers/http/hostclaims"
@@ -68,6 +69,9 @@ type flags struct {
 	pins        map[string]string
 	claimsNS    string
 	grants      hostclaims.Grants
+	// metricsSecure puts /metrics behind the API server's authentication
+	// and authorization.
+	metricsSecure bool
 }
 
 func parseFlags(args []string, out io.Writer) (flags, error) {
@@ -88,6 +92,7 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.IntVar(&f.maxPerRoute, "max-held-per-route", 1000, "requests held at once per route")
 	fs.DurationVar(&f.retryAfter, "retry-after", time.Second, "Retry-After of the interceptor's 503s (whole seconds)")
 	fs.DurationVar(&f.respTimeout, "response-header-timeout", 0, "bound on a backend's response headers; 0: none (the client's own timeout applies)")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", false, "serve /metrics only to callers whose bearer token passes a TokenReview and who may GET the non-resource URL /metrics (a SubjectAccessReview); needs a Kubernetes client config")
 	fs.DurationVar(&f.drain, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long requests in flight may finish")
 	fs.StringVar(&f.domain, "cluster-domain", "cluster.local", "with routes from the cluster: the cluster's DNS domain; a route's Service is dialed as <service>.<namespace>.svc.<domain>.")
 	fs.StringVar(&f.claimsNS, "host-claims-namespace", "", "with routes from the cluster: the namespace of the operator's host claims (ConfigMap "+hostclaims.Name+"), which give each host to one namespace across restarts; empty: a host belongs to the namespace of its oldest ScaledObject with a route on it")
@@ -223,7 +228,15 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 		return fmt.Errorf("--admin-address: %w", err)
 	}
 	proxy := interceptor.NewServer("", ic)
-	admin := &http.Server{Handler: ic.AdminHandler(token, collectors...), ReadHeaderTimeout: 10 * time.Second}
+	adminHandler := ic.AdminHandler(token, collectors...)
+	if f.metricsSecure {
+		if adminHandler, err = secureMetrics(f.kubeconfig, log, adminHandler); err != nil {
+			proxyLn.Close()
+			adminLn.Close()
+			return err
+		}
+	}
+	admin := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- serve(proxy, proxyLn, "proxy") }()
@@ -241,6 +254,34 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(proxy,
 	cancel()
 	shutdown(log, proxy, admin, f.drain)
 	return serveErr
+}
+
+// secureMetrics puts the admin endpoint's /metrics behind the API server's
+// authentication and authorization (controller-runtime's filter, as the
+// operator's --metrics-secure): a TokenReview of the caller's bearer token,
+// then a SubjectAccessReview for GET /metrics. The other paths keep their
+// own checks (/v1/ the admin token; /healthz none).
+func secureMetrics(kubeconfig string, log logr.Logger, admin http.Handler) (http.Handler, error) {
+	cfg, err := restConfig(kubeconfig, "--metrics-secure")
+	if err != nil {
+		return nil, err
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-secure: %w", err)
+	}
+	filter, err := filters.WithAuthenticationAndAuthorization(cfg, hc)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-secure: %w", err)
+	}
+	metrics, err := filter(log.WithName("metrics"), admin)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-secure: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	mux.Handle("/", admin)
+	return mux, nil
 }
 
 func serve(s *http.Server, ln net.Listener, what string) error {

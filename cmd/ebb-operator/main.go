@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -32,6 +34,7 @@ import (
 	"github.com/ebbscale/ebb/cmd/internal/triggers"
 	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/metricsadapter"
+	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 )
 
@@ -51,6 +54,10 @@ type config struct {
 	kubeconfig     string
 	namespace      string
 	metricsAddr    string
+	metricsSecure  bool
+	metricsCertDir string
+	enableHTTP2    bool
+	scaledJobs     bool
 	probeAddr      string
 	leaderElect    bool
 	qps            float64
@@ -83,6 +90,11 @@ type config struct {
 	adapterServiceName  string
 	adapterAPIService   string
 	adapterCASecret     string
+
+	// The egress policy of the scalers' connections.
+	egressAllow          []string
+	egressDeny           []string
+	egressAllowLinkLocal bool
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
@@ -92,6 +104,11 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file; in-cluster config or $KUBECONFIG when empty")
 	fs.StringVar(&c.namespace, "namespace", envOr("POD_NAMESPACE", "ebb-system"), "the operator's namespace: ClusterTriggerAuthentication secrets and the leader lease live here")
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.BoolVar(&c.metricsSecure, "metrics-secure", false, "serve the metrics endpoint over HTTPS to authenticated and authorized callers only: "+
+		"a bearer token checked with a TokenReview, then a SubjectAccessReview for GET on the non-resource URL /metrics")
+	fs.StringVar(&c.metricsCertDir, "metrics-cert-dir", "", "folder with tls.crt and tls.key for the secure metrics endpoint, reloaded when they change; a self-signed certificate when empty")
+	fs.BoolVar(&c.enableHTTP2, "enable-http2", false, "offer HTTP/2 on the webhook and the secure metrics endpoint (off: HTTP/1.1 only, which the API server's webhook client uses, and no exposure to HTTP/2 stream attacks)")
+	fs.BoolVar(&c.scaledJobs, "scaled-jobs", true, "run ScaledJobs (needs the permissions to create Jobs and list pods); when false, the webhook refuses new ScaledJobs")
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader among replicas; only the leader reconciles and scales")
 	fs.Float64Var(&c.qps, "kube-api-qps", 200, "queries per second to the API server")
@@ -129,6 +146,17 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		"empty: a new CA in memory at each start (one replica only)")
 	fs.BoolVar(&c.ctaOpenByDefault, "cta-open-by-default", false, "let every namespace use a ClusterTriggerAuthentication that sets neither spec.allowedNamespaces nor spec.namespaceSelector (KEDA's behaviour); "+
 		"off, such a ClusterTriggerAuthentication serves no namespace")
+	fs.Func("egress-allow", "destinations the scalers may connect to, comma-separated, repeatable: CIDRs, IP addresses, host names, *.suffix; "+
+		"when set, only these are reachable (docs/security.md)", func(v string) error {
+		c.egressAllow = append(c.egressAllow, scalers.SplitDestinations(v)...)
+		return nil
+	})
+	fs.Func("egress-deny", "destinations the scalers must not connect to, comma-separated, repeatable: CIDRs, IP addresses, host names, *.suffix; "+
+		"deny wins over allow; link-local addresses ("+strings.Join(scalers.LinkLocalDestinations(), ", ")+") are always refused unless --egress-allow-link-local", func(v string) error {
+		c.egressDeny = append(c.egressDeny, scalers.SplitDestinations(v)...)
+		return nil
+	})
+	fs.BoolVar(&c.egressAllowLinkLocal, "egress-allow-link-local", false, "let scalers connect to link-local addresses, where the cloud metadata service answers")
 	fs.BoolVar(&c.logDevelopment, "log-development", false, "human-readable logs")
 	fs.IntVar(&c.logVerbosity, "v", 0, "log verbosity: 0 or 1")
 	if err := fs.Parse(args); err != nil {
@@ -137,8 +165,39 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if _, err := c.egress(); err != nil {
+		return c, err
+	}
 	return c, nil
 }
+
+// egress is the policy the flags describe.
+func (c config) egress() (*scalers.Egress, error) {
+	return scalers.NewEgress(scalers.EgressRules{Allow: c.egressAllow, Deny: c.egressDeny, AllowLinkLocal: c.egressAllowLinkLocal})
+}
+
+// metricsOptions configure the metrics endpoint: plain HTTP, or with
+// --metrics-secure HTTPS behind the API server's authentication and
+// authorization (controller-runtime's filter: the caller's bearer token is
+// checked with a TokenReview, then GET /metrics with a SubjectAccessReview).
+func metricsOptions(c config) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: c.metricsAddr}
+	if !c.metricsSecure {
+		return o
+	}
+	o.SecureServing = true
+	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	o.CertDir = c.metricsCertDir
+	if !c.enableHTTP2 {
+		o.TLSOpts = append(o.TLSOpts, http1Only)
+	}
+	return o
+}
+
+// http1Only offers HTTP/1.1 alone in a TLS server's ALPN: HTTP/2's stream
+// handling (rapid reset, CVE-2023-44487, and its kin) stays out of the
+// operator's reach unless --enable-http2 asks for it.
+func http1Only(t *tls.Config) { t.NextProtos = []string{"http/1.1"} }
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -184,7 +243,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	}
 	opts := ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: c.metricsAddr},
+		Metrics:                 metricsOptions(c),
 		HealthProbeBindAddress:  c.probeAddr,
 		LeaderElection:          c.leaderElect,
 		LeaderElectionID:        "ebb-operator.ebb.dev",
@@ -200,6 +259,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	var webhookCert *metricsadapter.WebhookCert
 	if c.webhook {
 		wo := webhook.Options{Host: c.webhookHost, Port: c.webhookPort, CertDir: c.webhookCertDir}
+		if !c.enableHTTP2 {
+			wo.TLSOpts = append(wo.TLSOpts, http1Only)
+		}
 		if c.webhookCertDir == "" {
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			webhookCert, err = metricsadapter.NewWebhookCert(sctx, kc, metricsadapter.WebhookCertOptions{
@@ -234,7 +296,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 			return err
 		}
 	}
-	reg, err := triggers.Registry()
+	egress, err := c.egress()
+	if err != nil {
+		return err
+	}
+	reg, err := triggers.Registry(egress)
 	if err != nil {
 		return err
 	}
@@ -245,6 +311,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 		MaxConcurrentReconciles: c.reconciles,
 		PollWorkers:             c.pollWorkers,
 		Webhook:                 c.webhook,
+		DisableScaledJobs:       !c.scaledJobs,
 	}
 	if c.hostClaims {
 		copts.HostClaims = &controller.HostClaimsOptions{Grace: c.hostClaimsGrace, Grants: c.hostGrants}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ebbscale/ebb/cmd/ebb/internal/convert"
 	"github.com/ebbscale/ebb/cmd/internal/triggers"
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // Exit codes of `ebb convert` beyond 0 (all converted) and 1 (an input could
@@ -65,7 +66,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	reg, err := triggers.Registry()
+	reg, err := triggers.Registry(scalers.DefaultEgress())
 	if err != nil {
 		return err
 	}

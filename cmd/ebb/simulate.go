@@ -12,6 +12,7 @@ import (
 
 	"github.com/ebbscale/ebb/cmd/ebb/internal/simulate"
 	"github.com/ebbscale/ebb/cmd/internal/triggers"
+	"github.com/ebbscale/ebb/scalers"
 )
 
 func simulateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -19,7 +20,7 @@ func simulateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if o.Registry, err = triggers.Registry(); err != nil {
+	if o.Registry, err = triggers.Registry(scalers.DefaultEgress()); err != nil {
 		return err
 	}
 	_, err = simulate.Execute(ctx, o, stdout)

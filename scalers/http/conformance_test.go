@@ -6,6 +6,7 @@ import (
 	nethttp "net/http"
 	"testing"
 
+	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
@@ -38,6 +39,8 @@ func TestConformance(t *testing.T) {
 		Unreachable: trigger(valid("counterURL", "http://"+deadAddress(t)+"/metrics")),
 		Secrets:     []string{token},
 		Open:        typ.OpenConnections,
+		WithEgress:  func(e *scalers.Egress) scalers.Type { return NewTypeWithEgress(e) },
+		At:          func(addr string) scalers.Trigger { return trigger(valid("counterURL", "http://"+addr+"/metrics")) },
 		Bad: []scalertest.BadMetadata{
 			bad("a missing counterURL", "counterURL", valid("counterURL", "<unset>")),
 			bad("a counterURL that is not a URL", "counterURL", valid("counterURL", "app:8080/metrics")),

@@ -100,6 +100,8 @@ func (s *scaler) fetchRoutes(ctx context.Context, r replica) ([]interceptor.Rout
 	}
 	if r.host != "" {
 		req.Host = r.host
+		// The egress policy checks the name the replica was looked up for.
+		req = req.WithContext(scalers.WithEgressName(req.Context(), hostName(r.host)))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "ebb-http-scaler")
@@ -109,7 +111,7 @@ func (s *scaler) fetchRoutes(ctx context.Context, r replica) ([]interceptor.Rout
 		if ctx.Err() == nil {
 			client.CloseIdleConnections()
 		}
-		return nil, err
+		return nil, scalers.StripURL(err)
 	}
 	defer resp.Body.Close()
 	switch {

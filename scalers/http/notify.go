@@ -294,13 +294,15 @@ func (w *watcher) poll(ctx context.Context, r replica, epoch string, since uint6
 	}
 	if r.host != "" {
 		req.Host = r.host
+		// The egress policy checks the name the replica was looked up for.
+		req = req.WithContext(scalers.WithEgressName(req.Context(), hostName(r.host)))
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "ebb-http-scaler")
 	req.Header.Set("Authorization", "Bearer "+w.token)
 	resp, err := client.Do(req)
 	if err != nil {
-		return a, err
+		return a, scalers.StripURL(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != nethttp.StatusOK {

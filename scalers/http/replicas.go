@@ -158,6 +158,14 @@ func (r *resolver) replicas(ctx context.Context, rawURL string) ([]replica, erro
 	return out, nil
 }
 
+// hostName is the name of a URL's host[:port].
+func hostName(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
 // replicaRoutes is one interceptor's answer.
 type replicaRoutes struct {
 	addr   string

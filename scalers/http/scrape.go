@@ -11,7 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+
 	nethttp "net/http"
 	"net/url"
 	"sort"
@@ -21,6 +21,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // Bounds of a scraped page. The page streams through a filter that keeps
@@ -52,46 +54,14 @@ type clientKey struct {
 	serverName string
 }
 
-func newClient(key clientKey) *nethttp.Client {
-	var tlsConfig *tls.Config
+func newClient(egress *scalers.Egress, key clientKey) *nethttp.Client {
+	tr := scalers.NewTransport(egress, 4, nil)
 	if key.serverName != "" {
-		tlsConfig = &tls.Config{ServerName: key.serverName, MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = &tls.Config{ServerName: key.serverName, MinVersion: tls.VersionTLS12}
 	}
-	return &nethttp.Client{
-		Transport: &nethttp.Transport{
-			Proxy:           proxyForHost,
-			TLSClientConfig: tlsConfig,
-			DialContext: (&net.Dialer{
-				Timeout:   10 * time.Second,
-				KeepAlive: 30 * time.Second,
-			}).DialContext,
-			MaxIdleConns:          64, // interceptor replicas are a host each
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: time.Minute,
-		},
-		CheckRedirect: func(req *nethttp.Request, via []*nethttp.Request) error {
-			if len(via) >= 3 {
-				return errors.New("stopped after 3 redirects")
-			}
-			return nil
-		},
-	}
-}
-
-// proxyForHost is http.ProxyFromEnvironment, deciding by the Host header
-// when a request to an interceptor replica went to its address, so that
-// NO_PROXY entries for the Service's name still apply.
-func proxyForHost(req *nethttp.Request) (*url.URL, error) {
-	if req.Host == "" || req.Host == req.URL.Host {
-		return nethttp.ProxyFromEnvironment(req)
-	}
-	u := *req.URL
-	u.Host = req.Host
-	r := *req
-	r.URL = &u
-	return nethttp.ProxyFromEnvironment(&r)
+	tr.MaxIdleConns = 64 // interceptor replicas are a host each
+	tr.ResponseHeaderTimeout = time.Minute
+	return scalers.NewHTTPClient(tr)
 }
 
 // page is one parsed scrape: the metric families by name, and when it was
@@ -122,7 +92,7 @@ func scrape(ctx context.Context, client *nethttp.Client, u, token, name string, 
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			err = ue.Err
+			err = scalers.TransportWords(ue.Err)
 		}
 		return nil, &transportError{err: err}
 	}

@@ -102,7 +102,7 @@ type coordEntry struct {
 // newClient builds the client of a cluster and connects to one of its
 // bootstrap servers, so that an unreachable cluster or bad credentials fail
 // here.
-func newClient(ctx context.Context, k clusterKey, tcp *atomic.Int32) (*client, error) {
+func newClient(ctx context.Context, k clusterKey, tcp *atomic.Int32, egress *scalers.Egress) (*client, error) {
 	cfg := k.config()
 	tlsCfg, err := cfg.tlsConfig()
 	if err != nil {
@@ -121,12 +121,11 @@ func newClient(ctx context.Context, k clusterKey, tcp *atomic.Int32) (*client, e
 			return nil, fmt.Errorf("preparing SASL %s: %w", k.sasl, err)
 		}
 	}
-	d := &net.Dialer{KeepAlive: 30 * time.Second}
 	c := &client{
 		bootstrap: cfg.BootstrapServers,
 		tls:       tlsCfg,
 		mech:      mech,
-		dial:      d.DialContext,
+		dial:      egress.Dialer(net.Dialer{KeepAlive: 30 * time.Second}),
 		now:       time.Now,
 		conns:     map[string]*brokerConn{},
 		brokers:   map[int32]string{},
@@ -744,7 +743,8 @@ func (c *client) authenticate(ctx context.Context, pc *protocol.Conn, fg *frameG
 		}
 		res := m.(*saslauthenticate.Response)
 		if res.ErrorCode != 0 {
-			return fmt.Errorf("%w (%s): %w", errAuth, res.ErrorMessage, kafkaError(res.ErrorCode))
+			// The broker's error message is its words: not repeated.
+			return fmt.Errorf("%w: %w", errAuth, kafkaError(res.ErrorCode))
 		}
 		if done, state, err = sess.Next(ctx, res.AuthBytes); err != nil {
 			return fmt.Errorf("%w: %v", errAuth, err)

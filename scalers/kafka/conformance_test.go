@@ -95,6 +95,8 @@ func TestConformance(t *testing.T) {
 		Bad:         bad,
 		Secrets:     []string{pass, testPKI(t).clientKeyPEM, testPKI(t).keyPassword},
 		Open:        typ.OpenConnections,
+		WithEgress:  func(e *scalers.Egress) scalers.Type { return kafka.NewTypeWithEgress(e) },
+		At:          func(addr string) scalers.Trigger { return with("bootstrapServers", addr) },
 	})
 }
 

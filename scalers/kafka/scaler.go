@@ -28,6 +28,7 @@ type Type struct {
 	probes       probers
 	probeBatches atomic.Int64     // batches started, for tests and benchmarks
 	now          func() time.Time // the clock of probe results and interest
+	egress       *scalers.Egress  // the operator's policy on the destinations dialled
 }
 
 var (
@@ -36,11 +37,17 @@ var (
 	_ scalers.Prober = (*scaler)(nil)
 )
 
-// NewType returns the kafka trigger type.
-func NewType() *Type {
-	t := &Type{now: time.Now}
+// NewType returns the kafka trigger type under the default egress policy
+// (tests).
+func NewType() *Type { return NewTypeWithEgress(scalers.DefaultEgress()) }
+
+// NewTypeWithEgress returns the kafka trigger type, whose clients connect
+// (to bootstrap servers and to the brokers they name) only where egress
+// allows.
+func NewTypeWithEgress(egress *scalers.Egress) *Type {
+	t := &Type{now: time.Now, egress: egress}
 	t.clients = scalers.NewPool(func(ctx context.Context, k clusterKey) (*client, error) {
-		return newClient(ctx, k, &t.conns)
+		return newClient(ctx, k, &t.conns, egress)
 	}, (*client).close)
 	return t
 }

@@ -133,6 +133,9 @@ func harden(dc *driver.Config) error {
 	default:
 		return fmt.Errorf("expected a TCP address, tcp(host:port), found network %q", dc.Net)
 	}
+	if dc.MultiStatements {
+		return fmt.Errorf("multiStatements=true is not allowed: the query runs alone in a read-only transaction")
+	}
 	if dc.AllowAllFiles {
 		return fmt.Errorf("allowAllFiles=true is not allowed: it lets the database server read the operator's files")
 	}

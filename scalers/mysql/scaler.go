@@ -8,6 +8,7 @@ import (
 	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -40,9 +41,17 @@ type Type struct {
 
 var _ scalers.Type = (*Type)(nil)
 
-// NewType returns the mysql trigger type.
-func NewType() *Type {
-	return &Type{dbs: scalers.NewPool(openDB, closeDB)}
+// NewType returns the mysql trigger type under the default egress policy
+// (tests).
+func NewType() *Type { return NewTypeWithEgress(scalers.DefaultEgress()) }
+
+// NewTypeWithEgress returns the mysql trigger type, whose pools connect only
+// where egress allows. The dialer is the connector's own (its DialFunc),
+// not one registered with the driver for every user of the process.
+func NewTypeWithEgress(egress *scalers.Egress) *Type {
+	return &Type{dbs: scalers.NewPool(func(ctx context.Context, dsn string) (*sql.DB, error) {
+		return openDB(ctx, egress, dsn)
+	}, closeDB)}
 }
 
 // Name implements scalers.Type.
@@ -96,10 +105,11 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 		Lease:           t.dbs.Acquire(dsn),
 		Run:             t.query,
 		ConnectionLevel: connectionLevel,
+		Describe:        describe,
 	}, nil
 }
 
-func openDB(_ context.Context, dsn string) (*sql.DB, error) {
+func openDB(_ context.Context, egress *scalers.Egress, dsn string) (*sql.DB, error) {
 	// The DSN comes from a validated trigger; the rules are applied again so
 	// that no other path opens a database without them.
 	dc, err := driver.ParseDSN(dsn)
@@ -109,6 +119,7 @@ func openDB(_ context.Context, dsn string) (*sql.DB, error) {
 	if err := harden(dc); err != nil {
 		return nil, err
 	}
+	dc.DialFunc = egress.Dialer(net.Dialer{KeepAlive: 30 * time.Second})
 	conn, err := driver.NewConnector(dc)
 	if err != nil {
 		return nil, errors.New("invalid DSN: " + scalers.RedactString(err.Error(), dsnSecrets(dsn, dc.Passwd)...))
@@ -156,8 +167,17 @@ func (t *Type) queryOnce(ctx context.Context, db *sql.DB, q string) (float64, er
 	return v, err
 }
 
+// queryOn runs q in a read-only transaction (START TRANSACTION READ ONLY;
+// the driver sends one statement at a time, multiStatements being off): a
+// query that writes fails with error 1792 and changes nothing, even with
+// credentials that may write. The transaction is rolled back.
 func queryOn(ctx context.Context, conn *sql.Conn, q string) (float64, error) {
-	rows, err := conn.QueryContext(ctx, q)
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
 		return 0, err
 	}
@@ -257,4 +277,32 @@ func (r *result) TypeName(i int) string {
 		return "unknown"
 	}
 	return cts[i].DatabaseTypeName()
+}
+
+// describe replaces the text of an error the server sent by its number and
+// SQLSTATE.
+func describe(err error) error {
+	var me *driver.MySQLError
+	if errors.As(err, &me) {
+		text := fmt.Sprintf("the server answered error %d", me.Number)
+		if name, ok := errorNames[me.Number]; ok {
+			text += " (" + name + ")"
+		}
+		return &sqlscaler.ServerError{Text: text + ", SQLSTATE " + sqlscaler.SQLState(string(me.SQLState[:])), Err: err}
+	}
+	return err
+}
+
+// errorNames names the MySQL and MariaDB errors a trigger's query most
+// often meets.
+var errorNames = map[uint16]string{
+	1044: "Access denied to the database",
+	1045: "Access denied: wrong user name or password",
+	1049: "unknown database",
+	1054: "unknown column",
+	1064: "SQL syntax error",
+	1142: "command denied: the user may not read the table",
+	1146: "the table doesn't exist",
+	1305: "the function doesn't exist",
+	1792: "a write in a READ ONLY transaction",
 }

@@ -175,6 +175,13 @@ func TestConformance(t *testing.T) {
 		Unreachable: unreachable,
 		Secrets:     []string{password},
 		Open:        typ.OpenConnections,
+		WithEgress:  func(e *scalers.Egress) scalers.Type { return mysql.NewTypeWithEgress(e) },
+		Hostile:     myHostile,
+		At: func(addr string) scalers.Trigger {
+			tr := trigger(map[string]string{"query": "SELECT 1", "queryValue": "5"})
+			tr.AuthParams = map[string]string{"connectionString": dsn(name, password, addr, myDB)}
+			return tr
+		},
 		Bad: []scalertest.BadMetadata{
 			{Name: "a trigger without a query", Trigger: with(base, "query", "<delete>"), Key: "query"},
 			{Name: "an empty query", Trigger: with(base, "query", " "), Key: "query"},
@@ -652,14 +659,16 @@ func TestIdenticalQueriesInFlightReachTheDatabaseOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := proxy.Queries() - before; got != 1 {
-		t.Errorf("%d concurrent reads of one query sent %d statements, want 1", triggers, got)
+	// A run is three statements: START TRANSACTION READ ONLY, the query,
+	// ROLLBACK.
+	if got := proxy.Queries() - before; got != 3 {
+		t.Errorf("%d concurrent reads of one query sent %d statements, want 3 (one run)", triggers, got)
 	}
 	other := scalertest.NewScaler(t, typ, hostTrigger(proxy.Port(), "SELECT 2"))
 	if r := mustRead(t, other); r.Value != 2 {
 		t.Errorf("Read = %+v, want 2", r)
 	}
-	if got := proxy.Queries() - before; got != 2 {
-		t.Errorf("after a different query, %d statements were sent, want 2", got)
+	if got := proxy.Queries() - before; got != 6 {
+		t.Errorf("after a different query, %d statements were sent, want 6 (two runs)", got)
 	}
 }

@@ -5,6 +5,7 @@ package natsjetstream
 import (
 	"testing"
 
+	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
@@ -48,8 +49,13 @@ func TestConformanceOverTheProtocol(t *testing.T) {
 			{Name: "an nkey seed that is not one", Trigger: trigger(valid, map[string]string{"nkeySeed": "SUnotaseed"}), Key: "nkeySeed"},
 			{Name: "a password without a user", Trigger: trigger(valid, map[string]string{"password": conformancePassword}), Key: "password"},
 		}...),
-		Secrets: []string{conformancePassword},
-		Open:    typ.OpenConnections,
+		Secrets:    []string{conformancePassword},
+		Open:       typ.OpenConnections,
+		WithEgress: func(e *scalers.Egress) scalers.Type { return NewTypeWithEgress(e) },
+		At: func(addr string) scalers.Trigger {
+			return trigger(scalertest.With(valid, "natsServerURL", "nats://"+addr), auth)
+		},
+		Hostile: natsHostile,
 	})
 }
 
@@ -76,7 +82,11 @@ func TestConformanceOverTheMonitoringEndpoint(t *testing.T) {
 			{Name: "a username with the monitoring endpoint", Trigger: trigger(valid, map[string]string{"username": "ebb", "password": "pw"}), Key: "username"},
 			{Name: "a token with the monitoring endpoint", Trigger: trigger(valid, map[string]string{"token": "t0ken"}), Key: "token"},
 		}...),
-		Open: typ.OpenConnections,
+		Open:       typ.OpenConnections,
+		WithEgress: func(e *scalers.Egress) scalers.Type { return NewTypeWithEgress(e) },
+		At: func(addr string) scalers.Trigger {
+			return trigger(scalertest.With(valid, "natsServerMonitoringEndpoint", addr), nil)
+		},
 	})
 }
 

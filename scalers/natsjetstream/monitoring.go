@@ -30,8 +30,8 @@ type monitorClient struct {
 var jszLimits = scalers.JSONLimits{Bytes: 16 << 20, Values: 500_000, Depth: 32}
 
 func (t *Type) openMonitor(_ context.Context, k monitorKey) (*monitorClient, error) {
-	tr := scalers.NewTransport(4, func() { t.dials.Add(1) })
-	return &monitorClient{key: k, client: &http.Client{Transport: tr}, transport: tr}, nil
+	tr := scalers.NewTransport(t.egress, 4, func() { t.dials.Add(1) })
+	return &monitorClient{key: k, client: scalers.NewHTTPClient(tr), transport: tr}, nil
 }
 
 func closeMonitor(c *monitorClient) { c.transport.CloseIdleConnections() }
@@ -112,7 +112,7 @@ func (v *accountView) consumer(p plan) (counts, error) {
 	case c.follower && c.leader == "":
 		return counts{}, fmt.Errorf("%s: %w: the consumer has no leader at the moment", what, ErrNotLeader)
 	case c.follower:
-		return counts{}, fmt.Errorf("%s: %w (the leader is %q), and a follower's counts lag behind the leader's: point natsServerMonitoringEndpoint at the leader's monitoring endpoint, or read over natsServerURL", what, ErrNotLeader, c.leader)
+		return counts{}, fmt.Errorf("%s: %w (the server is a follower), and a follower's counts lag behind the leader's: point natsServerMonitoringEndpoint at the leader's monitoring endpoint, or read over natsServerURL", what, ErrNotLeader)
 	}
 	return c.counts, nil
 }

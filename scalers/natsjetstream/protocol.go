@@ -55,14 +55,14 @@ type asyncError struct {
 // (wire.go), so nats.go is told to skip its own.
 type ctxDialer struct {
 	ctx     context.Context
-	secure  bool           // a tls:// URL among the servers
-	roots   *x509.CertPool // nil: the system's
+	dial    scalers.DialFunc // under the operator's egress policy
+	secure  bool             // a tls:// URL among the servers
+	roots   *x509.CertPool   // nil: the system's
 	lastErr atomic.Pointer[error]
 }
 
 func (d *ctxDialer) Dial(network, address string) (net.Conn, error) {
-	var nd net.Dialer
-	c, err := nd.DialContext(d.ctx, network, address)
+	c, err := d.dial(d.ctx, network, address)
 	if err != nil {
 		d.lastErr.Store(&err)
 		return nil, err
@@ -87,7 +87,7 @@ func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", k.servers, context.DeadlineExceeded)
 	}
 	c := &natsConn{}
-	dialer := &ctxDialer{ctx: ctx, secure: hasTLSURL(k.servers), roots: t.tlsRoots}
+	dialer := &ctxDialer{ctx: ctx, dial: t.egress.Dialer(net.Dialer{}), secure: hasTLSURL(k.servers), roots: t.tlsRoots}
 	opts := []nats.Option{
 		nats.Name(connectionName),
 		nats.NoReconnect(),
@@ -156,16 +156,55 @@ func (t *Type) openConn(ctx context.Context, k connKey) (*natsConn, error) {
 }
 
 func describeConnectError(err error, d *ctxDialer, servers string) error {
+	// nats.go gives a -ERR the server sends while connecting as a new error
+	// with the server's words: only its kind is told.
+	lower := strings.ToLower(err.Error())
 	switch {
-	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked):
-		return fmt.Errorf("connecting to %s: the server refused the credentials (%s)", servers, strings.TrimPrefix(err.Error(), "nats: "))
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		strings.HasPrefix(lower, "nats: authorization violation"), strings.HasPrefix(lower, "nats: authentication"),
+		strings.HasPrefix(lower, "nats: user authentication"):
+		return fmt.Errorf("connecting to %s: the server refused the credentials", servers)
 	case errors.Is(err, nats.ErrNoServers):
 		if last := d.lastErr.Load(); last != nil {
 			return fmt.Errorf("connecting to %s: %w", servers, *last)
 		}
 		return fmt.Errorf("connecting to %s: no server answered", servers)
 	}
-	return fmt.Errorf("connecting to %s: %w", servers, err)
+	return fmt.Errorf("connecting to %s: %w", servers, natsWords(err))
+}
+
+// natsOwn are nats.go's errors whose text is its own.
+var natsOwn = []error{
+	nats.ErrConnectionClosed, nats.ErrTimeout, nats.ErrNoServers, nats.ErrNoResponders,
+	nats.ErrAuthorization, nats.ErrAuthExpired, nats.ErrAuthRevoked, nats.ErrPermissionViolation,
+	nats.ErrStaleConnection, nats.ErrMaxConnectionsExceeded, nats.ErrSecureConnRequired,
+	nats.ErrSecureConnWanted, nats.ErrMaxPayload, nats.ErrConnectionDraining, nats.ErrDrainTimeout,
+	nats.ErrBadSubject, nats.ErrInvalidConnection, nats.ErrNoInfoReceived, nats.ErrInvalidContext,
+}
+
+// natsWords returns err in words that hold no byte the server sent: one of
+// nats.go's own errors by its text alone (nats.go appends what the server
+// said to some), a dial or wire failure as it is, anything else as "the
+// server answered with an error". errors.Is still sees err.
+func natsWords(err error) error {
+	var op *net.OpError
+	var tooLarge *scalers.TooLargeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &op), errors.As(err, &tooLarge), errors.Is(err, errNotNATS),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return err
+	}
+	if w := scalers.CertificateWords(err); w != err {
+		return w
+	}
+	for _, own := range natsOwn {
+		if errors.Is(err, own) {
+			return scalers.Reword(err, own.Error())
+		}
+	}
+	return scalers.Reword(err, "the server answered with an error")
 }
 
 func closeConn(c *natsConn) { c.nc.Close() }
@@ -233,10 +272,10 @@ func (s *scaler) readProtocol(ctx context.Context) (counts, error) {
 			}
 		case ctx.Err() != nil:
 			if ae := c.lastErr.Load(); ae != nil && !ae.at.Before(start) {
-				return counts{}, fmt.Errorf("reading %s: %w (the server reported: %s)", what, ctx.Err(), serverSaid(ae.err))
+				return counts{}, fmt.Errorf("reading %s: %w (the server reported: %s)", what, ctx.Err(), natsWords(ae.err))
 			}
 		}
-		return counts{}, fmt.Errorf("reading %s: %w", what, err)
+		return counts{}, fmt.Errorf("reading %s: %w", what, natsWords(err))
 	}
 	var info consumerInfo
 	if err := scalers.DecodeJSON(msg.Data, consumerInfoLimits, &info); err != nil {
@@ -251,21 +290,13 @@ func (s *scaler) readProtocol(ctx context.Context) (counts, error) {
 		case jetstream.JSErrCodeJetStreamNotEnabledForAccount, jetstream.JSErrCodeJetStreamNotEnabled:
 			return counts{}, fmt.Errorf("reading %s: %w for the account", what, ErrJetStreamNotEnabled)
 		}
-		return counts{}, fmt.Errorf("reading %s: the JetStream API answered %d (error %d): %s", what, e.Code, e.ErrCode, e.Description)
+		// The description is the server's words: not repeated.
+		return counts{}, fmt.Errorf("reading %s: the JetStream API answered code %d (error code %d)", what, e.Code, e.ErrCode)
 	}
 	if info.Name != p.consumer || info.Stream != p.stream {
-		return counts{}, fmt.Errorf("reading %s: the JetStream API answered for consumer %q of stream %q", what, info.Name, info.Stream)
+		return counts{}, fmt.Errorf("reading %s: the JetStream API answered for another consumer", what)
 	}
 	return counts{pending: info.NumPending, ackPending: info.NumAckPending}, nil
-}
-
-// serverSaid is the server's own words in an asynchronous error.
-func serverSaid(err error) string {
-	msg := err.Error()
-	if errors.Is(err, nats.ErrPermissionViolation) {
-		msg = strings.TrimPrefix(msg, nats.ErrPermissionViolation.Error()+": ")
-	}
-	return strings.TrimPrefix(msg, "nats: ")
 }
 
 // invalidate drops c from the pool, even when ctx is already done.

@@ -53,6 +53,8 @@ type Type struct {
 	// tlsRoots, when set (by tests), replace the system's roots for tls://
 	// servers.
 	tlsRoots *x509.CertPool
+	// egress is the operator's policy on the destinations dialled.
+	egress *scalers.Egress
 }
 
 var (
@@ -60,9 +62,14 @@ var (
 	_ scalers.Scaler = (*scaler)(nil)
 )
 
-// NewType returns the nats-jetstream Type with empty pools.
-func NewType() *Type {
-	t := &Type{}
+// NewType returns the nats-jetstream Type with empty pools, under the
+// default egress policy (tests).
+func NewType() *Type { return NewTypeWithEgress(scalers.DefaultEgress()) }
+
+// NewTypeWithEgress returns the nats-jetstream Type with empty pools, whose
+// connections and monitoring requests go only where egress allows.
+func NewTypeWithEgress(egress *scalers.Egress) *Type {
+	t := &Type{egress: egress}
 	t.conns = scalers.NewPool(t.openConn, closeConn)
 	t.monitors = scalers.NewPool(t.openMonitor, closeMonitor)
 	return t

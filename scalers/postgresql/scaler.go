@@ -55,9 +55,16 @@ type poolKey struct {
 	password string
 }
 
-// NewType returns the postgresql trigger type.
-func NewType() *Type {
-	return &Type{pools: scalers.NewPool(openPool, closePool)}
+// NewType returns the postgresql trigger type under the default egress
+// policy (tests).
+func NewType() *Type { return NewTypeWithEgress(scalers.DefaultEgress()) }
+
+// NewTypeWithEgress returns the postgresql trigger type, whose pools connect
+// only where egress allows.
+func NewTypeWithEgress(egress *scalers.Egress) *Type {
+	return &Type{pools: scalers.NewPool(func(ctx context.Context, key poolKey) (*pgxpool.Pool, error) {
+		return openPool(ctx, egress, key)
+	}, closePool)}
 }
 
 // Name implements scalers.Type.
@@ -106,10 +113,11 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 		Lease:           t.pools.Acquire(key),
 		Run:             query,
 		ConnectionLevel: connectionLevel,
+		Describe:        describe,
 	}, nil
 }
 
-func openPool(ctx context.Context, key poolKey) (*pgxpool.Pool, error) {
+func openPool(ctx context.Context, egress *scalers.Egress, key poolKey) (*pgxpool.Pool, error) {
 	// The key comes from a validated trigger; the allow-list is checked again
 	// so that no other path can make pgx read the operator's files.
 	cc, err := pgx.ParseConfigWithOptions(key.conn, pgx.ParseConfigOptions{
@@ -128,6 +136,11 @@ func openPool(ctx context.Context, key poolKey) (*pgxpool.Pool, error) {
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = applicationName
 	}
+	// Every connection, to the host and to its fallbacks, goes through the
+	// egress policy, which sees the name asked for: the lookup is left to
+	// the dialer (a name resolves there, and its addresses are checked).
+	cc.DialFunc = pgconn.DialFunc(egress.Dialer(net.Dialer{KeepAlive: 5 * time.Minute}))
+	cc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
 	// One round trip per read, no prepared statements: works through
 	// PgBouncer in transaction mode too.
 	cc.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
@@ -156,8 +169,22 @@ func openPool(ctx context.Context, key poolKey) (*pgxpool.Pool, error) {
 // flight on it end, and Lease.Invalidate and Release must not.
 func closePool(p *pgxpool.Pool) { go p.Close() }
 
+// query runs q in a read-only transaction, over the extended protocol so
+// that it is one statement (a "COMMIT; INSERT ..." cannot leave the
+// transaction): a query that writes fails with SQLSTATE 25006 and changes
+// nothing, even with credentials that may write. The transaction is rolled
+// back.
 func query(ctx context.Context, pool *pgxpool.Pool, q string) (float64, error) {
-	rows, err := pool.Query(ctx, q)
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelGrace+time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
+	rows, err := tx.Query(ctx, q, pgx.QueryExecModeExec)
 	if err != nil {
 		return 0, err
 	}
@@ -213,4 +240,14 @@ func (r result) TypeName(i int) string {
 		}
 	}
 	return "oid " + strconv.FormatUint(uint64(fds[i].DataTypeOID), 10)
+}
+
+// describe replaces the text of an error the server sent (its message,
+// detail and hint) by its SQLSTATE.
+func describe(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return &sqlscaler.ServerError{Text: "the server answered SQLSTATE " + sqlscaler.SQLState(pe.Code), Err: err}
+	}
+	return err
 }

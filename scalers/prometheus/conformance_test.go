@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"testing"
 
+	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/scalertest"
 	"github.com/ebbscale/ebb/tests/promharness"
 )
@@ -44,6 +45,8 @@ func TestConformance(t *testing.T) {
 		Unreachable: trigger(valid("serverAddress", "http://"+deadAddress(t)), creds),
 		Secrets:     []string{password, token, urlPassword},
 		Open:        typ.OpenConnections,
+		WithEgress:  func(e *scalers.Egress) scalers.Type { return NewTypeWithEgress(e) },
+		At:          func(addr string) scalers.Trigger { return trigger(valid("serverAddress", "http://"+addr), creds) },
 		Bad: []scalertest.BadMetadata{
 			bad("a missing serverAddress", "serverAddress", valid("serverAddress", "<unset>"), nil),
 			bad("a serverAddress that is not a URL", "serverAddress", valid("serverAddress", "prometheus:9090"), nil),

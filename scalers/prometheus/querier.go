@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -41,36 +40,17 @@ type clientKey struct {
 	unsafeSSL   bool
 }
 
-func newClient(key clientKey) *http.Client {
-	tr := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          8,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		TLSClientConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			// The user asked for it with unsafeSsl: "true".
-			InsecureSkipVerify: key.unsafeSSL, //nolint:gosec
-		},
+func newClient(egress *scalers.Egress, key clientKey) *http.Client {
+	tr := scalers.NewTransport(egress, 8, nil)
+	tr.MaxIdleConns = 8
+	tr.TLSClientConfig = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// The user asked for it with unsafeSsl: "true".
+		InsecureSkipVerify: key.unsafeSSL, //nolint:gosec
 	}
-	return &http.Client{
-		Transport: tr,
-		// The context bounds each request; a redirect to another host drops
-		// the Authorization header (net/http's rule).
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 5 {
-				return errors.New("stopped after 5 redirects")
-			}
-			return nil
-		},
-	}
+	// The context bounds each request; redirects stay on the server's host
+	// (scalers.CheckRedirect), so credentials go nowhere else.
+	return scalers.NewHTTPClient(tr)
 }
 
 // httpQuerier is a querier over GET <serverAddress>/api/v1/query, on the
@@ -150,7 +130,7 @@ func (q *httpQuerier) transportError(err error) error {
 func (q *httpQuerier) unwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		return scalers.TransportWords(ue.Err)
 	}
 	return err
 }

@@ -28,11 +28,16 @@ type Type struct {
 
 var _ scalers.Type = (*Type)(nil)
 
-// NewType returns the prometheus trigger type.
-func NewType() *Type {
+// NewType returns the prometheus trigger type under the default egress
+// policy (tests).
+func NewType() *Type { return NewTypeWithEgress(scalers.DefaultEgress()) }
+
+// NewTypeWithEgress returns the prometheus trigger type, whose clients
+// connect only where egress allows.
+func NewTypeWithEgress(egress *scalers.Egress) *Type {
 	return &Type{
 		clients: scalers.NewPool(
-			func(_ context.Context, key clientKey) (*http.Client, error) { return newClient(key), nil },
+			func(_ context.Context, key clientKey) (*http.Client, error) { return newClient(egress, key), nil },
 			func(c *http.Client) { c.CloseIdleConnections() },
 		),
 	}

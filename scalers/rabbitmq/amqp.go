@@ -74,8 +74,7 @@ func (t *Type) openAMQP(ctx context.Context, k amqpKey) (*amqpConn, error) {
 		Properties: props,
 		Locale:     "en_US",
 		Dial: func(network, addr string) (net.Conn, error) {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
+			c, err := t.egress.Dialer(net.Dialer{})(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
@@ -142,12 +141,12 @@ func describeDialError(err error, k amqpKey) error {
 	if errors.As(err, &ae) {
 		switch {
 		case ae == amqp.ErrVhost || strings.Contains(ae.Reason, "vhost"):
-			return fmt.Errorf("connecting to %s: vhost %q: %w (%s)", k.addr, k.vhost, ErrVhostNotFound, ae.Reason)
+			return fmt.Errorf("connecting to %s: vhost %q: %w", k.addr, k.vhost, ErrVhostNotFound)
 		case ae == amqp.ErrCredentials || ae.Code == amqp.AccessRefused:
-			return fmt.Errorf("connecting to %s: the broker refused the credentials: %s", k.addr, ae.Reason)
+			return fmt.Errorf("connecting to %s: the broker refused the credentials", k.addr)
 		}
 	}
-	return fmt.Errorf("connecting to %s: %w", k.addr, err)
+	return fmt.Errorf("connecting to %s: %w", k.addr, brokerWords(err))
 }
 
 func closeAMQP(c *amqpConn) {
@@ -249,7 +248,7 @@ func (s *scaler) readAMQP(ctx context.Context) (float64, error) {
 		if c.conn.IsClosed() || errors.Is(r.err, amqp.ErrClosed) || (ae != nil && !ae.Recover) {
 			s.invalidateAMQP(ctx, c)
 		}
-		return 0, fmt.Errorf("reading queue %q in vhost %q at %s: %w", s.plan.queue, k.vhost, k.addr, r.err)
+		return 0, fmt.Errorf("reading queue %q in vhost %q at %s: %w", s.plan.queue, k.vhost, k.addr, brokerWords(r.err))
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			// The broker did not answer in time: the connection may be
@@ -267,3 +266,34 @@ func (s *scaler) invalidateAMQP(ctx context.Context, c *amqpConn) {
 	defer cancel()
 	s.amqpLease.Invalidate(ictx, c, sameAMQP)
 }
+
+// brokerWords returns err with the text of an error the broker sent (an
+// AMQP close with its reply text) replaced by its reply code: the reply
+// text is the server's, and no byte of a tenant's server reaches a status.
+// errors.Is and errors.As still see err.
+func brokerWords(err error) error {
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || !ae.Server {
+		return err
+	}
+	return &brokerError{code: ae.Code, err: err}
+}
+
+type brokerError struct {
+	code int
+	err  error
+}
+
+func (e *brokerError) Error() string {
+	what := "channel"
+	if isConnectionCode(e.code) {
+		what = "connection"
+	}
+	return fmt.Sprintf("the broker closed the %s with AMQP reply code %d", what, e.code)
+}
+
+func (e *brokerError) Unwrap() error { return e.err }
+
+// isConnectionCode says whether an AMQP reply code closes the connection
+// (the hard errors, 320 and 500-541) rather than a channel.
+func isConnectionCode(code int) bool { return code == amqp.ConnectionForced || code >= 500 }

@@ -5,6 +5,7 @@ package rabbitmq
 import (
 	"testing"
 
+	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
@@ -30,8 +31,13 @@ func TestConformanceOverAMQP(t *testing.T) {
 			{Name: "protocol http with an AMQP host", Trigger: trigger(scalertest.With(valid, "protocol", "http"), auth), Key: "protocol"},
 			{Name: "protocol amqp with a MessageRate mode", Trigger: trigger(scalertest.With(valid, "protocol", "amqp", "mode", "MessageRate"), auth), Key: "mode"},
 		}...),
-		Secrets: []string{conformancePassword},
-		Open:    typ.OpenConnections,
+		Secrets:    []string{conformancePassword},
+		Open:       typ.OpenConnections,
+		WithEgress: func(e *scalers.Egress) scalers.Type { return NewTypeWithEgress(e) },
+		At: func(addr string) scalers.Trigger {
+			return trigger(scalertest.With(valid, "host", "amqp://"+addr+"/"), auth)
+		},
+		Hostile: amqpHostile,
 	})
 }
 
@@ -55,8 +61,12 @@ func TestConformanceOverTheManagementAPI(t *testing.T) {
 			{Name: "a page size of zero", Trigger: trigger(scalertest.With(valid, "useRegex", "true", "pageSize", "0"), auth), Key: "pageSize"},
 			{Name: "a page size that is not a number", Trigger: trigger(scalertest.With(valid, "pageSize", "many"), auth), Key: "pageSize"},
 		}...),
-		Secrets: []string{conformancePassword},
-		Open:    typ.OpenConnections,
+		Secrets:    []string{conformancePassword},
+		Open:       typ.OpenConnections,
+		WithEgress: func(e *scalers.Egress) scalers.Type { return NewTypeWithEgress(e) },
+		At: func(addr string) scalers.Trigger {
+			return trigger(scalertest.With(valid, "host", "http://"+addr+"/"), auth)
+		},
 	})
 }
 

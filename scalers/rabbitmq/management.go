@@ -4,7 +4,6 @@ package rabbitmq
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,8 +45,8 @@ var managementLimits = scalers.JSONLimits{Bytes: 8 << 20, Values: 500_000, Depth
 const maxPages = 200
 
 func (t *Type) openHTTP(_ context.Context, k httpKey) (*httpClient, error) {
-	tr := scalers.NewTransport(8, func() { t.dials.Add(1) })
-	return &httpClient{key: k, client: &http.Client{Transport: tr}, transport: tr}, nil
+	tr := scalers.NewTransport(t.egress, 8, func() { t.dials.Add(1) })
+	return &httpClient{key: k, client: scalers.NewHTTPClient(tr), transport: tr}, nil
 }
 
 func closeHTTP(c *httpClient) { c.transport.CloseIdleConnections() }
@@ -76,8 +75,7 @@ const queueColumns = "name,messages,messages_ready,message_stats.publish_details
 
 // statusError is a management API answer other than 200.
 type statusError struct {
-	code   int
-	reason string
+	code int
 }
 
 func (e *statusError) Error() string {
@@ -87,10 +85,9 @@ func (e *statusError) Error() string {
 	case http.StatusForbidden:
 		return "the management API user may not read this (HTTP 403)"
 	}
-	if e.reason != "" {
-		return fmt.Sprintf("the management API answered HTTP %d: %s", e.code, e.reason)
-	}
-	return fmt.Sprintf("the management API answered HTTP %d", e.code)
+	// The server's reason is not repeated: no byte a tenant's server sends
+	// reaches a status.
+	return fmt.Sprintf("the management API answered HTTP %d %s", e.code, http.StatusText(e.code))
 }
 
 // get fetches base+path (path already escaped, with its query) into out.
@@ -105,22 +102,14 @@ func (c *httpClient) get(ctx context.Context, path string, out any) error {
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return err
+		return scalers.StripURL(err) // the URL may be a redirect's Location
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		var body struct {
-			Reason string `json:"reason"`
-		}
-		_ = json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&body)
-		reason := body.Reason
-		if len(reason) > 200 {
-			reason = reason[:200]
-		}
-		return &statusError{code: resp.StatusCode, reason: reason}
+		return &statusError{code: resp.StatusCode}
 	}
 	if err := scalers.ReadJSON(resp.Body, managementLimits, out); err != nil {
 		return fmt.Errorf("decoding the management API's answer: %w", err)

@@ -43,6 +43,9 @@ type Type struct {
 	// that reached the broker, for tests and benchmarks.
 	dials   atomic.Int64
 	queries atomic.Int64
+
+	// egress is the operator's policy on the destinations dialled.
+	egress *scalers.Egress
 }
 
 var (
@@ -51,9 +54,14 @@ var (
 	_ scalers.Prober = (*scaler)(nil)
 )
 
-// NewType returns the rabbitmq Type with empty pools.
-func NewType() *Type {
-	t := &Type{}
+// NewType returns the rabbitmq Type with empty pools, under the default
+// egress policy (tests).
+func NewType() *Type { return NewTypeWithEgress(scalers.DefaultEgress()) }
+
+// NewTypeWithEgress returns the rabbitmq Type with empty pools, whose AMQP
+// connections and management API requests go only where egress allows.
+func NewTypeWithEgress(egress *scalers.Egress) *Type {
+	t := &Type{egress: egress}
 	t.amqpPool = scalers.NewPool(t.openAMQP, closeAMQP)
 	t.httpPool = scalers.NewPool(t.openHTTP, closeHTTP)
 	t.probes = newBatcher(t)

@@ -124,8 +124,7 @@ func (c *client) dialer(tcfg *tls.Config) func(ctx context.Context, network, add
 }
 
 func (c *client) connect(ctx context.Context, network, addr string, tcfg *tls.Config) (net.Conn, error) {
-	d := net.Dialer{KeepAlive: 30 * time.Second}
-	conn, err := d.DialContext(ctx, network, addr)
+	conn, err := c.sh.egress.Dialer(net.Dialer{KeepAlive: 30 * time.Second})(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +232,7 @@ func (c *client) readAll(ctx context.Context, qs []query) ([]result, error) {
 		// set-up: AUTH, SELECT): every query failed the same way. Exec
 		// reports the error of a set-up step without setting it on the
 		// commands, which would read as zeros.
-		return nil, err
+		return nil, serverWords(err)
 	}
 	out := make([]result, len(qs))
 	for i, q := range qs {
@@ -252,7 +251,7 @@ func (c *client) readAll(ctx context.Context, qs []query) ([]result, error) {
 			v, err = c.lag(ctx, q, cmd, length)
 		}
 		if err != nil {
-			out[i].err = c.explain(ctx, q, err)
+			out[i].err = c.explain(ctx, q, serverWords(err))
 			continue
 		}
 		out[i].v = float64(v)
@@ -288,7 +287,7 @@ func (c *client) lag(ctx context.Context, q query, cmd *goredis.Cmd, length int6
 		c.sh.queries.Add(1)
 		entries, err := c.rdb.XRangeN(ctx, q.key, "("+g.lastDeliveredID, "+", lagScanLimit).Result()
 		if err != nil {
-			return 0, fmt.Errorf("counting the entries of stream %q after its group's last-delivered-id: %w", q.key, err)
+			return 0, fmt.Errorf("counting the entries of stream %q after its group's last-delivered-id: %w", q.key, serverWords(err))
 		}
 		if len(entries) < lagScanLimit {
 			return int64(len(entries)), nil
@@ -324,6 +323,9 @@ func (c *client) explain(ctx context.Context, q query, err error) error {
 	case terr != nil:
 		return fmt.Errorf("stream %q has no consumer group %q, or does not exist: %w", q.key, q.group, ErrNoGroup)
 	case typ != want && typ != "none":
+		if !knownTypes[typ] {
+			typ = "value of another type" // the server's word, not repeated
+		}
 		return fmt.Errorf("key %q holds a %s, not a %s: %w", q.key, typ, want, ErrWrongType)
 	case typ == "none":
 		return fmt.Errorf("stream %q does not exist, so neither does its consumer group %q: %w", q.key, q.group, ErrNoGroup)
@@ -331,6 +333,34 @@ func (c *client) explain(ctx context.Context, q query, err error) error {
 		return fmt.Errorf("stream %q has no consumer group %q (XGROUP CREATE makes one): %w", q.key, q.group, ErrNoGroup)
 	}
 }
+
+// knownTypes are the answers of TYPE that an error may repeat.
+var knownTypes = map[string]bool{"string": true, "list": true, "set": true, "zset": true, "hash": true, "stream": true}
+
+// serverWords returns err with the text of an error reply of the server
+// replaced by its code (ERR, WRONGTYPE, NOAUTH...), when that is a short
+// upper-case word, and nothing else: the rest is the server's words, and no
+// byte of a tenant's server reaches a status. errors.As and
+// goredis.HasErrorPrefix still see the reply.
+func serverWords(err error) error {
+	var re goredis.Error
+	if err == nil || !errors.As(err, &re) {
+		return err
+	}
+	code, _, _ := strings.Cut(re.Error(), " ")
+	if len(code) == 0 || len(code) > 16 || strings.TrimLeft(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		code = "an error"
+	}
+	return &replyError{text: "the server answered " + code, err: err}
+}
+
+type replyError struct {
+	text string
+	err  error
+}
+
+func (e *replyError) Error() string { return e.text }
+func (e *replyError) Unwrap() error { return e.err }
 
 // isRedisError reports whether err is an error reply of the server (as
 // opposed to a failure to reach it).

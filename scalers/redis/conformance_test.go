@@ -33,8 +33,11 @@ func TestConformanceOfTheRedisListTrigger(t *testing.T) {
 			bad("a negative activation list length", "activationListLength", scalertest.With(valid, "activationListLength", "-1")),
 			bad("a streams key on a list trigger", "stream", scalertest.With(valid, "stream", "s")),
 		}...),
-		Secrets: []string{password},
-		Open:    lists.OpenConnections,
+		Secrets:    []string{password},
+		Open:       lists.OpenConnections,
+		WithEgress: func(e *scalers.Egress) scalers.Type { l, _ := NewTypesWithEgress(e); return l },
+		At:         func(addr string) scalers.Trigger { return listTrigger(scalertest.With(valid, "address", addr), auth) },
+		Hostile:    redisHostile,
 	})
 }
 
@@ -68,8 +71,11 @@ func TestConformanceOfTheRedisStreamsTrigger(t *testing.T) {
 					bad("an activation lag count that is not a number", "activationLagCount", scalertest.With(valid, "activationLagCount", "x")),
 					bad("a list key on a streams trigger", "listName", scalertest.With(valid, "listName", "l")),
 				}...),
-				Secrets: []string{password},
-				Open:    streams.OpenConnections,
+				Secrets:    []string{password},
+				Open:       streams.OpenConnections,
+				WithEgress: func(e *scalers.Egress) scalers.Type { _, s := NewTypesWithEgress(e); return s },
+				At:         func(addr string) scalers.Trigger { return streamTrigger(scalertest.With(valid, "address", addr), auth) },
+				Hostile:    redisHostile,
 			})
 		})
 	}

@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/scalertest"
 	"github.com/ebbscale/ebb/tests/faultproxy"
 )
@@ -45,7 +46,7 @@ func TestTheLagOfAServerWithoutLagIsAnError(t *testing.T) {
 	// would be a zero for an error.
 	cmd := goredis.NewCmd(context.Background())
 	cmd.SetVal([]any{[]any{"name", "g", "consumers", int64(0), "pending", int64(0), "last-delivered-id", "0-0"}})
-	c := &client{sh: newShared("unused")}
+	c := &client{sh: newShared("unused", scalers.DefaultEgress())}
 	if _, err := c.lag(context.Background(), query{kind: kindLag, key: "s", group: "g"}, cmd, 5); !errors.Is(err, ErrNoLag) {
 		t.Errorf("lag of a reply without lag = %v, want ErrNoLag", err)
 	}

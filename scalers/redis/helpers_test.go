@@ -180,7 +180,7 @@ func (a *admin) connections(name string) int {
 func testTypes(t testing.TB) (*ListType, *StreamType, string) {
 	t.Helper()
 	name := unique("client")
-	sh := newShared(name)
+	sh := newShared(name, scalers.DefaultEgress())
 	return &ListType{sh}, &StreamType{sh}, name
 }
 

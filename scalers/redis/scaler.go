@@ -18,6 +18,8 @@ const clientName = "ebb"
 // shared is what the two trigger types share: one client per (server,
 // database, credentials, TLS settings) and the merging of identical reads.
 type shared struct {
+	// egress is the operator's policy on the destinations dialled.
+	egress  *scalers.Egress
 	clients *scalers.Pool[connKey, *client]
 	reads   scalers.Coalescer[float64]
 	probes  *batcher
@@ -48,13 +50,18 @@ var (
 // NewTypes returns the redis and redis-streams trigger types. They share one
 // pool of clients, so list and stream triggers on one Redis server hold one
 // client between them.
-func NewTypes() (*ListType, *StreamType) {
-	sh := newShared(clientName)
+// They use the default egress policy (tests).
+func NewTypes() (*ListType, *StreamType) { return NewTypesWithEgress(scalers.DefaultEgress()) }
+
+// NewTypesWithEgress returns the redis and redis-streams trigger types,
+// whose clients connect only where egress allows.
+func NewTypesWithEgress(egress *scalers.Egress) (*ListType, *StreamType) {
+	sh := newShared(clientName, egress)
 	return &ListType{sh}, &StreamType{sh}
 }
 
-func newShared(name string) *shared {
-	sh := &shared{clientName: name}
+func newShared(name string, egress *scalers.Egress) *shared {
+	sh := &shared{clientName: name, egress: egress}
 	sh.clients = scalers.NewPool(sh.newClient, (*client).close)
 	sh.probes = newBatcher(sh)
 	return sh

@@ -14,7 +14,9 @@
 // unreachable source is an error (never a zero, never a panic) within a
 // bounded time, that cancelled contexts are honoured, that concurrent reads
 // are safe, that triggers on one source share one pooled connection, that
-// Close releases it, and that no secret appears in error text.
+// Close releases it, that no secret appears in error text, that the
+// operator's egress policy refuses a denied destination before any byte is
+// sent, and that no byte a hostile server sends reaches an error.
 package scalertest
 
 import (
@@ -53,13 +55,22 @@ type Suite struct {
 	Open func() int
 	// ReadTimeout bounds a read of the unreachable source; 20 s by default.
 	ReadTimeout time.Duration
+	// WithEgress builds a new Type like Type under an egress policy, as the
+	// operator does (NewTypeWithEgress).
+	WithEgress func(*scalers.Egress) scalers.Type
+	// At returns Valid aimed at addr (host:port) on Valid's protocol, with
+	// its credentials: the suite aims it at denied and hostile servers.
+	At func(addr string) scalers.Trigger
+	// Hostile lists servers that speak the source's protocol with Marker in
+	// all their text; the suite adds generic ones (genericHostile).
+	Hostile []HostileReply
 }
 
 // Run runs the conformance suite.
 func Run(t *testing.T, s Suite) {
 	t.Helper()
-	if s.Type == nil || s.Open == nil {
-		t.Fatal("scalertest: Suite needs Type and Open")
+	if s.Type == nil || s.Open == nil || s.WithEgress == nil || s.At == nil {
+		t.Fatal("scalertest: Suite needs Type, Open, WithEgress and At")
 	}
 	if s.ReadTimeout == 0 {
 		s.ReadTimeout = 20 * time.Second
@@ -155,6 +166,9 @@ func Run(t *testing.T, s Suite) {
 			t.Fatal("Read past its deadline returned no error")
 		}
 	})
+
+	checkEgress(t, s)
+	checkHostile(t, s)
 
 	t.Run("concurrent reads are safe and share one connection", func(t *testing.T) {
 		before := s.Open()

@@ -38,6 +38,11 @@ type Scaler[K comparable, P comparable] struct {
 	// an error the server returned for the query, not a result of the wrong
 	// shape, not the end of the read's own context.
 	ConnectionLevel func(ctx context.Context, err error) bool
+	// Describe rewrites an error so that no text the server sent remains
+	// in it (its message, its detail): a tenant may point the trigger at a
+	// server of their own, and the error becomes a status. Nil keeps errors
+	// as they are.
+	Describe func(err error) error
 }
 
 var _ scalers.Scaler = (*Scaler[string, *int])(nil)
@@ -77,6 +82,9 @@ func (s *Scaler[K, P]) run(ctx context.Context) (float64, error) {
 // if the driver reported the cancelled statement or the broken connection in
 // its own words.
 func (s *Scaler[K, P]) fail(ctx context.Context, err error) error {
+	if s.Describe != nil {
+		err = s.Describe(err)
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		err = fmt.Errorf("%w (%w)", ctxErr, err)
 	}
@@ -88,4 +96,52 @@ func (s *Scaler[K, P]) fail(ctx context.Context, err error) error {
 func (s *Scaler[K, P]) Close() error {
 	s.Lease.Release()
 	return nil
+}
+
+// ServerError is an error a database server returned, told by its codes
+// alone: its text is Text, made by Ebb, and it unwraps to the driver's
+// error (whose text holds the server's words).
+type ServerError struct {
+	Text string
+	Err  error
+}
+
+func (e *ServerError) Error() string { return e.Text }
+func (e *ServerError) Unwrap() error { return e.Err }
+
+// SQLState returns code when it is a well-formed SQLSTATE (five digits or
+// upper-case letters), "?????" otherwise, with its condition's name when it
+// is one of the common ones.
+func SQLState(code string) string {
+	if len(code) != 5 {
+		return "?????"
+	}
+	for _, c := range code {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
+			return "?????"
+		}
+	}
+	if name, ok := sqlStates[code]; ok {
+		return code + " (" + name + ")"
+	}
+	return code
+}
+
+// sqlStates names the SQLSTATEs a trigger's query most often meets.
+var sqlStates = map[string]string{
+	"25006": "read-only SQL transaction: the query tried to write",
+	"22012": "division by zero",
+	"28000": "invalid authorization specification",
+	"28P01": "invalid password",
+	"3D000": "invalid catalog name: no such database",
+	"42000": "syntax error or access rule violation",
+	"42501": "insufficient privilege",
+	"42601": "syntax error",
+	"42703": "undefined column",
+	"42883": "undefined function",
+	"42P01": "undefined table",
+	"42S02": "base table or view not found",
+	"42S22": "column not found",
+	"57014": "query canceled",
+	"HY000": "general error",
 }

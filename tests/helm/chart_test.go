@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -217,6 +218,14 @@ var options = []option{
 			t.Errorf("operator args = %v, want --cta-open-by-default=true", a)
 		}
 	}},
+	{"an egress policy", map[string]any{"egress": map[string]any{"allow": []any{"10.0.0.0/8", "*.svc.cluster.local"}, "deny": []any{"10.96.0.1"}, "allowLinkLocal": true}}, func(t *testing.T, r *helm.Rendered) {
+		a := args(t, r)
+		for _, want := range []string{"--egress-allow=10.0.0.0/8,*.svc.cluster.local", "--egress-deny=10.96.0.1", "--egress-allow-link-local=true"} {
+			if !slices.Contains(a, want) {
+				t.Errorf("args %v lack %s", a, want)
+			}
+		}
+	}},
 	{"cert-manager issues the adapter's and the webhook's certificate and injects the CA", map[string]any{"certManager": map[string]any{"enabled": true}}, func(t *testing.T, r *helm.Rendered) {
 		crt := find(t, r, "Certificate", "ebb-operator-tls")
 		dns, _, _ := unstructured.NestedStringSlice(crt.Object, "spec", "dnsNames")
@@ -272,8 +281,15 @@ var options = []option{
 		}
 	}},
 	{"adapter off", map[string]any{"adapter": map[string]any{"enabled": false}}, func(t *testing.T, r *helm.Rendered) {
-		if lookup(r, "APIService", "v1beta1.external.metrics.k8s.io") != nil || lookup(r, "Service", "ebb-metrics-adapter") != nil || lookup(r, "ClusterRoleBinding", "ebb-operator:auth-delegator") != nil {
+		if lookup(r, "APIService", "v1beta1.external.metrics.k8s.io") != nil || lookup(r, "Service", "ebb-metrics-adapter") != nil || lookup(r, "RoleBinding", "ebb-operator:auth-reader") != nil {
 			t.Error("adapter objects with the adapter off")
+		}
+		// The secure metrics endpoint still delegates authentication.
+		find(t, r, "ClusterRoleBinding", "ebb-operator:auth-delegator")
+	}},
+	{"adapter off, plain metrics", map[string]any{"adapter": map[string]any{"enabled": false}, "metrics": map[string]any{"secure": false}}, func(t *testing.T, r *helm.Rendered) {
+		if lookup(r, "ClusterRoleBinding", "ebb-operator:auth-delegator") != nil {
+			t.Error("system:auth-delegator bound with neither the adapter nor secure metrics")
 		}
 		if !slices.Contains(args(t, r), "--adapter=false") {
 			t.Error("the operator serves the adapter")
@@ -366,6 +382,83 @@ var options = []option{
 		}
 		if want := fmt.Sprintf("--admin-address=:%d", adminPort); adminPort != 9191 || !slices.Contains(interceptorArgs(t, r), want) {
 			t.Errorf("the interceptor's container port admin is %d, its args %v; want 9191 and %s", adminPort, interceptorArgs(t, r), want)
+		}
+	}},
+	{"secure metrics by default: HTTPS scraped with a token", map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true}}}, func(t *testing.T, r *helm.Rendered) {
+		if a := args(t, r); !slices.Contains(a, "--metrics-secure=true") || !slices.Contains(a, "--enable-http2=false") || !slices.Contains(a, "--scaled-jobs=false") {
+			t.Errorf("the operator's args %v lack the secure defaults", a)
+		}
+		eps, _, _ := unstructured.NestedSlice(find(t, r, "ServiceMonitor", "ebb-operator").Object, "spec", "endpoints")
+		ep := eps[0].(map[string]any)
+		if ep["scheme"] != "https" || ep["bearerTokenFile"] == nil {
+			t.Errorf("the ServiceMonitor endpoint %v does not scrape over HTTPS with a token", ep)
+		}
+		find(t, r, "ClusterRole", "ebb-metrics-reader")
+	}},
+	{"plain metrics", map[string]any{"metrics": map[string]any{"secure": false, "serviceMonitor": map[string]any{"enabled": true}}}, func(t *testing.T, r *helm.Rendered) {
+		if a := args(t, r); !slices.Contains(a, "--metrics-secure=false") {
+			t.Errorf("args %v", a)
+		}
+		if lookup(r, "ClusterRole", "ebb-metrics-reader") != nil {
+			t.Error("ebb-metrics-reader rendered with plain metrics")
+		}
+		eps, _, _ := unstructured.NestedSlice(find(t, r, "ServiceMonitor", "ebb-operator").Object, "spec", "endpoints")
+		if ep := eps[0].(map[string]any); ep["scheme"] != nil || ep["bearerTokenFile"] != nil {
+			t.Errorf("plain metrics scraped as %v", ep)
+		}
+	}},
+	{"metrics with a certificate from a Secret", map[string]any{"metrics": map[string]any{"certSecret": "metrics-tls"}}, func(t *testing.T, r *helm.Rendered) {
+		if a := args(t, r); !slices.Contains(a, "--metrics-cert-dir=/certs/metrics") {
+			t.Errorf("args %v", a)
+		}
+		vols, _, _ := unstructured.NestedSlice(find(t, r, "Deployment", "ebb-operator").Object, "spec", "template", "spec", "volumes")
+		found := false
+		for _, v := range vols {
+			if sec, ok := v.(map[string]any)["secret"].(map[string]any); ok && sec["secretName"] == "metrics-tls" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no volume of the Secret metrics-tls: %v", vols)
+		}
+	}},
+	{"ScaledJobs on", map[string]any{"scaledJobs": map[string]any{"enabled": true}}, func(t *testing.T, r *helm.Rendered) {
+		if a := args(t, r); !slices.Contains(a, "--scaled-jobs=true") {
+			t.Errorf("args %v", a)
+		}
+	}},
+	{"NetworkPolicies for the operator and the interceptor", map[string]any{
+		"networkPolicy": map[string]any{"enabled": true,
+			"metricsFrom": []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}},
+			"egress":      []any{map[string]any{"to": []any{map[string]any{"ipBlock": map[string]any{"cidr": "10.0.0.0/8"}}}}},
+		},
+		"interceptor": map[string]any{"enabled": true},
+	}, func(t *testing.T, r *helm.Rendered) {
+		op := find(t, r, "NetworkPolicy", "ebb-operator")
+		pts, _, _ := unstructured.NestedStringSlice(op.Object, "spec", "policyTypes")
+		if !slices.Equal(pts, []string{"Ingress", "Egress"}) {
+			t.Errorf("the operator's policy types %v, want Ingress and Egress (egress rules given)", pts)
+		}
+		sel, _, _ := unstructured.NestedStringMap(op.Object, "spec", "podSelector", "matchLabels")
+		tmpl, _, _ := unstructured.NestedStringMap(find(t, r, "Deployment", "ebb-operator").Object, "spec", "template", "metadata", "labels")
+		for k, v := range sel {
+			if tmpl[k] != v {
+				t.Errorf("the operator's policy selects %v, the pods have %v", sel, tmpl)
+			}
+		}
+		ip := find(t, r, "NetworkPolicy", "ebb-interceptor")
+		ing, _, _ := unstructured.NestedSlice(ip.Object, "spec", "ingress")
+		if len(ing) != 2 {
+			t.Fatalf("the interceptor's ingress rules %v, want the proxy port and the admin port", ing)
+		}
+		admin := ing[1].(map[string]any)
+		if from, _ := admin["from"].([]any); len(from) != 2 {
+			t.Errorf("the interceptor's admin port is open to %v, want the operator's pods and metricsFrom", admin["from"])
+		}
+	}},
+	{"no NetworkPolicy by default", nil, func(t *testing.T, r *helm.Rendered) {
+		if lookup(r, "NetworkPolicy", "ebb-operator") != nil {
+			t.Error("a NetworkPolicy by default")
 		}
 	}},
 	{"dashboard ConfigMap for Grafana's sidecar", map[string]any{"dashboard": map[string]any{"enabled": true, "label": "grafana_dashboard", "labelValue": "ebb", "namespace": "monitoring"}}, func(t *testing.T, r *helm.Rendered) {
@@ -771,15 +864,6 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "ebb.dev", Resource: "clustertriggerauthentications", Verb: "list"},
 		// The labels of a trigger's namespace, for a ClusterTriggerAuthentication's namespaceSelector.
 		{Group: "", Resource: "namespaces", Verb: "get", Name: "shop"},
-		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "watch"},
-		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "patch", Namespace: "shop"},
-		{Group: "ebb.dev", Resource: "scaledjobs", Subresource: "status", Verb: "patch", Namespace: "shop"},
-		{Group: "ebb.dev", Resource: "scaledjobs", Subresource: "finalizers", Verb: "update", Namespace: "shop"},
-		{Group: "batch", Resource: "jobs", Verb: "list", Namespace: "shop"},
-		{Group: "batch", Resource: "jobs", Verb: "create", Namespace: "shop"},
-		{Group: "batch", Resource: "jobs", Verb: "delete", Namespace: "shop"},
-		{Group: "batch", Resource: "jobs", Verb: "patch", Namespace: "shop"},
-		{Group: "", Resource: "pods", Verb: "list", Namespace: "shop"},
 		{Group: "autoscaling", Resource: "horizontalpodautoscalers", Verb: "watch"},
 		{Group: "autoscaling", Resource: "horizontalpodautoscalers", Verb: "create", Namespace: "shop"},
 		{Group: "autoscaling", Resource: "horizontalpodautoscalers", Verb: "delete", Namespace: "shop"},
@@ -839,6 +923,21 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "", Resource: "namespaces", Verb: "watch"},
 		{Group: "", Resource: "namespaces", Verb: "update", Name: "shop"},
 	}
+	// ScaledJobs are off by default: none of their permissions (creating
+	// Jobs, which run as any ServiceAccount of their namespace, and listing
+	// pods) is granted.
+	jobRules := []authzv1.ResourceAttributes{
+		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "watch"},
+		{Group: "ebb.dev", Resource: "scaledjobs", Verb: "patch", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "scaledjobs", Subresource: "status", Verb: "patch", Namespace: "shop"},
+		{Group: "ebb.dev", Resource: "scaledjobs", Subresource: "finalizers", Verb: "update", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "list", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "create", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "delete", Namespace: "shop"},
+		{Group: "batch", Resource: "jobs", Verb: "patch", Namespace: "shop"},
+		{Group: "", Resource: "pods", Verb: "list", Namespace: "shop"},
+	}
+	cannot = append(cannot, jobRules...)
 	for _, ra := range can {
 		if !allowed(t, cp, sa, ra) {
 			t.Errorf("the operator cannot %s", describe(ra))
@@ -849,6 +948,31 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 			t.Errorf("the operator can %s", describe(ra))
 		}
 	}
+	// The secure metrics endpoint (the default): a scraper bound to
+	// ebb-metrics-reader may GET /metrics; nobody else may.
+	scraper := "system:serviceaccount:monitoring:prometheus"
+	if nonResourceAllowed(t, cp, scraper, "/metrics") {
+		t.Error("a scraper not bound to ebb-metrics-reader may GET /metrics")
+	}
+	bindClusterRole(t, cp, "ebb-metrics-reader", "monitoring", "prometheus")
+	if !nonResourceAllowed(t, cp, scraper, "/metrics") {
+		t.Error("a scraper bound to ebb-metrics-reader may not GET /metrics")
+	}
+	if nonResourceAllowed(t, cp, scraper, "/debug/pprof/") {
+		t.Error("ebb-metrics-reader grants more than /metrics")
+	}
+
+	// scaledJobs.enabled grants what the job loop uses.
+	r = render(t, c, map[string]any{"scaledJobs": map[string]any{"enabled": true}})
+	for _, o := range r.Objects {
+		apply(t, cp, o, "scaledJobs.enabled")
+	}
+	for _, ra := range jobRules {
+		if !allowed(t, cp, sa, ra) {
+			t.Errorf("with scaledJobs.enabled, the operator cannot %s", describe(ra))
+		}
+	}
+
 	// The interceptor, with routes from the whole cluster (the last
 	// interceptor set applied), reads ScaledObjects and EndpointSlices and
 	// records Events, and nothing else.
@@ -863,6 +987,9 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "get", Namespace: "shop"},
 		{Group: "discovery.k8s.io", Resource: "endpointslices", Verb: "watch", Namespace: "elsewhere"},
 		{Group: "", Resource: "events", Verb: "create", Namespace: "shop"},
+		// Its /metrics asks the API server who calls (metrics.secure).
+		{Group: "authentication.k8s.io", Resource: "tokenreviews", Verb: "create"},
+		{Group: "authorization.k8s.io", Resource: "subjectaccessreviews", Verb: "create"},
 	} {
 		if !allowed(t, cp, isa, ra) {
 			t.Errorf("the interceptor cannot %s", describe(ra))
@@ -1009,6 +1136,33 @@ func allowed(t *testing.T, cp *controlplane.ControlPlane, user string, ra authzv
 		t.Fatalf("SubjectAccessReview: %v", err)
 	}
 	return sar.Status.Allowed
+}
+
+// nonResourceAllowed asks the API server whether a ServiceAccount user may
+// GET a non-resource URL.
+func nonResourceAllowed(t *testing.T, cp *controlplane.ControlPlane, user, path string) bool {
+	t.Helper()
+	sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+		User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + strings.Split(user, ":")[2], "system:authenticated"},
+		NonResourceAttributes: &authzv1.NonResourceAttributes{Path: path, Verb: "get"},
+	}}
+	if err := cp.Client.Create(t.Context(), sar); err != nil {
+		t.Fatalf("SubjectAccessReview: %v", err)
+	}
+	return sar.Status.Allowed
+}
+
+// bindClusterRole binds a ClusterRole to a ServiceAccount, cluster-wide.
+func bindClusterRole(t *testing.T, cp *controlplane.ControlPlane, role, namespace, name string) {
+	t.Helper()
+	b := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role + "-" + namespace + "-" + name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: namespace, Name: name}},
+	}
+	if err := cp.Client.Create(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func describe(ra authzv1.ResourceAttributes) string {

@@ -131,6 +131,9 @@ func Start(t testing.TB, bin string, o Options) *Process {
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(o.MetricsPort),
 		"--health-probe-bind-address=" + probe,
 		"--webhook=false",
+		// As the chart's default (scaledJobs.enabled=false), whose RBAC
+		// the tests run the operator under.
+		"--scaled-jobs=false",
 		"--adapter-bind-address=127.0.0.1",
 		"--adapter-port=" + strconv.Itoa(o.AdapterPort),
 		"--adapter-service-name=" + AdapterService,

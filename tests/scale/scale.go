@@ -316,6 +316,9 @@ func Run(ctx context.Context, o Options) (res Result, retErr error) {
 	if _, err := controller.Setup(mgr, controller.Options{
 		Registry: reg, OperatorNamespace: ns,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles, PollWorkers: o.PollWorkers,
+		// As the chart's default (scaledJobs.enabled=false), whose RBAC
+		// OperatorConfig gives.
+		DisableScaledJobs: true,
 	}); err != nil {
 		return res, err
 	}

@@ -19,20 +19,21 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// Registry returns a new registry of every trigger type Ebb serves. Building
-// it does no I/O: the types connect when their scalers first read.
-func Registry() (*scalers.Registry, error) {
-	redisList, redisStreams := redis.NewTypes()
+// Registry returns a new registry of every trigger type Ebb serves, whose
+// scalers connect only to the destinations egress allows. Building it does
+// no I/O: the types connect when their scalers first read.
+func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
+	redisList, redisStreams := redis.NewTypesWithEgress(egress)
 	return scalers.NewRegistry(
-		rabbitmq.NewType(),
-		kafka.NewType(),
-		prometheus.NewType(),
-		postgresql.NewType(),
-		mysql.NewType(),
-		httpscaler.NewType(),
+		rabbitmq.NewTypeWithEgress(egress),
+		kafka.NewTypeWithEgress(egress),
+		prometheus.NewTypeWithEgress(egress),
+		postgresql.NewTypeWithEgress(egress),
+		mysql.NewTypeWithEgress(egress),
+		httpscaler.NewTypeWithEgress(egress),
 		redisList,
 		redisStreams,
-		natsjetstream.NewType(),
+		natsjetstream.NewTypeWithEgress(egress),
 		cron.NewType(),
 	)
 }

@@ -12,7 +12,7 @@ import (
 // Every registered trigger type's config struct has well-formed meta tags, so
 // a tag typo fails here and not in a user's cluster.
 func TestEveryRegisteredScalerHasWellFormedTags(t *testing.T) {
-	reg, err := Registry()
+	reg, err := Registry(scalers.DefaultEgress())
 	if err != nil {
 		t.Fatal(err)
 	}

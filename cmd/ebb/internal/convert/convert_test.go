@@ -24,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ou
 
 func registry(t testing.TB) *scalers.Registry {
 	t.Helper()
-	reg, err := triggers.Registry()
+	reg, err := triggers.Registry(scalers.DefaultEgress())
 	if err != nil {
 		t.Fatal(err)
 	}

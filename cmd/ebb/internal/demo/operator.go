@@ -43,7 +43,7 @@ type operator struct {
 
 // newRegistry holds every trigger type the operator serves, so the demo's
 // operator is the real one.
-func newRegistry() (*scalers.Registry, error) { return triggers.Registry() }
+func newRegistry() (*scalers.Registry, error) { return triggers.Registry(scalers.DefaultEgress()) }
 
 // startOperator starts the operator against cfg, its adapter on a free
 // port of 127.0.0.1, and registers the adapter with the API server as
