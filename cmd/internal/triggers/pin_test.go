@@ -30,7 +30,7 @@ var endpointKeys = map[string][]string{
 // Every trigger type tags exactly its endpoint keys `endpoint`, so that a
 // new key that names a server cannot slip past the pin unnoticed.
 func TestEveryTypeTagsItsEndpointKeys(t *testing.T) {
-	reg, err := Registry()
+	reg, err := Registry(scalers.DefaultEgress())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestEveryTypeTagsItsEndpointKeys(t *testing.T) {
 // run) refuses a pinned trigger's foreign endpoint on the key that names it,
 // and accepts an allowed one.
 func TestEachTypeRefusesAForeignEndpointOfAPinnedTrigger(t *testing.T) {
-	reg, err := Registry()
+	reg, err := Registry(scalers.DefaultEgress())
 	if err != nil {
 		t.Fatal(err)
 	}
