@@ -114,6 +114,10 @@ func TestRunRefusesABadCommandLine(t *testing.T) {
 		"no token":                      {[]string{"--routes", routes}, "--token-file is required"},
 		"an empty token":                {[]string{"--routes", routes, "--token-file", empty}, "is empty"},
 		"a misspelt route key":          {[]string{"--routes", bad, "--token-file", token}, `unknown field "hots"`},
+		"host claims with --routes":     {[]string{"--routes", routes, "--token-file", token, "--host-claims-namespace", "ebb"}, "go with routes from the cluster"},
+		"a grant of any host":           {[]string{"--token-file", token, "--host-grant", "edge=*"}, "not \"*\""},
+		"a grant without a namespace":   {[]string{"--token-file", token, "--host-grant", "*.example.com"}, "expected namespace="},
+		"a pin without an address":      {[]string{"--token-file", token, "--resolve", "web.shop.svc.cluster.local:80"}, "expected host:port=address:port"},
 	} {
 		err := run(context.Background(), tc.args, io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
