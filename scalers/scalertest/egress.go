@@ -56,7 +56,7 @@ var genericHostile = []HostileReply{
 // line and headers, each ending in CRLF) and body.
 func httpReply(head, body string) func(net.Conn) {
 	return func(c net.Conn) {
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second)) // a client that does not speak HTTP waits no longer
 		r := bufio.NewReader(c)
 		for {
 			req, err := http.ReadRequest(r)
