@@ -48,7 +48,7 @@ func updateCTA(t *testing.T, c client.Client, name string, mutate func(*v1alpha1
 // namespace by its labels (the operator GETs the Namespace under the
 // chart's RBAC). A's ScaledObject is admitted and scales on the shared
 // credentials; B's is refused at admission on
-// spec.triggers[0].authenticationRef. When the administrator then moves the
+// spec.triggers[0].authenticationRef (a ScaledJob too). When the administrator then moves the
 // selector to B, A's trigger fails: Ready=False and an Event that name the
 // ClusterTriggerAuthentication, its scalers (and the credentials they hold)
 // let go, the target not dropped to zero, and no credential echoed.
@@ -76,6 +76,12 @@ func TestAClusterTriggerAuthenticationServesOnlyTheNamespacesItAllows(t *testing
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal %q does not say %q", err, want)
 		}
+	}
+
+	// The same for a ScaledJob.
+	err = b.c.Create(t.Context(), b.scaledJob("thief-job", trig))
+	if err == nil || !strings.Contains(err.Error(), "spec.triggers[0].authenticationRef") || !strings.Contains(err.Error(), "does not allow namespace "+b.ns) {
+		t.Errorf("tenant B's ScaledJob: %v; want a refusal on spec.triggers[0].authenticationRef", err)
 	}
 
 	// Tenant A: admitted, and the shared credentials read the queue.
