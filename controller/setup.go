@@ -107,7 +107,7 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	if o.Webhook {
 		v := &Validator{Registry: o.Registry, Client: mgr.GetClient(), Auth: r.Auth}
 		if o.HostClaims != nil {
-			v.Claims, v.ClaimsNamespace = mgr.GetAPIReader(), o.OperatorNamespace
+			v.Claims, v.ClaimsNamespace, v.Grants = mgr.GetAPIReader(), o.OperatorNamespace, o.HostClaims.Grants
 		}
 		if err := v.SetupWebhookWithManager(mgr); err != nil {
 			return nil, err

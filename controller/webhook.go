@@ -17,6 +17,7 @@ import (
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/http/hostclaims"
 )
 
 // Validator is the admission webhook for ScaledObjects. It runs the same
@@ -34,6 +35,10 @@ type Validator struct {
 	// publishing a route for a host another namespace owns is refused.
 	Claims          client.Reader
 	ClaimsNamespace string
+	// Grants, with Claims, are the administrator's host grants: a host glob
+	// (or a host under a granted glob) in a namespace not granted it is
+	// refused, as the interceptors leave it out.
+	Grants hostclaims.Grants
 }
 
 var _ admission.Validator[*v1alpha1.ScaledObject] = (*Validator)(nil)
@@ -91,6 +96,12 @@ func (v *Validator) validate(ctx context.Context, so *v1alpha1.ScaledObject, che
 		for i, host := range owned {
 			errs = append(errs, field.Forbidden(field.NewPath("spec", "triggers").Index(i).Child("metadata").Key("host"),
 				fmt.Sprintf("host %s belongs to another namespace (an interceptor route's host belongs to one namespace, and keeps it for a grace period after its last route goes); expected a host no other namespace uses", host)))
+		}
+		for i, t := range so.Spec.Triggers {
+			if host := hostclaims.HostOf(t.Type, t.Metadata); host != "" && !v.Grants.Allowed(so.Namespace, host) {
+				errs = append(errs, field.Forbidden(field.NewPath("spec", "triggers").Index(i).Child("metadata").Key("host"),
+					fmt.Sprintf("host %s is not granted to this namespace: a host glob, and a host under a granted glob, are served only in the namespaces an administrator grants them (chart value interceptor.hostGrants)", host)))
+			}
 		}
 	}
 	if len(errs) == 0 {

@@ -202,6 +202,17 @@ func TestTenantsCannotTakeEachOthersHosts(t *testing.T) {
 	if got := ic.get("x.beta.example", "/"); !strings.HasPrefix(got, "404 ") {
 		t.Errorf("beta's ungranted glob: %s", got)
 	}
+	// Admission refuses, naming the key, a glob not granted to the
+	// namespace and a host under another namespace's granted glob.
+	v.Grants = hostclaims.Grants{{Namespace: "alpha", Hosts: []string{"*.apps.example"}}}
+	for _, o := range []*v1alpha1.ScaledObject{so("beta", "glob", "*.beta.example"), so("beta", "under", "x.apps.example")} {
+		if _, err := v.ValidateCreate(ctx, o); err == nil || !strings.Contains(err.Error(), "spec.triggers[0].metadata[host]") || !strings.Contains(err.Error(), "not granted") {
+			t.Errorf("admission of beta's %s: %v, want it refused as not granted", o.Name, err)
+		}
+	}
+	if _, err := v.ValidateCreate(ctx, so("alpha", "glob", "*.apps.example")); err != nil {
+		t.Errorf("admission of alpha's granted glob: %v", err)
+	}
 }
 
 // runningInterceptor is ebb-interceptor run as the command runs, in this
