@@ -62,10 +62,7 @@ func TestCronWindowWakesTheTargetAtItsStart(t *testing.T) {
 	}
 	// The end is seen at the next poll: make that soon.
 	cur := e.get("nightly")
-	cur.Spec.PollingInterval = ptr.To[int32](1)
-	if err := e.c.Update(t.Context(), cur); err != nil {
-		t.Fatal(err)
-	}
+	e.update(cur, func() { cur.Spec.PollingInterval = ptr.To[int32](1) })
 	e.waitFor(60*time.Second, "batch back at zero after the window", func() (bool, error) {
 		if e.replicas("batch") == 0 {
 			return true, nil

@@ -48,10 +48,7 @@ func TestEveryReplicaServesMetricsAndTheFollowerTakesOver(t *testing.T) {
 	e.waitFor(60*time.Second, "the follower to take over", func() (bool, error) { return b.leader(), nil })
 	mq.purge(q)
 	so2 := e.get("orders")
-	so2.Spec.CooldownPeriod = ptr.To[int32](1)
-	if err := e.c.Update(t.Context(), so2); err != nil {
-		t.Fatal(err)
-	}
+	e.update(so2, func() { so2.Spec.CooldownPeriod = ptr.To[int32](1) })
 	e.waitReplicas("worker", 0, 60*time.Second) // only a leader scales: the follower leads now
 }
 

@@ -310,10 +310,7 @@ func TestPausedScaledJobCreatesNoJob(t *testing.T) {
 		t.Fatalf("%d Jobs created while paused", n)
 	}
 	got := e.getJob("paused")
-	delete(got.Annotations, v1alpha1.AnnotationPaused)
-	if err := e.c.Update(t.Context(), got); err != nil {
-		t.Fatal(err)
-	}
+	e.update(got, func() { delete(got.Annotations, v1alpha1.AnnotationPaused) })
 	e.waitJobCondition("paused", v1alpha1.ConditionPaused, metav1.ConditionFalse, controller.ReasonNotPaused)
 	e.waitSettled("paused", 3)
 }
@@ -433,10 +430,7 @@ func TestChangingAScaledJobRollsOutItsJobs(t *testing.T) {
 
 	for _, name := range []string{"dflt", "gradual"} {
 		sj := e.getJob(name)
-		sj.Spec.JobTargetRef.ActiveDeadlineSeconds = ptr.To[int64](600)
-		if err := e.c.Update(t.Context(), sj); err != nil {
-			t.Fatal(err)
-		}
+		e.update(sj, func() { sj.Spec.JobTargetRef.ActiveDeadlineSeconds = ptr.To[int64](600) })
 		e.waitJobCondition(name, v1alpha1.ConditionReady, metav1.ConditionTrue, controller.ReasonReady)
 	}
 	e.waitFor(30*time.Second, "the default rollout to replace its Jobs", func() (bool, error) {

@@ -32,6 +32,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -305,6 +306,23 @@ func writeServingCert(t *testing.T, dir string) []byte {
 }
 
 // waitFor polls cond every 100 ms until it holds.
+// update applies mutate to the latest version of obj (read again by its
+// key) and writes it, once more on a conflict: the operator writes the same
+// objects (finalizers, status), so a read-then-write can lose a race.
+func (e *env) update(obj client.Object, mutate func()) {
+	e.t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := e.c.Get(e.t.Context(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		mutate()
+		return e.c.Update(e.t.Context(), obj)
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) waitFor(timeout time.Duration, what string, cond func() (bool, error)) {
 	e.t.Helper()
 	deadline := time.Now().Add(timeout)
