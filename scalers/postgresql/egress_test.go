@@ -10,15 +10,22 @@ import (
 	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
+// readStartup reads a client's startup message (its length, then the rest)
+// and says whether it came whole.
+func readStartup(conn net.Conn) bool {
+	var n [4]byte
+	if _, err := io.ReadFull(conn, n[:]); err != nil {
+		return false
+	}
+	_, err := io.CopyN(io.Discard, conn, int64(binary.BigEndian.Uint32(n[:]))-4)
+	return err == nil
+}
+
 // pgHostile are servers whose words (an ErrorResponse's message, detail
 // and hint, and its code) carry scalertest.Marker.
 var pgHostile = []scalertest.HostileReply{
 	{Name: "a PostgreSQL server that refuses the startup with a marked ErrorResponse", Serve: func(conn net.Conn) {
-		var n [4]byte
-		if _, err := io.ReadFull(conn, n[:]); err != nil {
-			return
-		}
-		if _, err := io.CopyN(io.Discard, conn, int64(binary.BigEndian.Uint32(n[:]))-4); err != nil {
+		if !readStartup(conn) {
 			return
 		}
 		m := scalertest.Marker
@@ -26,11 +33,7 @@ var pgHostile = []scalertest.HostileReply{
 		_, _ = io.Copy(io.Discard, conn)
 	}},
 	{Name: "a PostgreSQL server that gives a marked SQLSTATE", Serve: func(conn net.Conn) {
-		var n [4]byte
-		if _, err := io.ReadFull(conn, n[:]); err != nil {
-			return
-		}
-		if _, err := io.CopyN(io.Discard, conn, int64(binary.BigEndian.Uint32(n[:]))-4); err != nil {
+		if !readStartup(conn) {
 			return
 		}
 		_, _ = conn.Write(pgError("S", scalertest.Marker, "C", scalertest.Marker, "M", scalertest.Marker))
