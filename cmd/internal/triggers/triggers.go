@@ -10,6 +10,7 @@ import (
 	"github.com/ebbscale/ebb/scalers/cron"
 	httpscaler "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/kafka"
+	"github.com/ebbscale/ebb/scalers/metricsapi"
 	"github.com/ebbscale/ebb/scalers/mysql"
 	"github.com/ebbscale/ebb/scalers/natsjetstream"
 	"github.com/ebbscale/ebb/scalers/postgresql"
@@ -28,6 +29,7 @@ func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
 		rabbitmq.NewTypeWithEgress(egress),
 		kafka.NewTypeWithEgress(egress),
 		prometheus.NewTypeWithEgress(egress),
+		metricsapi.NewTypeWithEgress(egress),
 		postgresql.NewTypeWithEgress(egress),
 		mysql.NewTypeWithEgress(egress),
 		httpscaler.NewTypeWithEgress(egress),
