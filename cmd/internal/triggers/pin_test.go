@@ -18,6 +18,7 @@ var endpointKeys = map[string][]string{
 	"cron":           nil,
 	"http":           {"counterURL", "interceptorURL"},
 	"kafka":          {"bootstrapServers"},
+	"metrics-api":    {"url"},
 	"mysql":          {"connectionString", "host"},
 	"nats-jetstream": {"natsServerMonitoringEndpoint", "natsServerURL"},
 	"postgresql":     {"connection", "host"},
@@ -74,6 +75,7 @@ func TestEachTypeRefusesAForeignEndpointOfAPinnedTrigger(t *testing.T) {
 		auth     map[string]string // what the CTA's Secret gives
 	}{
 		{"prometheus", "serverAddress", map[string]string{"serverAddress": "https://prom.shared.example/tenants/a", "query": "up", "threshold": "1"}, "https://prom.shared.example/tenants/b", nil},
+		{"metrics-api", "url", map[string]string{"url": "https://prom.shared.example/tenants/a", "valueLocation": "a.b", "targetValue": "1", "authMode": "basic"}, "https://prom.shared.example/tenants/b", map[string]string{"username": "u", "password": "hunter2"}},
 		{"http", "counterURL", map[string]string{"counterURL": "http://app.shared.example:8080/metrics", "counterName": "requests_total", "targetRequestRate": "10"}, "http://169.254.169.254/metrics", map[string]string{"bearerToken": "hunter2"}},
 		{"http", "interceptorURL", map[string]string{"interceptorURL": "http://interceptor.shared.example:9090", "route": "shop", "targetRequestRate": "10"}, "http://evil.example:9090", map[string]string{"bearerToken": "hunter2"}},
 		{"kafka", "bootstrapServers", map[string]string{"bootstrapServers": "b-1.kafka.shared.example:9092,b-2.kafka.shared.example:9092", "consumerGroup": "g", "topic": "t"}, "b-1.kafka.shared.example:9092,evil.example:9092", password},
