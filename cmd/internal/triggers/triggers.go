@@ -17,6 +17,7 @@ import (
 	"github.com/ebbscale/ebb/scalers/prometheus"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 	"github.com/ebbscale/ebb/scalers/redis"
+	"github.com/ebbscale/ebb/scalers/resource"
 	"github.com/go-logr/logr"
 )
 
@@ -25,6 +26,7 @@ import (
 // no I/O: the types connect when their scalers first read.
 func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
 	redisList, redisStreams := redis.NewTypesWithEgress(egress)
+	cpu, memory := resource.NewTypes()
 	return scalers.NewRegistry(
 		rabbitmq.NewTypeWithEgress(egress),
 		kafka.NewTypeWithEgress(egress),
@@ -37,6 +39,8 @@ func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
 		redisStreams,
 		natsjetstream.NewTypeWithEgress(egress),
 		cron.NewType(),
+		cpu,
+		memory,
 	)
 }
 
