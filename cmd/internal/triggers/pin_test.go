@@ -15,10 +15,11 @@ import (
 // endpointKeys are, per trigger type, the keys that say where the scaler
 // connects and so where a ClusterTriggerAuthentication's credentials go.
 var endpointKeys = map[string][]string{
+	"apache-kafka":   {"bootstrapServers", "oauthTokenEndpointUri"},
 	"cpu":            nil,
 	"cron":           nil,
 	"http":           {"counterURL", "interceptorURL"},
-	"kafka":          {"bootstrapServers"},
+	"kafka":          {"bootstrapServers", "oauthTokenEndpointUri"},
 	"memory":         nil,
 	"metrics-api":    {"url"},
 	"mysql":          {"connectionString", "host"},
@@ -81,6 +82,7 @@ func TestEachTypeRefusesAForeignEndpointOfAPinnedTrigger(t *testing.T) {
 		{"http", "counterURL", map[string]string{"counterURL": "http://app.shared.example:8080/metrics", "counterName": "requests_total", "targetRequestRate": "10"}, "http://169.254.169.254/metrics", map[string]string{"bearerToken": "hunter2"}},
 		{"http", "interceptorURL", map[string]string{"interceptorURL": "http://interceptor.shared.example:9090", "route": "shop", "targetRequestRate": "10"}, "http://evil.example:9090", map[string]string{"bearerToken": "hunter2"}},
 		{"kafka", "bootstrapServers", map[string]string{"bootstrapServers": "b-1.kafka.shared.example:9092,b-2.kafka.shared.example:9092", "consumerGroup": "g", "topic": "t"}, "b-1.kafka.shared.example:9092,evil.example:9092", password},
+		{"kafka", "oauthTokenEndpointUri", map[string]string{"bootstrapServers": "b-1.kafka.shared.example:9092", "consumerGroup": "g", "topic": "t", "sasl": "oauthbearer", "oauthTokenEndpointUri": "https://prom.shared.example/tenants/a"}, "https://evil.example/token", map[string]string{"clientId": "c", "clientSecret": "hunter2"}},
 		{"postgresql", "host", map[string]string{"host": "db.shared.example", "userName": "u", "dbName": "d", "query": "select 1", "targetQueryValue": "1"}, "evil.example", password},
 		{"postgresql", "connection", map[string]string{"connection": "postgres://u@db.shared.example:5432/d", "query": "select 1", "targetQueryValue": "1"}, "postgres://u@db.shared.example,evil.example/d", password},
 		{"mysql", "host", map[string]string{"host": "db.shared.example", "username": "u", "dbName": "d", "query": "select 1", "queryValue": "1"}, "evil.example", password},

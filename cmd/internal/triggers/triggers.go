@@ -27,9 +27,11 @@ import (
 func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
 	redisList, redisStreams := redis.NewTypesWithEgress(egress)
 	cpu, memory := resource.NewTypes()
+	kafkaType := kafka.NewTypeWithEgress(egress)
 	return scalers.NewRegistry(
 		rabbitmq.NewTypeWithEgress(egress),
-		kafka.NewTypeWithEgress(egress),
+		kafkaType,
+		kafkaType.Alias(kafka.ApacheKafka),
 		prometheus.NewTypeWithEgress(egress),
 		metricsapi.NewTypeWithEgress(egress),
 		postgresql.NewTypeWithEgress(egress),
