@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ebbscale/ebb/scalers"
@@ -128,6 +129,7 @@ type scaler struct {
 	lease   *scalers.Lease[clientKey, *http.Client]
 	getKey  string
 	metric  scalers.MetricSpec
+	closed  atomic.Bool
 }
 
 var _ scalers.Scaler = (*scaler)(nil)
@@ -137,6 +139,11 @@ func (s *scaler) Metric() scalers.MetricSpec { return s.metric }
 // Read GETs the URL (or takes the answer another trigger on the same URL
 // and credentials got just now) and extracts the trigger's valueLocation.
 func (s *scaler) Read(ctx context.Context) (scalers.Reading, error) {
+	if s.closed.Load() {
+		// Not even an answer another trigger got: a closed Scaler reads
+		// nothing.
+		return scalers.Reading{}, s.fail(scalers.ErrLeaseReleased)
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.set.timeout)
 	defer cancel()
 	body, err := s.typ.fetch(rctx, s.getKey, func(ctx context.Context) ([]byte, error) {
@@ -173,6 +180,7 @@ func (s *scaler) fail(err error) error {
 
 // Close gives back the scaler's share of the pooled client.
 func (s *scaler) Close() error {
+	s.closed.Store(true)
 	s.lease.Release()
 	return nil
 }

@@ -365,3 +365,21 @@ func TestAnHTTPErrorSaysItsStatusOnly(t *testing.T) {
 		t.Fatalf("Read = %v\nwant %s", err, want)
 	}
 }
+
+func TestAClosedScalerReadsNothingEvenAnAnswerOthersShare(t *testing.T) {
+	a := startAPI(t, readTestdata(t, "stats.json"), "application/json")
+	typ := NewType()
+	typ.reuse = time.Hour
+	other := scalertest.NewScaler(t, typ, trigger(meta(a.URL()), nil))
+	if _, err := scalertest.Read(other); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := typ.New(trigger(meta(a.URL()), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sc.Close()
+	if r, err := scalertest.Read(sc); !errors.Is(err, scalers.ErrLeaseReleased) {
+		t.Fatalf("Read after Close = %+v, %v; want ErrLeaseReleased", r, err)
+	}
+}
