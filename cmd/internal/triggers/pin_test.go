@@ -15,20 +15,21 @@ import (
 // endpointKeys are, per trigger type, the keys that say where the scaler
 // connects and so where a ClusterTriggerAuthentication's credentials go.
 var endpointKeys = map[string][]string{
-	"apache-kafka":   {"bootstrapServers", "oauthTokenEndpointUri"},
-	"cpu":            nil,
-	"cron":           nil,
-	"http":           {"counterURL", "interceptorURL"},
-	"kafka":          {"bootstrapServers", "oauthTokenEndpointUri"},
-	"memory":         nil,
-	"metrics-api":    {"url"},
-	"mysql":          {"connectionString", "host"},
-	"nats-jetstream": {"natsServerMonitoringEndpoint", "natsServerURL"},
-	"postgresql":     {"connection", "host"},
-	"prometheus":     {"serverAddress"},
-	"rabbitmq":       {"host"},
-	"redis":          {"address", "host"},
-	"redis-streams":  {"address", "host"},
+	"apache-kafka":        {"bootstrapServers", "oauthTokenEndpointUri"},
+	"cpu":                 nil,
+	"cron":                nil,
+	"http":                {"counterURL", "interceptorURL"},
+	"kafka":               {"bootstrapServers", "oauthTokenEndpointUri"},
+	"kubernetes-workload": nil,
+	"memory":              nil,
+	"metrics-api":         {"url"},
+	"mysql":               {"connectionString", "host"},
+	"nats-jetstream":      {"natsServerMonitoringEndpoint", "natsServerURL"},
+	"postgresql":          {"connection", "host"},
+	"prometheus":          {"serverAddress"},
+	"rabbitmq":            {"host"},
+	"redis":               {"address", "host"},
+	"redis-streams":       {"address", "host"},
 }
 
 // Every trigger type tags exactly its endpoint keys `endpoint`, so that a
