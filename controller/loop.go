@@ -76,6 +76,10 @@ type ScaleLoop struct {
 	// Jitter returns a number in [0, 1) for the backoff of failing reads
 	// (default math/rand/v2's Float64); tests make it constant.
 	Jitter func() float64
+	// HPASyncPeriod is the cluster's HPA sync period (default
+	// DefaultHPASyncPeriod): while a target runs, the adapter serves the HPA
+	// no stored value older than a sixteenth of it (Servable).
+	HPASyncPeriod time.Duration
 
 	once    sync.Once
 	sched   *Scheduler[types.NamespacedName]
@@ -161,6 +165,9 @@ func (l *ScaleLoop) init() {
 		}
 		if l.Jitter == nil {
 			l.Jitter = rand.Float64
+		}
+		if l.HPASyncPeriod <= 0 {
+			l.HPASyncPeriod = DefaultHPASyncPeriod
 		}
 		l.sched = NewScheduler(l.Clock, l.Workers, l.poll).GroupBy(namespaceOf)
 	})
@@ -513,7 +520,8 @@ func (o *loopObject) inputs(now time.Time, health []TriggerHealth) Inputs {
 }
 
 // ExternalMetric returns the value the HPA should see for one metric: the
-// stored sample while it is fresh (see fresh), else a new read through the
+// stored sample while it is servable (Servable: for a moment while the
+// target runs, for one polling interval at zero), else a new read through the
 // same scaler, merged with concurrent ones; for a scalingModifiers formula,
 // the formula over its triggers, each read through likewise; the fallback
 // value while a trigger is in fallback. On a follower, which does not poll,
@@ -554,10 +562,11 @@ func (l *ScaleLoop) externalMetric(ctx context.Context, o *loopObject, ref Metri
 		return 0, ErrMetricNotFound
 	}
 	s := t.lastSample()
+	running := o.replicas.Load() > 0
 	switch {
-	case l.fresh(s, interval):
+	case l.fresh(s, interval, running):
 	case t == o.composite:
-		s = l.readComposite(ctx, o, interval)
+		s = l.readComposite(ctx, o, interval, running)
 	default:
 		s = t.read(ctx, l.Clock, false)
 		if !errors.Is(s.Err, errObjectClosed) {
@@ -583,21 +592,21 @@ func (l *ScaleLoop) externalMetric(ctx context.Context, o *loopObject, ref Metri
 }
 
 // fresh says whether the adapter may serve s without reading the source
-// again: it was read less than one polling interval ago. A composite
-// sample's time is its oldest input's, so the same rule bounds the age of
-// every value behind a formula.
-func (l *ScaleLoop) fresh(s Sample, interval time.Duration) bool {
-	return !s.Time.IsZero() && l.Clock.Since(s.Time) < interval
+// again (Servable, on the loop's clock). A composite sample's time is its
+// oldest input's, so the same rule bounds the age of every value behind a
+// formula.
+func (l *ScaleLoop) fresh(s Sample, interval time.Duration, running bool) bool {
+	return Servable(s.Time, l.Clock.Now(), interval, l.HPASyncPeriod, running)
 }
 
 // readComposite reads through the triggers of o's formula whose samples are
 // not fresh (each merged with the reads in flight on it, and all at once),
 // then evaluates the formula; concurrent calls share one evaluation.
-func (l *ScaleLoop) readComposite(ctx context.Context, o *loopObject, interval time.Duration) Sample {
+func (l *ScaleLoop) readComposite(ctx context.Context, o *loopObject, interval time.Duration, running bool) Sample {
 	s, _ := o.composite.reads.Do(ctx, "read", func(ctx context.Context) (Sample, error) {
 		var stale []*loopTrigger
 		for _, t := range o.triggers {
-			if !l.fresh(t.lastSample(), interval) {
+			if !l.fresh(t.lastSample(), interval, running) {
 				stale = append(stale, t)
 			}
 		}
