@@ -112,17 +112,19 @@ func (c *conn) failure() error {
 	return c.lastFailure
 }
 
-// callError describes a failed call in Ebb's words: the method and the
+// callError describes a failed call (made with ctx) in Ebb's words: the method and the
 // gRPC code, and for a connection that could not be made, why (a refused
 // dial, an egress refusal, a TLS verdict). The status message is the
 // server's text and is never shown.
-func (c *conn) callError(method string, err error, timeout time.Duration) error {
+func (c *conn) callError(ctx context.Context, method string, err error, timeout time.Duration) error {
 	code := status.Code(err)
-	switch {
-	case errors.Is(err, context.Canceled) || code == codes.Canceled:
-		return fmt.Errorf("external scaler %s: %s: cancelled", c.addr, method)
-	case errors.Is(err, context.DeadlineExceeded) || code == codes.DeadlineExceeded:
+	// The server sees the deadline too and may answer first: the call's
+	// own context says whether it timed out.
+	switch ctxErr := ctx.Err(); {
+	case errors.Is(ctxErr, context.DeadlineExceeded) || code == codes.DeadlineExceeded:
 		return fmt.Errorf("external scaler %s: %s: no answer within %s", c.addr, method, timeout)
+	case ctxErr != nil || code == codes.Canceled:
+		return fmt.Errorf("external scaler %s: %s: cancelled", c.addr, method)
 	case code == codes.Unavailable:
 		if f := c.failure(); f != nil {
 			return fmt.Errorf("external scaler %s: %s: cannot connect: %w", c.addr, method, f)

@@ -131,7 +131,7 @@ func (w *watcher) stream(ctx context.Context, delivered *bool) error {
 	}
 	st, err := c.client.StreamIsActive(ctx, w.ref)
 	if err != nil {
-		return c.callError("StreamIsActive", err, 0)
+		return c.callError(ctx, "StreamIsActive", err, 0)
 	}
 	w.mu.Lock()
 	w.opened++
@@ -146,7 +146,7 @@ func (w *watcher) stream(ctx context.Context, delivered *bool) error {
 			if errors.Is(err, io.EOF) {
 				return errors.New("external scaler " + c.addr + ": StreamIsActive: the server ended the stream")
 			}
-			return c.callError("StreamIsActive", err, 0)
+			return c.callError(ctx, "StreamIsActive", err, 0)
 		}
 		*delivered = true
 		w.mu.Lock()

@@ -186,7 +186,7 @@ func (s *scaler) query(ctx context.Context) (scalers.Reading, error) {
 	defer cancel()
 	active, err := c.client.IsActive(cctx, s.ref)
 	if err != nil {
-		return scalers.Reading{}, c.callError("IsActive", err, s.plan.timeout)
+		return scalers.Reading{}, c.callError(cctx, "IsActive", err, s.plan.timeout)
 	}
 	return scalers.Reading{Value: value, Active: active.GetResult()}, nil
 }
@@ -204,7 +204,7 @@ func (s *scaler) metricSpecs(ctx context.Context, c *conn) ([]*pb.MetricSpec, er
 	defer cancel()
 	resp, err := c.client.GetMetricSpec(cctx, s.ref)
 	if err != nil {
-		return nil, c.callError("GetMetricSpec", err, s.plan.timeout)
+		return nil, c.callError(cctx, "GetMetricSpec", err, s.plan.timeout)
 	}
 	specs = resp.GetMetricSpecs()
 	if len(specs) > maxSpecs {
@@ -237,7 +237,7 @@ func (s *scaler) metricValue(ctx context.Context, c *conn, name string) (float64
 	defer cancel()
 	resp, err := c.client.GetMetrics(cctx, &pb.GetMetricsRequest{ScaledObjectRef: s.ref, MetricName: name})
 	if err != nil {
-		return 0, c.callError("GetMetrics", err, s.plan.timeout)
+		return 0, c.callError(cctx, "GetMetrics", err, s.plan.timeout)
 	}
 	values := resp.GetMetricValues()
 	if len(values) > maxValues {
