@@ -72,9 +72,13 @@ func TestConformance(t *testing.T) {
 				return ext
 			}
 			typ := pick(scalers.DefaultEgress())
-			closed := func(t *Type) scalers.Type { return closedType{Type: t, serverKeys: map[string]bool{"perReplica": true}} }
+			closed := func(t *Type) scalers.Type {
+				return closedType{Type: t, serverKeys: map[string]bool{"perReplica": true}}
+			}
 			valid := map[string]string{"scalerAddress": srv.addr, "perReplica": "2"}
-			at := func(addr string) scalers.Trigger { return trigger(name, scalertest.With(valid, "scalerAddress", addr), nil) }
+			at := func(addr string) scalers.Trigger {
+				return trigger(name, scalertest.With(valid, "scalerAddress", addr), nil)
+			}
 			bad := func(what, key string, md map[string]string, auth map[string]string) scalertest.BadMetadata {
 				return scalertest.BadMetadata{Name: what, Trigger: trigger(name, md, auth), Key: key}
 			}
@@ -137,7 +141,9 @@ func manySpecs(n int) []*pb.MetricSpec {
 }
 
 // failing answers every call with a marked error.
-type failing struct{ pb.UnimplementedExternalScalerServer }
+type failing struct {
+	pb.UnimplementedExternalScalerServer
+}
 
 func (failing) fail(ctx context.Context) error {
 	_ = grpc.SetTrailer(ctx, metadata.Pairs("x-reason", scalertest.Marker))
