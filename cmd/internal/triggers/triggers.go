@@ -8,6 +8,7 @@ package triggers
 import (
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/cron"
+	"github.com/ebbscale/ebb/scalers/external"
 	httpscaler "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/kafka"
 	"github.com/ebbscale/ebb/scalers/mysql"
@@ -24,6 +25,7 @@ import (
 // no I/O: the types connect when their scalers first read.
 func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
 	redisList, redisStreams := redis.NewTypesWithEgress(egress)
+	externalPull, externalPush := external.NewTypesWithEgress(egress)
 	return scalers.NewRegistry(
 		rabbitmq.NewTypeWithEgress(egress),
 		kafka.NewTypeWithEgress(egress),
@@ -35,6 +37,8 @@ func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
 		redisStreams,
 		natsjetstream.NewTypeWithEgress(egress),
 		cron.NewType(),
+		externalPull,
+		externalPush,
 	)
 }
 

@@ -322,7 +322,7 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 			o.report(Dropped, path, "Ebb has no %s scaler (it has %s): trigger left out", typ, strings.Join(o.c.reg.Names(), ", "))
 			continue
 		}
-		t.Metadata = o.filterMetadata(n.field("metadata"), typ, triggerKeys(st), md)
+		t.Metadata = o.filterMetadata(n.field("metadata"), typ, st, md)
 		o.triggerDefaults(n, &t)
 		if t.AuthenticationRef != nil {
 			key := authKey{kind: t.AuthenticationRef.Kind, namespace: o.namespace, name: t.AuthenticationRef.Name}
