@@ -17,6 +17,7 @@ import (
 	"github.com/ebbscale/ebb/scalers/prometheus"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 	"github.com/ebbscale/ebb/scalers/redis"
+	"github.com/ebbscale/ebb/scalers/resource"
 	"github.com/go-logr/logr"
 )
 
@@ -26,6 +27,7 @@ import (
 func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
 	redisList, redisStreams := redis.NewTypesWithEgress(egress)
 	externalPull, externalPush := external.NewTypesWithEgress(egress)
+	cpu, memory := resource.NewTypes()
 	return scalers.NewRegistry(
 		rabbitmq.NewTypeWithEgress(egress),
 		kafka.NewTypeWithEgress(egress),
@@ -39,6 +41,8 @@ func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
 		cron.NewType(),
 		externalPull,
 		externalPush,
+		cpu,
+		memory,
 	)
 }
 
