@@ -15,20 +15,21 @@ import (
 // endpointKeys are, per trigger type, the keys that say where the scaler
 // connects and so where a ClusterTriggerAuthentication's credentials go.
 var endpointKeys = map[string][]string{
-	"cpu":            nil,
-	"cron":           nil,
-	"external":       {"scalerAddress"},
-	"external-push":  {"scalerAddress"},
-	"http":           {"counterURL", "interceptorURL"},
-	"kafka":          {"bootstrapServers"},
-	"memory":         nil,
-	"mysql":          {"connectionString", "host"},
-	"nats-jetstream": {"natsServerMonitoringEndpoint", "natsServerURL"},
-	"postgresql":     {"connection", "host"},
-	"prometheus":     {"serverAddress"},
-	"rabbitmq":       {"host"},
-	"redis":          {"address", "host"},
-	"redis-streams":  {"address", "host"},
+	"cpu":                 nil,
+	"cron":                nil,
+	"external":            {"scalerAddress"},
+	"external-push":       {"scalerAddress"},
+	"http":                {"counterURL", "interceptorURL"},
+	"kafka":               {"bootstrapServers"},
+	"kubernetes-workload": nil,
+	"memory":              nil,
+	"mysql":               {"connectionString", "host"},
+	"nats-jetstream":      {"natsServerMonitoringEndpoint", "natsServerURL"},
+	"postgresql":          {"connection", "host"},
+	"prometheus":          {"serverAddress"},
+	"rabbitmq":            {"host"},
+	"redis":               {"address", "host"},
+	"redis-streams":       {"address", "host"},
 }
 
 // Every trigger type tags exactly its endpoint keys `endpoint`, so that a
