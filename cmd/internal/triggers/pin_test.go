@@ -15,14 +15,16 @@ import (
 // endpointKeys are, per trigger type, the keys that say where the scaler
 // connects and so where a ClusterTriggerAuthentication's credentials go.
 var endpointKeys = map[string][]string{
+	"apache-kafka":        {"bootstrapServers", "oauthTokenEndpointUri"},
 	"cpu":                 nil,
 	"cron":                nil,
 	"external":            {"scalerAddress"},
 	"external-push":       {"scalerAddress"},
 	"http":                {"counterURL", "interceptorURL"},
-	"kafka":               {"bootstrapServers"},
+	"kafka":               {"bootstrapServers", "oauthTokenEndpointUri"},
 	"kubernetes-workload": nil,
 	"memory":              nil,
+	"metrics-api":         {"url"},
 	"mysql":               {"connectionString", "host"},
 	"nats-jetstream":      {"natsServerMonitoringEndpoint", "natsServerURL"},
 	"postgresql":          {"connection", "host"},
@@ -79,9 +81,11 @@ func TestEachTypeRefusesAForeignEndpointOfAPinnedTrigger(t *testing.T) {
 		auth     map[string]string // what the CTA's Secret gives
 	}{
 		{"prometheus", "serverAddress", map[string]string{"serverAddress": "https://prom.shared.example/tenants/a", "query": "up", "threshold": "1"}, "https://prom.shared.example/tenants/b", nil},
+		{"metrics-api", "url", map[string]string{"url": "https://prom.shared.example/tenants/a", "valueLocation": "a.b", "targetValue": "1", "authMode": "basic"}, "https://prom.shared.example/tenants/b", map[string]string{"username": "u", "password": "hunter2"}},
 		{"http", "counterURL", map[string]string{"counterURL": "http://app.shared.example:8080/metrics", "counterName": "requests_total", "targetRequestRate": "10"}, "http://169.254.169.254/metrics", map[string]string{"bearerToken": "hunter2"}},
 		{"http", "interceptorURL", map[string]string{"interceptorURL": "http://interceptor.shared.example:9090", "route": "shop", "targetRequestRate": "10"}, "http://evil.example:9090", map[string]string{"bearerToken": "hunter2"}},
 		{"kafka", "bootstrapServers", map[string]string{"bootstrapServers": "b-1.kafka.shared.example:9092,b-2.kafka.shared.example:9092", "consumerGroup": "g", "topic": "t"}, "b-1.kafka.shared.example:9092,evil.example:9092", password},
+		{"kafka", "oauthTokenEndpointUri", map[string]string{"bootstrapServers": "b-1.kafka.shared.example:9092", "consumerGroup": "g", "topic": "t", "sasl": "oauthbearer", "oauthTokenEndpointUri": "https://prom.shared.example/tenants/a"}, "https://evil.example/token", map[string]string{"clientId": "c", "clientSecret": "hunter2"}},
 		{"postgresql", "host", map[string]string{"host": "db.shared.example", "userName": "u", "dbName": "d", "query": "select 1", "targetQueryValue": "1"}, "evil.example", password},
 		{"postgresql", "connection", map[string]string{"connection": "postgres://u@db.shared.example:5432/d", "query": "select 1", "targetQueryValue": "1"}, "postgres://u@db.shared.example,evil.example/d", password},
 		{"mysql", "host", map[string]string{"host": "db.shared.example", "username": "u", "dbName": "d", "query": "select 1", "queryValue": "1"}, "evil.example", password},

@@ -11,6 +11,7 @@ import (
 	"github.com/ebbscale/ebb/scalers/external"
 	httpscaler "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/kafka"
+	"github.com/ebbscale/ebb/scalers/metricsapi"
 	"github.com/ebbscale/ebb/scalers/mysql"
 	"github.com/ebbscale/ebb/scalers/natsjetstream"
 	"github.com/ebbscale/ebb/scalers/postgresql"
@@ -51,10 +52,13 @@ func RegistryWithCluster(egress *scalers.Egress, c Cluster) (*scalers.Registry, 
 	redisList, redisStreams := redis.NewTypesWithEgress(egress)
 	externalPull, externalPush := external.NewTypesWithEgress(egress)
 	cpu, memory := resource.NewTypes()
+	kafkaType := kafka.NewTypeWithEgress(egress)
 	return scalers.NewRegistry(
 		rabbitmq.NewTypeWithEgress(egress),
-		kafka.NewTypeWithEgress(egress),
+		kafkaType,
+		kafkaType.Alias(kafka.ApacheKafka),
 		prometheus.NewTypeWithEgress(egress),
+		metricsapi.NewTypeWithEgress(egress),
 		postgresql.NewTypeWithEgress(egress),
 		mysql.NewTypeWithEgress(egress),
 		httpscaler.NewTypeWithEgress(egress),
