@@ -8,6 +8,7 @@ package triggers
 import (
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/cron"
+	"github.com/ebbscale/ebb/scalers/external"
 	httpscaler "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/kafka"
 	"github.com/ebbscale/ebb/scalers/metricsapi"
@@ -49,6 +50,7 @@ func RegistryWithCluster(egress *scalers.Egress, c Cluster) (*scalers.Registry, 
 		work = workload.NewDisabledType()
 	}
 	redisList, redisStreams := redis.NewTypesWithEgress(egress)
+	externalPull, externalPush := external.NewTypesWithEgress(egress)
 	cpu, memory := resource.NewTypes()
 	kafkaType := kafka.NewTypeWithEgress(egress)
 	return scalers.NewRegistry(
@@ -64,6 +66,8 @@ func RegistryWithCluster(egress *scalers.Egress, c Cluster) (*scalers.Registry, 
 		redisStreams,
 		natsjetstream.NewTypeWithEgress(egress),
 		cron.NewType(),
+		externalPull,
+		externalPush,
 		cpu,
 		memory,
 		work,
