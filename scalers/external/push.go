@@ -5,6 +5,7 @@ package external
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -28,6 +29,15 @@ const maxRetry = 30 * time.Second
 // also notifies.
 type pushScaler struct {
 	*scaler
+}
+
+// Read reports a panic recovered in the trigger's stream since the last
+// read (once), else reads as an external trigger does.
+func (s *pushScaler) Read(ctx context.Context) (scalers.Reading, error) {
+	if err := s.typ.streamPanic(s.scaler); err != nil {
+		return scalers.Reading{}, err
+	}
+	return s.scaler.Read(ctx)
 }
 
 // Notify subscribes wake to the trigger's stream.
@@ -56,6 +66,9 @@ type watcher struct {
 	// failure is why the last stream failed, nil while one is open (for
 	// tests and the operator log).
 	failure error
+	// panicked is a panic recovered in the stream, until a read of a
+	// trigger on it reports it.
+	panicked *scalers.PanicError
 }
 
 // subscribe adds wake to the stream of s's server and reference, starting
@@ -107,6 +120,10 @@ func (w *watcher) run(ctx context.Context, retryMin time.Duration) {
 		err := scalers.Guard(func() error { return w.stream(ctx, &delivered) })
 		w.mu.Lock()
 		w.failure = err
+		var pe *scalers.PanicError
+		if errors.As(err, &pe) {
+			w.panicked = pe
+		}
 		w.mu.Unlock()
 		if delivered {
 			retry = retryMin
@@ -162,6 +179,25 @@ func (w *watcher) stream(ctx context.Context, delivered *bool) error {
 			f()
 		}
 	}
+}
+
+// streamPanic returns (once) a panic recovered in the stream of s's server
+// and reference, nil when there was none.
+func (t *shared) streamPanic(s *scaler) error {
+	t.watchMu.Lock()
+	w := t.watchers[watchKey{conn: s.plan.conn, ref: s.refKey}]
+	t.watchMu.Unlock()
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pe := w.panicked
+	w.panicked = nil
+	if pe == nil {
+		return nil
+	}
+	return fmt.Errorf("external scaler %s: StreamIsActive: %w", s.plan.conn.addr, pe)
 }
 
 // streamState reports, for tests, the stream of a trigger: streams opened,

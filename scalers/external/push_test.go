@@ -3,6 +3,7 @@
 package external
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -164,4 +165,26 @@ func TestPushTriggersShareOneStream(t *testing.T) {
 	if n := push.OpenConnections(); n != 0 {
 		t.Errorf("%d connections open after every trigger closed", n)
 	}
+}
+
+// A panic in the stream's goroutine (here, in a wake) fails that stream,
+// which is opened again, and the next read of the trigger reports it; the
+// process goes on.
+func TestAPanicInTheStreamIsRecovered(t *testing.T) {
+	src := &source{}
+	src.set(1, true)
+	srv := serve(t, "127.0.0.1:0", src.read, externalscaler.Options{StreamEvery: 10 * time.Millisecond}, nil)
+	_, push := pushTypes()
+	sc := scalertest.NewScaler(t, push, trigger("external-push", map[string]string{"scalerAddress": srv.addr}, nil))
+	var calls atomic.Int64
+	stop := sc.(scalers.Notifier).Notify(func() {
+		calls.Add(1)
+		panic("a wake that panics")
+	})
+	t.Cleanup(stop)
+	eventually(t, "a read reporting the panic, the stream opened again and waking again", func() (bool, string) {
+		_, err := read(t, sc)
+		opened, _, _, _ := push.streamState(sc.(*pushScaler).scaler)
+		return errors.Is(err, scalers.ErrPanicked) && opened >= 2 && calls.Load() >= 2, fmt.Sprintf("read error %v, opened %d, wakes %d", err, opened, calls.Load())
+	})
 }
