@@ -4,6 +4,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,6 +69,7 @@ type burstScaler struct {
 	value atomic.Int64
 	reads atomic.Int32
 	gate  chan struct{}
+	fail  atomic.Bool
 }
 
 func (s *burstScaler) Metric() scalers.MetricSpec {
@@ -83,6 +85,9 @@ func (s *burstScaler) Read(ctx context.Context) (scalers.Reading, error) {
 			return scalers.Reading{}, ctx.Err()
 		}
 	}
+	if s.fail.Load() {
+		return scalers.Reading{}, errors.New("broker unreachable")
+	}
 	v := float64(s.value.Load())
 	return scalers.Reading{Value: v, Active: v > 0}, nil
 }
@@ -91,11 +96,12 @@ func (s *burstScaler) Close() error { return nil }
 
 // burstLoop is a loop (not started: nothing polls) with one ScaledObject at
 // current replicas and the default 30 s polling interval, whose triggers last
-// read 1 at the fake clock's start.
+// read 1 at the fake clock's start. A failed read's backoff is its longest
+// (1 s after one failure, 2 s after two).
 func burstLoop(t *testing.T, current int32, composite *Composite, ss ...*burstScaler) (*ScaleLoop, *clocktesting.FakeClock, *loopObject) {
 	t.Helper()
 	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
-	l := &ScaleLoop{Clock: clk}
+	l := &ScaleLoop{Clock: clk, Jitter: func() float64 { return 1 }}
 	so := &v1alpha1.ScaledObject{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "orders"}}
 	var lts []LoopTrigger
 	for _, s := range ss {
@@ -219,6 +225,33 @@ func TestABurstWhileRunningReachesTheNextHPARequest(t *testing.T) {
 		if ra, rb := a.reads.Load(), b.reads.Load(); ra != 1 || rb != 1 {
 			t.Errorf("reads a=%d b=%d, want one each", ra, rb)
 		}
+	})
+
+	t.Run("a failing source is read again only after its backoff", func(t *testing.T) {
+		s := &burstScaler{name: "s0-queue"}
+		l, clk, _ := burstLoop(t, 1, nil, s)
+		s.fail.Store(true)
+		fails := func(wantReads int32) {
+			t.Helper()
+			if _, err := l.ExternalMetric(t.Context(), ref); !errors.Is(err, ErrMetricUnavailable) {
+				t.Fatalf("ExternalMetric error %v, want ErrMetricUnavailable", err)
+			}
+			if n := s.reads.Load(); n != wantReads {
+				t.Fatalf("%d reads, want %d", n, wantReads)
+			}
+		}
+		clk.Step(time.Second)
+		fails(1) // backoff 1 s
+		clk.Step(950 * time.Millisecond)
+		fails(1) // not servable by age, but the backoff runs
+		clk.Step(50 * time.Millisecond)
+		fails(2) // backoff 2 s
+		clk.Step(1900 * time.Millisecond)
+		fails(2)
+		s.fail.Store(false)
+		s.value.Store(101)
+		clk.Step(100 * time.Millisecond)
+		ask(t, l, 101)
 	})
 
 	t.Run("the default polling interval is what these cases assume", func(t *testing.T) {

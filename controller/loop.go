@@ -565,10 +565,10 @@ func (l *ScaleLoop) externalMetric(ctx context.Context, o *loopObject, ref Metri
 	if t == nil {
 		return 0, ErrMetricNotFound
 	}
-	s := t.lastSample()
 	running := o.replicas.Load() > 0
+	s, ok := l.stored(t, interval, running)
 	switch {
-	case l.fresh(s, interval, running):
+	case ok:
 	case t == o.composite:
 		s = l.readComposite(ctx, o, interval, running)
 	default:
@@ -595,22 +595,29 @@ func (l *ScaleLoop) externalMetric(ctx context.Context, o *loopObject, ref Metri
 	return s.Value, nil
 }
 
-// fresh says whether the adapter may serve s without reading the source
-// again (Servable, on the loop's clock). A composite sample's time is its
-// oldest input's, so the same rule bounds the age of every value behind a
-// formula.
-func (l *ScaleLoop) fresh(s Sample, interval time.Duration, running bool) bool {
-	return Servable(s.Time, l.Clock.Now(), interval, l.HPASyncPeriod, running)
+// stored returns t's last sample, and whether the adapter may serve it
+// without reading the source again: while it is servable (Servable, on the
+// loop's clock), or while a failed read's backoff runs (ReadBackoff), so that
+// the HPA's requests do not hammer a failing source. A composite sample's
+// time is its oldest input's, so the same rule bounds the age of every value
+// behind a formula.
+func (l *ScaleLoop) stored(t *loopTrigger, interval time.Duration, running bool) (Sample, bool) {
+	t.mu.Lock()
+	s, retryAt := t.last, t.retryAt
+	t.mu.Unlock()
+	now := l.Clock.Now()
+	return s, Servable(s.Time, now, interval, l.HPASyncPeriod, running) || (s.Err != nil && now.Before(retryAt))
 }
 
 // readComposite reads through the triggers of o's formula whose samples are
-// not fresh (each merged with the reads in flight on it, and all at once),
-// then evaluates the formula; concurrent calls share one evaluation.
+// not to be served as stored (each merged with the reads in flight on it,
+// and all at once), then evaluates the formula; concurrent calls share one
+// evaluation.
 func (l *ScaleLoop) readComposite(ctx context.Context, o *loopObject, interval time.Duration, running bool) Sample {
 	s, _ := o.composite.reads.Do(ctx, "read", func(ctx context.Context) (Sample, error) {
 		var stale []*loopTrigger
 		for _, t := range o.triggers {
-			if !l.fresh(t.lastSample(), interval, running) {
+			if _, ok := l.stored(t, interval, running); !ok {
 				stale = append(stale, t)
 			}
 		}
