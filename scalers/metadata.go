@@ -391,8 +391,8 @@ func parseTag(index []int, sf reflect.StructField, tag string) (fieldSpec, error
 	if f.enum != nil && sf.Type.Kind() != reflect.String {
 		return f, fmt.Errorf("field %s: enum= on a non-string", sf.Name)
 	}
-	if f.endpoint != nil && sf.Type.Kind() != reflect.String && (sf.Type.Kind() != reflect.Slice || f.endpoint.kind != "hostport") {
-		return f, fmt.Errorf("field %s: endpoint= on a field that is not a string (or a []string of host:port)", sf.Name)
+	if f.endpoint != nil && sf.Type.Kind() != reflect.String && (sf.Type.Kind() != reflect.Slice || f.endpoint.kind != "hostport" && f.endpoint.kind != "custom") {
+		return f, fmt.Errorf("field %s: endpoint= on a field that is not a string (or a []string of host:port, or custom)", sf.Name)
 	}
 	return f, nil
 }
@@ -638,7 +638,7 @@ func checkPin(t Trigger, fields []fieldSpec, v reflect.Value, sources map[string
 				errs = append(errs, refuse(f.key, "names"))
 			}
 		case "custom":
-			if fv.String() == "" || !chosen(f.key) {
+			if fv.Kind() == reflect.Slice && fv.Len() == 0 || fv.Kind() == reflect.String && fv.String() == "" || !chosen(f.key) {
 				continue
 			}
 			eps, err := cfg.(EndpointLister).Endpoints(f.key)

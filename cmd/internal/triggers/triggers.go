@@ -23,19 +23,16 @@ import (
 // scalers connect only to the destinations egress allows. Building it does
 // no I/O: the types connect when their scalers first read.
 func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
-	redisList, redisStreams := redis.NewTypesWithEgress(egress)
-	return scalers.NewRegistry(
+	return scalers.NewRegistry(append([]scalers.Type{
 		rabbitmq.NewTypeWithEgress(egress),
 		kafka.NewTypeWithEgress(egress),
 		prometheus.NewTypeWithEgress(egress),
 		postgresql.NewTypeWithEgress(egress),
 		mysql.NewTypeWithEgress(egress),
 		httpscaler.NewTypeWithEgress(egress),
-		redisList,
-		redisStreams,
 		natsjetstream.NewTypeWithEgress(egress),
 		cron.NewType(),
-	)
+	}, redis.NewAllTypesWithEgress(egress).All()...)...)
 }
 
 // SetLogger routes the log lines that a trigger type's client library
