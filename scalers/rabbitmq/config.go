@@ -33,9 +33,13 @@ type Config struct {
 	// VhostName replaces the vhost given in Host's path.
 	VhostName string `meta:"vhostName,optional"`
 
-	// Mode is QueueLength (messages in the queue) or MessageRate (messages
-	// published per second; management API only).
-	Mode string `meta:"mode,default=QueueLength,enum=QueueLength|MessageRate"`
+	// Mode is what is read: QueueLength (messages in the queue), or, from
+	// the management API only, MessageRate (messages published per
+	// second), DeliverGetRate (messages delivered or fetched per second),
+	// PublishedToDeliveredRatio (the first rate over the second) or
+	// ExpectedQueueConsumptionTime (seconds to deliver the messages in the
+	// queue at the current delivery rate). See valueOf.
+	Mode string `meta:"mode,default=QueueLength,enum=QueueLength|MessageRate|DeliverGetRate|PublishedToDeliveredRatio|ExpectedQueueConsumptionTime"`
 	// Value is the target: messages (or messages per second) per replica.
 	Value float64 `meta:"value,optional"`
 	// QueueLength is KEDA's older name for Value in QueueLength mode.
@@ -68,8 +72,11 @@ const (
 	protocolAMQP = "amqp"
 	protocolHTTP = "http"
 
-	modeQueueLength = "QueueLength"
-	modeMessageRate = "MessageRate"
+	modeQueueLength     = "QueueLength"
+	modeMessageRate     = "MessageRate"
+	modeDeliverGetRate  = "DeliverGetRate"
+	modeRatio           = "PublishedToDeliveredRatio"
+	modeConsumptionTime = "ExpectedQueueConsumptionTime"
 
 	opSum = "sum"
 	opAvg = "avg"
@@ -157,8 +164,8 @@ func (c *Config) resolve(deferred func(key string) bool) (plan, error) {
 
 	if p.protocol == protocolAMQP {
 		switch {
-		case c.Mode == modeMessageRate:
-			return p, scalers.KeyError("mode", "is MessageRate, which needs the management API; use an http(s):// management URL as host")
+		case c.Mode != modeQueueLength:
+			return p, scalers.KeyError("mode", "is %s, which needs the management API's message statistics; use an http(s):// management URL as host", c.Mode)
 		case c.UseRegex:
 			return p, scalers.KeyError("useRegex", "needs the management API; use an http(s):// management URL as host")
 		case c.ExcludeUnacknowledged:
