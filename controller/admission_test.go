@@ -63,6 +63,16 @@ func TestAdmissionRejectsBadScaledObjectsNamingTheField(t *testing.T) {
 			[]string{"metadata.name", "at most 63"}},
 		{"a target a foreign HPA scales", e.scaledObject("i", "api", rabbitTrigger(rabbitURL, "q", "1")),
 			[]string{"spec.scaleTargetRef", "already scaled by HorizontalPodAutoscaler api-hpa"}},
+		{"only cpu and memory triggers with minReplicaCount 0: nothing would wake the target", e.scaledObject("k", "other", cpuTrigger("50"), v1alpha1.Trigger{Type: "memory", MetricType: v1alpha1.MetricTypeAverageValue, Metadata: map[string]string{"value": "256Mi"}}),
+			[]string{"spec.minReplicaCount", "expected 1 or more"}},
+		{"the metric type Utilization on an event trigger", e.scaledObject("l", "other", withMetricType(rabbitTrigger(rabbitURL, "q", "1"), v1alpha1.MetricTypeUtilization)),
+			[]string{"spec.triggers[0].metricType", `"Utilization"`}},
+		{"the metric type Value on a cpu trigger", e.scaledObject("m", "other", rabbitTrigger(rabbitURL, "q", "1"), withMetricType(cpuTrigger("50"), v1alpha1.MetricTypeValue)),
+			[]string{"spec.triggers[1].metricType", `"Value"`}},
+		{"a cpu utilization that is not a whole percentage", e.scaledObject("n", "other", rabbitTrigger(rabbitURL, "q", "1"), cpuTrigger("half")),
+			[]string{"spec.triggers[1].metadata[value]", "whole percentage"}},
+		{"a formula over a cpu trigger", withFormula(e.scaledObject("o", "other", rabbitTrigger(rabbitURL, "q", "1"), cpuTrigger("50")), "queue + cpu"),
+			[]string{"spec.advanced.scalingModifiers.formula", "uses a cpu or memory trigger"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.sentence, func(t *testing.T) {
@@ -87,6 +97,12 @@ func TestAdmissionRejectsBadScaledObjectsNamingTheField(t *testing.T) {
 	t.Run("a valid ScaledObject is admitted", func(t *testing.T) {
 		e.create(e.scaledObject("fine", "other", rabbitTrigger(rabbitURL, "q", "1")))
 	})
+	t.Run("a queue plus cpu may rest at zero, and cpu alone from 1", func(t *testing.T) {
+		e.create(e.scaledObject("queue-and-cpu", "other3", rabbitTrigger(rabbitURL, "q", "1"), cpuTrigger("50")))
+		cpuOnly := e.scaledObject("cpu-only", "other4", cpuTrigger("50"))
+		cpuOnly.Spec.MinReplicaCount = ptr.To[int32](1)
+		e.create(cpuOnly)
+	})
 	t.Run("credentials in metadata are never echoed", func(t *testing.T) {
 		so := e.scaledObject("j", "other2", v1alpha1.Trigger{Type: "rabbitmq", Metadata: map[string]string{"host": rabbitURL, "queueName": "q", "value": "1", "password": "hunter22"}})
 		err := e.c.Create(t.Context(), so)
@@ -94,6 +110,15 @@ func TestAdmissionRejectsBadScaledObjectsNamingTheField(t *testing.T) {
 			t.Errorf("error = %v: want a rejection that does not show the password", err)
 		}
 	})
+}
+
+func cpuTrigger(percent string) v1alpha1.Trigger {
+	return v1alpha1.Trigger{Type: "cpu", Name: "cpu", MetricType: v1alpha1.MetricTypeUtilization, Metadata: map[string]string{"value": percent}}
+}
+
+func withMetricType(t v1alpha1.Trigger, mt v1alpha1.MetricType) v1alpha1.Trigger {
+	t.MetricType = mt
+	return t
 }
 
 func withFormula(so *v1alpha1.ScaledObject, f string) *v1alpha1.ScaledObject {

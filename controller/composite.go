@@ -65,10 +65,40 @@ func CompileComposite(sm *v1alpha1.ScalingModifiers, triggerNames []string) (*Co
 	if mt == "" {
 		mt = v1alpha1.MetricTypeAverageValue
 	}
+	if mt == v1alpha1.MetricTypeUtilization {
+		return nil, errors.New("scalingModifiers.metricType Utilization: expected AverageValue or Value (Utilization is for cpu and memory triggers, which the HPA reads itself)")
+	}
 	return &Composite{
 		Spec:    scalers.MetricSpec{Name: CompositeMetricName, Target: target, ActivationTarget: activation, Type: mt},
 		program: prog, names: triggerNames,
 	}, nil
+}
+
+// EventTriggerNames are the names of the triggers that are not resource
+// triggers (cpu, memory): the ones the scale loop reads, and a
+// scalingModifiers formula may use.
+func EventTriggerNames(reg *scalers.Registry, triggers []v1alpha1.Trigger, names []string) []string {
+	var out []string
+	for i, t := range triggers {
+		if !reg.IsResource(t.Type) {
+			out = append(out, names[i])
+		}
+	}
+	return out
+}
+
+// CompileTriggersComposite compiles a scalingModifiers formula over the
+// triggers (named names) that the scale loop reads: not the resource
+// triggers (cpu, memory), which the HPA reads itself and stay metrics of
+// their own next to the composite one.
+func CompileTriggersComposite(reg *scalers.Registry, sm *v1alpha1.ScalingModifiers, triggers []v1alpha1.Trigger, names []string) (*Composite, error) {
+	c, err := CompileComposite(sm, EventTriggerNames(reg, triggers, names))
+	if err != nil {
+		if _, all := CompileComposite(sm, names); all == nil {
+			return nil, errors.New("scalingModifiers.formula uses a cpu or memory trigger: the HPA reads those from the pods itself, so they stay metrics of their own and cannot be used in a formula")
+		}
+	}
+	return c, err
 }
 
 // Eval computes the formula over trigger values.

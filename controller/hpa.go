@@ -6,6 +6,7 @@ import (
 	"math"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -18,7 +19,8 @@ const LabelManagedBy = "app.kubernetes.io/managed-by"
 
 // DesiredHPA builds the HPA Ebb owns for a ScaledObject: minReplicas
 // max(min, 1), one External metric per trigger (or the composite one) with
-// the selector ebb.dev/scaledobject=<name>, behavior passed through. While
+// the selector ebb.dev/scaledobject=<name>, a Resource (or ContainerResource)
+// metric per cpu or memory trigger, behavior passed through. While
 // paused, minReplicas = maxReplicas = frozen (at least 1), so the HPA holds
 // the count; at zero replicas the HPA is inactive by itself.
 func DesiredHPA(so *v1alpha1.ScaledObject, t Target, metrics []scalers.MetricSpec, frozen *int32) *autoscalingv2.HorizontalPodAutoscaler {
@@ -50,6 +52,10 @@ func DesiredHPA(so *v1alpha1.ScaledObject, t Target, metrics []scalers.MetricSpe
 	}
 	selector := &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelScaledObject: so.Name}}
 	for _, m := range metrics {
+		if m.Resource != nil {
+			hpa.Spec.Metrics = append(hpa.Spec.Metrics, resourceMetric(m))
+			continue
+		}
 		target := autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: quantity(m.Target)}
 		if m.Type == v1alpha1.MetricTypeValue {
 			target = autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType, Value: quantity(m.Target)}
@@ -63,6 +69,28 @@ func DesiredHPA(so *v1alpha1.ScaledObject, t Target, metrics []scalers.MetricSpe
 		})
 	}
 	return hpa
+}
+
+// resourceMetric is a resource trigger's metric as the HPA takes it: a
+// Resource metric, or a ContainerResource one for a named container.
+func resourceMetric(m scalers.MetricSpec) autoscalingv2.MetricSpec {
+	r := m.Resource
+	target := autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptrTo(r.Utilization)}
+	if m.Type == v1alpha1.MetricTypeAverageValue {
+		q, err := resource.ParseQuantity(r.AverageValue)
+		if err != nil {
+			// The trigger's parser wrote it from a parsed quantity.
+			q = resource.Quantity{}
+		}
+		target = autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: &q}
+	}
+	name := corev1.ResourceName(r.Name)
+	if r.Container != "" {
+		return autoscalingv2.MetricSpec{Type: autoscalingv2.ContainerResourceMetricSourceType,
+			ContainerResource: &autoscalingv2.ContainerResourceMetricSource{Name: name, Container: r.Container, Target: target}}
+	}
+	return autoscalingv2.MetricSpec{Type: autoscalingv2.ResourceMetricSourceType,
+		Resource: &autoscalingv2.ResourceMetricSource{Name: name, Target: target}}
 }
 
 // quantity renders a float as a Quantity with milli precision.

@@ -243,8 +243,14 @@ func (r *JobReconciler) build(ctx context.Context, sj *v1alpha1.ScaledJob, resol
 		}
 	}
 	var err error
-	st.Triggers, err = buildTriggers(ctx, r.Registry, sj.Namespace, sj.Name, sj.Spec.Triggers, names,
+	var resources []scalers.MetricSpec
+	st.Triggers, resources, err = buildTriggers(ctx, r.Registry, sj.Namespace, sj.Name, sj.Spec.Triggers, names,
 		func(_ context.Context, i int) (scalers.Resolved, error) { return resolved[i], nil })
+	if err == nil && len(resources) > 0 {
+		// Admission refuses these; an object from before that rule fails here.
+		closeTriggers(st.Triggers)
+		err = fmt.Errorf("a %s trigger does not apply to a ScaledJob: Jobs are not scaled by an HPA", resources[0].Resource.Name)
+	}
 	return st, r.keyer.digest(resolved), err
 }
 

@@ -40,6 +40,9 @@ type ObjectState struct {
 	Triggers []LoopTrigger
 	// Composite, when set, replaces the triggers' metrics with one.
 	Composite *Composite
+	// Resources are the metrics of the resource triggers (cpu, memory),
+	// which the HPA reads by itself: the loop only keeps them for the HPA.
+	Resources []scalers.MetricSpec
 	// Current is the target's replica count as the reconciler just read it.
 	Current int32
 	// Base is the reconciler's part of the status (Ready, HPA name, ...).
@@ -717,12 +720,13 @@ func (l *ScaleLoop) MetricSpecs(key types.NamespacedName) []scalers.MetricSpec {
 	if o == nil {
 		return nil
 	}
+	var out []scalers.MetricSpec
 	if o.composite != nil {
-		return []scalers.MetricSpec{o.composite.spec}
+		out = append(out, o.composite.spec)
+	} else {
+		for _, t := range o.triggers {
+			out = append(out, t.spec)
+		}
 	}
-	out := make([]scalers.MetricSpec, len(o.triggers))
-	for i, t := range o.triggers {
-		out[i] = t.spec
-	}
-	return out
+	return append(out, o.state.Resources...)
 }

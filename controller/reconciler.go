@@ -406,7 +406,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if rebuild {
 		metrics = st.metricSpecs()
 		for _, m := range metrics {
-			metricNames = append(metricNames, m.Name)
+			if m.Resource == nil {
+				metricNames = append(metricNames, m.Name)
+			}
 		}
 	}
 	hpaGen, err := r.ensureHPA(ctx, &so, target, prev, rebuild, metrics, getCurrent)
@@ -469,13 +471,13 @@ func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, targe
 	}
 	digest := r.keyer.digest(resolved)
 	var err error
-	st.Triggers, err = buildTriggers(ctx, r.Registry, so.Namespace, so.Name, so.Spec.Triggers, names,
+	st.Triggers, st.Resources, err = buildTriggers(ctx, r.Registry, so.Namespace, so.Name, so.Spec.Triggers, names,
 		func(_ context.Context, i int) (scalers.Resolved, error) { return resolved[i], nil })
 	if err != nil {
 		return st, digest, err
 	}
 	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil {
-		c, err := CompileComposite(a.ScalingModifiers, names)
+		c, err := CompileTriggersComposite(r.Registry, a.ScalingModifiers, so.Spec.Triggers, names)
 		if err != nil {
 			closeTriggers(st.Triggers)
 			return st, digest, err
@@ -485,28 +487,34 @@ func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, targe
 	return st, digest, nil
 }
 
+// metricSpecs are the metrics of the object's HPA: its triggers' (or the
+// composite one), then its resource metrics.
 func (st ObjectState) metricSpecs() []scalers.MetricSpec {
+	var out []scalers.MetricSpec
 	if st.Composite != nil {
-		return []scalers.MetricSpec{st.Composite.Spec}
+		out = append(out, st.Composite.Spec)
+	} else {
+		for _, t := range st.Triggers {
+			out = append(out, t.Scaler.Metric())
+		}
 	}
-	out := make([]scalers.MetricSpec, len(st.Triggers))
-	for i, t := range st.Triggers {
-		out[i] = t.Scaler.Metric()
-	}
-	return out
+	return append(out, st.Resources...)
 }
 
 // buildTriggers resolves each trigger's references (resolve) and builds its
 // scaler, for the ScaledObject or ScaledJob name in namespace; names are the
-// triggers' names. On an error it closes the scalers already built.
+// triggers' names. A resource trigger (cpu, memory) gives only its metric,
+// for the HPA: the loop never reads it. On an error it closes the scalers
+// already built.
 func buildTriggers(ctx context.Context, reg *scalers.Registry, namespace, name string, triggers []v1alpha1.Trigger, names []string,
-	resolve func(context.Context, int) (scalers.Resolved, error)) ([]LoopTrigger, error) {
+	resolve func(context.Context, int) (scalers.Resolved, error)) ([]LoopTrigger, []scalers.MetricSpec, error) {
 	var out []LoopTrigger
+	var resources []scalers.MetricSpec
 	for i, trig := range triggers {
 		res, err := resolve(ctx, i)
 		if err != nil {
 			closeTriggers(out)
-			return out, err
+			return out, nil, err
 		}
 		sc, err := reg.New(scalers.Trigger{
 			Namespace: namespace, ScaledObject: name, Index: i, Name: names[i], Type: trig.Type,
@@ -514,11 +522,16 @@ func buildTriggers(ctx context.Context, reg *scalers.Registry, namespace, name s
 		})
 		if err != nil {
 			closeTriggers(out)
-			return out, err
+			return out, nil, err
+		}
+		if m := sc.Metric(); m.Resource != nil {
+			_ = sc.Close()
+			resources = append(resources, m)
+			continue
 		}
 		out = append(out, LoopTrigger{Name: names[i], Type: trig.Type, Scaler: sc})
 	}
-	return out, nil
+	return out, resources, nil
 }
 
 func closeTriggers(ts []LoopTrigger) {

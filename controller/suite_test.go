@@ -45,6 +45,7 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/postgresql"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
+	"github.com/ebbscale/ebb/scalers/resource"
 	"github.com/ebbscale/ebb/tests/chartrbac"
 	"github.com/ebbscale/ebb/tests/controlplane"
 )
@@ -186,7 +187,8 @@ func (e *env) startOperatorWith(webhookCertDir string, webhookPort int, leaderEl
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := scalers.NewRegistry(append([]scalers.Type{rabbitmq.NewType(), postgresql.NewType()}, e.types...)...)
+	cpu, memory := resource.NewTypes()
+	reg, err := scalers.NewRegistry(append([]scalers.Type{rabbitmq.NewType(), postgresql.NewType(), cpu, memory}, e.types...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

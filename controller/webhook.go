@@ -126,8 +126,9 @@ func validateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject, pins []*scal
 	}
 	errs := validateName(so.Name)
 	errs = append(errs, validateTriggers(reg, so.Namespace, so.Name, so.Spec.Triggers, names, pins)...)
+	errs = append(errs, validateResourceOnly(reg, so)...)
 	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil && a.ScalingModifiers.Formula != "" {
-		if _, err := CompileComposite(a.ScalingModifiers, names); err != nil {
+		if _, err := CompileTriggersComposite(reg, a.ScalingModifiers, so.Spec.Triggers, names); err != nil {
 			errs = append(errs, field.Invalid(field.NewPath("spec", "advanced", "scalingModifiers", "formula"), a.ScalingModifiers.Formula, err.Error()))
 		}
 	}
@@ -137,6 +138,31 @@ func validateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject, pins []*scal
 		}
 	}
 	errs = append(errs, validatePaused(so.Annotations)...)
+	return errs
+}
+
+// validateResourceOnly applies KEDA's rule for a ScaledObject whose
+// triggers are all cpu or memory: nothing could wake its target from zero
+// (or from idle), since the HPA reads those metrics only while pods run, so
+// it may rest neither at zero nor at an idle count.
+func validateResourceOnly(reg *scalers.Registry, so *v1alpha1.ScaledObject) field.ErrorList {
+	if len(so.Spec.Triggers) == 0 {
+		return nil
+	}
+	for _, t := range so.Spec.Triggers {
+		if !reg.IsResource(t.Type) {
+			return nil
+		}
+	}
+	var errs field.ErrorList
+	if so.Spec.MinReplicas() < 1 {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "minReplicaCount"), so.Spec.MinReplicas(),
+			"expected 1 or more: every trigger is cpu or memory, which the HPA reads only from running pods, so nothing would wake the target from zero (add an event trigger to scale to zero)"))
+	}
+	if so.Spec.IdleReplicaCount != nil {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "idleReplicaCount"),
+			"every trigger is cpu or memory, which never activate a target, so it would never leave the idle count"))
+	}
 	return errs
 }
 
@@ -208,6 +234,16 @@ func validateTriggers(reg *scalers.Registry, namespace, owner string, triggers [
 		}
 		if i < len(pins) {
 			tr.Pin = pins[i]
+		}
+		if t.MetricType == v1alpha1.MetricTypeUtilization && !reg.IsResource(t.Type) {
+			errs = append(errs, field.NotSupported(p.Child("metricType"), t.MetricType,
+				[]string{string(v1alpha1.MetricTypeAverageValue), string(v1alpha1.MetricTypeValue)}))
+			continue
+		}
+		if t.MetricType == v1alpha1.MetricTypeValue && reg.IsResource(t.Type) {
+			errs = append(errs, field.NotSupported(p.Child("metricType"), t.MetricType,
+				[]string{string(v1alpha1.MetricTypeUtilization), string(v1alpha1.MetricTypeAverageValue)}))
+			continue
 		}
 		err := typ.Validate(tr)
 		errs = append(errs, metadataErrors(p.Child("metadata"), err)...)
@@ -286,6 +322,12 @@ func validateJobSpec(reg *scalers.Registry, sj *v1alpha1.ScaledJob, pins []*scal
 	}
 	errs := validateName(sj.Name)
 	errs = append(errs, validateTriggers(reg, sj.Namespace, sj.Name, sj.Spec.Triggers, names, pins)...)
+	for i, t := range sj.Spec.Triggers {
+		if reg.IsResource(t.Type) {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "triggers").Index(i).Child("type"),
+				fmt.Sprintf("a %s trigger does not apply to a ScaledJob: Jobs are not scaled by an HPA", t.Type)))
+		}
+	}
 	return append(errs, validatePaused(sj.Annotations)...)
 }
 

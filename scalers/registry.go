@@ -64,6 +64,13 @@ func (r *Registry) Names() []string {
 	return names
 }
 
+// IsResource says whether name is the type of a resource trigger (cpu,
+// memory; see ResourceType).
+func (r *Registry) IsResource(name string) bool {
+	_, ok := r.types[name].(ResourceType)
+	return ok
+}
+
 // Validate checks a trigger's type and metadata without I/O.
 func (r *Registry) Validate(t Trigger) error {
 	typ, err := r.typeOf(t)

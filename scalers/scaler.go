@@ -48,8 +48,38 @@ type MetricSpec struct {
 	// ActivationTarget is the activation threshold: the trigger is active
 	// when its value is above it.
 	ActivationTarget float64
-	// Type is AverageValue or Value.
+	// Type is AverageValue or Value (Utilization or AverageValue for a
+	// resource metric).
 	Type v1alpha1.MetricType
+	// Resource, when set, makes the metric a resource metric (cpu, memory)
+	// that the HPA reads from metrics.k8s.io by itself: Ebb never reads it,
+	// serves it or counts it for activation, and Name and Target are unused.
+	Resource *ResourceMetric
+}
+
+// ResourceMetric is a pod resource metric passed to the HPA as it is.
+type ResourceMetric struct {
+	// Name is the resource: "cpu" or "memory".
+	Name string
+	// Container, when set, limits the metric to one container of each pod
+	// (a ContainerResource metric).
+	Container string
+	// Utilization is the target use in percent of the pods' requests, for
+	// the metric type Utilization.
+	Utilization int32
+	// AverageValue is the target use per pod as a Kubernetes quantity
+	// ("500m", "512Mi"), for the metric type AverageValue.
+	AverageValue string
+}
+
+// ResourceType is implemented by the Types of resource triggers (cpu,
+// memory): their Scalers' metrics carry a ResourceMetric and are read by the
+// HPA, not by Ebb, so such a trigger neither activates a target nor keeps
+// one from zero.
+type ResourceType interface {
+	Type
+	// Resource is the resource the Type's triggers scale on.
+	Resource() string
 }
 
 // Reading is one read of a trigger's source.

@@ -240,7 +240,7 @@ type HorizontalPodAutoscalerConfig struct {
 }
 
 // MetricType is how a trigger's value is compared to its target.
-// +kubebuilder:validation:Enum=AverageValue;Value
+// +kubebuilder:validation:Enum=AverageValue;Value;Utilization
 type MetricType string
 
 // Metric types.
@@ -249,6 +249,9 @@ const (
 	MetricTypeAverageValue MetricType = "AverageValue"
 	// MetricTypeValue: desired replicas = ceil(current × value / target).
 	MetricTypeValue MetricType = "Value"
+	// MetricTypeUtilization: for cpu and memory triggers only, the average
+	// use across the pods as a percentage of their requests.
+	MetricTypeUtilization MetricType = "Utilization"
 )
 
 // ScalingModifiers replaces the per-trigger metrics with one composite metric
@@ -300,7 +303,8 @@ type Trigger struct {
 	// +optional
 	AuthenticationRef *AuthenticationRef `json:"authenticationRef,omitempty"`
 
-	// MetricType is AverageValue (the default) or Value.
+	// MetricType is AverageValue (the default) or Value; cpu and memory
+	// triggers take Utilization or AverageValue.
 	// +kubebuilder:default=AverageValue
 	// +optional
 	MetricType MetricType `json:"metricType,omitempty"`

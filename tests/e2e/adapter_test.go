@@ -31,6 +31,7 @@ import (
 	"github.com/ebbscale/ebb/tests/chartrbac"
 	"github.com/ebbscale/ebb/tests/controlplane"
 	"github.com/ebbscale/ebb/tests/operatorproc"
+	"github.com/ebbscale/ebb/tests/podmetrics"
 )
 
 // A source the scenario drives: it sets the value the trigger reads.
@@ -206,6 +207,11 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 		})
 	})
 
+	pm := podmetrics.Start(t, cp.Client)
+	t.Run("cpu and a queue", func(t *testing.T) {
+		t.Parallel()
+		resourceScenario(t, cp, op, pm)
+	})
 	for _, tc := range []struct {
 		name string
 		src  source
@@ -227,19 +233,7 @@ func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interfa
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	labels := map[string]string{"app": "worker"}
-	deploy := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](0),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				// Never runs: there is no scheduler and no kubelet.
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Image: "registry.invalid/worker:1"}}},
-			},
-		},
-	}
+	deploy := worker(ns, nil)
 	if err := c.Create(ctx, deploy); err != nil {
 		t.Fatal(err)
 	}
@@ -329,6 +323,27 @@ func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interfa
 	src.drain(t)
 	waitReplicas(1, 120*time.Second, "once drained the HPA brings the Deployment back to 1")
 	waitReplicas(0, 120*time.Second, "after the cooldown the scale loop brings it to 0")
+}
+
+// worker is a Deployment "worker" at zero replicas whose one container
+// asks for requests. Its pods never run by themselves: there is no
+// scheduler and no kubelet.
+func worker(ns string, requests corev1.ResourceList) *appsv1.Deployment {
+	labels := map[string]string{"app": "worker"}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](0),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "worker", Image: "registry.invalid/worker:1",
+					Resources: corev1.ResourceRequirements{Requests: requests},
+				}}},
+			},
+		},
+	}
 }
 
 // readExternal reads an external metric through the API server, as the HPA

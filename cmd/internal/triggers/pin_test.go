@@ -15,9 +15,11 @@ import (
 // endpointKeys are, per trigger type, the keys that say where the scaler
 // connects and so where a ClusterTriggerAuthentication's credentials go.
 var endpointKeys = map[string][]string{
+	"cpu":            nil,
 	"cron":           nil,
 	"http":           {"counterURL", "interceptorURL"},
 	"kafka":          {"bootstrapServers"},
+	"memory":         nil,
 	"mysql":          {"connectionString", "host"},
 	"nats-jetstream": {"natsServerMonitoringEndpoint", "natsServerURL"},
 	"postgresql":     {"connection", "host"},

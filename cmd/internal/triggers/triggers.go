@@ -16,6 +16,7 @@ import (
 	"github.com/ebbscale/ebb/scalers/prometheus"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 	"github.com/ebbscale/ebb/scalers/redis"
+	"github.com/ebbscale/ebb/scalers/resource"
 	"github.com/go-logr/logr"
 )
 
@@ -23,6 +24,7 @@ import (
 // scalers connect only to the destinations egress allows. Building it does
 // no I/O: the types connect when their scalers first read.
 func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
+	cpu, memory := resource.NewTypes()
 	return scalers.NewRegistry(append([]scalers.Type{
 		rabbitmq.NewTypeWithEgress(egress),
 		kafka.NewTypeWithEgress(egress),
@@ -32,6 +34,8 @@ func Registry(egress *scalers.Egress) (*scalers.Registry, error) {
 		httpscaler.NewTypeWithEgress(egress),
 		natsjetstream.NewTypeWithEgress(egress),
 		cron.NewType(),
+		cpu,
+		memory,
 	}, redis.NewAllTypesWithEgress(egress).All()...)...)
 }
 

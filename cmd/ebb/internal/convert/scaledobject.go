@@ -298,8 +298,12 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 			switch v1alpha1.MetricType(mt) {
 			case v1alpha1.MetricTypeAverageValue, v1alpha1.MetricTypeValue:
 				t.MetricType = v1alpha1.MetricType(mt)
-			case "Utilization":
-				o.report(Dropped, n.field("metricType"), "Utilization applies to KEDA's cpu and memory triggers only: left out, so AverageValue applies")
+			case v1alpha1.MetricTypeUtilization:
+				if o.c.reg.IsResource(typ) {
+					t.MetricType = v1alpha1.MetricTypeUtilization
+				} else {
+					o.report(Dropped, n.field("metricType"), "Utilization applies to cpu and memory triggers only: left out, so AverageValue applies")
+				}
 			default:
 				o.report(Dropped, n.field("metricType"), "is %q; expected AverageValue or Value: left out, so AverageValue applies", mt)
 			}

@@ -338,27 +338,32 @@ func hpaFacts(so *v1alpha1.ScaledObject, f Facts) HPA {
 	}
 	currents := map[string]string{}
 	for _, m := range hpa.Status.CurrentMetrics {
-		if m.Type != autoscalingv2.ExternalMetricSourceType || m.External == nil {
+		name, c, ok := metricStatus(m)
+		if !ok {
 			continue
 		}
-		c := m.External.Current
 		switch {
+		case c.AverageUtilization != nil:
+			currents[name] = fmt.Sprintf("%d%% of requests", *c.AverageUtilization)
 		case c.AverageValue != nil:
-			currents[m.External.Metric.Name] = decimal(c.AverageValue) + " per pod"
+			currents[name] = decimal(c.AverageValue) + " per pod"
 		case c.Value != nil:
-			currents[m.External.Metric.Name] = decimal(c.Value)
+			currents[name] = decimal(c.Value)
 		}
 	}
 	for _, m := range hpa.Spec.Metrics {
-		if m.Type != autoscalingv2.ExternalMetricSourceType || m.External == nil {
+		name, t, ok := metricTarget(m)
+		if !ok {
 			continue
 		}
-		hm := HPAMetric{Name: m.External.Metric.Name, TargetType: string(m.External.Target.Type), Current: currents[m.External.Metric.Name]}
+		hm := HPAMetric{Name: name, TargetType: string(t.Type), Current: currents[name]}
 		switch {
-		case m.External.Target.AverageValue != nil:
-			hm.Target = decimal(m.External.Target.AverageValue) + " per pod"
-		case m.External.Target.Value != nil:
-			hm.Target = decimal(m.External.Target.Value)
+		case t.AverageUtilization != nil:
+			hm.Target = fmt.Sprintf("%d%% of requests", *t.AverageUtilization)
+		case t.AverageValue != nil:
+			hm.Target = decimal(t.AverageValue) + " per pod"
+		case t.Value != nil:
+			hm.Target = decimal(t.Value)
 		}
 		h.Metrics = append(h.Metrics, hm)
 	}
@@ -366,6 +371,38 @@ func hpaFacts(so *v1alpha1.ScaledObject, f Facts) HPA {
 		h.Conditions = append(h.Conditions, Condition{Type: string(c.Type), Status: string(c.Status), Reason: c.Reason, Message: c.Message, Since: c.LastTransitionTime.Time})
 	}
 	return h
+}
+
+// metricTarget names one of the HPA's metrics and gives its target: an
+// External metric by its name, a cpu or memory one as "cpu" or
+// "cpu (container app)".
+func metricTarget(m autoscalingv2.MetricSpec) (string, autoscalingv2.MetricTarget, bool) {
+	switch {
+	case m.Type == autoscalingv2.ExternalMetricSourceType && m.External != nil:
+		return m.External.Metric.Name, m.External.Target, true
+	case m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil:
+		return string(m.Resource.Name), m.Resource.Target, true
+	case m.Type == autoscalingv2.ContainerResourceMetricSourceType && m.ContainerResource != nil:
+		return resourceName(string(m.ContainerResource.Name), m.ContainerResource.Container), m.ContainerResource.Target, true
+	}
+	return "", autoscalingv2.MetricTarget{}, false
+}
+
+// metricStatus is metricTarget for the HPA's status.
+func metricStatus(m autoscalingv2.MetricStatus) (string, autoscalingv2.MetricValueStatus, bool) {
+	switch {
+	case m.Type == autoscalingv2.ExternalMetricSourceType && m.External != nil:
+		return m.External.Metric.Name, m.External.Current, true
+	case m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil:
+		return string(m.Resource.Name), m.Resource.Current, true
+	case m.Type == autoscalingv2.ContainerResourceMetricSourceType && m.ContainerResource != nil:
+		return resourceName(string(m.ContainerResource.Name), m.ContainerResource.Container), m.ContainerResource.Current, true
+	}
+	return "", autoscalingv2.MetricValueStatus{}, false
+}
+
+func resourceName(resource, container string) string {
+	return fmt.Sprintf("%s (container %s)", resource, container)
 }
 
 func toZero(so *v1alpha1.ScaledObject, d controller.Decision, current int32, now time.Time) ToZero {

@@ -127,7 +127,8 @@ type HPA struct {
 // HPA last read.
 type HPAMetric struct {
 	Name string `json:"name"`
-	// TargetType is AverageValue or Value.
+	// TargetType is AverageValue or Value (Utilization or AverageValue for
+	// cpu and memory).
 	TargetType string `json:"targetType"`
 	Target     string `json:"target"`
 	// Current is what the HPA status reports: per pod for AverageValue.

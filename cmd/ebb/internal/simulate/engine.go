@@ -82,7 +82,7 @@ func MetricSpecs(reg *scalers.Registry, so *v1alpha1.ScaledObject) ([]scalers.Me
 	}
 	var comp *controller.Composite
 	if a := so.Spec.Advanced; a != nil && a.ScalingModifiers != nil {
-		c, err := controller.CompileComposite(a.ScalingModifiers, names)
+		c, err := controller.CompileTriggersComposite(reg, a.ScalingModifiers, so.Spec.Triggers, names)
 		if err != nil {
 			return nil, nil, fmt.Errorf("ScaledObject %q: spec.advanced.%w", so.Name, err)
 		}

@@ -21,9 +21,19 @@ func NewScenario(name string, so *v1alpha1.ScaledObject, reg *scalers.Registry, 
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	sc := &Scenario{Name: name, Object: so, Composite: comp}
-	names := make([]string, len(so.Spec.Triggers))
+	// Resource triggers (cpu, memory) are read by the HPA from running
+	// pods: the simulation has no series for them and leaves them out.
+	var names []string
+	var kept []scalers.MetricSpec
 	for i := range so.Spec.Triggers {
-		names[i] = so.Spec.TriggerName(i)
+		if specs[i].Resource == nil {
+			names = append(names, so.Spec.TriggerName(i))
+			kept = append(kept, specs[i])
+		}
+	}
+	specs = kept
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s: every trigger is cpu or memory, which the HPA reads from running pods: there is nothing to simulate", name)
 	}
 	if len(names) == 1 && len(series) == 1 {
 		for _, s := range series {
