@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
@@ -72,20 +70,8 @@ func TestTheRateModesReadTheRealBrokersStatistics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wg.Add(2)
-	go func() { // publish about 10 messages a second
-		defer wg.Done()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				_ = a.ch.PublishWithContext(ctx, "", q, false, false, amqp.Publishing{Body: []byte("m")})
-			}
-		}
-	}()
+	a.publishEvery(ctx, &wg, q, 100*time.Millisecond) // about 10 messages a second
+	wg.Add(1)
 	go func() { // take about 20 a second
 		defer wg.Done()
 		tick := time.NewTicker(50 * time.Millisecond)
