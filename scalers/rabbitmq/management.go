@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/ebbscale/ebb/scalers"
 )
@@ -20,6 +21,7 @@ type httpKey struct {
 	base     string
 	username string
 	password string
+	tlsOpts  tlsOpts
 }
 
 // httpClient is a pooled management API client with its own transport, so
@@ -46,6 +48,13 @@ const maxPages = 200
 
 func (t *Type) openHTTP(_ context.Context, k httpKey) (*httpClient, error) {
 	tr := scalers.NewTransport(t.egress, 8, func() { t.dials.Add(1) })
+	if strings.HasPrefix(k.base, "https://") {
+		cfg, err := k.tlsOpts.config("") // the transport names the URL's host
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = cfg
+	}
 	return &httpClient{key: k, client: scalers.NewHTTPClient(tr), transport: tr}, nil
 }
 

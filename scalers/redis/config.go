@@ -137,7 +137,7 @@ type ClientKeys struct {
 	Cert          string        `meta:"cert,optional,from=auth"`
 	Key           string        `meta:"key,optional,from=auth,secret"`
 	KeyPassword   string        `meta:"keyPassword,optional,from=auth,secret"`
-	Timeout       time.Duration `meta:"timeout,default=10s,min=0.001"`
+	Timeout       time.Duration `meta:"timeout,default=10s,min=0.001,ms"`
 }
 
 // Endpoints lists the nodes that hosts and ports name, for a pinned
@@ -564,13 +564,7 @@ func tlsConfig(k connKey) (*tls.Config, error) {
 	if err != nil {
 		host = k.addr // at admission the address may be unknown; only the material is checked then
 	}
-	cfg, err := scalers.ClientTLS(scalers.TLSKeys{CA: k.ca, Cert: k.cert, Key: k.key, KeyPassword: k.keyPassword})
-	if err != nil {
-		return nil, err
-	}
-	cfg.ServerName = host
-	cfg.InsecureSkipVerify = k.unsafeSsl //nolint:gosec // unsafeSsl is the user's explicit choice
-	return cfg, nil
+	return scalers.ClientTLSFor(scalers.TLSKeys{CA: k.ca, Cert: k.cert, Key: k.key, KeyPassword: k.keyPassword}, host, k.unsafeSsl)
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

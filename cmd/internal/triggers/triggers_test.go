@@ -29,3 +29,24 @@ func TestEveryRegisteredScalerHasWellFormedTags(t *testing.T) {
 		})
 	}
 }
+
+// A timeout key means the same in every trigger type: a bare number is
+// milliseconds (docs/scalers.md, "timeout").
+func TestEveryTimeoutKeyReadsABareNumberAsMilliseconds(t *testing.T) {
+	reg, err := Registry(scalers.DefaultEgress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range reg.Names() {
+		typ, _ := reg.Lookup(name)
+		keys, err := scalers.Keys(typ.Config())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if k.Key == "timeout" && !k.Milliseconds {
+				t.Errorf("%s: key timeout reads a bare number as seconds; tag it ms", name)
+			}
+		}
+	}
+}
