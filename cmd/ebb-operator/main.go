@@ -58,6 +58,7 @@ type config struct {
 	metricsCertDir string
 	enableHTTP2    bool
 	scaledJobs     bool
+	workload       bool
 	probeAddr      string
 	leaderElect    bool
 	qps            float64
@@ -108,6 +109,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		"a bearer token checked with a TokenReview, then a SubjectAccessReview for GET on the non-resource URL /metrics")
 	fs.StringVar(&c.metricsCertDir, "metrics-cert-dir", "", "folder with tls.crt and tls.key for the secure metrics endpoint, reloaded when they change; a self-signed certificate when empty")
 	fs.BoolVar(&c.enableHTTP2, "enable-http2", false, "offer HTTP/2 on the webhook and the secure metrics endpoint (off: HTTP/1.1 only, which the API server's webhook client uses, and no exposure to HTTP/2 stream attacks)")
+	fs.BoolVar(&c.workload, "kubernetes-workload", true, "serve kubernetes-workload triggers (needs the permission to list and watch pods); when false, the webhook refuses them")
 	fs.BoolVar(&c.scaledJobs, "scaled-jobs", true, "run ScaledJobs (needs the permissions to create Jobs and list pods); when false, the webhook refuses new ScaledJobs")
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
 	fs.BoolVar(&c.leaderElect, "leader-elect", false, "elect a leader among replicas; only the leader reconciles and scales")
@@ -300,7 +302,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	if err != nil {
 		return err
 	}
-	reg, err := triggers.Registry(egress)
+	reg, err := triggers.RegistryWithCluster(egress, triggers.Cluster{Kube: kc, NoWorkload: !c.workload})
 	if err != nil {
 		return err
 	}

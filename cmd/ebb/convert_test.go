@@ -41,7 +41,7 @@ spec:
       hostFromEnv: RABBITMQ_URL
       queueName: orders
       value: "20"
-  - type: cpu
+  - type: aws-sqs-queue
     metadata:
       value: "60"
 `
@@ -94,7 +94,7 @@ func TestConvertCommand(t *testing.T) {
 			code:     3,
 			out:      []string{"type: rabbitmq"},
 			errs: []string{
-				lossy + ":1 ScaledObject shop/orders: spec.triggers[1]: dropped: Ebb has no cpu scaler",
+				lossy + ":1 ScaledObject shop/orders: spec.triggers[1]: dropped: Ebb has no aws-sqs-queue scaler",
 				"ebb convert: converted with losses: 1 dropped (see above)\n",
 			},
 		},
@@ -103,7 +103,7 @@ func TestConvertCommand(t *testing.T) {
 			args:     []string{"convert", "--strict", lossy},
 			code:     3,
 			noOut:    true,
-			errs:     []string{"dropped: Ebb has no cpu scaler", "ebb convert: --strict: nothing written: 1 dropped"},
+			errs:     []string{"dropped: Ebb has no aws-sqs-queue scaler", "ebb convert: --strict: nothing written: 1 dropped"},
 		},
 		{
 			sentence: "notes are printed but are no loss; --quiet leaves them out",

@@ -68,6 +68,7 @@ type client struct {
 	bootstrap []string
 	tls       *tls.Config
 	mech      sasl.Mechanism
+	oauth     *tokenSource // sasl oauthbearer's tokens; nil otherwise
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	now       func() time.Time
 
@@ -109,7 +110,11 @@ func newClient(ctx context.Context, k clusterKey, tcp *atomic.Int32, egress *sca
 		return nil, err
 	}
 	var mech sasl.Mechanism
+	var oauth *tokenSource
 	switch k.sasl {
+	case "oauthbearer":
+		oauth = newTokenSource(k.oauth, egress, time.Now)
+		mech = &oauthMechanism{src: oauth, extensions: k.oauth.extensions}
 	case "plaintext":
 		mech = plain.Mechanism{Username: k.username, Password: k.password}
 	case "scram_sha256", "scram_sha512":
@@ -125,6 +130,7 @@ func newClient(ctx context.Context, k clusterKey, tcp *atomic.Int32, egress *sca
 		bootstrap: cfg.BootstrapServers,
 		tls:       tlsCfg,
 		mech:      mech,
+		oauth:     oauth,
 		dial:      egress.Dialer(net.Dialer{KeepAlive: 30 * time.Second}),
 		now:       time.Now,
 		conns:     map[string]*brokerConn{},
@@ -151,6 +157,9 @@ func (c *client) close() {
 	c.mu.Unlock()
 	for _, b := range conns {
 		b.shut()
+	}
+	if c.oauth != nil {
+		c.oauth.close()
 	}
 }
 

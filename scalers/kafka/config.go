@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,9 +55,25 @@ type Config struct {
 	Version string `meta:"version,optional"`
 
 	// SASL is the authentication mechanism.
-	SASL     string `meta:"sasl,from=auth+metadata,default=none,enum=none|plaintext|scram_sha256|scram_sha512"`
+	SASL     string `meta:"sasl,from=auth+metadata,default=none,enum=none|plaintext|scram_sha256|scram_sha512|oauthbearer"`
 	Username string `meta:"username,from=auth,optional"`
 	Password string `meta:"password,from=auth,optional,secret"`
+
+	// SASLTokenProvider is where sasl oauthbearer gets its token: bearer,
+	// the OAuth 2.0 client-credentials grant at OAuthTokenEndpointURI.
+	SASLTokenProvider string `meta:"saslTokenProvider,from=auth+metadata,default=bearer,enum=bearer"`
+	// OAuthTokenEndpointURI is the OAuth 2.0 token endpoint of sasl
+	// oauthbearer.
+	OAuthTokenEndpointURI string `meta:"oauthTokenEndpointUri,from=auth+metadata,optional,endpoint=url"`
+	// Scopes are the OAuth scopes asked for; none by default.
+	Scopes []string `meta:"scopes,from=auth+metadata,optional"`
+	// OAuthExtensions are SASL extensions (KIP-342) sent with the token,
+	// key=value pairs.
+	OAuthExtensions map[string]string `meta:"oauthExtensions,from=auth+metadata,optional"`
+	// ClientID and ClientSecret are the OAuth client's credentials; KEDA
+	// takes them from username and password, which are accepted too.
+	ClientID     string `meta:"clientId,from=auth,optional"`
+	ClientSecret string `meta:"clientSecret,from=auth,optional,secret"`
 
 	// TLS turns on TLS to the brokers.
 	TLS string `meta:"tls,from=auth+metadata,default=disable,enum=enable|disable"`
@@ -106,7 +124,10 @@ func (c *Config) validateResolved() error {
 	if c.ConsumerGroup == "" {
 		return scalers.KeyError("consumerGroup", "is empty")
 	}
-	if c.SASL != "none" {
+	if err := c.validateOAuth(); err != nil {
+		return err
+	}
+	if c.SASL != "none" && c.SASL != "oauthbearer" {
 		if c.Username == "" {
 			return scalers.KeyError("username", "is required with sasl %s; set it in the TriggerAuthentication", c.SASL)
 		}
@@ -124,6 +145,96 @@ func (c *Config) validateResolved() error {
 	}
 	_, err := c.tlsConfig()
 	return err
+}
+
+// validateOAuth checks the keys of sasl oauthbearer, and that none is set
+// without it.
+func (c *Config) validateOAuth() error {
+	if c.SASL != "oauthbearer" {
+		set := []struct {
+			key string
+			set bool
+		}{
+			{"oauthTokenEndpointUri", c.OAuthTokenEndpointURI != ""}, {"scopes", len(c.Scopes) > 0},
+			{"oauthExtensions", len(c.OAuthExtensions) > 0}, {"clientId", c.ClientID != ""}, {"clientSecret", c.ClientSecret != ""},
+		}
+		for _, k := range set {
+			if k.set {
+				return scalers.KeyError(k.key, "is set but sasl is not oauthbearer")
+			}
+		}
+		return nil
+	}
+	u, err := url.Parse(c.OAuthTokenEndpointURI)
+	switch {
+	case c.OAuthTokenEndpointURI == "":
+		return scalers.KeyError("oauthTokenEndpointUri", "is required with sasl oauthbearer: the OAuth 2.0 token endpoint, e.g. https://login.example/oauth2/token")
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return scalers.KeyError("oauthTokenEndpointUri", "expected an http:// or https:// URL such as https://login.example/oauth2/token")
+	case u.User != nil:
+		return scalers.KeyError("oauthTokenEndpointUri", "must not carry credentials (user:password@); set clientId and clientSecret in the TriggerAuthentication")
+	case u.Fragment != "":
+		return scalers.KeyError("oauthTokenEndpointUri", "must not have a fragment (#...)")
+	}
+	id, secret := c.oauthClient()
+	switch {
+	case c.ClientID != "" && c.Username != "":
+		return scalers.KeyError("clientId", "and username are both set; with sasl oauthbearer set one (username is KEDA's name for the client id)")
+	case c.ClientSecret != "" && c.Password != "":
+		return scalers.KeyError("clientSecret", "and password are both set; with sasl oauthbearer set one (password is KEDA's name for the client secret)")
+	case id == "":
+		return scalers.KeyError("clientId", "is required with sasl oauthbearer (or username, as in KEDA); set it in the TriggerAuthentication")
+	case secret == "":
+		return scalers.KeyError("clientSecret", "is required with sasl oauthbearer (or password, as in KEDA); set it in the TriggerAuthentication")
+	}
+	for k, v := range c.OAuthExtensions {
+		if !isExtensionKey(k) || k == "auth" {
+			return scalers.KeyError("oauthExtensions", "has the key %q; expected letters only, and not auth (RFC 7628)", k)
+		}
+		if strings.ContainsAny(v, "\x01") || !isPrintable(v) {
+			return scalers.KeyError("oauthExtensions", "has a value for %q with a control character", k)
+		}
+	}
+	for _, s := range c.Scopes {
+		if strings.ContainsAny(s, " \"") || !isPrintable(s) {
+			return scalers.KeyError("scopes", "expected scopes without spaces, quotes or control characters, separated by commas")
+		}
+	}
+	return nil
+}
+
+// oauthClient is the OAuth client's id and secret: clientId and
+// clientSecret, or KEDA's username and password.
+func (c *Config) oauthClient() (id, secret string) {
+	id, secret = c.ClientID, c.ClientSecret
+	if id == "" {
+		id = c.Username
+	}
+	if secret == "" {
+		secret = c.Password
+	}
+	return id, secret
+}
+
+func isExtensionKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func isPrintable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // tlsConfig builds the TLS client configuration, or nil when TLS is off.
@@ -202,6 +313,18 @@ type clusterKey struct {
 	key         string
 	keyPassword string
 	unsafeSsl   bool
+	// oauth is the token endpoint, the client, the scopes and the
+	// extensions of sasl oauthbearer.
+	oauth oauthKey
+}
+
+// oauthKey identifies an OAuth client of sasl oauthbearer.
+type oauthKey struct {
+	endpoint     string
+	clientID     string
+	clientSecret string
+	scopes       string // space-separated, as sent
+	extensions   string // "k=v\x01..." sorted by key, as sent
 }
 
 func (c *Config) clusterKey() clusterKey {
@@ -209,7 +332,15 @@ func (c *Config) clusterKey() clusterKey {
 	slices.Sort(servers)
 	servers = slices.Compact(servers)
 	k := clusterKey{servers: strings.Join(servers, ","), sasl: c.SASL}
-	if c.SASL != "none" {
+	switch c.SASL {
+	case "none":
+	case "oauthbearer":
+		id, secret := c.oauthClient()
+		k.oauth = oauthKey{endpoint: c.OAuthTokenEndpointURI, clientID: id, clientSecret: secret, scopes: strings.Join(c.Scopes, " ")}
+		for _, name := range slices.Sorted(maps.Keys(c.OAuthExtensions)) {
+			k.oauth.extensions += name + "=" + c.OAuthExtensions[name] + "\x01"
+		}
+	default:
 		k.username, k.password = c.Username, c.Password
 	}
 	if c.TLS == "enable" {
@@ -233,7 +364,7 @@ func (k clusterKey) config() *Config {
 
 // secrets are the values Redact removes from errors.
 func (k clusterKey) secrets() []string {
-	return []string{k.password, k.key, k.keyPassword}
+	return []string{k.password, k.key, k.keyPassword, k.oauth.clientSecret}
 }
 
 // id is the key as one string, for coalescing keys (never logged).
@@ -241,5 +372,6 @@ func (k clusterKey) id() string {
 	return strings.Join([]string{
 		k.servers, k.sasl, k.username, k.password, strconv.FormatBool(k.tls),
 		k.ca, k.cert, k.key, k.keyPassword, strconv.FormatBool(k.unsafeSsl),
+		k.oauth.endpoint, k.oauth.clientID, k.oauth.clientSecret, k.oauth.scopes, k.oauth.extensions,
 	}, "\x00")
 }

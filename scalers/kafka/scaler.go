@@ -55,6 +55,23 @@ func NewTypeWithEgress(egress *scalers.Egress) *Type {
 // Name is "kafka".
 func (t *Type) Name() string { return "kafka" }
 
+// ApacheKafka is the trigger type of KEDA's newer Kafka scaler
+// (apache-kafka). Its keys are a subset of kafka's, with the same meaning,
+// so Ebb serves it as another name of the kafka trigger.
+const ApacheKafka = "apache-kafka"
+
+// Alias returns t under another trigger type name, for the registry: its
+// triggers share t's clients, merged reads and probe batches with t's own.
+func (t *Type) Alias(name string) scalers.Type { return alias{Type: t, name: name} }
+
+// alias is a Type under another name.
+type alias struct {
+	*Type
+	name string
+}
+
+func (a alias) Name() string { return a.name }
+
 // Config returns a zero Config.
 func (t *Type) Config() any { return &Config{} }
 
@@ -67,7 +84,7 @@ func (t *Type) Validate(tr scalers.Trigger) error {
 // authOnly are the keys that may come only from a TriggerAuthentication;
 // set in metadata (where anyone who reads the ScaledObject sees them) they
 // are an error, not silently ignored.
-var authOnly = []string{"username", "password", "ca", "cert", "key", "keyPassword"}
+var authOnly = []string{"username", "password", "clientId", "clientSecret", "ca", "cert", "key", "keyPassword"}
 
 func parse(tr scalers.Trigger) (*Config, error) {
 	for _, k := range authOnly {

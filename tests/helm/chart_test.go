@@ -851,6 +851,12 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		apply(t, cp, o, "defaults again")
 	}
 	sa := "system:serviceaccount:" + namespace + ":ebb-operator"
+	// kubernetes-workload triggers (kubernetesWorkload.enabled, the
+	// default) list and watch the pods of a namespace matching a selector.
+	workloadRules := []authzv1.ResourceAttributes{
+		{Group: "", Resource: "pods", Verb: "list", Namespace: "shop"},
+		{Group: "", Resource: "pods", Verb: "watch", Namespace: "shop"},
+	}
 	can := []authzv1.ResourceAttributes{
 		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "list"},
 		{Group: "ebb.dev", Resource: "scaledobjects", Verb: "watch"},
@@ -906,7 +912,6 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "apps", Resource: "daemonsets", Verb: "get", Namespace: "shop"},
 		{Group: "", Resource: "replicationcontrollers", Verb: "list", Namespace: "shop"},
 		{Group: "argoproj.io", Resource: "rollouts", Verb: "get", Namespace: "shop"},
-		{Group: "", Resource: "pods", Verb: "watch"},
 		{Group: "", Resource: "pods", Verb: "get", Namespace: "shop"},
 		{Group: "", Resource: "pods", Verb: "delete", Namespace: "shop"},
 		{Group: "batch", Resource: "jobs", Verb: "update", Namespace: "shop"},
@@ -935,9 +940,9 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "batch", Resource: "jobs", Verb: "create", Namespace: "shop"},
 		{Group: "batch", Resource: "jobs", Verb: "delete", Namespace: "shop"},
 		{Group: "batch", Resource: "jobs", Verb: "patch", Namespace: "shop"},
-		{Group: "", Resource: "pods", Verb: "list", Namespace: "shop"},
 	}
 	cannot = append(cannot, jobRules...)
+	can = append(can, workloadRules...)
 	for _, ra := range can {
 		if !allowed(t, cp, sa, ra) {
 			t.Errorf("the operator cannot %s", describe(ra))
@@ -960,6 +965,17 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 	}
 	if nonResourceAllowed(t, cp, scraper, "/debug/pprof/") {
 		t.Error("ebb-metrics-reader grants more than /metrics")
+	}
+
+	// kubernetesWorkload.enabled=false grants no pod permission.
+	r = render(t, c, map[string]any{"kubernetesWorkload": map[string]any{"enabled": false}})
+	for _, o := range r.Objects {
+		apply(t, cp, o, "kubernetesWorkload.enabled=false")
+	}
+	for _, ra := range workloadRules {
+		if allowed(t, cp, sa, ra) {
+			t.Errorf("with kubernetesWorkload.enabled=false, the operator can %s", describe(ra))
+		}
 	}
 
 	// scaledJobs.enabled grants what the job loop uses.

@@ -326,6 +326,11 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 			o.report(Dropped, path, "Ebb has no %s scaler (it has %s): trigger left out", typ, strings.Join(o.c.reg.Names(), ", "))
 			continue
 		}
+		if o.c.reg.IsResource(typ) && t.MetricType == "" && md["type"] == "" {
+			// Ebb's default (AverageValue) would read "60" as 60 cores.
+			o.report(Dropped, path, "KEDA refuses a %s trigger with neither metricType nor metadata type: trigger left out", typ)
+			continue
+		}
 		t.Metadata = o.filterMetadata(n.field("metadata"), typ, triggerKeys(st), md)
 		o.triggerDefaults(n, &t)
 		if t.AuthenticationRef != nil {
