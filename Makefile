@@ -3,7 +3,7 @@
 #   make demo       Ebb end to end, live: a local control plane, the operator, a
 #                   burst of work scaling a Deployment 0 → N → 0
 #   make test       everything CI runs: vet, gofmt, generation check, go test -race
-#   make generate   regenerate deepcopy code and CRDs (deploy/crds)
+#   make generate   regenerate deepcopy code, CRDs (deploy/crds) and gRPC code (make proto)
 #   make tools      build etcd, kube-apiserver, kube-controller-manager, controller-gen (cached)
 #   make manifests  render the Helm chart into plain manifests (deploy/manifests)
 #   make image      build the operator image (where docker exists)
@@ -21,7 +21,7 @@ PKGS ?= ./...
 export EBB_TOOLS_DIR := $(TOOLS_DIR)
 export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 
-.PHONY: all tools generate verify-generated license-check fmt-check vet test test-unit services demo build chart-sync manifests image
+.PHONY: all tools generate proto verify-proto verify-generated license-check fmt-check vet test test-unit services demo build chart-sync manifests image
 
 CHART     := deploy/helm/ebb
 IMAGE     ?= ghcr.io/ebbscale/ebb-operator
@@ -36,7 +36,7 @@ build:
 tools:
 	@tests/tools/build.sh "$(TOOLS_DIR)" >/dev/null
 
-generate: tools
+generate: tools proto
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./apis/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=false,generateEmbeddedObjectMeta=true paths=./apis/... output:crd:artifacts:config=deploy/crds
 	gofmt -w apis
@@ -63,8 +63,14 @@ image:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
 	docker build --build-arg VERSION=$(VERSION) --build-arg CMD=ebb-interceptor -t $(INTERCEPTOR_IMAGE):$(VERSION) .
 
+# The Go code of the .proto files, with only the go command (hack/protogen).
+proto:
+	cd hack/protogen && go run . -root ../..
+verify-proto:
+	cd hack/protogen && go run . -root ../.. -check
+
 # Regenerates into a scratch copy and fails when the committed files differ.
-verify-generated: tools
+verify-generated: tools verify-proto
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	cp -r apis "$$tmp/apis"; mkdir -p "$$tmp/crds"; \
 	cp go.mod go.sum "$$tmp/"; cp -r hack "$$tmp/hack"; \

@@ -211,10 +211,14 @@ func (l *ScaleLoop) Upsert(st ObjectState) {
 	}
 	// Carry the last readings over, so a spec change does not forget health.
 	if old, ok := l.objects.put(key, o); ok {
+		// o is published: a poll scheduled for the old object may take it
+		// now, so it is written under its lock (then the old one's).
+		o.mu.Lock()
 		old.mu.Lock()
 		o.lastAct = carryReadings(o.triggers, old.triggers, o.lastAct, old.lastAct)
 		o.written, o.writtenAt = old.written, old.writtenAt
 		old.mu.Unlock()
+		o.mu.Unlock()
 		old.close()
 	}
 	l.Store.SetMetrics(key, o.metricNames())

@@ -69,13 +69,17 @@ func (s *objectSet[O]) closeAll() {
 
 // carryReadings gives each new trigger the last sample of the old trigger of
 // the same name and type, so a spec change does not forget health, and
-// returns the later of the two last-active times. The caller holds the old
-// object's lock.
+// returns the later of the two last-active times. The caller holds both
+// objects' locks: the new object is published already, so a poll or an
+// adapter read may reach it meanwhile.
 func carryReadings(nts, ots []*loopTrigger, newAct, oldAct *time.Time) *time.Time {
 	for _, nt := range nts {
 		for _, ot := range ots {
 			if ot.name == nt.name && ot.typ == nt.typ {
-				nt.last = ot.lastSample()
+				last := ot.lastSample()
+				nt.mu.Lock()
+				nt.last = last
+				nt.mu.Unlock()
 			}
 		}
 	}

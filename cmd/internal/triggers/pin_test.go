@@ -18,6 +18,8 @@ var endpointKeys = map[string][]string{
 	"apache-kafka":        {"bootstrapServers", "oauthTokenEndpointUri"},
 	"cpu":                 nil,
 	"cron":                nil,
+	"external":            {"scalerAddress"},
+	"external-push":       {"scalerAddress"},
 	"http":                {"counterURL", "interceptorURL"},
 	"kafka":               {"bootstrapServers", "oauthTokenEndpointUri"},
 	"kubernetes-workload": nil,
@@ -75,7 +77,7 @@ func TestEachTypeRefusesAForeignEndpointOfAPinnedTrigger(t *testing.T) {
 	}
 	pin := &scalers.EndpointPin{Owner: `ClusterTriggerAuthentication "shared"`, Trusted: map[string]bool{"password": true, "bearerToken": true, "username": true},
 		Allowed: []string{"https://prom.shared.example/tenants/a", "app.shared.example:8080", "interceptor.shared.example", "*.kafka.shared.example:9092",
-			"db.shared.example", "rabbit.shared.example", "redis.shared.example:6379", "nats.shared.example"}}
+			"db.shared.example", "rabbit.shared.example", "redis.shared.example:6379", "nats.shared.example", "scaler.shared.example:6000"}}
 	password := map[string]string{"password": "hunter2"}
 	for _, tc := range []struct {
 		typ, key string
@@ -99,6 +101,8 @@ func TestEachTypeRefusesAForeignEndpointOfAPinnedTrigger(t *testing.T) {
 		{"redis-streams", "address", map[string]string{"address": "redis.shared.example:6379", "stream": "s"}, "10.0.0.1:6379", password},
 		{"redis-cluster", "addresses", map[string]string{"addresses": "redis.shared.example:6379", "listName": "l"}, "redis.shared.example:6379,evil.example:6379", password},
 		{"redis-sentinel-streams", "hosts", map[string]string{"hosts": "redis.shared.example", "ports": "6379", "sentinelMaster": "m", "stream": "s"}, "evil.example", password},
+		{"external", "scalerAddress", map[string]string{"scalerAddress": "scaler.shared.example:6000", "queue": "q"}, "evil.example:6000", nil},
+		{"external-push", "scalerAddress", map[string]string{"scalerAddress": "scaler.shared.example:6000"}, "scaler.shared.example:6001", nil},
 		{"nats-jetstream", "natsServerMonitoringEndpoint", map[string]string{"natsServerMonitoringEndpoint": "nats.shared.example:8222", "stream": "s", "consumer": "c"}, "evil.example:8222", nil},
 		{"nats-jetstream", "natsServerURL", map[string]string{"natsServerURL": "nats://nats.shared.example:4222", "stream": "s", "consumer": "c"}, "nats://nats.shared.example:4222,nats://evil.example:4222", map[string]string{"username": "u", "password": "hunter2"}},
 	} {

@@ -8,6 +8,7 @@ package triggers
 import (
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/cron"
+	"github.com/ebbscale/ebb/scalers/external"
 	httpscaler "github.com/ebbscale/ebb/scalers/http"
 	"github.com/ebbscale/ebb/scalers/kafka"
 	"github.com/ebbscale/ebb/scalers/metricsapi"
@@ -48,6 +49,7 @@ func RegistryWithCluster(egress *scalers.Egress, c Cluster) (*scalers.Registry, 
 	if c.NoWorkload {
 		work = workload.NewDisabledType()
 	}
+	externalPull, externalPush := external.NewTypesWithEgress(egress)
 	cpu, memory := resource.NewTypes()
 	kafkaType := kafka.NewTypeWithEgress(egress)
 	return scalers.NewRegistry(append([]scalers.Type{
@@ -61,6 +63,8 @@ func RegistryWithCluster(egress *scalers.Egress, c Cluster) (*scalers.Registry, 
 		httpscaler.NewTypeWithEgress(egress),
 		natsjetstream.NewTypeWithEgress(egress),
 		cron.NewType(),
+		externalPull,
+		externalPush,
 		cpu,
 		memory,
 		work,

@@ -16,7 +16,7 @@ func TestEveryRegisteredScalerHasWellFormedTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"apache-kafka", "cpu", "cron", "http", "kafka", "kubernetes-workload", "memory", "metrics-api", "mysql", "nats-jetstream", "postgresql", "prometheus", "rabbitmq", "redis", "redis-cluster", "redis-cluster-streams", "redis-sentinel", "redis-sentinel-streams", "redis-streams"}
+	want := []string{"apache-kafka", "cpu", "cron", "external", "external-push", "http", "kafka", "kubernetes-workload", "memory", "metrics-api", "mysql", "nats-jetstream", "postgresql", "prometheus", "rabbitmq", "redis", "redis-cluster", "redis-cluster-streams", "redis-sentinel", "redis-sentinel-streams", "redis-streams"}
 	if got := reg.Names(); !slices.Equal(got, want) {
 		t.Errorf("registered types = %v, want %v", got, want)
 	}

@@ -35,9 +35,16 @@ var keyHints = map[string]string{
 	"cortexOrgID": "removed from KEDA; use customHeaders: X-Scope-OrgID=<org>",
 }
 
+// openMetadata is implemented by trigger types that pass the metadata keys
+// they do not read to the server they read (external, external-push): such
+// keys are the server's, kept as KEDA keeps them.
+type openMetadata interface{ OpenMetadata() bool }
+
 // filterMetadata keeps the keys Ebb's scaler of this type accepts in
 // metadata and reports the others. Values are never shown.
-func (o *objctx) filterMetadata(field, typ string, keys map[string]keySource, md map[string]string) map[string]string {
+func (o *objctx) filterMetadata(field, typ string, st scalers.Type, md map[string]string) map[string]string {
+	keys := triggerKeys(st)
+	open, _ := st.(openMetadata)
 	if md == nil {
 		return nil
 	}
@@ -54,6 +61,8 @@ func (o *objctx) filterMetadata(field, typ string, keys map[string]keySource, md
 			o.report(Dropped, f, "Ebb's %s trigger reads %s only from a TriggerAuthentication (secretTargetRef, configMapTargetRef or env with parameter %s): left out; move the value there", typ, k, k)
 		case fromEnv && isBase && baseSrc.env:
 			out[k] = md[k]
+		case open != nil && open.OpenMetadata() && !isBase:
+			out[k] = md[k] // the server's key (or <key>FromEnv), sent to it as in KEDA
 		case fromEnv && isBase:
 			o.report(Dropped, f, "Ebb's %s trigger does not read %s from the container's environment; map it in a TriggerAuthentication env entry with parameter %s: left out", typ, base, base)
 		default:

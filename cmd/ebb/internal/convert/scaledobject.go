@@ -331,7 +331,7 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 			o.report(Dropped, path, "KEDA refuses a %s trigger with neither metricType nor metadata type: trigger left out", typ)
 			continue
 		}
-		t.Metadata = o.filterMetadata(n.field("metadata"), typ, triggerKeys(st), md)
+		t.Metadata = o.filterMetadata(n.field("metadata"), typ, st, md)
 		o.triggerDefaults(n, &t)
 		if t.AuthenticationRef != nil {
 			key := authKey{kind: t.AuthenticationRef.Kind, namespace: o.namespace, name: t.AuthenticationRef.Name}
