@@ -27,6 +27,9 @@ import (
 //	                TriggerAuthentication), env (metadata "<key>FromEnv" names
 //	                a variable of the target container); default metadata+env
 //	secret          the value is a credential: it is never shown in errors
+//	ms              durations: a bare number is milliseconds, not seconds
+//	                (every trigger type's timeout key has it, as KEDA's
+//	                HTTP-based scalers read theirs)
 //	endpoint=<form> the value names where the scaler connects (and sends
 //	                its credentials): checked against the trigger's
 //	                EndpointPin, when it has one. Forms: url (a URL),
@@ -36,7 +39,7 @@ import (
 //	                config, an EndpointLister, says)
 //
 // Field types: string, bool, int, int32, int64, float64, time.Duration
-// ("30s", or a number of seconds), []string (comma-separated) and
+// ("30s", or a number of seconds; of milliseconds with ms), []string (comma-separated) and
 // map[string]string ("k1=v1,k2=v2").
 //
 // Metadata keys that no field claims are errors. Every problem is reported,
@@ -241,6 +244,7 @@ type fieldSpec struct {
 	sources    source
 	order      []source
 	secret     bool
+	ms         bool // a bare number is milliseconds
 	endpoint   *endpointForm
 }
 
@@ -307,6 +311,9 @@ type KeyInfo struct {
 	// Endpoint says the value names where the scaler connects: a
 	// ClusterTriggerAuthentication's allowedEndpoints apply to it.
 	Endpoint bool
+	// Milliseconds says a duration given as a bare number is in
+	// milliseconds (the ms option).
+	Milliseconds bool
 }
 
 // Keys lists the metadata keys of a config struct (a pointer to it, as
@@ -326,6 +333,7 @@ func Keys(cfg any) ([]KeyInfo, error) {
 			Optional:     f.optional || f.hasDefault,
 			Secret:       f.secret,
 			Endpoint:     f.endpoint != nil,
+			Milliseconds: f.ms,
 		}
 	}
 	return keys, nil
@@ -345,6 +353,8 @@ func parseTag(index []int, sf reflect.StructField, tag string) (fieldSpec, error
 			f.optional = true
 		case name == "secret" && !hasVal:
 			f.secret = true
+		case name == "ms" && !hasVal:
+			f.ms = true
 		case name == "endpoint" && hasVal:
 			form, err := parseEndpointForm(val)
 			if err != nil {
@@ -388,11 +398,14 @@ func parseTag(index []int, sf reflect.StructField, tag string) (fieldSpec, error
 	if f.min != nil && !isNumber(sf.Type) {
 		return f, fmt.Errorf("field %s: min= on a non-number", sf.Name)
 	}
+	if f.ms && sf.Type != durationType {
+		return f, fmt.Errorf("field %s: ms on a field that is not a time.Duration", sf.Name)
+	}
 	if f.enum != nil && sf.Type.Kind() != reflect.String {
 		return f, fmt.Errorf("field %s: enum= on a non-string", sf.Name)
 	}
-	if f.endpoint != nil && sf.Type.Kind() != reflect.String && (sf.Type.Kind() != reflect.Slice || f.endpoint.kind != "hostport") {
-		return f, fmt.Errorf("field %s: endpoint= on a field that is not a string (or a []string of host:port)", sf.Name)
+	if f.endpoint != nil && sf.Type.Kind() != reflect.String && (sf.Type.Kind() != reflect.Slice || f.endpoint.kind != "hostport" && f.endpoint.kind != "custom") {
+		return f, fmt.Errorf("field %s: endpoint= on a field that is not a string (or a []string of host:port, or custom)", sf.Name)
 	}
 	return f, nil
 }
@@ -487,7 +500,7 @@ func (f *fieldSpec) set(v reflect.Value, raw string) error {
 		}
 	}
 	if v.Type() == durationType {
-		d, err := parseDuration(s)
+		d, err := parseDuration(s, f.ms)
 		if err != nil {
 			return err
 		}
@@ -553,13 +566,19 @@ func (f *fieldSpec) set(v reflect.Value, raw string) error {
 	return nil
 }
 
-func parseDuration(s string) (time.Duration, error) {
+// parseDuration reads a Go duration ("30s", "500ms") or a bare number: of
+// milliseconds when ms, of seconds otherwise.
+func parseDuration(s string, ms bool) (time.Duration, error) {
+	unit, want := time.Second, `a duration such as "30s" or a number of seconds`
+	if ms {
+		unit, want = time.Millisecond, `a duration such as "10s" or "500ms", or a number of milliseconds`
+	}
 	if n, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(n) && !math.IsInf(n, 0) && math.Abs(n) < 1e9 {
-		return time.Duration(n * float64(time.Second)), nil
+		return time.Duration(n * float64(unit)), nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, errors.New(`a duration such as "30s" or a number of seconds`)
+		return 0, errors.New(want)
 	}
 	return d, nil
 }
@@ -638,7 +657,7 @@ func checkPin(t Trigger, fields []fieldSpec, v reflect.Value, sources map[string
 				errs = append(errs, refuse(f.key, "names"))
 			}
 		case "custom":
-			if fv.String() == "" || !chosen(f.key) {
+			if fv.Kind() == reflect.Slice && fv.Len() == 0 || fv.Kind() == reflect.String && fv.String() == "" || !chosen(f.key) {
 				continue
 			}
 			eps, err := cfg.(EndpointLister).Endpoints(f.key)

@@ -381,3 +381,33 @@ func unwrapAll(err error) []error {
 	}
 	return []error{err}
 }
+
+func TestADurationTaggedMsReadsABareNumberAsMilliseconds(t *testing.T) {
+	type cfg struct {
+		Timeout time.Duration `meta:"timeout,default=10s,min=0.001,ms"`
+		Period  time.Duration `meta:"period,default=30s"`
+	}
+	for in, want := range map[string]time.Duration{
+		"1500": 1500 * time.Millisecond, "2s": 2 * time.Second, "250ms": 250 * time.Millisecond, "2.5": 2500 * time.Microsecond,
+	} {
+		var c cfg
+		tr := Trigger{Name: "t", Type: "x", Metadata: map[string]string{"timeout": in, "period": "3"}}
+		if err := ParseMetadata(tr, &c); err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if c.Timeout != want || c.Period != 3*time.Second {
+			t.Errorf("timeout %q = %v, want %v (and period 3 = %v, want 3s)", in, c.Timeout, want, c.Period)
+		}
+	}
+	var c cfg
+	err := ParseMetadata(Trigger{Name: "t", Type: "x", Metadata: map[string]string{"timeout": "soon"}}, &c)
+	if err == nil || !strings.Contains(err.Error(), "a number of milliseconds") {
+		t.Errorf("a timeout that is no duration: %v, want an error saying a bare number is milliseconds", err)
+	}
+	type bad struct {
+		N int `meta:"n,ms"`
+	}
+	if err := CheckTags(&bad{}); err == nil {
+		t.Error("CheckTags accepted ms on an int")
+	}
+}

@@ -54,6 +54,19 @@ func ClientTLS(k TLSKeys) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// ClientTLSFor is ClientTLS for a server named serverName (empty: the name
+// the connection dials, as net/http fills it) that, with skipVerify (a
+// trigger's unsafeSsl), is not checked at all.
+func ClientTLSFor(k TLSKeys, serverName string, skipVerify bool) (*tls.Config, error) {
+	cfg, err := ClientTLS(k)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ServerName = serverName
+	cfg.InsecureSkipVerify = skipVerify //nolint:gosec // skipVerify is the user's explicit choice (unsafeSsl)
+	return cfg, nil
+}
+
 // clearKey returns a PEM private key in the clear; one encrypted with the
 // legacy PEM encryption (Proc-Type: 4,ENCRYPTED), which Kafka tooling still
 // produces, needs keyPassword.

@@ -36,8 +36,8 @@ type Config struct {
 	// operator's disk: refused (Ebb reads no operator file for a tenant).
 	TLSCertFile string `meta:"tlsCertFile,optional"`
 	// Timeout bounds each call to the server: a Go duration ("2s") or a
-	// whole number of milliseconds ("2000"). 10s when unset.
-	Timeout string `meta:"timeout,optional"`
+	// number of milliseconds ("2000"); above 0, at most 1h.
+	Timeout time.Duration `meta:"timeout,default=10s,ms"`
 }
 
 const defaultTimeout = 10 * time.Second
@@ -136,9 +136,9 @@ func (c *Config) resolve(deferred func(string) bool) (plan, error) {
 			return p, scalers.KeyError("scalerAddress", "expected a host:port such as scaler.shop.svc:6000, found %q", c.ScalerAddress)
 		}
 	}
-	timeout, err := parseTimeout(c.Timeout)
-	if err != nil {
-		return p, scalers.KeyError("timeout", "expected %s, found %q", err, c.Timeout)
+	timeout := c.Timeout
+	if timeout <= 0 || timeout > time.Hour {
+		return p, scalers.KeyError("timeout", "expected a duration above 0 and at most 1h, found %s", timeout)
 	}
 	useTLS := c.EnableTLS || c.CACert != "" || c.TLSClientCert != "" || c.TLSClientKey != ""
 	if useTLS {
@@ -191,24 +191,4 @@ func renameTLSKey(err error) error {
 	out.Msg = strings.NewReplacer("with cert", "with tlsClientCert", "with key", "with tlsClientKey",
 		"and key do not", "and tlsClientKey do not").Replace(fe.Msg)
 	return &out
-}
-
-// parseTimeout reads a whole number of milliseconds (KEDA's form) or a Go
-// duration, above 0 and at most an hour; empty is the default.
-func parseTimeout(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return defaultTimeout, nil
-	}
-	d, err := time.ParseDuration(s)
-	if ms, msErr := strconv.ParseInt(s, 10, 64); msErr == nil {
-		d, err = time.Duration(min(max(ms, -1), int64(time.Hour/time.Millisecond)+1))*time.Millisecond, nil
-	}
-	switch {
-	case err != nil:
-		return 0, errors.New(`a duration such as "2s" or a whole number of milliseconds such as "2000"`)
-	case d <= 0 || d > time.Hour:
-		return 0, errors.New("a duration above 0 and at most 1h")
-	}
-	return d, nil
 }

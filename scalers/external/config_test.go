@@ -14,17 +14,25 @@ import (
 )
 
 func TestTimeoutForms(t *testing.T) {
+	timeoutOf := func(in string) (time.Duration, error) {
+		md := map[string]string{"scalerAddress": "h:1"}
+		if in != "" {
+			md["timeout"] = in
+		}
+		p, err := parse(trigger("external", md, nil))
+		return p.timeout, err
+	}
 	for in, want := range map[string]time.Duration{
 		"": 10 * time.Second, "2000": 2 * time.Second, "1": time.Millisecond, " 250 ": 250 * time.Millisecond,
 		"2s": 2 * time.Second, "1m30s": 90 * time.Second, "3600000": time.Hour, "1h": time.Hour,
 	} {
-		if got, err := parseTimeout(in); err != nil || got != want {
-			t.Errorf("parseTimeout(%q) = %v, %v; want %v", in, got, err, want)
+		if got, err := timeoutOf(in); err != nil || got != want {
+			t.Errorf("timeout %q = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"0", "-1", "0s", "-2s", "3600001", "61m", "soon", "2 s", "1e3", "9223372036854775807", "-9223372036854775808"} {
-		if got, err := parseTimeout(in); err == nil {
-			t.Errorf("parseTimeout(%q) = %v, want an error", in, got)
+	for _, in := range []string{"0", "-1", "0s", "-2s", "3600001", "61m", "soon", "2 s", "9223372036854775807", "-9223372036854775808"} {
+		if got, err := timeoutOf(in); err == nil {
+			t.Errorf("timeout %q = %v, want an error", in, got)
 		}
 	}
 }

@@ -68,7 +68,7 @@ type Config struct {
 	// IgnoreNullValues reads "no matching series" as 0 instead of an error.
 	IgnoreNullValues bool `meta:"ignoreNullValues,default=false"`
 	// Timeout bounds one scrape.
-	Timeout time.Duration `meta:"timeout,default=10s"`
+	Timeout time.Duration `meta:"timeout,default=10s,ms"`
 	// BearerToken, from the TriggerAuthentication only, is sent as
 	// "Authorization: Bearer <token>".
 	BearerToken string `meta:"bearerToken,optional,secret,from=auth"`

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,9 +34,9 @@ type Config struct {
 	ActivationTargetValue float64 `meta:"activationTargetValue,default=0"`
 	// UnsafeSSL skips the verification of the server's TLS certificate.
 	UnsafeSSL bool `meta:"unsafeSsl,default=false"`
-	// Timeout bounds one request: a Go duration ("10s", "500ms") or a whole
-	// number of milliseconds ("2000").
-	Timeout string `meta:"timeout,default=10s"`
+	// Timeout bounds one request: a Go duration ("10s", "500ms") or a
+	// number of milliseconds ("2000"); at most 1h.
+	Timeout time.Duration `meta:"timeout,default=10s,ms"`
 	// AuthMode lists the authentication modes, comma-separated: apiKey,
 	// basic, bearer, tls. From the metadata or the TriggerAuthentication.
 	AuthMode []string `meta:"authMode,optional,from=metadata+auth"`
@@ -146,9 +145,9 @@ func check(cfg Config, t scalers.Trigger) (settings, error) {
 	if !(cfg.TargetValue > 0) {
 		bad("targetValue", "expected a number greater than 0, found %g", cfg.TargetValue)
 	}
-	s.timeout, err = parseTimeout(cfg.Timeout)
-	if err != nil {
-		bad("timeout", "%s, found %q", err.Error(), cfg.Timeout)
+	s.timeout = cfg.Timeout
+	if cfg.Timeout <= 0 || cfg.Timeout > maxTimeout {
+		bad("timeout", "expected a timeout greater than 0 and at most 1h, found %s", cfg.Timeout)
 	}
 	s.path, err = parseLocation(cfg.Format, cfg.ValueLocation)
 	if err != nil {
@@ -250,20 +249,3 @@ func isReservedHeader(name string) bool {
 
 // maxTimeout bounds the timeout key.
 const maxTimeout = time.Hour
-
-// parseTimeout reads the timeout key: a bare whole number is milliseconds
-// (KEDA's unit), anything else a Go duration.
-func parseTimeout(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	d, err := time.ParseDuration(s)
-	if n, nerr := strconv.ParseUint(s, 10, 63); nerr == nil {
-		d, err = time.Duration(min(n, uint64(maxTimeout/time.Millisecond)+1))*time.Millisecond, nil
-	}
-	if err != nil {
-		return 0, errors.New(`expected a Go duration such as "2s" or a whole number of milliseconds such as "2000"`)
-	}
-	if d <= 0 || d > maxTimeout {
-		return 0, errors.New("expected a timeout greater than 0 and at most 1h")
-	}
-	return d, nil
-}

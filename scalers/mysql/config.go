@@ -35,7 +35,7 @@ type Config struct {
 	DBName   string `meta:"dbName,optional,from=metadata+auth+env"`
 
 	// Timeout bounds one read: getting a connection and running the query.
-	Timeout time.Duration `meta:"timeout,default=10s,min=0.001"`
+	Timeout time.Duration `meta:"timeout,default=10s,min=0.001,ms"`
 }
 
 const defaultPort = 3306

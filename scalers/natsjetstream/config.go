@@ -53,7 +53,7 @@ type Config struct {
 	NkeySeed string `meta:"nkeySeed,optional,from=auth+env,secret"`
 
 	// Timeout bounds one read, connecting included.
-	Timeout time.Duration `meta:"timeout,default=10s,min=0.001"`
+	Timeout time.Duration `meta:"timeout,default=10s,min=0.001,ms"`
 }
 
 // Sources of the value.

@@ -40,7 +40,7 @@ type Config struct {
 	SSLMode  string `meta:"sslmode,optional,enum=disable|allow|prefer|require|verify-ca|verify-full,from=metadata+auth+env"`
 
 	// Timeout bounds one read: getting a connection and running the query.
-	Timeout time.Duration `meta:"timeout,default=10s,min=0.001"`
+	Timeout time.Duration `meta:"timeout,default=10s,min=0.001,ms"`
 }
 
 const (

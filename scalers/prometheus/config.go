@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,8 +40,8 @@ type Config struct {
 	// UnsafeSSL skips the verification of the server's TLS certificate.
 	UnsafeSSL bool `meta:"unsafeSsl,default=false"`
 	// Timeout bounds one query: a Go duration ("10s", "500ms") or, as in
-	// KEDA, a whole number of milliseconds ("1000").
-	Timeout string `meta:"timeout,default=10s"`
+	// KEDA, a number of milliseconds ("1000"); at most 1h.
+	Timeout time.Duration `meta:"timeout,default=10s,ms"`
 	// AuthModes is bearer or basic; from the metadata or the
 	// TriggerAuthentication.
 	AuthModes []string `meta:"authModes,optional,from=metadata+auth"`
@@ -134,9 +133,9 @@ func check(cfg Config, t scalers.Trigger) (settings, error) {
 		bad("threshold", "expected a number greater than 0, found %g", cfg.Threshold)
 	}
 
-	s.timeout, err = parseTimeout(cfg.Timeout)
-	if err != nil {
-		bad("timeout", "%s, found %q", err.Error(), cfg.Timeout)
+	s.timeout = cfg.Timeout
+	if cfg.Timeout <= 0 || cfg.Timeout > maxTimeout {
+		bad("timeout", "expected a duration greater than 0 and at most 1h, found %s", cfg.Timeout)
 	}
 
 	s.params = url.Values{}
@@ -223,31 +222,8 @@ func keyErrors(t scalers.Trigger, errs *[]error) func(key, format string, args .
 	}
 }
 
-// parseTimeout reads a Go duration, or a whole number of milliseconds as KEDA
-// does.
-func parseTimeout(s string) (time.Duration, error) {
-	const maxTimeout = time.Hour
-	s = strings.TrimSpace(s)
-	var d time.Duration
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms > int64(maxTimeout/time.Millisecond) {
-			ms = int64(maxTimeout/time.Millisecond) + 1
-		}
-		d = time.Duration(ms) * time.Millisecond
-	} else {
-		d, err = time.ParseDuration(s)
-		if err != nil {
-			return 0, errors.New(`expected a duration such as "10s" or a whole number of milliseconds such as "10000"`)
-		}
-	}
-	switch {
-	case d <= 0:
-		return 0, errors.New("expected a duration greater than 0")
-	case d > maxTimeout:
-		return 0, errors.New("expected a duration of at most 1h")
-	}
-	return d, nil
-}
+// maxTimeout bounds the timeout key.
+const maxTimeout = time.Hour
 
 // isToken says whether s is an HTTP token (RFC 9110 section 5.6.2), the syntax
 // of a header name.

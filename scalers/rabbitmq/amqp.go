@@ -26,6 +26,7 @@ type amqpKey struct {
 	vhost    string
 	username string
 	password string
+	tlsOpts  tlsOpts
 }
 
 // amqpConn is a pooled AMQP connection with a few idle channels kept for
@@ -63,7 +64,10 @@ func (t *Type) openAMQP(ctx context.Context, k amqpKey) (*amqpConn, error) {
 	var tlsConfig *tls.Config
 	if k.tls {
 		host, _, _ := net.SplitHostPort(k.addr)
-		tlsConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		var err error
+		if tlsConfig, err = k.tlsOpts.config(host); err != nil { // checked when the trigger was parsed
+			return nil, err
+		}
 	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName("ebb rabbitmq scaler")

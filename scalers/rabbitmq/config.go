@@ -3,7 +3,7 @@
 package rabbitmq
 
 import (
-	"errors"
+	"crypto/tls"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,9 +33,13 @@ type Config struct {
 	// VhostName replaces the vhost given in Host's path.
 	VhostName string `meta:"vhostName,optional"`
 
-	// Mode is QueueLength (messages in the queue) or MessageRate (messages
-	// published per second; management API only).
-	Mode string `meta:"mode,default=QueueLength,enum=QueueLength|MessageRate"`
+	// Mode is what is read: QueueLength (messages in the queue), or, from
+	// the management API only, MessageRate (messages published per
+	// second), DeliverGetRate (messages delivered or fetched per second),
+	// PublishedToDeliveredRatio (the first rate over the second) or
+	// ExpectedQueueConsumptionTime (seconds to deliver the messages in the
+	// queue at the current delivery rate). See valueOf.
+	Mode string `meta:"mode,default=QueueLength,enum=QueueLength|MessageRate|DeliverGetRate|PublishedToDeliveredRatio|ExpectedQueueConsumptionTime"`
 	// Value is the target: messages (or messages per second) per replica.
 	Value float64 `meta:"value,optional"`
 	// QueueLength is KEDA's older name for Value in QueueLength mode.
@@ -58,9 +62,20 @@ type Config struct {
 	// PageSize is how many queues one management API page holds when
 	// UseRegex lists them.
 	PageSize int `meta:"pageSize,default=100,min=1"`
+	// The TLS keys, as KEDA's TriggerAuthentication gives them: tls
+	// (enable or disable) and the PEM material ca, cert, key and
+	// keyPassword; unsafeSsl skips the check of the broker's certificate.
+	// They apply to an amqps:// or https:// host.
+	UnsafeSsl   bool   `meta:"unsafeSsl,default=false,from=metadata+auth"`
+	TLS         string `meta:"tls,optional,enum=enable|disable,from=auth"`
+	CA          string `meta:"ca,optional,from=auth"`
+	Cert        string `meta:"cert,optional,from=auth"`
+	Key         string `meta:"key,optional,from=auth,secret"`
+	KeyPassword string `meta:"keyPassword,optional,from=auth,secret"`
+
 	// Timeout bounds one read: a Go duration ("10s", "500ms") or, as in
-	// KEDA, a whole number of milliseconds. 10s when unset.
-	Timeout string `meta:"timeout,optional"`
+	// KEDA, a number of milliseconds; at most 1h.
+	Timeout time.Duration `meta:"timeout,default=10s,ms"`
 }
 
 // Protocols and modes.
@@ -68,14 +83,18 @@ const (
 	protocolAMQP = "amqp"
 	protocolHTTP = "http"
 
-	modeQueueLength = "QueueLength"
-	modeMessageRate = "MessageRate"
+	modeQueueLength     = "QueueLength"
+	modeMessageRate     = "MessageRate"
+	modeDeliverGetRate  = "DeliverGetRate"
+	modeRatio           = "PublishedToDeliveredRatio"
+	modeConsumptionTime = "ExpectedQueueConsumptionTime"
 
 	opSum = "sum"
 	opAvg = "avg"
 	opMax = "max"
 
-	defaultTimeout = 10 * time.Second
+	defaultTimeout = 10 * time.Second // a dial without a deadline of its own
+	maxTimeout     = time.Hour
 )
 
 // plan is a validated Config, ready for reading: where, what and how.
@@ -134,11 +153,10 @@ func (c *Config) resolve(deferred func(key string) bool) (plan, error) {
 		return p, scalers.KeyError("value", "must be set to a number above 0 (the messages, or messages per second, one replica handles); found %g or no value", p.target)
 	}
 
-	timeout, err := parseTimeout(c.Timeout)
-	if err != nil {
-		return p, scalers.KeyError("timeout", "expected %s, found %q", err, c.Timeout)
+	if c.Timeout <= 0 || c.Timeout > maxTimeout {
+		return p, scalers.KeyError("timeout", "expected a duration above 0 and at most 1h, found %s", c.Timeout)
 	}
-	p.timeout = timeout
+	p.timeout = c.Timeout
 
 	scheme := ""
 	if c.Host != "" {
@@ -146,6 +164,9 @@ func (c *Config) resolve(deferred func(key string) bool) (plan, error) {
 			return p, err
 		}
 		scheme = p.protocol
+	}
+	if err := p.resolveTLS(c); err != nil {
+		return p, err
 	}
 	switch c.Protocol {
 	case protocolAMQP, protocolHTTP:
@@ -157,8 +178,8 @@ func (c *Config) resolve(deferred func(key string) bool) (plan, error) {
 
 	if p.protocol == protocolAMQP {
 		switch {
-		case c.Mode == modeMessageRate:
-			return p, scalers.KeyError("mode", "is MessageRate, which needs the management API; use an http(s):// management URL as host")
+		case c.Mode != modeQueueLength:
+			return p, scalers.KeyError("mode", "is %s, which needs the management API's message statistics; use an http(s):// management URL as host", c.Mode)
 		case c.UseRegex:
 			return p, scalers.KeyError("useRegex", "needs the management API; use an http(s):// management URL as host")
 		case c.ExcludeUnacknowledged:
@@ -172,6 +193,51 @@ func (c *Config) resolve(deferred func(key string) bool) (plan, error) {
 		p.operation = opSum
 	}
 	return p, nil
+}
+
+// tlsOpts are a connection's TLS settings besides the host: the trust
+// roots, the client certificate and whether to check the broker's
+// certificate at all. They are part of the pool keys.
+type tlsOpts struct {
+	unsafe                     bool
+	ca, cert, key, keyPassword string
+}
+
+// config builds the TLS client configuration for serverName. Its errors are
+// KeyErrors that never show a key or a password.
+func (o tlsOpts) config(serverName string) (*tls.Config, error) {
+	return scalers.ClientTLSFor(scalers.TLSKeys{CA: o.ca, Cert: o.cert, Key: o.key, KeyPassword: o.keyPassword}, serverName, o.unsafe)
+}
+
+func (o tlsOpts) id() string {
+	return strings.Join([]string{strconv.FormatBool(o.unsafe), o.ca, o.cert, o.key, o.keyPassword}, "\x00")
+}
+
+// resolveTLS checks the TLS keys against the host's scheme and puts them in
+// the pool key. With the host not known yet (at admission) only the PEM
+// material is checked.
+func (p *plan) resolveTLS(c *Config) error {
+	o := tlsOpts{unsafe: c.UnsafeSsl, ca: c.CA, cert: c.Cert, key: c.Key, keyPassword: c.KeyPassword}
+	if p.protocol != "" {
+		secure := p.amqp.tls || strings.HasPrefix(p.http.base, "https://")
+		switch {
+		case c.TLS == "enable" && !secure:
+			return scalers.KeyError("tls", "is enable, but host is not an amqps:// or https:// URL; TLS needs one of those")
+		case c.TLS == "disable" && secure:
+			return scalers.KeyError("tls", "is disable, but host is an amqps:// or https:// URL")
+		case !secure:
+			for _, kv := range [][2]string{{"unsafeSsl", strconv.FormatBool(c.UnsafeSsl)}, {"ca", c.CA}, {"cert", c.Cert}, {"key", c.Key}, {"keyPassword", c.KeyPassword}} {
+				if kv[1] != "" && kv[1] != "false" {
+					return scalers.KeyError(kv[0], "is set but host is not an amqps:// or https:// URL, so there is no TLS to apply it to")
+				}
+			}
+		}
+	}
+	if _, err := o.config(""); err != nil {
+		return err
+	}
+	p.amqp.tlsOpts, p.http.tlsOpts = o, o
+	return nil
 }
 
 // parseHost fills the plan's protocol, pool key, vhost and where from Host,
@@ -251,30 +317,6 @@ func splitManagementPath(u *url.URL) (prefix, vhost string, err error) {
 		vhost = "/"
 	}
 	return prefix, vhost, nil
-}
-
-// parseTimeout reads a Go duration or, as KEDA does, a whole number of
-// milliseconds. Empty is the default.
-func parseTimeout(s string) (time.Duration, error) {
-	errWant := errors.New(`a duration such as "10s" or "500ms", or a whole number of milliseconds`)
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return defaultTimeout, nil
-	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms <= 0 || ms > int64(time.Hour/time.Millisecond) {
-			return 0, errors.New("a whole number of milliseconds between 1 and 3600000")
-		}
-		return time.Duration(ms) * time.Millisecond, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, errWant
-	}
-	if d <= 0 || d > time.Hour {
-		return 0, errors.New("a duration above 0 and at most 1h")
-	}
-	return d, nil
 }
 
 func joinHostPort(host string, port int) string {

@@ -85,7 +85,7 @@ func commonBad(valid, auth map[string]string) []scalertest.BadMetadata {
 		{Name: "hostFromEnv naming a variable the container lacks", Trigger: envHost, Key: "host"},
 		bad("a missing queue name", "queueName", scalertest.With(valid, "queueName", "")),
 		bad("a blank queue name", "queueName", scalertest.With(valid, "queueName", "  ")),
-		bad("a mode that is neither QueueLength nor MessageRate", "mode", scalertest.With(valid, "mode", "Depth")),
+		bad("a mode that is none of the five", "mode", scalertest.With(valid, "mode", "Depth")),
 		bad("a missing value", "value", scalertest.With(valid, "value", "")),
 		bad("a value that is not a number", "value", scalertest.With(valid, "value", "ten")),
 		bad("a value of zero", "value", scalertest.With(valid, "value", "0")),

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,6 +141,25 @@ func (a *admin) publish(queue string, n int) {
 			a.t.Fatalf("publish to %s not confirmed: ok=%v err=%v", queue, ok, err)
 		}
 	}
+}
+
+// publishEvery publishes one message to queue every interval until ctx
+// ends, on a goroutine wg waits for.
+func (a *admin) publishEvery(ctx context.Context, wg *sync.WaitGroup, queue string, every time.Duration) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = a.ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{Body: []byte("m")})
+			}
+		}
+	}()
 }
 
 // holdUnacked takes n messages from queue on a channel of its own and does

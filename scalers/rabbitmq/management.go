@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/ebbscale/ebb/scalers"
 )
@@ -20,6 +21,7 @@ type httpKey struct {
 	base     string
 	username string
 	password string
+	tlsOpts  tlsOpts
 }
 
 // httpClient is a pooled management API client with its own transport, so
@@ -46,6 +48,13 @@ const maxPages = 200
 
 func (t *Type) openHTTP(_ context.Context, k httpKey) (*httpClient, error) {
 	tr := scalers.NewTransport(t.egress, 8, func() { t.dials.Add(1) })
+	if strings.HasPrefix(k.base, "https://") {
+		cfg, err := k.tlsOpts.config("") // the transport names the URL's host
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = cfg
+	}
 	return &httpClient{key: k, client: scalers.NewHTTPClient(tr), transport: tr}, nil
 }
 
@@ -59,10 +68,30 @@ type queueStats struct {
 	Messages      *float64 `json:"messages"`
 	MessagesReady *float64 `json:"messages_ready"`
 	MessageStats  *struct {
-		PublishDetails *struct {
-			Rate float64 `json:"rate"`
-		} `json:"publish_details"`
+		PublishDetails    *rateDetails `json:"publish_details"`
+		DeliverGetDetails *rateDetails `json:"deliver_get_details"`
 	} `json:"message_stats"`
+}
+
+// rateDetails is a rate of the management API's message_stats: messages
+// per second over its last sampling interval.
+type rateDetails struct {
+	Rate float64 `json:"rate"`
+}
+
+// rates are a queue's publish and deliver-or-get rates: 0 when the broker
+// reports none (nothing published, or delivered, since the queue appeared).
+func (q queueStats) rates() (publish, deliver float64) {
+	if q.MessageStats == nil {
+		return 0, 0
+	}
+	if d := q.MessageStats.PublishDetails; d != nil {
+		publish = d.Rate
+	}
+	if d := q.MessageStats.DeliverGetDetails; d != nil {
+		deliver = d.Rate
+	}
+	return publish, deliver
 }
 
 type queuePage struct {
@@ -71,7 +100,7 @@ type queuePage struct {
 	PageCount int          `json:"page_count"`
 }
 
-const queueColumns = "name,messages,messages_ready,message_stats.publish_details.rate"
+const queueColumns = "name,messages,messages_ready,message_stats.publish_details.rate,message_stats.deliver_get_details.rate"
 
 // statusError is a management API answer other than 200.
 type statusError struct {
@@ -182,15 +211,28 @@ func (s *scaler) readRegex(ctx context.Context, c *httpClient) (float64, error) 
 	return combine(p.operation, values), nil
 }
 
-// valueOf is one queue's value for the plan's mode.
+// valueOf is one queue's value for the plan's mode. A rate the broker does
+// not report is 0 (nothing published, or delivered, since the queue
+// appeared, or the broker collects no rates). The two modes that divide by
+// the delivery rate count a rate of 0 as 1 message per second: consumers
+// that take nothing (none running, at zero replicas) must read as behind,
+// never as a zero.
 func (p *plan) valueOf(q queueStats) (float64, error) {
-	if p.mode == modeMessageRate {
-		// No message_stats: nothing was published since the queue appeared
-		// (or the broker collects no rates); the rate is 0.
-		if q.MessageStats == nil || q.MessageStats.PublishDetails == nil {
+	publish, deliver := q.rates()
+	perSecond := deliver
+	if perSecond == 0 {
+		perSecond = 1
+	}
+	switch p.mode {
+	case modeMessageRate:
+		return publish, nil
+	case modeDeliverGetRate:
+		return deliver, nil
+	case modeRatio:
+		if publish == 0 {
 			return 0, nil
 		}
-		return q.MessageStats.PublishDetails.Rate, nil
+		return publish / perSecond, nil
 	}
 	n := q.Messages
 	if p.excludeUnacked {
@@ -198,6 +240,12 @@ func (p *plan) valueOf(q queueStats) (float64, error) {
 	}
 	if n == nil {
 		return 0, fmt.Errorf("queue %q in vhost %q at %s: %w", q.Name, p.vhost, p.where, ErrNoStatistics)
+	}
+	if p.mode == modeConsumptionTime {
+		if *n == 0 {
+			return 0, nil
+		}
+		return *n / perSecond, nil
 	}
 	return *n, nil
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/scalertest"
 	"github.com/ebbscale/ebb/tests/faultproxy"
@@ -154,20 +152,7 @@ func TestMessageRateReadsThePublishRate(t *testing.T) {
 	q := a.queue("rate")
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // publish steadily until the test ends
-		defer wg.Done()
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				_ = a.ch.PublishWithContext(ctx, "", q, false, false, amqp.Publishing{Body: []byte("m")})
-			}
-		}
-	}()
+	a.publishEvery(ctx, &wg, q, 50*time.Millisecond) // steadily, until the test ends
 	defer wg.Wait()
 	defer cancel()
 	sc := scalertest.NewScaler(t, NewType(), trigger(map[string]string{"host": mgmtURL, "queueName": q, "mode": "MessageRate", "value": "5"}, nil))

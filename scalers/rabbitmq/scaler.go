@@ -129,10 +129,10 @@ func (t *Type) New(tr scalers.Trigger) (scalers.Scaler, error) {
 	}
 	switch p.protocol {
 	case protocolAMQP:
-		s.secrets = []string{p.amqp.password}
+		s.secrets = []string{p.amqp.password, p.amqp.tlsOpts.key, p.amqp.tlsOpts.keyPassword}
 		s.amqpLease = t.amqpPool.Acquire(p.amqp)
 	case protocolHTTP:
-		s.secrets = []string{p.http.password}
+		s.secrets = []string{p.http.password, p.http.tlsOpts.key, p.http.tlsOpts.keyPassword}
 		s.httpLease = t.httpPool.Acquire(p.http)
 	}
 	return s, nil
@@ -208,7 +208,7 @@ func queryKey(p plan) string {
 	return scalers.CoalesceKey(
 		p.protocol,
 		strconv.FormatBool(p.amqp.tls), p.amqp.addr, p.amqp.vhost, p.amqp.username, p.amqp.password,
-		p.http.base, p.http.username, p.http.password,
+		p.http.base, p.http.username, p.http.password, p.amqp.tlsOpts.id(),
 		p.vhost, p.queue, p.mode, strconv.FormatBool(p.useRegex), p.operation,
 		strconv.FormatBool(p.excludeUnacked), strconv.Itoa(p.pageSize), p.timeout.String(),
 	)

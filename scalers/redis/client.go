@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -44,10 +45,12 @@ const (
 	lagScanLimit = 100
 )
 
-// client is one go-redis client (a pool of at most maxConns connections) to
-// one server and database with one set of credentials.
+// client is one go-redis client to one server and database with one set of
+// credentials: a pool of at most maxConns connections, or, for a cluster,
+// one such pool per node, or, with sentinels, a pool to the master they
+// name and a connection to one sentinel.
 type client struct {
-	rdb *goredis.Client
+	rdb goredis.UniversalClient
 	sh  *shared
 	// dialErr is the error of the last connection attempt, nil once one
 	// succeeds, and connected says one did: a read that runs out of time
@@ -56,11 +59,24 @@ type client struct {
 	connected atomic.Bool
 	addr      string
 	tls       bool
+	// seeds are the addresses the trigger names; pin the patterns of a
+	// pinned trigger. Every other address dialled was named by a server
+	// (a cluster node, a sentinel).
+	seeds map[string]bool
+	pin   []string
+	// slots asks the cluster for its slots (cluster only).
+	slots *slotSource
 }
 
 // newClient builds a client. It does no I/O: go-redis dials on the first command.
 func (sh *shared) newClient(_ context.Context, k connKey) (*client, error) {
-	c := &client{sh: sh, addr: k.addr, tls: k.tls}
+	c := &client{sh: sh, addr: strings.ReplaceAll(k.addr, ",", ", "), tls: k.tls, seeds: map[string]bool{}}
+	for _, s := range k.seeds() {
+		c.seeds[s] = true
+	}
+	if k.pin != "" {
+		c.pin = strings.Split(k.pin, "\n")
+	}
 	var tcfg *tls.Config
 	if k.tls {
 		var err error
@@ -68,7 +84,7 @@ func (sh *shared) newClient(_ context.Context, k connKey) (*client, error) {
 			return nil, err
 		}
 	}
-	c.rdb = goredis.NewClient(&goredis.Options{
+	opt := &goredis.Options{
 		Addr:       k.addr,
 		Username:   k.username,
 		Password:   k.password,
@@ -96,21 +112,74 @@ func (sh *shared) newClient(_ context.Context, k connKey) (*client, error) {
 		// only, for servers and proxies that know no more.
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	}
+	switch k.topo {
+	case cluster:
+		c.slots = &slotSource{c: c, opt: *opt, seeds: k.seeds()}
+		c.rdb = goredis.NewClusterClient(&goredis.ClusterOptions{
+			Addrs: k.seeds(), ClientName: opt.ClientName, Protocol: opt.Protocol, Dialer: opt.Dialer,
+			Username: opt.Username, Password: opt.Password,
+			// The cluster's slots come through slotSource, which bounds
+			// the nodes a cluster may name.
+			ClusterSlots: c.slots.get,
+			NewClient:    newNodeClient,
+			MaxRedirects: 3, MaxRetries: 1,
+			DialTimeout: opt.DialTimeout, DialerRetries: opt.DialerRetries,
+			ContextTimeoutEnabled: true, ReadTimeout: opt.ReadTimeout, WriteTimeout: opt.WriteTimeout,
+			PoolSize: maxConns, MaxActiveConns: maxConns, PipelinePoolSize: -1,
+			DisableIdentity: true, MaintNotificationsConfig: opt.MaintNotificationsConfig,
+		})
+	case sentinel:
+		c.rdb = goredis.NewFailoverClient(&goredis.FailoverOptions{
+			MasterName: k.master, SentinelAddrs: k.seeds(),
+			SentinelUsername: k.sentinelUsername, SentinelPassword: k.sentinelPassword,
+			ClientName: opt.ClientName, Protocol: opt.Protocol, Dialer: opt.Dialer,
+			Username: opt.Username, Password: opt.Password, DB: opt.DB,
+			MaxRetries: opt.MaxRetries, DialTimeout: opt.DialTimeout, DialerRetries: opt.DialerRetries,
+			ContextTimeoutEnabled: true, ReadTimeout: opt.ReadTimeout, WriteTimeout: opt.WriteTimeout,
+			PoolSize: maxConns, MaxActiveConns: maxConns, PipelinePoolSize: -1,
+			DisableIdentity: true, // go-redis turns maintenance notifications off itself
+		})
+	default:
+		c.rdb = goredis.NewClient(opt)
+	}
 	return c, nil
 }
 
-func (c *client) close() { _ = c.rdb.Close() }
+// newNodeClient makes a cluster node's client. go-redis replaces the host of
+// a loopback node with the host of the node that named it, which, with the
+// slots of ClusterSlots, is none: the node's own address is used then.
+func newNodeClient(opt *goredis.Options) *goredis.Client {
+	if host, _, err := net.SplitHostPort(opt.Addr); err == nil && host == "" && opt.NodeAddress != "" {
+		opt.Addr = opt.NodeAddress
+	}
+	return goredis.NewClient(opt)
+}
+
+func (c *client) close() {
+	_ = c.rdb.Close()
+	if c.slots != nil {
+		c.slots.close()
+	}
+}
 
 // dialer connects over TCP and, with TLS on, completes the handshake within
 // the dial's context (go-redis bounds each attempt by dialTimeout), so that a
 // server that does not speak TLS fails the attempt with an error that says
 // so. It keeps the attempt's outcome for whileConnecting. The connection's
 // replies are checked against the bounds of resp.go.
+//
+// Every dial passes the egress policy: the seeds' and those of the nodes a
+// cluster or the sentinels name. A named node must also match a pinned
+// trigger's allowed endpoints, and an error never shows a name a server
+// gave (only an IP address).
 func (c *client) dialer(tcfg *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := c.connect(ctx, network, addr, tcfg)
 		if err != nil {
+			if !c.seeds[addr] {
+				err = scalers.Reword(err, "connecting to "+c.shown(addr)+", which the server named: "+c.reason(err))
+			}
 			c.dialErr.Store(&err)
 			return nil, err
 		}
@@ -123,20 +192,61 @@ func (c *client) dialer(tcfg *tls.Config) func(ctx context.Context, network, add
 	}
 }
 
+// shown is addr as an error may show it: an IP address and port, or words
+// saying a name is not shown.
+func (c *client) shown(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "an address that is not shown"
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return net.JoinHostPort(ip.String(), port)
+	}
+	return "a host that is not shown, port " + port
+}
+
+// reason words a failed dial to a node a server named, without its name.
+func (c *client) reason(err error) string {
+	var eg *scalers.EgressError
+	switch {
+	case errors.Is(err, errNotPinned):
+		return errNotPinned.Error()
+	case errors.As(err, &eg):
+		return "refused by the operator's egress policy"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return "no answer in time"
+	default:
+		return "it failed"
+	}
+}
+
+var errNotPinned = errors.New("not an endpoint the trigger's ClusterTriggerAuthentication allows its credentials to be sent to (spec.allowedEndpoints)")
+
 func (c *client) connect(ctx context.Context, network, addr string, tcfg *tls.Config) (net.Conn, error) {
+	if !c.seeds[addr] && c.pin != nil && !scalers.EndpointAllowed(c.pin, addr, "") {
+		return nil, errNotPinned
+	}
 	conn, err := c.sh.egress.Dialer(net.Dialer{KeepAlive: 30 * time.Second})(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
 	if tcfg != nil {
-		tc := tls.Client(conn, tcfg.Clone())
+		cfg := tcfg.Clone()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = host // each node's own name (a cluster's, the master the sentinels name)
+		}
+		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = conn.Close()
+			shown := addr
+			if !c.seeds[addr] {
+				shown = c.shown(addr)
+			}
 			var rec tls.RecordHeaderError
 			if errors.As(err, &rec) || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-				return nil, fmt.Errorf("TLS handshake with %s did not complete (TLS is on: does the server serve TLS on this port?): %w", addr, err)
+				return nil, fmt.Errorf("TLS handshake with %s did not complete (TLS is on: does the server serve TLS on this port?): %w", shown, err)
 			}
-			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+			return nil, fmt.Errorf("TLS handshake with %s: %w", shown, err)
 		}
 		conn = tc
 	}

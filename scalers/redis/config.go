@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,47 @@ import (
 // ListConfig is a redis trigger's metadata. The keys are KEDA's, plus
 // timeout (see docs/scalers/redis.md).
 type ListConfig struct {
+	ListKeys
+	// Connection holds the keys both single-server trigger types share.
+	Connection
+}
+
+// StreamConfig is a redis-streams trigger's metadata. The keys are KEDA's,
+// plus timeout (see docs/scalers/redis.md).
+type StreamConfig struct {
+	StreamKeys
+	// Connection holds the keys both single-server trigger types share.
+	Connection
+}
+
+// ClusterListConfig is a redis-cluster trigger's metadata: a list's length
+// in a Redis Cluster.
+type ClusterListConfig struct {
+	ListKeys
+	ClusterConnection
+}
+
+// ClusterStreamConfig is a redis-cluster-streams trigger's metadata.
+type ClusterStreamConfig struct {
+	StreamKeys
+	ClusterConnection
+}
+
+// SentinelListConfig is a redis-sentinel trigger's metadata: a list's length
+// on the master that Redis Sentinel names.
+type SentinelListConfig struct {
+	ListKeys
+	SentinelConnection
+}
+
+// SentinelStreamConfig is a redis-sentinel-streams trigger's metadata.
+type SentinelStreamConfig struct {
+	StreamKeys
+	SentinelConnection
+}
+
+// ListKeys are what the list trigger types read: a list's length.
+type ListKeys struct {
 	// ListName is the list whose length (LLEN) the trigger serves.
 	ListName string `meta:"listName"`
 	// ListLength is the target: list items one replica handles.
@@ -24,14 +66,10 @@ type ListConfig struct {
 	// ActivationListLength: the trigger is active when the length is above
 	// it.
 	ActivationListLength float64 `meta:"activationListLength,default=0,min=0"`
-
-	// Connection holds the keys both trigger types share.
-	Connection
 }
 
-// StreamConfig is a redis-streams trigger's metadata. The keys are KEDA's,
-// plus timeout (see docs/scalers/redis.md).
-type StreamConfig struct {
+// StreamKeys are what the stream trigger types read.
+type StreamKeys struct {
 	// Stream is the stream to read.
 	Stream string `meta:"stream"`
 	// ConsumerGroup is the group whose pending entries or lag are read; the
@@ -45,22 +83,50 @@ type StreamConfig struct {
 	LagCount            float64 `meta:"lagCount,optional"`
 	// ActivationLagCount is the activation threshold, whatever the mode.
 	ActivationLagCount float64 `meta:"activationLagCount,default=0,min=0"`
-
-	// Connection holds the keys both trigger types share.
-	Connection
 }
 
 const (
-	defaultPort   = 6379
-	defaultTarget = 5
+	defaultPort         = 6379
+	defaultSentinelPort = 26379
+	defaultTarget       = 5
+	// maxSeeds bounds the addresses of a cluster or sentinel trigger.
+	maxSeeds = 64
 )
 
-// Connection is the connection keys of both trigger types: where the
-// server is, how to log in, TLS, and how long a read may take.
+// Connection is the connection keys of the single-server trigger types:
+// where the server is, how to log in, TLS, and how long a read may take.
 type Connection struct {
-	Address       string        `meta:"address,optional,from=metadata+auth+env,endpoint=hostport:6379"`
-	Host          string        `meta:"host,optional,from=metadata+auth+env,endpoint=host:port:6379"`
-	Port          int           `meta:"port,optional,min=1,from=metadata+auth+env"`
+	Address string `meta:"address,optional,from=metadata+auth+env,endpoint=hostport:6379"`
+	Host    string `meta:"host,optional,from=metadata+auth+env,endpoint=host:port:6379"`
+	Port    int    `meta:"port,optional,min=1,from=metadata+auth+env"`
+	ClientKeys
+}
+
+// ClusterConnection is the connection keys of the cluster trigger types:
+// some of the cluster's nodes (the client learns the others from them).
+type ClusterConnection struct {
+	Addresses []string `meta:"addresses,optional,from=metadata+auth+env,endpoint=hostport:6379"`
+	Hosts     []string `meta:"hosts,optional,from=metadata+auth+env,endpoint=custom"`
+	Ports     []string `meta:"ports,optional,from=metadata+auth+env,endpoint=custom"`
+	ClientKeys
+}
+
+// SentinelConnection is the connection keys of the sentinel trigger types:
+// the sentinels, the name of the master they watch, and the sentinels' own
+// credentials.
+type SentinelConnection struct {
+	Addresses        []string `meta:"addresses,optional,from=metadata+auth+env,endpoint=hostport:26379"`
+	Hosts            []string `meta:"hosts,optional,from=metadata+auth+env,endpoint=custom"`
+	Ports            []string `meta:"ports,optional,from=metadata+auth+env,endpoint=custom"`
+	SentinelMaster   string   `meta:"sentinelMaster,optional,from=metadata+auth+env"`
+	SentinelUsername string   `meta:"sentinelUsername,optional,from=auth+env,secret"`
+	SentinelPassword string   `meta:"sentinelPassword,optional,from=auth+env,secret"`
+	ClientKeys
+}
+
+// ClientKeys are the keys every Redis trigger type shares: credentials,
+// database, TLS, and how long a read may take.
+type ClientKeys struct {
 	Username      string        `meta:"username,optional,from=auth+env,secret"`
 	Password      string        `meta:"password,optional,from=auth+env,secret"`
 	DatabaseIndex int           `meta:"databaseIndex,default=0,min=0"`
@@ -71,8 +137,29 @@ type Connection struct {
 	Cert          string        `meta:"cert,optional,from=auth"`
 	Key           string        `meta:"key,optional,from=auth,secret"`
 	KeyPassword   string        `meta:"keyPassword,optional,from=auth,secret"`
-	Timeout       time.Duration `meta:"timeout,default=10s,min=0.001"`
+	Timeout       time.Duration `meta:"timeout,default=10s,min=0.001,ms"`
 }
+
+// Endpoints lists the nodes that hosts and ports name, for a pinned
+// trigger's check (scalers.EndpointLister).
+func (c ClusterConnection) Endpoints(string) ([]string, error) {
+	return seedList(c.Addresses, c.Hosts, c.Ports, defaultPort)
+}
+
+// Endpoints lists the sentinels that hosts and ports name, for a pinned
+// trigger's check (scalers.EndpointLister).
+func (c SentinelConnection) Endpoints(string) ([]string, error) {
+	return seedList(c.Addresses, c.Hosts, c.Ports, defaultSentinelPort)
+}
+
+// topology is how a trigger finds its server.
+type topology uint8
+
+const (
+	standalone topology = iota // one server, at address or host and port
+	cluster                    // a Redis Cluster, from some of its nodes
+	sentinel                   // the master that sentinels name
+)
 
 // kind is what a trigger reads.
 type kind uint8
@@ -97,31 +184,54 @@ func (k kind) String() string {
 	}
 }
 
-// connKey identifies one Redis server, database, set of credentials and TLS
-// settings: the key of the client pool. It holds secrets and is never logged.
+// connKey identifies one Redis server (or cluster, or sentinel-watched
+// master), database, set of credentials and TLS settings: the key of the
+// client pool. It holds secrets and is never logged.
 type connKey struct {
-	addr               string // host:port
+	topo               topology
+	addr               string // host:port; for a cluster or sentinels the seeds, sorted, joined by ","
+	master             string // sentinel: the master's name
 	db                 int
 	username, password string
+	sentinelUsername   string
+	sentinelPassword   string
 	tls, unsafeSsl     bool
 	ca, cert, key      string
 	keyPassword        string
+	// pin is a pinned trigger's allowed endpoints, joined by "\n": the
+	// nodes a cluster or the sentinels name must match one of them, as the
+	// seeds did.
+	pin string
 }
 
 // secrets are the values Redact removes from errors.
-func (k connKey) secrets() []string { return []string{k.password, k.key, k.keyPassword} }
+func (k connKey) secrets() []string {
+	return []string{k.password, k.key, k.keyPassword, k.sentinelPassword}
+}
 
 // id is the key as one string, for coalescing keys (never logged).
 func (k connKey) id() string {
 	return strings.Join([]string{
-		k.addr, strconv.Itoa(k.db), k.username, k.password, strconv.FormatBool(k.tls),
-		strconv.FormatBool(k.unsafeSsl), k.ca, k.cert, k.key, k.keyPassword,
+		strconv.Itoa(int(k.topo)), k.addr, k.master, strconv.Itoa(k.db), k.username, k.password,
+		k.sentinelUsername, k.sentinelPassword, strconv.FormatBool(k.tls),
+		strconv.FormatBool(k.unsafeSsl), k.ca, k.cert, k.key, k.keyPassword, k.pin,
 	}, "\x00")
 }
 
+// seeds are the addresses the trigger names (one for a single server).
+func (k connKey) seeds() []string { return strings.Split(k.addr, ",") }
+
 // where names the server and database in errors, without credentials.
 func (k connKey) where() string {
-	s := "database " + strconv.Itoa(k.db) + " at " + k.addr
+	var s string
+	switch k.topo {
+	case cluster:
+		s = "cluster at " + strings.ReplaceAll(k.addr, ",", ", ")
+	case sentinel:
+		s = "database " + strconv.Itoa(k.db) + " of master " + strconv.Quote(k.master) + " via sentinels " + strings.ReplaceAll(k.addr, ",", ", ")
+	default:
+		s = "database " + strconv.Itoa(k.db) + " at " + k.addr
+	}
 	if k.tls {
 		s += " (TLS)"
 	}
@@ -140,11 +250,11 @@ type plan struct {
 	timeout    time.Duration
 }
 
-// resolveList checks a redis trigger's rules across keys and turns its config
-// into a plan, or says which key is wrong. It is pure. deferred reports keys
-// whose value is not known yet (at admission); the checks that need them are
-// skipped.
-func (c *ListConfig) resolve(deferred func(key string) bool) (plan, error) {
+// resolve checks the list keys and turns them into a plan without its
+// connection, or says which key is wrong. It is pure. deferred reports keys
+// whose value is not known yet (at admission); the checks that need them
+// are skipped.
+func (c *ListKeys) resolve(deferred func(key string) bool) (plan, error) {
 	p := plan{kind: kindList, key: c.ListName, target: c.ListLength, activation: c.ActivationListLength}
 	if strings.TrimSpace(c.ListName) == "" && !deferred("listName") {
 		return p, scalers.KeyError("listName", "is empty; expected the name of a list")
@@ -152,14 +262,14 @@ func (c *ListConfig) resolve(deferred func(key string) bool) (plan, error) {
 	if c.ListLength <= 0 && !deferred("listLength") {
 		return p, scalers.KeyError("listLength", "expected a number above 0 (the list items one replica handles), found %s", ftoa(c.ListLength))
 	}
-	return p, resolveConn(&p, c.Connection, deferred)
+	return p, nil
 }
 
-// resolve checks a redis-streams trigger's rules across keys and turns its
-// config into a plan, or says which key is wrong. It is pure. set reports the
-// keys given in the metadata (or as <key>FromEnv); deferred those whose value
-// is not known yet (at admission).
-func (c *StreamConfig) resolve(set, deferred func(key string) bool) (plan, error) {
+// resolve checks the stream keys and turns them into a plan without its
+// connection, or says which key is wrong. It is pure. set reports the keys
+// given in the metadata (or as <key>FromEnv); deferred those whose value is
+// not known yet (at admission).
+func (c *StreamKeys) resolve(set, deferred func(key string) bool) (plan, error) {
 	p := plan{key: c.Stream, group: c.ConsumerGroup, activation: c.ActivationLagCount}
 	if strings.TrimSpace(c.Stream) == "" && !deferred("stream") {
 		return p, scalers.KeyError("stream", "is empty; expected the name of a stream")
@@ -200,15 +310,14 @@ func (c *StreamConfig) resolve(set, deferred func(key string) bool) (plan, error
 	if p.kind == kindStreamLength {
 		p.group = "" // not read: the stream's length does not depend on a group
 	}
-	return p, resolveConn(&p, c.Connection, deferred)
+	return p, nil
 }
 
-// resolveConn fills p's connection from the connection keys. The checks of
-// keys that may still come from the TriggerAuthentication or the environment
-// (deferred) are left for the build.
+// resolveConn fills p's connection from a single-server trigger's
+// connection keys. The checks of keys that may still come from the
+// TriggerAuthentication or the environment (deferred) are left for the
+// build.
 func resolveConn(p *plan, f Connection, deferred func(key string) bool) error {
-	p.timeout = f.Timeout
-	p.conn.db = f.DatabaseIndex
 	if f.Address != "" && f.Host != "" {
 		return scalers.KeyError("host", "cannot be combined with address; give either address (host:port) or host and port")
 	}
@@ -220,7 +329,7 @@ func resolveConn(p *plan, f Connection, deferred func(key string) bool) error {
 	}
 	switch {
 	case f.Address != "":
-		host, port, err := parseAddress(f.Address)
+		host, port, err := parseAddress(f.Address, defaultPort)
 		if err != nil {
 			return scalers.KeyError("address", "%v", err)
 		}
@@ -244,7 +353,107 @@ func resolveConn(p *plan, f Connection, deferred func(key string) bool) error {
 			return scalers.KeyError("address", `or key "host" is required: give address (host:port), or host and port, in metadata, the TriggerAuthentication or addressFromEnv/hostFromEnv`)
 		}
 	}
+	return resolveClient(p, f.ClientKeys)
+}
 
+// resolveCluster fills p's connection from a cluster trigger's keys.
+func resolveCluster(p *plan, f ClusterConnection, deferred func(key string) bool) error {
+	p.conn.topo = cluster
+	if f.DatabaseIndex != 0 {
+		return scalers.KeyError("databaseIndex", "is %d, but a Redis Cluster has only database 0", f.DatabaseIndex)
+	}
+	if err := resolveSeeds(p, f.Addresses, f.Hosts, f.Ports, defaultPort, deferred); err != nil {
+		return err
+	}
+	return resolveClient(p, f.ClientKeys)
+}
+
+// resolveSentinel fills p's connection from a sentinel trigger's keys.
+func resolveSentinel(p *plan, f SentinelConnection, deferred func(key string) bool) error {
+	p.conn.topo = sentinel
+	if err := resolveSeeds(p, f.Addresses, f.Hosts, f.Ports, defaultSentinelPort, deferred); err != nil {
+		return err
+	}
+	p.conn.master = f.SentinelMaster
+	if strings.TrimSpace(f.SentinelMaster) == "" && !deferred("sentinelMaster") {
+		return scalers.KeyError("sentinelMaster", "is required: it names the master the sentinels watch (sentinel monitor <name> ...)")
+	}
+	p.conn.sentinelUsername, p.conn.sentinelPassword = f.SentinelUsername, f.SentinelPassword
+	if err := resolveClient(p, f.ClientKeys); err != nil {
+		return err
+	}
+	p.complete = p.complete && p.conn.master != ""
+	return nil
+}
+
+// resolveSeeds fills p's addresses from addresses, or hosts and ports.
+func resolveSeeds(p *plan, addresses, hosts, ports []string, port int, deferred func(key string) bool) error {
+	if len(addresses) == 0 && len(hosts) == 0 && len(ports) == 0 {
+		if !deferred("addresses") && !deferred("hosts") {
+			return scalers.KeyError("addresses", `or keys "hosts" and "ports" are required: give addresses (host:port, comma-separated), or hosts and ports, in metadata, the TriggerAuthentication or addressesFromEnv/hostsFromEnv`)
+		}
+		return nil
+	}
+	if len(hosts) == 0 && len(addresses) == 0 && deferred("hosts") {
+		return nil
+	}
+	seeds, err := seedList(addresses, hosts, ports, port)
+	if err != nil {
+		return err
+	}
+	slices.Sort(seeds)
+	p.conn.addr = strings.Join(slices.Compact(seeds), ",")
+	return nil
+}
+
+// seedList reads addresses (host:port, comma-separated), or hosts and ports
+// (two lists of the same length, or one port for every host), into
+// host:port addresses. Its errors are KeyErrors.
+func seedList(addresses, hosts, ports []string, port int) ([]string, error) {
+	switch {
+	case len(addresses) > 0 && len(hosts) > 0:
+		return nil, scalers.KeyError("hosts", "cannot be combined with addresses; give either addresses (host:port, ...) or hosts and ports")
+	case len(addresses) > 0 && len(ports) > 0:
+		return nil, scalers.KeyError("ports", "cannot be combined with addresses; put the ports in addresses (host:port, ...)")
+	case len(addresses) > maxSeeds || len(hosts) > maxSeeds:
+		return nil, scalers.KeyError("addresses", "lists more than %d servers", maxSeeds)
+	case len(ports) > 0 && len(hosts) == 0:
+		return nil, scalers.KeyError("hosts", "is required with ports; give addresses (host:port, ...) or hosts and ports")
+	case len(hosts) > 0 && len(ports) != len(hosts) && len(ports) > 1:
+		return nil, scalers.KeyError("ports", "lists %d ports for %d hosts; give one port for every host, or one for all", len(ports), len(hosts))
+	}
+	out := make([]string, 0, len(addresses)+len(hosts))
+	for i, a := range addresses {
+		host, p, err := parseAddress(a, port)
+		if err != nil {
+			return nil, scalers.KeyError("addresses", "entry %d: %v", i+1, err)
+		}
+		out = append(out, net.JoinHostPort(host, strconv.Itoa(p)))
+	}
+	for i, h := range hosts {
+		host, err := checkHost(h)
+		if err != nil {
+			return nil, scalers.KeyError("hosts", "entry %d: %v", i+1, err)
+		}
+		p := port
+		if len(ports) > 0 {
+			s := ports[min(i, len(ports)-1)]
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 65535 {
+				return nil, scalers.KeyError("ports", "entry %d: expected a port number from 1 to 65535, found %q", min(i, len(ports)-1)+1, s)
+			}
+			p = n
+		}
+		out = append(out, net.JoinHostPort(host, strconv.Itoa(p)))
+	}
+	return out, nil
+}
+
+// resolveClient fills p's credentials, database, TLS settings and timeout,
+// and says whether the connection is complete.
+func resolveClient(p *plan, f ClientKeys) error {
+	p.timeout = f.Timeout
+	p.conn.db = f.DatabaseIndex
 	p.conn.username, p.conn.password = f.Username, f.Password
 	switch {
 	case f.TLS == "disable" && f.EnableTLS:
@@ -269,9 +478,9 @@ func resolveConn(p *plan, f Connection, deferred func(key string) bool) error {
 	return nil
 }
 
-// parseAddress reads a "host:port" address; without a port it is port 6379.
-// Its errors never quote a value that may hold credentials.
-func parseAddress(s string) (host string, port int, err error) {
+// parseAddress reads a "host:port" address; without a port it is port
+// defPort. Its errors never quote a value that may hold credentials.
+func parseAddress(s string, defPort int) (host string, port int, err error) {
 	s = strings.TrimSpace(s)
 	shown := strconv.Quote(s)
 	if strings.ContainsAny(s, "@") {
@@ -311,7 +520,7 @@ func parseAddress(s string) (host string, port int, err error) {
 			return "", 0, bad(err.Error())
 		}
 	}
-	port = defaultPort
+	port = defPort
 	if portStr != "" || strings.HasSuffix(s, ":") {
 		n, err := strconv.Atoi(portStr)
 		if err != nil || n < 1 || n > 65535 {
@@ -355,13 +564,7 @@ func tlsConfig(k connKey) (*tls.Config, error) {
 	if err != nil {
 		host = k.addr // at admission the address may be unknown; only the material is checked then
 	}
-	cfg, err := scalers.ClientTLS(scalers.TLSKeys{CA: k.ca, Cert: k.cert, Key: k.key, KeyPassword: k.keyPassword})
-	if err != nil {
-		return nil, err
-	}
-	cfg.ServerName = host
-	cfg.InsecureSkipVerify = k.unsafeSsl //nolint:gosec // unsafeSsl is the user's explicit choice
-	return cfg, nil
+	return scalers.ClientTLSFor(scalers.TLSKeys{CA: k.ca, Cert: k.cert, Key: k.key, KeyPassword: k.keyPassword}, host, k.unsafeSsl)
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

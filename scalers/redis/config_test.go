@@ -220,7 +220,7 @@ func TestParseAddress(t *testing.T) {
 		"redis_master-0.svc": "redis_master-0.svc:6379",
 	}
 	for in, want := range good {
-		host, port, err := parseAddress(in)
+		host, port, err := parseAddress(in, defaultPort)
 		if err != nil {
 			t.Errorf("parseAddress(%q) = %v", in, err)
 			continue
@@ -233,7 +233,7 @@ func TestParseAddress(t *testing.T) {
 		"", ":6379", "redis:", "redis:0", "redis:65536", "redis:-1", "redis:port", "::1", "::1:6379",
 		"[::1", "[::1]:", "[redis]:6379", "[10.0.0.1]:6379", "redis://h:1", "u:p@h:1", "h h:1", "h/0:1", "h:1:2",
 	} {
-		if _, _, err := parseAddress(in); err == nil {
+		if _, _, err := parseAddress(in, defaultPort); err == nil {
 			t.Errorf("parseAddress(%q) accepted it", in)
 		}
 	}
@@ -328,7 +328,7 @@ func FuzzConfig(f *testing.F) {
 		if n, err := strconv.Atoi(portStr); err != nil || n < 1 || n > 65535 {
 			t.Fatalf("accepted address %q has port %q", p.conn.addr, portStr)
 		}
-		again, againPort, err := parseAddress(p.conn.addr)
+		again, againPort, err := parseAddress(p.conn.addr, defaultPort)
 		if err != nil || net.JoinHostPort(again, strconv.Itoa(againPort)) != p.conn.addr || again != h {
 			t.Fatalf("accepted address %q does not parse back to itself: %q %d %v", p.conn.addr, again, againPort, err)
 		}

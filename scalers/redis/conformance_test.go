@@ -3,6 +3,7 @@
 package redis
 
 import (
+	"context"
 	"testing"
 
 	"github.com/ebbscale/ebb/scalers"
@@ -122,5 +123,90 @@ func connectionBad(valid map[string]string, mk func(meta, auth map[string]string
 		withAuth("a certificate without a key", "key", "tls", "enable", "cert", "-----BEGIN CERTIFICATE-----"),
 		withAuth("a keyPassword without cert and key", "keyPassword", "tls", "enable", "keyPassword", "pw"),
 		{Name: "enableTLS with tls disable", Trigger: mk(scalertest.With(valid, "enableTLS", "true"), scalertest.With(auth, "tls", "disable")), Key: "enableTLS"},
+	}
+}
+
+func TestConformanceOfTheClusterAndSentinelTriggers(t *testing.T) {
+	c := requireCluster(t)
+	s := requireSentinel(t)
+	ts, _ := allTestTypes(t)
+	ctx := context.Background()
+	clusterList, sentinelList := c.keyOn(t, 2, "list"), s.key(t, "list")
+	clusterStream, sentinelStream := c.keyOn(t, 0, "stream"), s.key(t, "stream")
+	if err := c.admin.XGroupCreateMkStream(ctx, clusterStream, "g", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.admin.XGroupCreateMkStream(ctx, sentinelStream, "g", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		typ   scalers.Type
+		valid map[string]string
+		with  func(Types) scalers.Type
+		bad   []scalertest.BadMetadata
+	}{
+		{ts.ClusterList, map[string]string{"addresses": c.addresses(), "listName": clusterList},
+			func(ts Types) scalers.Type { return ts.ClusterList },
+			[]scalertest.BadMetadata{{Name: "a database other than 0", Key: "databaseIndex"}}},
+		{ts.ClusterStreams, map[string]string{"addresses": c.addresses(), "stream": clusterStream, "consumerGroup": "g", "lagCount": "3"},
+			func(ts Types) scalers.Type { return ts.ClusterStreams },
+			[]scalertest.BadMetadata{{Name: "a database other than 0", Key: "databaseIndex"}}},
+		{ts.SentinelList, map[string]string{"addresses": s.sentinel.addr, "sentinelMaster": s.name, "listName": sentinelList},
+			func(ts Types) scalers.Type { return ts.SentinelList },
+			[]scalertest.BadMetadata{{Name: "no sentinelMaster", Key: "sentinelMaster"}, {Name: "a sentinelPassword in metadata", Key: "sentinelPassword"}}},
+		{ts.SentinelStreams, map[string]string{"addresses": s.sentinel.addr, "sentinelMaster": s.name, "stream": sentinelStream, "consumerGroup": "g"},
+			func(ts Types) scalers.Type { return ts.SentinelStreams },
+			[]scalertest.BadMetadata{{Name: "no sentinelMaster", Key: "sentinelMaster"}, {Name: "a sentinelPassword in metadata", Key: "sentinelPassword"}}},
+	} {
+		t.Run(tc.typ.Name(), func(t *testing.T) {
+			name := tc.typ.Name()
+			mk := func(meta map[string]string) scalers.Trigger { return trigger(name, meta, nil) }
+			var bad []scalertest.BadMetadata
+			for _, b := range tc.bad {
+				switch b.Key {
+				case "databaseIndex":
+					b.Trigger = mk(scalertest.With(tc.valid, "databaseIndex", "1"))
+				case "sentinelMaster":
+					b.Trigger = mk(scalertest.With(tc.valid, "sentinelMaster", ""))
+				case "sentinelPassword":
+					b.Trigger = mk(scalertest.With(tc.valid, "sentinelPassword", "hunter2"))
+				}
+				bad = append(bad, b)
+			}
+			scalertest.Run(t, scalertest.Suite{
+				Type:        tc.typ,
+				Valid:       mk(tc.valid),
+				Unreachable: mk(scalertest.With(tc.valid, "addresses", scalertest.FreeAddr(t))),
+				Bad:         append(seedsBad(tc.valid, mk), bad...),
+				Open:        ts.List.OpenConnections,
+				WithEgress:  func(e *scalers.Egress) scalers.Type { return tc.with(NewAllTypesWithEgress(e)) },
+				At:          func(addr string) scalers.Trigger { return mk(scalertest.With(tc.valid, "addresses", addr)) },
+				Hostile:     redisHostile,
+			})
+		})
+	}
+}
+
+// seedsBad is the bad connection metadata the cluster and sentinel trigger
+// types reject.
+func seedsBad(valid map[string]string, mk func(meta map[string]string) scalers.Trigger) []scalertest.BadMetadata {
+	bad := func(name, key string, kv ...string) scalertest.BadMetadata {
+		return scalertest.BadMetadata{Name: name, Trigger: mk(scalertest.With(valid, kv...)), Key: key}
+	}
+	return []scalertest.BadMetadata{
+		bad("no addresses and no hosts", "addresses", "addresses", ""),
+		bad("an address that is a URL", "addresses", "addresses", "127.0.0.1:7000,redis://127.0.0.1:7001"),
+		bad("an address with user information", "addresses", "addresses", "admin:hunter2@127.0.0.1:7000"),
+		bad("an address with a port that is not a number", "addresses", "addresses", "127.0.0.1:redis"),
+		bad("both addresses and hosts", "hosts", "hosts", "127.0.0.1"),
+		bad("both addresses and ports", "ports", "ports", "7000"),
+		bad("ports without hosts", "hosts", "addresses", "", "ports", "7000"),
+		bad("two ports for three hosts", "ports", "addresses", "", "hosts", "a,b,c", "ports", "7000,7001"),
+		bad("a port that is not a number", "ports", "addresses", "", "hosts", "a", "ports", "x"),
+		bad("a host with a space", "hosts", "addresses", "", "hosts", "redis host"),
+		bad("a password in metadata", "password", "password", "hunter2"),
+		bad("unsafeSsl without TLS", "unsafeSsl", "unsafeSsl", "true"),
+		bad("a timeout of zero", "timeout", "timeout", "0"),
+		bad("a single-server address key", "address", "address", "127.0.0.1:6379"),
 	}
 }

@@ -18,6 +18,13 @@
 // type (ErrWrongType), a consumer group that does not exist (ErrNoGroup) and
 // a server without lag (ErrNoLag) are errors naming the key, never a zero.
 //
+// redis-cluster and redis-cluster-streams read the same in a Redis Cluster
+// (cluster.go bounds the nodes a cluster may name), redis-sentinel and
+// redis-sentinel-streams on the master that Redis Sentinel names.
+// NewAllTypesWithEgress builds all six on one pool. Every dial, to a node a
+// cluster or the sentinels named too, passes the operator's egress policy
+// (and a pinned trigger's allowed endpoints).
+//
 // The metadata keys are KEDA's, plus timeout; docs/scalers/redis.md
 // documents them.
 package redis

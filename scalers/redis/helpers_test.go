@@ -181,7 +181,8 @@ func testTypes(t testing.TB) (*ListType, *StreamType, string) {
 	t.Helper()
 	name := unique("client")
 	sh := newShared(name, scalers.DefaultEgress())
-	return &ListType{sh}, &StreamType{sh}, name
+	ts := newTypes(sh)
+	return ts.List, ts.Streams, name
 }
 
 func trigger(typ string, meta, auth map[string]string) scalers.Trigger {
@@ -223,3 +224,6 @@ func expect(t testing.TB, r scalers.Reading, value float64, active bool) {
 		t.Errorf("reading = %+v, want value %v, active %v", r, value, active)
 	}
 }
+
+func parseList(tr scalers.Trigger) (plan, error)   { return parse(tr, &ListConfig{}) }
+func parseStream(tr scalers.Trigger) (plan, error) { return parse(tr, &StreamConfig{}) }

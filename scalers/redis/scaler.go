@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/ebbscale/ebb/scalers"
@@ -31,14 +32,23 @@ type shared struct {
 	dials   atomic.Int64
 }
 
-// ListType is the redis trigger type: the length of a list. Build it with
-// NewTypes; it is safe for concurrent use.
-type ListType struct{ sh *shared }
+// ListType is a trigger type that scales on a list's length: redis (one
+// server), redis-cluster or redis-sentinel. Build it with NewTypes or
+// NewAllTypes; it is safe for concurrent use.
+type ListType struct {
+	sh   *shared
+	topo topology
+}
 
-// StreamType is the redis-streams trigger type: the pending entries or the
-// lag of a stream's consumer group, or the stream's length. Build it with
-// NewTypes; it is safe for concurrent use.
-type StreamType struct{ sh *shared }
+// StreamType is a trigger type that scales on a stream: the pending entries
+// or the lag of a consumer group, or the stream's length. It is
+// redis-streams (one server), redis-cluster-streams or
+// redis-sentinel-streams. Build it with NewTypes or NewAllTypes; it is safe
+// for concurrent use.
+type StreamType struct {
+	sh   *shared
+	topo topology
+}
 
 var (
 	_ scalers.Type   = (*ListType)(nil)
@@ -56,8 +66,34 @@ func NewTypes() (*ListType, *StreamType) { return NewTypesWithEgress(scalers.Def
 // NewTypesWithEgress returns the redis and redis-streams trigger types,
 // whose clients connect only where egress allows.
 func NewTypesWithEgress(egress *scalers.Egress) (*ListType, *StreamType) {
-	sh := newShared(clientName, egress)
-	return &ListType{sh}, &StreamType{sh}
+	ts := NewAllTypesWithEgress(egress)
+	return ts.List, ts.Streams
+}
+
+// Types are the six Redis trigger types, sharing one pool of clients.
+type Types struct {
+	List, ClusterList, SentinelList          *ListType
+	Streams, ClusterStreams, SentinelStreams *StreamType
+}
+
+// All lists the types, for a registry.
+func (ts Types) All() []scalers.Type {
+	return []scalers.Type{ts.List, ts.Streams, ts.ClusterList, ts.ClusterStreams, ts.SentinelList, ts.SentinelStreams}
+}
+
+// NewAllTypesWithEgress returns the six Redis trigger types — redis,
+// redis-streams, and their redis-cluster and redis-sentinel variants —
+// whose clients connect only where egress allows, every node a cluster or
+// the sentinels name included.
+func NewAllTypesWithEgress(egress *scalers.Egress) Types {
+	return newTypes(newShared(clientName, egress))
+}
+
+func newTypes(sh *shared) Types {
+	return Types{
+		List: &ListType{sh, standalone}, ClusterList: &ListType{sh, cluster}, SentinelList: &ListType{sh, sentinel},
+		Streams: &StreamType{sh, standalone}, ClusterStreams: &StreamType{sh, cluster}, SentinelStreams: &StreamType{sh, sentinel},
+	}
 }
 
 func newShared(name string, egress *scalers.Egress) *shared {
@@ -67,56 +103,79 @@ func newShared(name string, egress *scalers.Egress) *shared {
 	return sh
 }
 
-// Name is "redis".
-func (t *ListType) Name() string { return "redis" }
+// topologyNames are the suffixes of the type names.
+var topologyNames = [...]string{standalone: "", cluster: "-cluster", sentinel: "-sentinel"}
 
-// Config returns a zero ListConfig.
-func (t *ListType) Config() any { return &ListConfig{} }
+// Name is "redis", "redis-cluster" or "redis-sentinel".
+func (t *ListType) Name() string { return "redis" + topologyNames[t.topo] }
+
+// Config returns a zero ListConfig, ClusterListConfig or SentinelListConfig.
+func (t *ListType) Config() any {
+	switch t.topo {
+	case cluster:
+		return &ClusterListConfig{}
+	case sentinel:
+		return &SentinelListConfig{}
+	default:
+		return &ListConfig{}
+	}
+}
 
 // Validate parses a trigger's metadata without I/O.
 func (t *ListType) Validate(tr scalers.Trigger) error {
-	_, err := parseList(tr)
+	_, err := parse(tr, t.Config().(config))
 	return err
 }
 
 // New builds a trigger's Scaler. It does no I/O: the client connects on the
 // first Read.
 func (t *ListType) New(tr scalers.Trigger) (scalers.Scaler, error) {
-	p, err := parseList(tr)
+	p, err := parse(tr, t.Config().(config))
 	if err != nil {
 		return nil, err
 	}
 	return t.sh.newScaler(tr, p)
 }
 
-// OpenConnections reports how many clients the two types hold open, one per
-// (server, database, credentials, TLS settings) in use. Each client holds at
-// most maxConns TCP connections.
+// OpenConnections reports how many clients the Redis types hold open, one
+// per (server or cluster or master, database, credentials, TLS settings)
+// in use. Each client holds at most maxConns TCP connections per server.
 func (t *ListType) OpenConnections() int { return t.sh.openClients() }
 
-// Name is "redis-streams".
-func (t *StreamType) Name() string { return "redis-streams" }
+// Name is "redis-streams", "redis-cluster-streams" or
+// "redis-sentinel-streams".
+func (t *StreamType) Name() string { return "redis" + topologyNames[t.topo] + "-streams" }
 
-// Config returns a zero StreamConfig.
-func (t *StreamType) Config() any { return &StreamConfig{} }
+// Config returns a zero StreamConfig, ClusterStreamConfig or
+// SentinelStreamConfig.
+func (t *StreamType) Config() any {
+	switch t.topo {
+	case cluster:
+		return &ClusterStreamConfig{}
+	case sentinel:
+		return &SentinelStreamConfig{}
+	default:
+		return &StreamConfig{}
+	}
+}
 
 // Validate parses a trigger's metadata without I/O.
 func (t *StreamType) Validate(tr scalers.Trigger) error {
-	_, err := parseStream(tr)
+	_, err := parse(tr, t.Config().(config))
 	return err
 }
 
 // New builds a trigger's Scaler. It does no I/O: the client connects on the
 // first Read.
 func (t *StreamType) New(tr scalers.Trigger) (scalers.Scaler, error) {
-	p, err := parseStream(tr)
+	p, err := parse(tr, t.Config().(config))
 	if err != nil {
 		return nil, err
 	}
 	return t.sh.newScaler(tr, p)
 }
 
-// OpenConnections reports how many clients the two types hold open, the
+// OpenConnections reports how many clients the Redis types hold open, the
 // same count as ListType's.
 func (t *StreamType) OpenConnections() int { return t.sh.openClients() }
 
@@ -136,25 +195,65 @@ func inMetadata(tr scalers.Trigger, key string) bool {
 // deferredFor says, at admission (AuthPending), which keys may still come
 // from the TriggerAuthentication or the environment.
 func deferredFor(tr scalers.Trigger) func(key string) bool {
-	return scalers.Deferred(tr, "address", "host", "port") // these may also be TriggerAuthentication parameters
+	// These may also be TriggerAuthentication parameters.
+	return scalers.Deferred(tr, "address", "host", "port", "addresses", "hosts", "ports", "sentinelMaster")
 }
 
-func parseList(tr scalers.Trigger) (plan, error) {
-	var c ListConfig
-	if err := scalers.ParseMetadata(tr, &c); err != nil {
+// config is a trigger type's config struct: it turns itself into a plan.
+type config interface {
+	plan(tr scalers.Trigger) (plan, error)
+}
+
+// parse fills c from the trigger and turns it into a plan.
+func parse(tr scalers.Trigger, c config) (plan, error) {
+	if err := scalers.ParseMetadata(tr, c); err != nil {
 		return plan{}, err
 	}
-	p, err := c.resolve(deferredFor(tr))
+	p, err := c.plan(tr)
+	if err == nil && tr.Pin != nil && p.conn.topo != standalone {
+		p.conn.pin = strings.Join(tr.Pin.Allowed, "\n")
+	}
 	return p, scalers.TriggerError(tr, err)
 }
 
-func parseStream(tr scalers.Trigger) (plan, error) {
-	var c StreamConfig
-	if err := scalers.ParseMetadata(tr, &c); err != nil {
-		return plan{}, err
+func (c *ListConfig) plan(tr scalers.Trigger) (plan, error) {
+	return withConn(c.ListKeys.resolve(deferredFor(tr)))(func(p *plan) error { return resolveConn(p, c.Connection, deferredFor(tr)) })
+}
+
+func (c *ClusterListConfig) plan(tr scalers.Trigger) (plan, error) {
+	return withConn(c.ListKeys.resolve(deferredFor(tr)))(func(p *plan) error { return resolveCluster(p, c.ClusterConnection, deferredFor(tr)) })
+}
+
+func (c *SentinelListConfig) plan(tr scalers.Trigger) (plan, error) {
+	return withConn(c.ListKeys.resolve(deferredFor(tr)))(func(p *plan) error { return resolveSentinel(p, c.SentinelConnection, deferredFor(tr)) })
+}
+
+func (c *StreamConfig) plan(tr scalers.Trigger) (plan, error) {
+	return withConn(c.StreamKeys.resolve(setIn(tr), deferredFor(tr)))(func(p *plan) error { return resolveConn(p, c.Connection, deferredFor(tr)) })
+}
+
+func (c *ClusterStreamConfig) plan(tr scalers.Trigger) (plan, error) {
+	return withConn(c.StreamKeys.resolve(setIn(tr), deferredFor(tr)))(func(p *plan) error { return resolveCluster(p, c.ClusterConnection, deferredFor(tr)) })
+}
+
+func (c *SentinelStreamConfig) plan(tr scalers.Trigger) (plan, error) {
+	return withConn(c.StreamKeys.resolve(setIn(tr), deferredFor(tr)))(func(p *plan) error { return resolveSentinel(p, c.SentinelConnection, deferredFor(tr)) })
+}
+
+// withConn completes a plan of what to read with its connection, unless
+// reading it failed already.
+func withConn(p plan, err error) func(conn func(*plan) error) (plan, error) {
+	return func(conn func(*plan) error) (plan, error) {
+		if err != nil {
+			return p, err
+		}
+		return p, conn(&p)
 	}
-	p, err := c.resolve(func(key string) bool { return inMetadata(tr, key) }, deferredFor(tr))
-	return p, scalers.TriggerError(tr, err)
+}
+
+// setIn reports whether a key is given in the trigger's metadata.
+func setIn(tr scalers.Trigger) func(key string) bool {
+	return func(key string) bool { return inMetadata(tr, key) }
 }
 
 func (sh *shared) newScaler(tr scalers.Trigger, p plan) (scalers.Scaler, error) {

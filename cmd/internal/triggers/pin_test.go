@@ -32,6 +32,11 @@ var endpointKeys = map[string][]string{
 	"rabbitmq":            {"host"},
 	"redis":               {"address", "host"},
 	"redis-streams":       {"address", "host"},
+
+	"redis-cluster":          {"addresses", "hosts", "ports"},
+	"redis-cluster-streams":  {"addresses", "hosts", "ports"},
+	"redis-sentinel":         {"addresses", "hosts", "ports"},
+	"redis-sentinel-streams": {"addresses", "hosts", "ports"},
 }
 
 // Every trigger type tags exactly its endpoint keys `endpoint`, so that a
@@ -94,6 +99,8 @@ func TestEachTypeRefusesAForeignEndpointOfAPinnedTrigger(t *testing.T) {
 		{"redis", "address", map[string]string{"address": "redis.shared.example:6379", "listName": "l"}, "evil.example:6379", password},
 		{"redis", "host", map[string]string{"host": "redis.shared.example", "listName": "l"}, "evil.example", password},
 		{"redis-streams", "address", map[string]string{"address": "redis.shared.example:6379", "stream": "s"}, "10.0.0.1:6379", password},
+		{"redis-cluster", "addresses", map[string]string{"addresses": "redis.shared.example:6379", "listName": "l"}, "redis.shared.example:6379,evil.example:6379", password},
+		{"redis-sentinel-streams", "hosts", map[string]string{"hosts": "redis.shared.example", "ports": "6379", "sentinelMaster": "m", "stream": "s"}, "evil.example", password},
 		{"external", "scalerAddress", map[string]string{"scalerAddress": "scaler.shared.example:6000", "queue": "q"}, "evil.example:6000", nil},
 		{"external-push", "scalerAddress", map[string]string{"scalerAddress": "scaler.shared.example:6000"}, "scaler.shared.example:6001", nil},
 		{"nats-jetstream", "natsServerMonitoringEndpoint", map[string]string{"natsServerMonitoringEndpoint": "nats.shared.example:8222", "stream": "s", "consumer": "c"}, "evil.example:8222", nil},

@@ -49,11 +49,10 @@ func RegistryWithCluster(egress *scalers.Egress, c Cluster) (*scalers.Registry, 
 	if c.NoWorkload {
 		work = workload.NewDisabledType()
 	}
-	redisList, redisStreams := redis.NewTypesWithEgress(egress)
 	externalPull, externalPush := external.NewTypesWithEgress(egress)
 	cpu, memory := resource.NewTypes()
 	kafkaType := kafka.NewTypeWithEgress(egress)
-	return scalers.NewRegistry(
+	return scalers.NewRegistry(append([]scalers.Type{
 		rabbitmq.NewTypeWithEgress(egress),
 		kafkaType,
 		kafkaType.Alias(kafka.ApacheKafka),
@@ -62,8 +61,6 @@ func RegistryWithCluster(egress *scalers.Egress, c Cluster) (*scalers.Registry, 
 		postgresql.NewTypeWithEgress(egress),
 		mysql.NewTypeWithEgress(egress),
 		httpscaler.NewTypeWithEgress(egress),
-		redisList,
-		redisStreams,
 		natsjetstream.NewTypeWithEgress(egress),
 		cron.NewType(),
 		externalPull,
@@ -71,7 +68,7 @@ func RegistryWithCluster(egress *scalers.Egress, c Cluster) (*scalers.Registry, 
 		cpu,
 		memory,
 		work,
-	)
+	}, redis.NewAllTypesWithEgress(egress).All()...)...)
 }
 
 // SetLogger routes the log lines that a trigger type's client library

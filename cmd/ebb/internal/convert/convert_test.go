@@ -330,8 +330,8 @@ func TestConvert(t *testing.T) {
 		},
 		{
 			sentence:     "a metadata value Ebb's scaler refuses is written and reported as invalid",
-			input:        so("", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1", mode: DeliverGetRate}}`),
-			wantOut:      []string{"mode: DeliverGetRate"},
+			input:        so("", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1", mode: Backlog}}`),
+			wantOut:      []string{"mode: Backlog"},
 			wantFindings: []string{`spec.triggers[0].metadata[mode]: invalid: Ebb's admission check refuses it`},
 			lossy:        true,
 		},
