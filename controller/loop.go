@@ -76,6 +76,10 @@ type ScaleLoop struct {
 	// Jitter returns a number in [0, 1) for the backoff of failing reads
 	// (default math/rand/v2's Float64); tests make it constant.
 	Jitter func() float64
+	// HPASyncPeriod is the cluster's HPA sync period (default
+	// DefaultHPASyncPeriod): while a target runs, the adapter serves the HPA
+	// no stored value older than a sixteenth of it (Servable).
+	HPASyncPeriod time.Duration
 
 	once    sync.Once
 	sched   *Scheduler[types.NamespacedName]
@@ -161,6 +165,9 @@ func (l *ScaleLoop) init() {
 		}
 		if l.Jitter == nil {
 			l.Jitter = rand.Float64
+		}
+		if l.HPASyncPeriod <= 0 {
+			l.HPASyncPeriod = DefaultHPASyncPeriod
 		}
 		l.sched = NewScheduler(l.Clock, l.Workers, l.poll).GroupBy(namespaceOf)
 	})
@@ -517,7 +524,8 @@ func (o *loopObject) inputs(now time.Time, health []TriggerHealth) Inputs {
 }
 
 // ExternalMetric returns the value the HPA should see for one metric: the
-// stored sample while it is fresh (see fresh), else a new read through the
+// stored sample while it is servable (Servable: for a moment while the
+// target runs, for one polling interval at zero), else a new read through the
 // same scaler, merged with concurrent ones; for a scalingModifiers formula,
 // the formula over its triggers, each read through likewise; the fallback
 // value while a trigger is in fallback. On a follower, which does not poll,
@@ -557,11 +565,12 @@ func (l *ScaleLoop) externalMetric(ctx context.Context, o *loopObject, ref Metri
 	if t == nil {
 		return 0, ErrMetricNotFound
 	}
-	s := t.lastSample()
+	running := o.replicas.Load() > 0
+	s, ok := l.stored(t, interval, running)
 	switch {
-	case l.fresh(s, interval):
+	case ok:
 	case t == o.composite:
-		s = l.readComposite(ctx, o, interval)
+		s = l.readComposite(ctx, o, interval, running)
 	default:
 		s = t.read(ctx, l.Clock, false)
 		if !errors.Is(s.Err, errObjectClosed) {
@@ -586,22 +595,29 @@ func (l *ScaleLoop) externalMetric(ctx context.Context, o *loopObject, ref Metri
 	return s.Value, nil
 }
 
-// fresh says whether the adapter may serve s without reading the source
-// again: it was read less than one polling interval ago. A composite
-// sample's time is its oldest input's, so the same rule bounds the age of
-// every value behind a formula.
-func (l *ScaleLoop) fresh(s Sample, interval time.Duration) bool {
-	return !s.Time.IsZero() && l.Clock.Since(s.Time) < interval
+// stored returns t's last sample, and whether the adapter may serve it
+// without reading the source again: while it is servable (Servable, on the
+// loop's clock), or while a failed read's backoff runs (ReadBackoff), so that
+// the HPA's requests do not hammer a failing source. A composite sample's
+// time is its oldest input's, so the same rule bounds the age of every value
+// behind a formula.
+func (l *ScaleLoop) stored(t *loopTrigger, interval time.Duration, running bool) (Sample, bool) {
+	t.mu.Lock()
+	s, retryAt := t.last, t.retryAt
+	t.mu.Unlock()
+	now := l.Clock.Now()
+	return s, Servable(s.Time, now, interval, l.HPASyncPeriod, running) || (s.Err != nil && now.Before(retryAt))
 }
 
 // readComposite reads through the triggers of o's formula whose samples are
-// not fresh (each merged with the reads in flight on it, and all at once),
-// then evaluates the formula; concurrent calls share one evaluation.
-func (l *ScaleLoop) readComposite(ctx context.Context, o *loopObject, interval time.Duration) Sample {
+// not to be served as stored (each merged with the reads in flight on it,
+// and all at once), then evaluates the formula; concurrent calls share one
+// evaluation.
+func (l *ScaleLoop) readComposite(ctx context.Context, o *loopObject, interval time.Duration, running bool) Sample {
 	s, _ := o.composite.reads.Do(ctx, "read", func(ctx context.Context) (Sample, error) {
 		var stale []*loopTrigger
 		for _, t := range o.triggers {
-			if !l.fresh(t.lastSample(), interval) {
+			if _, ok := l.stored(t, interval, running); !ok {
 				stale = append(stale, t)
 			}
 		}

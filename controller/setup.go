@@ -29,6 +29,10 @@ type Options struct {
 	MaxConcurrentReconciles int
 	// PollWorkers: trigger polls run at once.
 	PollWorkers int
+	// HPASyncPeriod is the cluster's HPA sync period: it bounds the age of
+	// a value the adapter serves while the target runs (Servable). Zero:
+	// DefaultHPASyncPeriod.
+	HPASyncPeriod time.Duration
 	// Webhook registers the admission webhook with the manager's server.
 	Webhook bool
 	// DisableScaledJobs leaves ScaledJobs out: no reconciler, no job loop,
@@ -65,11 +69,12 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	// Every Event goes through the sanitizer status text goes through.
 	events := NewEventRecorder(mgr.GetEventRecorderFor("ebb"))
 	loop := &ScaleLoop{
-		Status:  status,
-		Scales:  scales,
-		Events:  events,
-		Workers: o.PollWorkers,
-		Log:     mgr.GetLogger().WithName("scaleloop"),
+		Status:        status,
+		Scales:        scales,
+		Events:        events,
+		Workers:       o.PollWorkers,
+		HPASyncPeriod: o.HPASyncPeriod,
+		Log:           mgr.GetLogger().WithName("scaleloop"),
 	}
 	if err := mgr.Add(loop); err != nil {
 		return nil, err

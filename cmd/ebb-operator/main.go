@@ -65,6 +65,7 @@ type config struct {
 	burst          int
 	reconciles     int
 	pollWorkers    int
+	hpaSyncPeriod  time.Duration
 	webhook        bool
 	webhookPort    int
 	webhookHost    string
@@ -117,6 +118,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.burst, "kube-api-burst", 400, "burst of queries to the API server")
 	fs.IntVar(&c.reconciles, "max-concurrent-reconciles", 32, "ScaledObjects reconciled at once")
 	fs.IntVar(&c.pollWorkers, "poll-workers", 64, "trigger polls run at once")
+	fs.DurationVar(&c.hpaSyncPeriod, "hpa-sync-period", controller.DefaultHPASyncPeriod, "the cluster's --horizontal-pod-autoscaler-sync-period: while a target runs, the metrics adapter reads its source again "+
+		"when the HPA asks for a value older than a sixteenth of it, so that a burst reaches the HPA within one sync")
 	fs.BoolVar(&c.webhook, "webhook", true, "serve the admission webhook")
 	fs.IntVar(&c.webhookPort, "webhook-port", 9443, "port of the admission webhook")
 	fs.StringVar(&c.webhookHost, "webhook-host", "", "address the admission webhook listens on; all when empty")
@@ -166,6 +169,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.hpaSyncPeriod <= 0 {
+		return c, fmt.Errorf("--hpa-sync-period must be positive, not %s", c.hpaSyncPeriod)
 	}
 	if _, err := c.egress(); err != nil {
 		return c, err
@@ -312,6 +318,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 		CTAOpenByDefault:        c.ctaOpenByDefault,
 		MaxConcurrentReconciles: c.reconciles,
 		PollWorkers:             c.pollWorkers,
+		HPASyncPeriod:           c.hpaSyncPeriod,
 		Webhook:                 c.webhook,
 		DisableScaledJobs:       !c.scaledJobs,
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"testing"
+	"time"
 )
 
 // Without flags the binary keeps its open defaults (the tests and the demo
@@ -49,5 +50,25 @@ func TestTheSurfaceFlags(t *testing.T) {
 	}
 	if len(metricsOptions(c).TLSOpts) != 0 {
 		t.Error("--enable-http2 still restricts the metrics endpoint's ALPN")
+	}
+}
+
+// --hpa-sync-period defaults to kube-controller-manager's 15 s and must be
+// positive: it bounds the age of what the adapter serves a running target.
+func TestTheHPASyncPeriodFlag(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.hpaSyncPeriod != 15*time.Second {
+		t.Errorf("default --hpa-sync-period %s, want 15s", c.hpaSyncPeriod)
+	}
+	if c, err = parseFlags([]string{"--hpa-sync-period=30s"}, io.Discard); err != nil || c.hpaSyncPeriod != 30*time.Second {
+		t.Errorf("--hpa-sync-period=30s: %s, %v", c.hpaSyncPeriod, err)
+	}
+	for _, bad := range []string{"0s", "-1s"} {
+		if _, err := parseFlags([]string{"--hpa-sync-period=" + bad}, io.Discard); err == nil {
+			t.Errorf("--hpa-sync-period=%s accepted", bad)
+		}
 	}
 }

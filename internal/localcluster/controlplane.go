@@ -44,6 +44,9 @@ type Options struct {
 	Aggregator bool
 	// StartTimeout bounds the start of each component. Zero: 60 s.
 	StartTimeout time.Duration
+	// HPASyncPeriod is kube-controller-manager's
+	// --horizontal-pod-autoscaler-sync-period. Zero: 1 s.
+	HPASyncPeriod time.Duration
 }
 
 // Option changes the Options of Start.
@@ -54,6 +57,12 @@ type Option func(*Options)
 // HPA sync period.
 func WithControllerManager() Option {
 	return func(o *Options) { o.ControllerManager = true }
+}
+
+// WithHPASyncPeriod runs kube-controller-manager (as WithControllerManager
+// does) with the HPA sync period d instead of 1 s (its own default is 15 s).
+func WithHPASyncPeriod(d time.Duration) Option {
+	return func(o *Options) { o.ControllerManager, o.HPASyncPeriod = true, d }
 }
 
 // WithGarbageCollector runs kube-controller-manager (as
@@ -236,7 +245,11 @@ func New(ctx context.Context, o Options) (_ *ControlPlane, retErr error) {
 		if o.GarbageCollector {
 			controllers += "," + GarbageCollectorController
 		}
-		cp.kcm, err = startControllerManager(startCtx, bins["kube-controller-manager"], cp.Kubeconfig, cp.Dir, controllers)
+		hpaSync := o.HPASyncPeriod
+		if hpaSync <= 0 {
+			hpaSync = time.Second
+		}
+		cp.kcm, err = startControllerManager(startCtx, bins["kube-controller-manager"], cp.Kubeconfig, cp.Dir, controllers, hpaSync)
 		if err != nil {
 			return nil, err
 		}

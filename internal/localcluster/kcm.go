@@ -42,7 +42,7 @@ type controllerManager struct {
 // startControllerManager starts kube-controller-manager against the API
 // server of kubeconfig and waits until it answers /healthz. Its output goes
 // to dir/kube-controller-manager.log.
-func startControllerManager(ctx context.Context, bin, kubeconfig, dir, controllers string) (*controllerManager, error) {
+func startControllerManager(ctx context.Context, bin, kubeconfig, dir, controllers string, hpaSync time.Duration) (*controllerManager, error) {
 	var lastErr error
 	// The secure port is found free, then bound by the child: another
 	// process may take it in between, so try a few times.
@@ -51,7 +51,7 @@ func startControllerManager(ctx context.Context, bin, kubeconfig, dir, controlle
 		if err != nil {
 			return nil, err
 		}
-		kcm, err := runControllerManager(bin, kubeconfig, dir, controllers, port)
+		kcm, err := runControllerManager(bin, kubeconfig, dir, controllers, port, hpaSync)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +68,7 @@ func startControllerManager(ctx context.Context, bin, kubeconfig, dir, controlle
 	return nil, lastErr
 }
 
-func runControllerManager(bin, kubeconfig, dir, controllers string, port int) (*controllerManager, error) {
+func runControllerManager(bin, kubeconfig, dir, controllers string, port int, hpaSync time.Duration) (*controllerManager, error) {
 	certDir := filepath.Join(dir, "kube-controller-manager")
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, fmt.Errorf("kube-controller-manager: %w", err)
@@ -83,7 +83,7 @@ func runControllerManager(bin, kubeconfig, dir, controllers string, port int) (*
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
 		"--controllers=" + controllers,
-		"--horizontal-pod-autoscaler-sync-period=1s",
+		"--horizontal-pod-autoscaler-sync-period=" + hpaSync.String(),
 		"--leader-elect=false",
 		"--use-service-account-credentials=false",
 		"--bind-address=127.0.0.1",

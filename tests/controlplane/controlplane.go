@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -50,6 +51,9 @@ func New(ctx context.Context, o Options) (*ControlPlane, error) { return localcl
 
 // WithControllerManager is localcluster.WithControllerManager.
 func WithControllerManager() Option { return localcluster.WithControllerManager() }
+
+// WithHPASyncPeriod is localcluster.WithHPASyncPeriod.
+func WithHPASyncPeriod(d time.Duration) Option { return localcluster.WithHPASyncPeriod(d) }
 
 // WithGarbageCollector is localcluster.WithGarbageCollector.
 func WithGarbageCollector() Option { return localcluster.WithGarbageCollector() }

@@ -67,7 +67,9 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 	metricsPort, probePort := operatorproc.FreePort(t), operatorproc.FreePort(t)
 	// The operator acts as the chart's ServiceAccount, under its RBAC.
 	id := chartrbac.Operator(t, cp, chartrbac.Options{Namespace: operatorproc.Namespace})
-	op := operatorproc.Start(t, bin, operatorproc.Options{Kubeconfig: id.Kubeconfig, AdapterPort: port, MetricsPort: metricsPort, ProbePort: probePort, Args: []string{"--v=1"}})
+	// kube-controller-manager runs the HPA with a 1 s sync period here, and
+	// the operator is told so.
+	op := operatorproc.Start(t, bin, operatorproc.Options{Kubeconfig: id.Kubeconfig, AdapterPort: port, MetricsPort: metricsPort, ProbePort: probePort, Args: []string{"--v=1", "--hpa-sync-period=1s"}})
 
 	available := func(t *testing.T, op *operatorproc.Process) string {
 		t.Helper()
@@ -212,6 +214,10 @@ func TestMetricsAdapterWithTheRealHPA(t *testing.T) {
 		t.Parallel()
 		resourceScenario(t, cp, op, pm)
 	})
+	t.Run("a burst with one replica running reaches the HPA before the next poll, at the default 30 s polling interval", func(t *testing.T) {
+		t.Parallel()
+		burstScenario(t, cp, op, "e2e-burst", &rabbitSource{})
+	})
 	for _, tc := range []struct {
 		name string
 		src  source
@@ -323,6 +329,101 @@ func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interfa
 	src.drain(t)
 	waitReplicas(1, 120*time.Second, "once drained the HPA brings the Deployment back to 1")
 	waitReplicas(0, 120*time.Second, "after the cooldown the scale loop brings it to 0")
+}
+
+// burstScenario: a ScaledObject at the default polling interval (30 s) whose
+// target runs one replica; then a burst, which the HPA shows while the
+// ScaledObject stays unchanged. A poll that reads a changed value writes the
+// status (at most every 30 s; the last write was the first poll's), so the
+// value came to the HPA through the adapter reading the source on the HPA's
+// request, not through a poll. When the ScaledObject changes first (a poll,
+// say), which proves nothing, another burst follows.
+func burstScenario(t *testing.T, cp *controlplane.ControlPlane, op *operatorproc.Process, ns string, src *rabbitSource) {
+	ctx := t.Context()
+	c := cp.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	deploy := worker(ns, nil)
+	if err := c.Create(ctx, deploy); err != nil {
+		t.Fatal(err)
+	}
+	trig := src.setup(t, c, ns)
+	src.one(t) // active from the first poll
+	so := &v1alpha1.ScaledObject{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},
+		Spec: v1alpha1.ScaledObjectSpec{
+			ScaleTargetRef:  v1alpha1.ScaleTarget{APIVersion: "apps/v1", Kind: "Deployment", Name: deploy.Name},
+			MaxReplicaCount: ptr.To[int32](5),
+			Triggers:        []v1alpha1.Trigger{trig},
+		},
+	}
+	if err := c.Create(ctx, so); err != nil {
+		t.Fatal(err)
+	}
+	if got := so.Spec.PollingIntervalDuration(); got != 30*time.Second {
+		t.Fatalf("polling interval %s, want the default 30 s", got)
+	}
+	hpaValue := func(ctx context.Context) (float64, string, error) {
+		var hpa autoscalingv2.HorizontalPodAutoscaler
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: so.HPAName()}, &hpa); err != nil {
+			return 0, "", err
+		}
+		for _, m := range hpa.Status.CurrentMetrics {
+			if m.Type == autoscalingv2.ExternalMetricSourceType && m.External != nil && m.External.Current.AverageValue != nil {
+				// AverageValue: the HPA shows value / current replicas.
+				n := float64(hpa.Status.CurrentReplicas)
+				return m.External.Current.AverageValue.AsApproximateFloat64() * n, fmt.Sprintf("HPA average %s × %v replicas", m.External.Current.AverageValue, n), nil
+			}
+		}
+		return 0, "", fmt.Errorf("no external metric in the HPA's status yet")
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) < 0.05 }
+	operatorproc.Eventually(t, op, 90*time.Second, "the HPA shows 1 with one replica running", func(ctx context.Context) (bool, string) {
+		var d appsv1.Deployment
+		if err := c.Get(ctx, client.ObjectKeyFromObject(deploy), &d); err != nil {
+			return false, err.Error()
+		}
+		v, how, err := hpaValue(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return ptr.Deref(d.Spec.Replicas, 0) == 1 && near(v, 1), fmt.Sprintf("replicas %d, %s = %v", ptr.Deref(d.Spec.Replicas, 0), how, v)
+	})
+
+	want := 1.0
+	for attempt := 1; ; attempt++ {
+		var cur v1alpha1.ScaledObject
+		if err := c.Get(ctx, client.ObjectKeyFromObject(so), &cur); err != nil {
+			t.Fatal(err)
+		}
+		before := cur.ResourceVersion
+		src.publish(t, 100)
+		want += 100
+		var changed bool
+		operatorproc.Eventually(t, op, 60*time.Second, fmt.Sprintf("burst %d reaches the HPA", attempt), func(ctx context.Context) (bool, string) {
+			// The ScaledObject first: a poll that read the burst wrote it.
+			if err := c.Get(ctx, client.ObjectKeyFromObject(so), &cur); err != nil {
+				return false, err.Error()
+			}
+			if cur.ResourceVersion != before {
+				changed = true
+				return true, "the ScaledObject changed"
+			}
+			v, how, err := hpaValue(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			return near(v, want), fmt.Sprintf("%s = %v, want %v", how, v, want)
+		})
+		if !changed {
+			return
+		}
+		if attempt == 3 {
+			t.Fatalf("the ScaledObject changed before the HPA saw each of %d bursts: the HPA waits for the polls", attempt)
+		}
+		t.Logf("the ScaledObject changed before the HPA showed burst %d; another burst", attempt)
+	}
 }
 
 // worker is a Deployment "worker" at zero replicas whose one container

@@ -43,6 +43,12 @@ const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"
 
 func (s *rabbitSource) setup(t *testing.T, c client.Client, ns string) v1alpha1.Trigger {
 	t.Helper()
+	return s.declare(t, c, ns)
+}
+
+// declare is setup for a benchmark too.
+func (s *rabbitSource) declare(t testing.TB, c client.Client, ns string) v1alpha1.Trigger {
+	t.Helper()
 	var err error
 	if s.conn, err = amqp.Dial(rabbitURL); err != nil {
 		t.Fatalf("RabbitMQ at 127.0.0.1:5672 (see tests/services.sh): %v", err)
@@ -80,7 +86,7 @@ func (s *rabbitSource) setup(t *testing.T, c client.Client, ns string) v1alpha1.
 	}
 }
 
-func (s *rabbitSource) publish(t *testing.T, n int) {
+func (s *rabbitSource) publish(t testing.TB, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

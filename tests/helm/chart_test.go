@@ -599,12 +599,12 @@ var options = []option{
 			t.Error("a ClusterRole for an interceptor restricted to a namespace")
 		}
 	}},
-	{"image, logs and tuning", map[string]any{"image": map[string]any{"repository": "registry.local/ebb", "tag": "v9"}, "logLevel": 1, "kubeAPI": map[string]any{"qps": 50, "burst": 100}, "pollWorkers": 8}, func(t *testing.T, r *helm.Rendered) {
+	{"image, logs and tuning", map[string]any{"image": map[string]any{"repository": "registry.local/ebb", "tag": "v9"}, "logLevel": 1, "kubeAPI": map[string]any{"qps": 50, "burst": 100}, "pollWorkers": 8, "hpaSyncPeriod": "30s"}, func(t *testing.T, r *helm.Rendered) {
 		if img := container(t, r)["image"]; img != "registry.local/ebb:v9" {
 			t.Errorf("image = %v", img)
 		}
 		a := args(t, r)
-		for _, want := range []string{"--v=1", "--kube-api-qps=50", "--kube-api-burst=100", "--poll-workers=8"} {
+		for _, want := range []string{"--v=1", "--kube-api-qps=50", "--kube-api-burst=100", "--poll-workers=8", "--hpa-sync-period=30s"} {
 			if !slices.Contains(a, want) {
 				t.Errorf("args %v lack %s", a, want)
 			}
