@@ -226,8 +226,10 @@ func (p *plan) resolveTLS(c *Config) error {
 		case c.TLS == "disable" && secure:
 			return scalers.KeyError("tls", "is disable, but host is an amqps:// or https:// URL")
 		case !secure:
-			for _, kv := range [][2]string{{"unsafeSsl", strconv.FormatBool(c.UnsafeSsl)}, {"ca", c.CA}, {"cert", c.Cert}, {"key", c.Key}, {"keyPassword", c.KeyPassword}} {
-				if kv[1] != "" && kv[1] != "false" {
+			// unsafeSsl alone is let through: KEDA's own example sets it
+			// with an amqp:// host, where it has nothing to apply to.
+			for _, kv := range [][2]string{{"ca", c.CA}, {"cert", c.Cert}, {"key", c.Key}, {"keyPassword", c.KeyPassword}} {
+				if kv[1] != "" {
 					return scalers.KeyError(kv[0], "is set but host is not an amqps:// or https:// URL, so there is no TLS to apply it to")
 				}
 			}

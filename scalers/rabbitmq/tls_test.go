@@ -73,6 +73,14 @@ func TestMutualTLSToTheBrokerWithAClientCertificate(t *testing.T) {
 	})
 }
 
+func TestUnsafeSslWithAPlainHostIsLetThrough(t *testing.T) {
+	// KEDA's own example sets unsafeSsl: true with an amqp:// host.
+	tr := trigger(map[string]string{"host": "amqp://h:5672/", "queueName": "q", "value": "1", "unsafeSsl": "true"}, nil)
+	if err := NewType().Validate(tr); err != nil {
+		t.Errorf("Validate = %v, want unsafeSsl with an amqp:// host accepted (it has no TLS to apply to)", err)
+	}
+}
+
 func TestTheTLSKeysAreCheckedAgainstTheHost(t *testing.T) {
 	ca := scalertest.NewTestCA(t)
 	typ := NewType()
@@ -83,7 +91,6 @@ func TestTheTLSKeysAreCheckedAgainstTheHost(t *testing.T) {
 		{"tls: enable with an amqp:// host", "amqp://h:5672/", "tls", nil, map[string]string{"tls": "enable"}},
 		{"tls: disable with an https:// host", "https://h:15671/", "tls", nil, map[string]string{"tls": "disable"}},
 		{"a CA with an http:// host", "http://h:15672/", "ca", nil, map[string]string{"ca": ca.CAPEM}},
-		{"unsafeSsl with an amqp:// host", "amqp://h:5672/", "unsafeSsl", map[string]string{"unsafeSsl": "true"}, nil},
 		{"a CA that is not PEM", "amqps://h:5671/", "ca", nil, map[string]string{"ca": "not a certificate"}},
 		{"a key without a certificate", "https://h:15671/", "cert", nil, map[string]string{"key": ca.ClientKeyPEM}},
 		{"an encrypted key without its keyPassword", "amqps://h:5671/", "keyPassword", nil, map[string]string{"cert": ca.ClientCertPEM, "key": ca.EncryptedKeyPEM}},

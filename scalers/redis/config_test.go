@@ -5,6 +5,7 @@ package redis
 import (
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -334,6 +335,51 @@ func FuzzConfig(f *testing.F) {
 		}
 		if p.target <= 0 || (p.kind != kindStreamLength && p.group == "") {
 			t.Fatalf("accepted plan %+v has no target or no group", p)
+		}
+	})
+}
+
+// FuzzSeeds: the cluster and sentinel connection keys never panic, an error
+// names a key and never the password, and accepted seeds are sorted,
+// distinct host:port addresses that parse back to themselves.
+func FuzzSeeds(f *testing.F) {
+	for _, seed := range [][4]string{
+		{"10.0.0.1:7000,10.0.0.2:7001", "", "", "m"},
+		{"", "a,b,c", "7000", "m"},
+		{"", "a,b", "1,2", ""},
+		{"[::1]:7000, [::1]:7000", "", "", "m"},
+		{"redis://u:p@h:1", "h", "x", "m"},
+		{"", ",,,", ",", " "},
+	} {
+		f.Add(seed[0], seed[1], seed[2], seed[3])
+	}
+	const password = "fuzz-password-Zq9"
+	f.Fuzz(func(t *testing.T, addresses, hosts, ports, master string) {
+		meta := map[string]string{"listName": "l"}
+		for k, v := range map[string]string{"addresses": addresses, "hosts": hosts, "ports": ports, "sentinelMaster": master} {
+			if v != "" {
+				meta[k] = v
+			}
+		}
+		for _, c := range []config{&ClusterListConfig{}, &SentinelListConfig{}} {
+			p, err := parse(trigger("redis-x", meta, map[string]string{"password": password, "sentinelPassword": password}), c)
+			if err != nil {
+				var fe *scalers.FieldError
+				if strings.Contains(err.Error(), password) || !errors.As(err, &fe) || fe.Key == "" {
+					t.Fatalf("error names no key, or shows the password: %v", err)
+				}
+				continue
+			}
+			seeds := p.conn.seeds()
+			if len(seeds) == 0 || len(seeds) > maxSeeds || !slices.IsSorted(seeds) || len(slices.Compact(slices.Clone(seeds))) != len(seeds) {
+				t.Fatalf("accepted seeds %q are not 1 to %d sorted, distinct addresses", seeds, maxSeeds)
+			}
+			for _, s := range seeds {
+				h, port, err := parseAddress(s, defaultPort)
+				if err != nil || net.JoinHostPort(h, strconv.Itoa(port)) != s {
+					t.Fatalf("accepted seed %q does not parse back to itself: %v", s, err)
+				}
+			}
 		}
 	})
 }

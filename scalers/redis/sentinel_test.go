@@ -5,6 +5,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -67,9 +68,29 @@ func TestAMasterTheSentinelsDoNotKnowIsAnError(t *testing.T) {
 	}
 }
 
+// The master the sentinels name must pass the egress policy, though the
+// sentinel itself is allowed: it is never dialled, and the read says so.
+func TestTheMasterTheSentinelsNameMustPassTheEgressPolicy(t *testing.T) {
+	s := requireSentinel(t)
+	master, err := s.masterAddr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(master)
+	deny, err := scalers.NewEgress(scalers.EgressRules{Deny: []string{host + "/32"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTypes(newShared(unique("client"), deny))
+	err = readErr(t, newScaler(t, ts.SentinelList, trigger("redis-sentinel", sentinelMeta(s, "listName", "l", "timeout", "3s"), nil)))
+	want := "connecting to " + master + ", which the server named: refused by the operator's egress policy"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
 // The master the sentinels name is an endpoint the trigger did not name: a
-// pinned trigger connects to it only when the pin allows it. (It goes
-// through the egress policy on the same dialer as a cluster's nodes.)
+// pinned trigger connects to it only when the pin allows it.
 func TestAPinnedSentinelTriggerConnectsOnlyToAnAllowedMaster(t *testing.T) {
 	s := requireSentinel(t)
 	ts, _ := allTestTypes(t)

@@ -259,6 +259,9 @@ func (c *redisCluster) keyOn(t testing.TB, i int, prefix string) string {
 }
 
 // sentinelSetup is a master, its replica and one sentinel watching them.
+// The master starts on 127.0.0.3 and the replica on 127.0.0.4 (each
+// announcing its own address), the sentinel on 127.0.0.1, so that an egress
+// policy can deny the master the sentinel names but not the sentinel.
 type sentinelSetup struct {
 	master, replica, sentinel *server
 	name                      string
@@ -290,11 +293,11 @@ func startSentinel() (*sentinelSetup, error) {
 		return nil, err
 	}
 	s := &sentinelSetup{name: "ebb-master"}
-	if s.master, err = startServer(dir, "127.0.0.1", ""); err != nil {
+	if s.master, err = startServer(dir, "127.0.0.3", "replica-announce-ip 127.0.0.3\n"); err != nil {
 		return nil, err
 	}
 	host, port, _ := net.SplitHostPort(s.master.addr)
-	if s.replica, err = startServer(dir, "127.0.0.1", fmt.Sprintf("replicaof %s %s\n", host, port)); err != nil {
+	if s.replica, err = startServer(dir, "127.0.0.4", fmt.Sprintf("replica-announce-ip 127.0.0.4\nreplicaof %s %s\n", host, port)); err != nil {
 		return nil, err
 	}
 	rep := goredis.NewClient(&goredis.Options{Addr: s.replica.addr})
