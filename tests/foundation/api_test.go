@@ -264,8 +264,8 @@ func testValidation(t *testing.T, cp *controlplane.ControlPlane) {
 			func(so *ebbv1alpha1.ScaledObject) { so.Spec.ScaleTargetRef.Name = "" },
 			"spec.scaleTargetRef.name", ""},
 		{"an unknown trigger metricType is rejected",
-			func(so *ebbv1alpha1.ScaledObject) { so.Spec.Triggers[0].MetricType = "Utilization" },
-			"spec.triggers[0].metricType", `"AverageValue", "Value"`},
+			func(so *ebbv1alpha1.ScaledObject) { so.Spec.Triggers[0].MetricType = "Percentage" },
+			"spec.triggers[0].metricType", `"AverageValue", "Value", "Utilization"`},
 		{"an unknown fallback behavior is rejected",
 			func(so *ebbv1alpha1.ScaledObject) {
 				so.Spec.Fallback = &ebbv1alpha1.Fallback{FailureThreshold: 3, Replicas: 1, Behavior: "sometimes"}
