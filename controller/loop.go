@@ -740,13 +740,6 @@ func (l *ScaleLoop) MetricSpecs(key types.NamespacedName) []scalers.MetricSpec {
 	if o == nil {
 		return nil
 	}
-	var out []scalers.MetricSpec
-	if o.composite != nil {
-		out = append(out, o.composite.spec)
-	} else {
-		for _, t := range o.triggers {
-			out = append(out, t.spec)
-		}
-	}
-	return append(out, o.state.Resources...)
+	// The state the object was handed over with is never changed after.
+	return o.state.metricSpecs()
 }
