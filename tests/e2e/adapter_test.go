@@ -244,21 +244,7 @@ func scenario(t *testing.T, cp *controlplane.ControlPlane, kc kubernetes.Interfa
 		t.Fatal(err)
 	}
 	trig := src.setup(t, c, ns)
-	so := &v1alpha1.ScaledObject{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},
-		Spec: v1alpha1.ScaledObjectSpec{
-			ScaleTargetRef:  v1alpha1.ScaleTarget{APIVersion: "apps/v1", Kind: "Deployment", Name: deploy.Name},
-			PollingInterval: ptr.To[int32](5),
-			CooldownPeriod:  ptr.To[int32](10),
-			MaxReplicaCount: ptr.To[int32](5),
-			Advanced: &v1alpha1.AdvancedConfig{HorizontalPodAutoscalerConfig: &v1alpha1.HorizontalPodAutoscalerConfig{
-				Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
-					ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To[int32](0)},
-				},
-			}},
-			Triggers: []v1alpha1.Trigger{trig},
-		},
-	}
+	so := workerScaledObject(deploy, 5, trig)
 	if err := c.Create(ctx, so); err != nil {
 		t.Fatal(err)
 	}
@@ -423,6 +409,27 @@ func burstScenario(t *testing.T, cp *controlplane.ControlPlane, op *operatorproc
 			t.Fatalf("the ScaledObject changed before the HPA saw each of %d bursts: the HPA waits for the polls", attempt)
 		}
 		t.Logf("the ScaledObject changed before the HPA showed burst %d; another burst", attempt)
+	}
+}
+
+// workerScaledObject scales deploy up to max replicas on triggers, polling
+// every 5 s, with a 10 s cooldown and no HPA scale-down window, so that a
+// scenario goes 0 → N → 0 in well under a minute.
+func workerScaledObject(deploy *appsv1.Deployment, max int32, triggers ...v1alpha1.Trigger) *v1alpha1.ScaledObject {
+	return &v1alpha1.ScaledObject{
+		ObjectMeta: metav1.ObjectMeta{Namespace: deploy.Namespace, Name: deploy.Name},
+		Spec: v1alpha1.ScaledObjectSpec{
+			ScaleTargetRef:  v1alpha1.ScaleTarget{APIVersion: "apps/v1", Kind: "Deployment", Name: deploy.Name},
+			PollingInterval: ptr.To[int32](5),
+			CooldownPeriod:  ptr.To[int32](10),
+			MaxReplicaCount: ptr.To(max),
+			Advanced: &v1alpha1.AdvancedConfig{HorizontalPodAutoscalerConfig: &v1alpha1.HorizontalPodAutoscalerConfig{
+				Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
+					ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To[int32](0)},
+				},
+			}},
+			Triggers: triggers,
+		},
 	}
 }
 

@@ -44,24 +44,8 @@ func resourceScenario(t *testing.T, cp *controlplane.ControlPlane, op *operatorp
 	queue := &rabbitSource{}
 	qt := queue.setup(t, c, ns)
 	qt.Name = "queue"
-	so := &v1alpha1.ScaledObject{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker"},
-		Spec: v1alpha1.ScaledObjectSpec{
-			ScaleTargetRef:  v1alpha1.ScaleTarget{APIVersion: "apps/v1", Kind: "Deployment", Name: deploy.Name},
-			PollingInterval: ptr.To[int32](5),
-			CooldownPeriod:  ptr.To[int32](10),
-			MaxReplicaCount: ptr.To[int32](4),
-			Advanced: &v1alpha1.AdvancedConfig{HorizontalPodAutoscalerConfig: &v1alpha1.HorizontalPodAutoscalerConfig{
-				Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
-					ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To[int32](0)},
-				},
-			}},
-			Triggers: []v1alpha1.Trigger{
-				qt,
-				{Type: "cpu", Name: "cpu", MetricType: v1alpha1.MetricTypeUtilization, Metadata: map[string]string{"value": "50"}},
-			},
-		},
-	}
+	so := workerScaledObject(deploy, 4, qt,
+		v1alpha1.Trigger{Type: "cpu", Name: "cpu", MetricType: v1alpha1.MetricTypeUtilization, Metadata: map[string]string{"value": "50"}})
 	if err := c.Create(ctx, so); err != nil {
 		t.Fatal(err)
 	}
