@@ -944,26 +944,26 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 	cannot = append(cannot, jobRules...)
 	can = append(can, workloadRules...)
 	for _, ra := range can {
-		if !allowed(t, cp, sa, ra) {
+		if !settled(true, func() bool { return allowed(t, cp, sa, ra) }) {
 			t.Errorf("the operator cannot %s", describe(ra))
 		}
 	}
 	for _, ra := range cannot {
-		if allowed(t, cp, sa, ra) {
+		if settled(false, func() bool { return allowed(t, cp, sa, ra) }) {
 			t.Errorf("the operator can %s", describe(ra))
 		}
 	}
 	// The secure metrics endpoint (the default): a scraper bound to
 	// ebb-metrics-reader may GET /metrics; nobody else may.
 	scraper := "system:serviceaccount:monitoring:prometheus"
-	if nonResourceAllowed(t, cp, scraper, "/metrics") {
+	if settled(false, func() bool { return nonResourceAllowed(t, cp, scraper, "/metrics") }) {
 		t.Error("a scraper not bound to ebb-metrics-reader may GET /metrics")
 	}
 	bindClusterRole(t, cp, "ebb-metrics-reader", "monitoring", "prometheus")
-	if !nonResourceAllowed(t, cp, scraper, "/metrics") {
+	if !settled(true, func() bool { return nonResourceAllowed(t, cp, scraper, "/metrics") }) {
 		t.Error("a scraper bound to ebb-metrics-reader may not GET /metrics")
 	}
-	if nonResourceAllowed(t, cp, scraper, "/debug/pprof/") {
+	if settled(false, func() bool { return nonResourceAllowed(t, cp, scraper, "/debug/pprof/") }) {
 		t.Error("ebb-metrics-reader grants more than /metrics")
 	}
 
@@ -973,7 +973,7 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		apply(t, cp, o, "kubernetesWorkload.enabled=false")
 	}
 	for _, ra := range workloadRules {
-		if allowed(t, cp, sa, ra) {
+		if settled(false, func() bool { return allowed(t, cp, sa, ra) }) {
 			t.Errorf("with kubernetesWorkload.enabled=false, the operator can %s", describe(ra))
 		}
 	}
@@ -984,7 +984,7 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		apply(t, cp, o, "scaledJobs.enabled")
 	}
 	for _, ra := range jobRules {
-		if !allowed(t, cp, sa, ra) {
+		if !settled(true, func() bool { return allowed(t, cp, sa, ra) }) {
 			t.Errorf("with scaledJobs.enabled, the operator cannot %s", describe(ra))
 		}
 	}
@@ -1007,7 +1007,7 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "authentication.k8s.io", Resource: "tokenreviews", Verb: "create"},
 		{Group: "authorization.k8s.io", Resource: "subjectaccessreviews", Verb: "create"},
 	} {
-		if !allowed(t, cp, isa, ra) {
+		if !settled(true, func() bool { return allowed(t, cp, isa, ra) }) {
 			t.Errorf("the interceptor cannot %s", describe(ra))
 		}
 	}
@@ -1018,7 +1018,7 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "", Resource: "services", Verb: "list"},
 		{Group: "", Resource: "pods", Verb: "list"},
 	} {
-		if allowed(t, cp, isa, ra) {
+		if settled(false, func() bool { return allowed(t, cp, isa, ra) }) {
 			t.Errorf("the interceptor can %s", describe(ra))
 		}
 	}
@@ -1048,13 +1048,15 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{isa, claims("update", namespace, "ebb-host-claims"), false},
 		{isa, claims("get", "shop", "ebb-host-claims"), false},
 	} {
-		if got := allowed(t, cp, tc.user, tc.ra); got != tc.want {
+		if got := settled(tc.want, func() bool { return allowed(t, cp, tc.user, tc.ra) }); got != tc.want {
 			t.Errorf("%s may %s: %v, want %v", tc.user, describe(tc.ra), got, tc.want)
 		}
 	}
 
 	// The HPA controller may read external metrics.
-	if !allowed(t, cp, "system:serviceaccount:kube-system:horizontal-pod-autoscaler", authzv1.ResourceAttributes{Group: "external.metrics.k8s.io", Resource: "s0-rabbitmq", Verb: "list", Namespace: "shop"}) {
+	if !settled(true, func() bool {
+		return allowed(t, cp, "system:serviceaccount:kube-system:horizontal-pod-autoscaler", authzv1.ResourceAttributes{Group: "external.metrics.k8s.io", Resource: "s0-rabbitmq", Verb: "list", Namespace: "shop"})
+	}) {
 		t.Error("the HPA controller cannot read external metrics")
 	}
 
@@ -1064,7 +1066,9 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		apply(t, cp, o, "namespace-restricted")
 	}
 	for ns, want := range map[string]bool{"shop": true, namespace: true, "elsewhere": false} {
-		if got := allowed(t, cp, sa, authzv1.ResourceAttributes{Resource: "secrets", Verb: "get", Namespace: ns, Name: "creds"}); got != want {
+		if got := settled(want, func() bool {
+			return allowed(t, cp, sa, authzv1.ResourceAttributes{Resource: "secrets", Verb: "get", Namespace: ns, Name: "creds"})
+		}); got != want {
 			t.Errorf("namespace-restricted: get secrets in %s allowed = %v, want %v", ns, got, want)
 		}
 	}
@@ -1082,7 +1086,7 @@ func TestRenderedObjectsApplyToARealAPIServerWithLeastPrivilege(t *testing.T) {
 		{Group: "argoproj.io", Resource: "analysisruns", Verb: "get", Namespace: "shop"}:          false,
 		{Group: "apps", Resource: "deployments", Verb: "get", Namespace: "shop"}:                  true,
 	} {
-		if got := allowed(t, cp, sa, ra); got != want {
+		if got := settled(want, func() bool { return allowed(t, cp, sa, ra) }); got != want {
 			t.Errorf("envSourceResources: %s allowed = %v, want %v", describe(ra), got, want)
 		}
 	}
@@ -1166,6 +1170,21 @@ func nonResourceAllowed(t *testing.T, cp *controlplane.ControlPlane, user, path 
 		t.Fatalf("SubjectAccessReview: %v", err)
 	}
 	return sar.Status.Allowed
+}
+
+// settled asks check until it answers want, for at most 10 s, and returns
+// its last answer: the API server's RBAC authorizer reads roles and
+// bindings from an informer, so a SubjectAccessReview right after a write
+// may still see the RBAC from before it.
+func settled(want bool, check func() bool) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := check()
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // bindClusterRole binds a ClusterRole to a ServiceAccount, cluster-wide.
