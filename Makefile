@@ -4,7 +4,8 @@
 #                   burst of work scaling a Deployment 0 → N → 0
 #   make test       everything CI runs: vet, gofmt, generation check, go test -race
 #   make generate   regenerate deepcopy code, CRDs (deploy/crds) and gRPC code (make proto)
-#   make tools      build etcd, kube-apiserver, kube-controller-manager, controller-gen (cached)
+#   make tools      build etcd, kube-apiserver, kube-controller-manager, controller-gen, and the
+#                   node's kubelet, kube-scheduler, kube-proxy and CoreDNS (cached)
 #   make manifests  render the Helm chart into plain manifests (deploy/manifests)
 #   make image      build the operator image (where docker exists)
 
@@ -34,7 +35,7 @@ build:
 	go build ./...
 
 tools:
-	@tests/tools/build.sh "$(TOOLS_DIR)" >/dev/null
+	@EBB_TOOLS_NODE=1 tests/tools/build.sh "$(TOOLS_DIR)" >/dev/null
 
 generate: tools proto
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./apis/...

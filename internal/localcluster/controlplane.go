@@ -47,6 +47,11 @@ type Options struct {
 	// HPASyncPeriod is kube-controller-manager's
 	// --horizontal-pod-autoscaler-sync-period. Zero: 1 s.
 	HPASyncPeriod time.Duration
+	// Node, when set, starts a real node too (see Node), with the
+	// aggregation layer and kube-controller-manager running the
+	// NodeControllers. The API server then listens on NodeIP instead of
+	// loopback, so that pods reach it.
+	Node *NodeOptions
 }
 
 // Option changes the Options of Start.
@@ -69,6 +74,11 @@ func WithHPASyncPeriod(d time.Duration) Option {
 // WithControllerManager does) with the garbage collector too.
 func WithGarbageCollector() Option {
 	return func(o *Options) { o.ControllerManager, o.GarbageCollector = true, true }
+}
+
+// WithNode starts a real node as well: see Options.Node.
+func WithNode(o NodeOptions) Option {
+	return func(opts *Options) { opts.Node = &o }
 }
 
 // WithAggregator sets up the API server's aggregation layer so that an
@@ -94,6 +104,8 @@ type ControlPlane struct {
 	// FrontProxy holds the aggregation layer's certificates; nil unless
 	// WithAggregator.
 	FrontProxy *FrontProxy
+	// Node is the real node; nil unless WithNode.
+	Node *Node
 
 	env       *envtest.Environment
 	kcm       *controllerManager
@@ -117,9 +129,15 @@ func New(ctx context.Context, o Options) (_ *ControlPlane, retErr error) {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 60 * time.Second
 	}
+	if o.Node != nil {
+		o.ControllerManager, o.GarbageCollector, o.Aggregator = true, true, true
+	}
 	names := []string{"etcd", "kube-apiserver"}
 	if o.ControllerManager {
 		names = append(names, "kube-controller-manager")
+	}
+	if o.Node != nil {
+		names = append(names, NodeBinaries...)
 	}
 	bins, err := findBinaries(o.ToolsDir, names...)
 	if err != nil {
@@ -204,6 +222,22 @@ func New(ctx context.Context, o Options) (_ *ControlPlane, retErr error) {
 		}
 		cp.FrontProxy.configure(cp.env.ControlPlane.GetAPIServer().Configure())
 	}
+	if o.Node != nil {
+		if cp.Node, err = acquireNode(ctx); err != nil {
+			return nil, err
+		}
+		api := cp.env.ControlPlane.GetAPIServer()
+		if api.SecureServing.CA, err = writeNodeAPIServerCerts(api.CertDir); err != nil {
+			return nil, err
+		}
+		api.SecureServing.Address = NodeIP
+		args := api.Configure()
+		args.Set("advertise-address", NodeIP)
+		args.Set("service-cluster-ip-range", ServiceCIDR)
+		// envtest turns the ServiceAccount admission plugin off; pods need
+		// it for their tokens.
+		args.Disable("disable-admission-plugins")
+	}
 
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -245,6 +279,9 @@ func New(ctx context.Context, o Options) (_ *ControlPlane, retErr error) {
 		if o.GarbageCollector {
 			controllers += "," + GarbageCollectorController
 		}
+		if o.Node != nil {
+			controllers = NodeControllers
+		}
 		hpaSync := o.HPASyncPeriod
 		if hpaSync <= 0 {
 			hpaSync = time.Second
@@ -254,6 +291,17 @@ func New(ctx context.Context, o Options) (_ *ControlPlane, retErr error) {
 			return nil, err
 		}
 		if err := cp.guard.watch(cp.kcm.pid()); err != nil {
+			return nil, err
+		}
+	}
+	if o.Node != nil {
+		startCtx, cancel := context.WithTimeout(ctx, 2*o.StartTimeout)
+		defer cancel()
+		err := cp.Node.start(startCtx, cp, o.Node, bins)
+		if werr := cp.guard.watch(cp.Node.pids()...); werr != nil && err == nil {
+			err = werr
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -283,8 +331,11 @@ func (cp *ControlPlane) URL() string { return strings.TrimSuffix(cp.Config.Host,
 func (cp *ControlPlane) Stop() error {
 	cp.stopOnce.Do(func() {
 		var errs []error
+		if cp.Node != nil {
+			errs = append(errs, cp.Node.stop())
+		}
 		if cp.kcm != nil {
-			errs = append(errs, cp.kcm.stop())
+			errs = append(errs, cp.kcm.stop(10*time.Second))
 		}
 		if cp.env != nil {
 			if err := cp.env.Stop(); err != nil {
@@ -390,17 +441,26 @@ func (cp *ControlPlane) Logs(n int) string {
 	}
 	var b strings.Builder
 	for _, name := range []string{"etcd.log", "kube-apiserver.log", "kube-controller-manager.log"} {
-		data, err := os.ReadFile(filepath.Join(cp.Dir, name))
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(lines) > n {
-			lines = lines[len(lines)-n:]
-		}
-		fmt.Fprintf(&b, "==> %s (last %d lines) <==\n%s\n", name, len(lines), strings.Join(lines, "\n"))
+		tailFile(&b, filepath.Join(cp.Dir, name), name, n)
+	}
+	if cp.Node != nil {
+		b.WriteString(cp.Node.Logs(n))
 	}
 	return b.String()
+}
+
+// tailFile writes the last n lines of the file at path to b, under a
+// heading that names it; nothing when it is missing or empty.
+func tailFile(b *strings.Builder, path, name string, n int) {
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) == 0 {
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	fmt.Fprintf(b, "==> %s (last %d lines) <==\n%s\n", name, len(lines), strings.Join(lines, "\n"))
 }
 
 func (cp *ControlPlane) openLog(name string) (*os.File, error) {

@@ -5,16 +5,12 @@ package localcluster
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -32,12 +28,7 @@ const GarbageCollectorController = "garbage-collector-controller"
 
 // controllerManager is a kube-controller-manager child process in its own
 // process group.
-type controllerManager struct {
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // set before done is closed
-}
+type controllerManager struct{ *child }
 
 // startControllerManager starts kube-controller-manager against the API
 // server of kubeconfig and waits until it answers /healthz. Its output goes
@@ -55,11 +46,11 @@ func startControllerManager(ctx context.Context, bin, kubeconfig, dir, controlle
 		if err != nil {
 			return nil, err
 		}
-		err = kcm.waitHealthy(ctx, port)
+		err = kcm.waitFor(ctx, "healthy", httpsHealthy(fmt.Sprintf("https://127.0.0.1:%d/healthz", port)))
 		if err == nil {
 			return kcm, nil
 		}
-		_ = kcm.stop()
+		_ = kcm.stop(10 * time.Second)
 		lastErr = err
 		if ctx.Err() != nil {
 			break
@@ -73,13 +64,6 @@ func runControllerManager(bin, kubeconfig, dir, controllers string, port int, hp
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, fmt.Errorf("kube-controller-manager: %w", err)
 	}
-	logPath := filepath.Join(dir, "kube-controller-manager.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("kube-controller-manager log: %w", err)
-	}
-	defer logFile.Close() // the child holds its own descriptor
-
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
 		"--controllers=" + controllers,
@@ -91,88 +75,39 @@ func runControllerManager(bin, kubeconfig, dir, controllers string, port int, hp
 		"--cert-dir=" + certDir,
 		"--v=2",
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	// Its own process group, so that stop reaches anything it starts, and
-	// killed by the kernel should the thread that started it end.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-
-	// Pdeathsig follows the thread that forks: keep it for the whole start.
-	runtime.LockOSThread()
-	err = cmd.Start()
-	runtime.UnlockOSThread()
+	c, err := startChild("kube-controller-manager", bin, args, filepath.Join(dir, "kube-controller-manager.log"))
 	if err != nil {
-		return nil, fmt.Errorf("start kube-controller-manager: %w", err)
+		return nil, err
 	}
-	kcm := &controllerManager{cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		kcm.waitErr = cmd.Wait()
-		close(kcm.done)
-	}()
-	return kcm, nil
+	return &controllerManager{c}, nil
 }
 
-func (kcm *controllerManager) pid() int { return kcm.cmd.Process.Pid }
-
-// waitHealthy polls /healthz until it answers 200, the process exits or ctx
-// ends.
-func (kcm *controllerManager) waitHealthy(ctx context.Context, port int) error {
+// httpsHealthy is a readiness check for waitFor: a GET of url (a component's
+// /healthz, served with a certificate it made itself) answers 200.
+func httpsHealthy(url string) func(context.Context) error {
 	client := &http.Client{
 		Timeout: 2 * time.Second,
 		Transport: &http.Transport{
 			// Its serving certificate is self-signed, made at start.
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback health check of a test process
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback health check of a local process
+			DisableKeepAlives: true,
 		},
 	}
-	defer client.CloseIdleConnections()
-	url := fmt.Sprintf("https://127.0.0.1:%d/healthz", port)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-kcm.done:
-			return fmt.Errorf("kube-controller-manager exited before it was healthy (%v); see %s", kcm.waitErr, kcm.logPath)
-		case <-ctx.Done():
-			return fmt.Errorf("kube-controller-manager not healthy at %s: %w; see %s", url, ctx.Err(), kcm.logPath)
-		case <-tick.C:
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
 		}
-	}
-}
-
-// stop sends SIGTERM to the process group, then SIGKILL if it has not
-// exited within 10 s, and waits for the exit.
-func (kcm *controllerManager) stop() error {
-	pgid := kcm.pid()
-	select {
-	case <-kcm.done:
 		return nil
-	default:
 	}
-	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("stop kube-controller-manager: %w", err)
-	}
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	select {
-	case <-kcm.done:
-	case <-timer.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-kcm.done
-	}
-	// Anything left in its group goes too.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	return nil
 }
 
 func freePort() (int, error) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test control plane (etcd, kube-apiserver, kube-controller-manager)
 # and controller-gen from the Go module proxy into a cache folder, once.
+# With EBB_TOOLS_NODE=1 it also builds what a real node of tests/cluster runs
+# beside containerd: kubelet, kube-scheduler, kube-proxy and a small CoreDNS.
 #
 #   tests/tools/build.sh [DIR]      default DIR: $EBB_TOOLS_DIR or ~/.cache/ebb/tools-v1.37.2
 #
@@ -52,5 +54,11 @@ build etcd etcd go.etcd.io/etcd/server/v3
 build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
 build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
 build gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
+if [[ "${EBB_TOOLS_NODE:-}" == 1 ]]; then
+	build kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags"
+	build kube kubelet k8s.io/kubernetes/cmd/kubelet "$kube_ldflags"
+	build kube kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$kube_ldflags"
+	build coredns coredns github.com/ebbscale/ebb/tests/tools/coredns
+fi
 
 echo "$dir"
