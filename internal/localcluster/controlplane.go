@@ -230,7 +230,11 @@ func New(ctx context.Context, o Options) (_ *ControlPlane, retErr error) {
 		if api.SecureServing.CA, err = writeNodeAPIServerCerts(api.CertDir); err != nil {
 			return nil, err
 		}
-		api.SecureServing.Address = NodeIP
+		port, err := freePortOn(NodeIP)
+		if err != nil {
+			return nil, err
+		}
+		api.SecureServing.Address, api.SecureServing.Port = NodeIP, strconv.Itoa(port)
 		args := api.Configure()
 		args.Set("advertise-address", NodeIP)
 		args.Set("service-cluster-ip-range", ServiceCIDR)
@@ -333,6 +337,9 @@ func (cp *ControlPlane) Stop() error {
 		var errs []error
 		if cp.Node != nil {
 			errs = append(errs, cp.Node.stop())
+			// The bridge and the rest go once the API server, which listens
+			// on the bridge's address, has stopped.
+			defer func() { cp.stopErr = errors.Join(cp.stopErr, cp.Node.cleanup()) }()
 		}
 		if cp.kcm != nil {
 			errs = append(errs, cp.kcm.stop(10*time.Second))

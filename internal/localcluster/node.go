@@ -376,16 +376,36 @@ func (n *Node) start(ctx context.Context, cp *ControlPlane, o *NodeOptions, bins
 	if err := n.startCoreDNS(ctx, cp, bins["coredns"]); err != nil {
 		return err
 	}
-	if err := n.startKubeProxy(ctx, cp, bins["kube-proxy"]); err != nil {
-		return err
-	}
 	if err := n.startScheduler(ctx, cp, bins["kube-scheduler"]); err != nil {
 		return err
 	}
 	if err := n.startKubelet(ctx, cp, bins["kubelet"]); err != nil {
 		return err
 	}
-	return n.waitReady(ctx, cp.Client)
+	// kube-proxy reads the node's addresses once, at start, and exits when
+	// they change (a DaemonSet would restart it): start it once the kubelet
+	// has registered the node with its address.
+	if err := n.waitFor(ctx, cp.Client, "registered with its address", func(node *corev1.Node) (bool, string) {
+		for _, a := range node.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && a.Address == n.IP {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("addresses %v", node.Status.Addresses)
+	}); err != nil {
+		return err
+	}
+	if err := n.startKubeProxy(ctx, cp, bins["kube-proxy"]); err != nil {
+		return err
+	}
+	return n.waitFor(ctx, cp.Client, "Ready", func(node *corev1.Node) (bool, string) {
+		for _, cond := range node.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				return cond.Status == corev1.ConditionTrue, fmt.Sprintf("Ready=%s: %s", cond.Status, cond.Message)
+			}
+		}
+		return false, "no Ready condition"
+	})
 }
 
 func (n *Node) logPath(name string) string { return filepath.Join(n.Dir, "logs", name+".log") }
@@ -417,6 +437,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %[5]q
   enable_cdi = false
+  # This machine's root lacks CAP_SYS_RESOURCE: an OOM score below
+  # containerd's own (the sandbox's -998) cannot be set.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -533,6 +556,10 @@ func (n *Node) startKubeProxy(ctx context.Context, cp *ControlPlane, bin string)
 	if err != nil {
 		return err
 	}
+	metricsPort, err := freePort()
+	if err != nil {
+		return err
+	}
 	c, err := n.run("kube-proxy", bin,
 		"--kubeconfig="+cp.Kubeconfig,
 		"--proxy-mode=iptables",
@@ -540,7 +567,7 @@ func (n *Node) startKubeProxy(ctx context.Context, cp *ControlPlane, bin string)
 		"--hostname-override="+NodeName,
 		"--bind-address="+NodeIP,
 		"--healthz-bind-address=127.0.0.1:"+strconv.Itoa(port),
-		"--metrics-bind-address=127.0.0.1:0",
+		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort),
 		"--conntrack-max-per-core=0",
 		"--iptables-localhost-nodeports=false",
 		"--v=2",
@@ -636,29 +663,24 @@ localStorageCapacityIsolation: false
 // httpHealthy is httpsHealthy for a plain-HTTP health endpoint.
 func httpHealthy(url string) func(context.Context) error { return httpsHealthy(url) }
 
-// waitReady waits for the node to be registered and Ready.
-func (n *Node) waitReady(ctx context.Context, c client.Client) error {
+// waitFor polls the node until cond holds or ctx ends.
+func (n *Node) waitFor(ctx context.Context, c client.Client, what string, cond func(*corev1.Node) (bool, string)) error {
 	var last string
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		var node corev1.Node
 		if err := c.Get(ctx, client.ObjectKey{Name: n.Name}, &node); err != nil {
 			last = err.Error()
 		} else {
-			last = "no Ready condition"
-			for _, cond := range node.Status.Conditions {
-				if cond.Type == corev1.NodeReady {
-					if cond.Status == corev1.ConditionTrue {
-						return nil
-					}
-					last = fmt.Sprintf("Ready=%s: %s", cond.Status, cond.Message)
-				}
+			var ok bool
+			if ok, last = cond(&node); ok {
+				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("node %s not Ready: %w (%s); see %s", n.Name, ctx.Err(), last, n.logPath("kubelet"))
+			return fmt.Errorf("node %s not %s: %w (%s); see %s", n.Name, what, ctx.Err(), last, n.logPath("kubelet"))
 		case <-tick.C:
 		}
 	}
@@ -715,8 +737,7 @@ func forward(in net.Conn, addr string) {
 }
 
 // stop stops the node's components (the kubelet first, so that it starts
-// no more containers), then its containers, and cleans up as the next node
-// would.
+// no more containers), then its containers. cleanup does the rest.
 func (n *Node) stop() error {
 	n.fwdMu.Lock()
 	for _, l := range n.fwds {
@@ -729,9 +750,16 @@ func (n *Node) stop() error {
 		errs = append(errs, n.children[i].stop(10*time.Second))
 	}
 	n.children = nil
-	errs = append(errs, cleanupNode())
-	n.release()
+	killContainers()
 	return errors.Join(errs...)
+}
+
+// cleanup cleans up after stop, as the next node would (the bridge
+// included), and releases the machine's node lock.
+func (n *Node) cleanup() error {
+	err := cleanupNode()
+	n.release()
+	return err
 }
 
 func (n *Node) pids() []int {

@@ -59,7 +59,7 @@ func Start(t testing.TB) *Cluster {
 			t.Logf("cluster logs:\n%s", c.Logs(60))
 		}
 		if err := c.Stop(); err != nil {
-			t.Errorf("stop the cluster: %v", err)
+			t.Errorf("stop the cluster: %v\n%s", err, c.Logs(30))
 		}
 	})
 	return c

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Command coredns is CoreDNS with only the plugins the test cluster's DNS
-// needs (errors, cache, kubernetes, forward): the cluster DNS of
+// needs (bind, errors, cache, kubernetes, forward): the cluster DNS of
 // tests/cluster, built by tests/tools/build.sh. It is not part of Ebb.
 package main
 
@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/coremain"
 
+	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/forward"
@@ -16,8 +17,8 @@ import (
 )
 
 func main() {
-	// The order in which the plugins handle a query, as CoreDNS's own
-	// plugin.cfg orders these four.
-	dnsserver.Directives = []string{"errors", "cache", "kubernetes", "forward"}
+	// The order in which the plugins are set up and handle a query, as
+	// CoreDNS's own plugin.cfg orders these.
+	dnsserver.Directives = []string{"bind", "errors", "cache", "kubernetes", "forward"}
 	coremain.Run()
 }
