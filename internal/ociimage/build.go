@@ -116,6 +116,9 @@ func Build(ctx context.Context, spec Spec) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
+	if strings.Contains(ref, "@") {
+		return Image{}, fmt.Errorf("ociimage: image reference %q: name the image by tag; its digest is known only once it is built", spec.Ref)
+	}
 	dir := spec.Dir
 	if dir == "" {
 		dir = "."

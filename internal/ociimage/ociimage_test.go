@@ -342,6 +342,14 @@ func TestPushUploadsTheSameDigest(t *testing.T) {
 	}
 }
 
+func TestBuildRefusesAReferenceByDigest(t *testing.T) {
+	spec := helloSpec(t)
+	spec.Ref = "ghcr.io/ebbscale/hello@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	if _, err := ociimage.Build(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "by tag") {
+		t.Errorf("err %v, want one asking for a tag", err)
+	}
+}
+
 func TestNormalizeRef(t *testing.T) {
 	for in, want := range map[string]string{
 		"ghcr.io/ebbscale/ebb-operator:dev": "ghcr.io/ebbscale/ebb-operator:dev",
