@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"runtime"
@@ -109,124 +110,142 @@ func (i Image) Digest() (string, error) {
 // 65532:65532 in /home/nonroot. Building the same spec twice gives the same
 // digest.
 func Build(ctx context.Context, spec Spec) (Image, error) {
+	s, err := resolve(ctx, spec)
+	if err != nil {
+		return Image{}, err
+	}
+	ca, err := readCABundle(s.CABundle)
+	if err != nil {
+		return Image{}, err
+	}
+	exe, err := goBuild(ctx, s.Dir, s.Package, s.Arch, s.LinkerX)
+	if err != nil {
+		return Image{}, err
+	}
+	img, err := assemble(s, ca, exe)
+	if err != nil {
+		return Image{}, err
+	}
+	return Image{Ref: s.Ref, Image: img, Platform: v1.Platform{OS: "linux", Architecture: s.Arch}}, nil
+}
+
+// resolve checks spec and fills in its defaults; Ref comes back
+// normalized.
+func resolve(ctx context.Context, spec Spec) (Spec, error) {
 	if spec.Package == "" {
-		return Image{}, errors.New("ociimage: Spec.Package is empty")
+		return spec, errors.New("ociimage: Spec.Package is empty")
 	}
 	ref, err := NormalizeRef(spec.Ref)
 	if err != nil {
-		return Image{}, err
+		return spec, err
 	}
 	if strings.Contains(ref, "@") {
-		return Image{}, fmt.Errorf("ociimage: image reference %q: name the image by tag; its digest is known only once it is built", spec.Ref)
+		return spec, fmt.Errorf("ociimage: image reference %q: name the image by tag; its digest is known only once it is built", spec.Ref)
 	}
-	dir := spec.Dir
-	if dir == "" {
-		dir = "."
+	spec.Ref = ref
+	if spec.Dir == "" {
+		spec.Dir = "."
 	}
-	arch := spec.Arch
-	if arch == "" {
-		arch = runtime.GOARCH
+	if spec.Arch == "" {
+		spec.Arch = runtime.GOARCH
 	}
-	created := spec.Created
-	if created.IsZero() {
-		if created, err = SourceDateEpoch(ctx, dir); err != nil {
-			return Image{}, err
+	if spec.Created.IsZero() {
+		if spec.Created, err = SourceDateEpoch(ctx, spec.Dir); err != nil {
+			return spec, err
 		}
 	}
-	created = created.UTC().Truncate(time.Second)
-	version := spec.Version
-	if version == "" {
+	spec.Created = spec.Created.UTC().Truncate(time.Second)
+	if spec.Version == "" {
 		if t, err := name.NewTag(ref); err == nil {
-			version = t.TagStr()
+			spec.Version = t.TagStr()
 		}
 	}
-	revision := spec.Revision
-	if revision == "" {
-		revision = gitRevision(ctx, dir)
+	if spec.Revision == "" {
+		spec.Revision = gitRevision(ctx, spec.Dir)
 	}
-	source := spec.Source
-	if source == "" {
-		source = DefaultSource
+	if spec.Source == "" {
+		spec.Source = DefaultSource
 	}
-	bin := path.Base(strings.TrimSuffix(spec.Package, "/"))
-	title := spec.Title
-	if title == "" {
-		title = bin
+	if spec.Title == "" {
+		spec.Title = binaryName(spec.Package)
 	}
-	ca, err := readCABundle(spec.CABundle)
-	if err != nil {
-		return Image{}, err
-	}
+	return spec, nil
+}
 
-	exe, err := goBuild(ctx, dir, spec.Package, arch, spec.LinkerX)
-	if err != nil {
-		return Image{}, err
-	}
+// binaryName is the binary's name in the image: the package path's last
+// element.
+func binaryName(pkg string) string {
+	return path.Base(strings.TrimSuffix(pkg, "/"))
+}
 
+// annotations are the OCI annotations of the image s describes; empty
+// values are left out.
+func annotations(s Spec) map[string]string {
 	anns := map[string]string{
-		AnnotationTitle:    title,
-		AnnotationVersion:  version,
-		AnnotationRevision: revision,
-		AnnotationSource:   source,
-		AnnotationLicenses: "Apache-2.0",
-		AnnotationCreated:  created.Format(time.RFC3339),
-	}
-	if spec.Description != "" {
-		anns[AnnotationDescription] = spec.Description
+		AnnotationTitle:       s.Title,
+		AnnotationDescription: s.Description,
+		AnnotationVersion:     s.Version,
+		AnnotationRevision:    s.Revision,
+		AnnotationSource:      s.Source,
+		AnnotationLicenses:    "Apache-2.0",
+		AnnotationCreated:     s.Created.Format(time.RFC3339),
 	}
 	for k, v := range anns {
 		if v == "" {
 			delete(anns, k)
 		}
 	}
-	labels := make(map[string]string, len(anns)+1)
-	for k, v := range anns {
-		labels[k] = v
+	return anns
+}
+
+// assemble puts the base layer (with ca when not nil) and the binary exe
+// into an OCI image for the resolved spec s.
+func assemble(s Spec, ca, exe []byte) (v1.Image, error) {
+	bin := binaryName(s.Package)
+	base, err := newLayer(baseFiles(ca), s.Created)
+	if err != nil {
+		return nil, fmt.Errorf("ociimage: base layer: %w", err)
 	}
+	app, err := newLayer([]file{{name: bin, mode: 0o755, data: exe}}, s.Created)
+	if err != nil {
+		return nil, fmt.Errorf("ociimage: binary layer: %w", err)
+	}
+	when := v1.Time{Time: s.Created}
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err = mutate.Append(img,
+		mutate.Addendum{Layer: base, History: v1.History{Created: when, CreatedBy: "ebb ociimage: base (users, /tmp, CA bundle)"}},
+		mutate.Addendum{Layer: app, History: v1.History{Created: when, CreatedBy: "ebb ociimage: go build " + s.Package}},
+	)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	anns := annotations(s)
+	labels := maps.Clone(anns)
 	labels[LabelCABundle] = NoCABundle
 	if ca != nil {
 		sum := sha256.Sum256(ca)
 		labels[LabelCABundle] = hex.EncodeToString(sum[:])
 	}
-
-	base, err := newLayer(baseFiles(ca), created)
-	if err != nil {
-		return Image{}, fmt.Errorf("ociimage: base layer: %w", err)
-	}
-	app, err := newLayer([]file{{name: bin, mode: 0o755, data: exe}}, created)
-	if err != nil {
-		return Image{}, fmt.Errorf("ociimage: binary layer: %w", err)
-	}
-	when := v1.Time{Time: created}
-	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	img, err = mutate.Append(img,
-		mutate.Addendum{Layer: base, History: v1.History{Created: when, CreatedBy: "ebb ociimage: base (users, /tmp, CA bundle)"}},
-		mutate.Addendum{Layer: app, History: v1.History{Created: when, CreatedBy: "ebb ociimage: go build " + spec.Package}},
-	)
-	if err != nil {
-		return Image{}, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return Image{}, err
-	}
 	cf = cf.DeepCopy()
 	cf.Created = when
 	cf.OS = "linux"
-	cf.Architecture = arch
+	cf.Architecture = s.Arch
 	cf.Config = v1.Config{
 		Entrypoint: []string{"/" + bin},
-		Cmd:        spec.Args,
+		Cmd:        s.Args,
 		User:       fmt.Sprintf("%d:%d", NonRootUID, NonRootUID),
 		WorkingDir: "/home/nonroot",
 		Env:        []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
 		Labels:     labels,
 	}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return Image{}, err
+		return nil, err
 	}
-	img = mutate.Annotations(img, anns).(v1.Image)
-	return Image{Ref: ref, Image: img, Platform: v1.Platform{OS: "linux", Architecture: arch}}, nil
+	return mutate.Annotations(img, anns).(v1.Image), nil
 }
 
 // NormalizeRef returns ref with its registry and repository spelled out

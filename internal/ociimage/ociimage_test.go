@@ -6,12 +6,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"debug/elf"
 	"io"
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +173,40 @@ func TestTheImageRunsTheBinaryAsNonroot(t *testing.T) {
 	}
 }
 
+func TestTheBinaryIsStaticStrippedAndCarriesTheLinkerFlags(t *testing.T) {
+	img := build(t, helloSpec(t))
+	exe := filepath.Join(t.TempDir(), "hello")
+	if err := os.WriteFile(exe, []byte(content(t, img, "hello")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("the binary has a dynamic loader (PT_INTERP): not static")
+		}
+	}
+	if f.Section(".symtab") != nil {
+		t.Error("the binary has a symbol table: not stripped (-s)")
+	}
+	if f.Section(".note.go.buildid") != nil {
+		t.Error("the binary has a Go build ID (-buildid= drops it)")
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	out, err := exec.Command(exe).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "version=v1.2.3") {
+		t.Errorf("output %q: -X main.version=v1.2.3 not applied", out)
+	}
+}
+
 func TestAnnotationsAndLabelsFollowTheOCIKeys(t *testing.T) {
 	img := build(t, helloSpec(t))
 	want := map[string]string{
@@ -250,6 +287,24 @@ func TestTheBaseLayerHasTheUsersTmpAndTheCABundle(t *testing.T) {
 	cf, _ := img.Image.ConfigFile()
 	if got := cf.Config.Labels[ociimage.LabelCABundle]; got != "none" {
 		t.Errorf("CABundle none: label %q", got)
+	}
+}
+
+// The base layer depends only on the epoch and the CA bundle: its
+// uncompressed digest is the same on every machine and in every checkout.
+func TestTheBaseLayerIsTheSameEverywhere(t *testing.T) {
+	spec := helloSpec(t)
+	spec.CABundle = ociimage.NoCABundle
+	layers, err := build(t, spec).Image.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffID, err := layers[0].DiffID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := diffID.String(), "sha256:68dc41e8641f4eee76a29ea3cede94fa4cde5017b949cfc0c967871cea337bf6"; got != want {
+		t.Errorf("base layer diff ID %s, want %s: the base layer changed", got, want)
 	}
 }
 
