@@ -37,42 +37,71 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+// options are the command's flags.
+type options struct {
+	out, dir              string
+	operator, interceptor string
+	version, registry     string
+	push, insecure        bool
+}
+
+// job is one image to build, write to file and maybe push.
+type job struct {
+	file string
+	spec ociimage.Spec
+	push bool
+}
+
+func parse(args []string) (options, error) {
+	var o options
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
-	out := fs.String("out", "bin/images", "directory the image tars are written to")
-	dir := fs.String("dir", ".", "the module's root")
-	operator := fs.String("image", "ghcr.io/ebbscale/ebb-operator", "the operator image's repository")
-	interceptor := fs.String("interceptor-image", "ghcr.io/ebbscale/ebb-interceptor", "the interceptor image's repository")
-	version := fs.String("version", "dev", "the images' tag and version (the operator's main.version)")
-	registry := fs.String("registry", "", "push to <registry>/ebb-operator and <registry>/ebb-interceptor (implies -push; overrides -image and -interceptor-image)")
-	push := fs.Bool("push", false, "push the operator and interceptor images after writing the tars")
-	insecure := fs.Bool("insecure", false, "push over plain HTTP")
+	fs.StringVar(&o.out, "out", "bin/images", "directory the image tars are written to")
+	fs.StringVar(&o.dir, "dir", ".", "the module's root")
+	fs.StringVar(&o.operator, "image", "ghcr.io/ebbscale/ebb-operator", "the operator image's repository")
+	fs.StringVar(&o.interceptor, "interceptor-image", "ghcr.io/ebbscale/ebb-interceptor", "the interceptor image's repository")
+	fs.StringVar(&o.version, "version", "dev", "the images' tag and version (the operator's main.version)")
+	fs.StringVar(&o.registry, "registry", "", "push to <registry>/ebb-operator and <registry>/ebb-interceptor (implies -push; overrides -image and -interceptor-image)")
+	fs.BoolVar(&o.push, "push", false, "push the operator and interceptor images after writing the tars")
+	fs.BoolVar(&o.insecure, "insecure", false, "push over plain HTTP")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, nil
+}
+
+// plan is what the options ask for: the operator, the interceptor and the
+// pause image, the first two pushed when asked.
+func plan(o options) []job {
+	operator, interceptor, push := o.operator, o.interceptor, o.push
+	if o.registry != "" {
+		r := strings.TrimSuffix(o.registry, "/")
+		operator, interceptor, push = r+"/ebb-operator", r+"/ebb-interceptor", true
+	}
+	return []job{
+		{"ebb-operator.tar", ociimage.OperatorSpec(o.dir, operator+":"+o.version, o.version), push},
+		{"ebb-interceptor.tar", ociimage.InterceptorSpec(o.dir, interceptor+":"+o.version, o.version), push},
+		{"pause.tar", ociimage.PauseSpec(o.dir), false},
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	o, err := parse(args)
+	if err != nil {
 		return err
 	}
-	if *registry != "" {
-		r := strings.TrimSuffix(*registry, "/")
-		*operator, *interceptor, *push = r+"/ebb-operator", r+"/ebb-interceptor", true
-	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	builds := []struct {
-		file string
-		spec ociimage.Spec
-		push bool
-	}{
-		{"ebb-operator.tar", ociimage.OperatorSpec(*dir, *operator+":"+*version, *version), true},
-		{"ebb-interceptor.tar", ociimage.InterceptorSpec(*dir, *interceptor+":"+*version, *version), true},
-		{"pause.tar", ociimage.PauseSpec(*dir), false},
-	}
-	for _, b := range builds {
+	for _, j := range plan(o) {
 		start := time.Now()
-		img, err := ociimage.Build(ctx, b.spec)
+		img, err := ociimage.Build(ctx, j.spec)
 		if err != nil {
 			return err
 		}
-		path := filepath.Join(*out, b.file)
+		path := filepath.Join(o.out, j.file)
 		if err := ociimage.WriteLayout(path, img); err != nil {
 			return err
 		}
@@ -81,8 +110,8 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Printf("%s  %s  %s  (%.1fs)\n", path, img.Ref, digest, time.Since(start).Seconds())
-		if *push && b.push {
-			pushed, err := ociimage.Push(ctx, img, "", ociimage.PushOptions{Insecure: *insecure})
+		if j.push {
+			pushed, err := ociimage.Push(ctx, img, "", ociimage.PushOptions{Insecure: o.insecure})
 			if err != nil {
 				return err
 			}
