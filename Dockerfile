@@ -1,6 +1,9 @@
-# Ebb's images: a static binary on distroless (no shell, no libc), running as
-# the unprivileged user 65532. CMD picks the command: ebb-operator (default)
-# or ebb-interceptor. Build: make image.
+# Ebb's images with Docker: a static binary on distroless (no shell, no libc),
+# running as the unprivileged user 65532. CMD picks the command: ebb-operator
+# (default) or ebb-interceptor:
+#   docker build --build-arg VERSION=v0.3.0 [--build-arg CMD=ebb-interceptor] -t <image>:v0.3.0 .
+# The tested path is make image, which builds equivalent images without
+# Docker, reproducibly, as OCI tars (docs/images.md).
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
