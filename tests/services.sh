@@ -9,6 +9,9 @@
 #   NATS         127.0.0.1:4222 (JetStream)
 #   Prometheus   the Debian package's binary on PATH; not started here: the
 #                tests start their own.
+#   Node         Debian's containerd, runc, containernetworking-plugins,
+#                iptables, conntrack, for the real node of tests/cluster;
+#                installed, not started.
 #
 # With CI=true a service that is still down is an error; elsewhere it is a
 # warning, and the tests that need it fail and say so.
@@ -92,20 +95,17 @@ ensure_rabbitmq_management() {
 	fi
 }
 
-# Installs Debian's prometheus without letting its postinst start the
-# packaged service: the tests run their own Prometheus on ports they choose.
-ensure_prometheus() {
-	if command -v prometheus >/dev/null; then
-		return 0
-	fi
-	say "prometheus not on PATH; installing Debian's prometheus package"
+# apt_install_quietly <package...>: installs Debian packages without letting
+# their postinst start a packaged service (a policy-rc.d that says no, for
+# the time of the install), retrying once after apt-get update.
+apt_install_quietly() {
 	local policy=/usr/sbin/policy-rc.d added_policy=""
 	if [[ ! -e "$policy" ]]; then
 		printf '#!/bin/sh\n# tests/services.sh: no service starts during this install\nexit 101\n' >"$policy"
 		chmod 755 "$policy"
 		added_policy=1
 	fi
-	local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus)
+	local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@")
 	if ! "${apt[@]}" >&2; then
 		say "install failed; running apt-get update and trying again"
 		apt-get update -q >&2 && "${apt[@]}" >&2 || true
@@ -113,6 +113,16 @@ ensure_prometheus() {
 	if [[ -n "$added_policy" ]]; then
 		rm -f "$policy"
 	fi
+}
+
+# Installs Debian's prometheus without letting its postinst start the
+# packaged service: the tests run their own Prometheus on ports they choose.
+ensure_prometheus() {
+	if command -v prometheus >/dev/null; then
+		return 0
+	fi
+	say "prometheus not on PATH; installing Debian's prometheus package"
+	apt_install_quietly prometheus
 	# Should the packaged service (on :9090) have started anyway, stop it;
 	# only it, by its pid file, never a test's own Prometheus.
 	if [[ -s /run/prometheus/prometheus.pid && -x /etc/init.d/prometheus ]]; then
@@ -126,12 +136,33 @@ ensure_prometheus() {
 	fi
 }
 
+# The real node of tests/cluster and tests/incluster runs containers with
+# Debian's containerd and runc, wires pods with the CNI bridge plugin and
+# routes Services with kube-proxy's iptables rules. Installed with no
+# service started: the tests run their own containerd.
+ensure_node_packages() {
+	local missing=()
+	command -v containerd >/dev/null || missing+=(containerd)
+	command -v runc >/dev/null || missing+=(runc)
+	[[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
+	command -v iptables >/dev/null || missing+=(iptables)
+	command -v conntrack >/dev/null || missing+=(conntrack)
+	if ((${#missing[@]} == 0)); then
+		return 0
+	fi
+	say "installing Debian's ${missing[*]} for the test node"
+	apt_install_quietly "${missing[@]}"
+	command -v containerd >/dev/null && command -v runc >/dev/null && [[ -x /usr/lib/cni/bridge ]] &&
+		command -v iptables >/dev/null || failed+=("node packages (containerd, runc, containernetworking-plugins, iptables)")
+}
+
 ensure_port RabbitMQ 5672 120 rabbitmq-server -detached && ensure_rabbitmq_management || true
 ensure_port PostgreSQL 5432 60 start_postgresql || true
 ensure_port MariaDB 3306 60 start_mariadb || true
 ensure_port Redis 6379 30 start_redis || true
 ensure_port NATS 4222 30 start_nats || true
 ensure_prometheus
+ensure_node_packages
 
 if ((${#failed[@]} > 0)); then
 	say "NOT AVAILABLE: ${failed[*]}"
@@ -142,4 +173,4 @@ if ((${#failed[@]} > 0)); then
 	say "the tests that need them will fail; see tests/services.sh"
 	exit 0
 fi
-say "all up: RabbitMQ (5672, management 15672), PostgreSQL (5432), MariaDB (3306), Redis (6379), NATS (4222), prometheus binary"
+say "all up: RabbitMQ (5672, management 15672), PostgreSQL (5432), MariaDB (3306), Redis (6379), NATS (4222), prometheus binary, node packages"

@@ -7,6 +7,15 @@
 // asked, the real kube-controller-manager running the deployment, replicaset
 // and horizontal-pod-autoscaler controllers.
 //
+// With Options.Node it also starts a real node on this machine (node.go):
+// containerd and runc from Debian, the CNI bridge plugin on the bridge ebb0
+// (10.244.0.1/24), the kubelet, kube-proxy in iptables mode, kube-scheduler
+// and a small CoreDNS. The API server then listens on the bridge's address,
+// so that pods reach it through the kubernetes Service. One node runs on a
+// machine at a time, under a lock in NodeDir; whatever a killed one left
+// behind (containers, mounts, iptables chains, the bridge) is cleaned up by
+// the next.
+//
 // The binaries come from the tools cache that `make tools` fills
 // (tests/tools/build.sh): $KUBEBUILDER_ASSETS, else $EBB_TOOLS_DIR, else
 // ~/.cache/ebb/tools-v1.37.2. When they are missing, New fails and says to
