@@ -2,10 +2,11 @@
 #
 #   make demo       Ebb end to end, live: a local control plane, the operator, a
 #                   burst of work scaling a Deployment 0 → N → 0
+#   make demo-cluster  the same with the worker as real pods on a local node (root)
 #   make test       everything CI runs: vet, gofmt, generation check, go test -race
 #   make generate   regenerate deepcopy code, CRDs (deploy/crds) and gRPC code (make proto)
 #   make tools      build etcd, kube-apiserver, kube-controller-manager, controller-gen, and the
-#                   node's kubelet, kube-scheduler, kube-proxy and CoreDNS (cached)
+#                   node's kubelet, kube-scheduler, kube-proxy, CoreDNS and metrics-server (cached)
 #   make manifests  render the Helm chart into plain manifests (deploy/manifests)
 #   make image      build the operator, interceptor and pause images as OCI
 #                   image tars in bin/images, without Docker; REGISTRY=<host/path>
@@ -24,7 +25,7 @@ PKGS ?= ./...
 export EBB_TOOLS_DIR := $(TOOLS_DIR)
 export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 
-.PHONY: all tools generate proto verify-proto verify-generated license-check fmt-check vet test test-unit services demo build chart-sync manifests image
+.PHONY: all tools generate proto verify-proto verify-generated license-check fmt-check vet test test-unit services demo demo-cluster build chart-sync manifests image
 
 CHART     := deploy/helm/ebb
 IMAGE     ?= ghcr.io/ebbscale/ebb-operator
@@ -130,3 +131,8 @@ test-unit:
 demo:
 	go build -o bin/ebb ./cmd/ebb
 	bin/ebb demo
+
+# The same with the worker as real pods on a local node (root; see README).
+demo-cluster:
+	go build -o bin/ebb ./cmd/ebb
+	bin/ebb demo --cluster

@@ -55,13 +55,19 @@ type BuildProgress struct {
 // from the calling goroutine at every package compiled. It builds from the
 // Go module proxy (or the module cache): about 7 minutes the first time on
 // 2 cores. The script's other output goes to log.
-func BuildTools(ctx context.Context, dir string, progress func(BuildProgress), log io.Writer) error {
+//
+// With WithNodeBinaries it builds the NodeBinaries as well.
+func BuildTools(ctx context.Context, dir string, progress func(BuildProgress), log io.Writer, opts ...BuildOption) error {
 	root, err := RepoRoot()
 	if err != nil {
 		return fmt.Errorf("build the control plane: %w", err)
 	}
+	var o buildOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "tests", "tools", "build.sh"), dir)
-	cmd.Env = append(os.Environ(), "EBB_TOOLS_PROGRESS=1")
+	cmd.Env = buildEnv(os.Environ(), o)
 	// Its stdout holds only dir; log is written by readBuildOutput alone.
 	cmd.Stdout = nil
 	stderr, err := cmd.StderrPipe()
@@ -79,6 +85,36 @@ func BuildTools(ctx context.Context, dir string, progress func(BuildProgress), l
 		return fmt.Errorf("build the control plane (tests/tools/build.sh): %w; its last lines:\n%s", err, strings.Join(last, "\n"))
 	}
 	return nil
+}
+
+// BuildOption changes what BuildTools builds.
+type BuildOption func(*buildOptions)
+
+type buildOptions struct {
+	node bool
+}
+
+// WithNodeBinaries makes BuildTools build the NodeBinaries that dir lacks
+// too (build.sh's EBB_TOOLS_NODE=1), for a control plane with a node.
+func WithNodeBinaries() BuildOption {
+	return func(o *buildOptions) { o.node = true }
+}
+
+// buildEnv is build.sh's environment: env with progress reports on and,
+// with o.node, the node's binaries asked for. An EBB_TOOLS_NODE of env is
+// dropped otherwise, so that the default build stays the control plane's.
+func buildEnv(env []string, o buildOptions) []string {
+	out := make([]string, 0, len(env)+2)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "EBB_TOOLS_NODE=") && !strings.HasPrefix(kv, "EBB_TOOLS_PROGRESS=") {
+			out = append(out, kv)
+		}
+	}
+	out = append(out, "EBB_TOOLS_PROGRESS=1")
+	if o.node {
+		out = append(out, "EBB_TOOLS_NODE=1")
+	}
+	return out
 }
 
 // readBuildOutput follows build.sh's stderr (see its header), calls progress

@@ -55,6 +55,33 @@ func TestReadBuildOutputCountsCompiledPackagesPerBinary(t *testing.T) {
 	}
 }
 
+func TestBuildEnvAsksForTheNodeBinariesOnlyWithWithNodeBinaries(t *testing.T) {
+	base := []string{"PATH=/usr/bin", "EBB_TOOLS_NODE=1", "EBB_TOOLS_PROGRESS=0", "HOME=/root"}
+	for name, tc := range map[string]struct {
+		opts []BuildOption
+		want []string
+	}{
+		"the default builds the control plane's binaries only": {
+			want: []string{"PATH=/usr/bin", "HOME=/root", "EBB_TOOLS_PROGRESS=1"},
+		},
+		"WithNodeBinaries builds the node's too": {
+			opts: []BuildOption{WithNodeBinaries()},
+			want: []string{"PATH=/usr/bin", "HOME=/root", "EBB_TOOLS_PROGRESS=1", "EBB_TOOLS_NODE=1"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var o buildOptions
+			for _, opt := range tc.opts {
+				opt(&o)
+			}
+			got := buildEnv(base, o)
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("buildEnv = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestBuildToolsBuildsWhatIsMissing runs the real build script into a new
 // folder holding copies of every binary but etcd: BuildTools builds etcd
 // (from the Go build cache, as `make tools` left it) and reports it.

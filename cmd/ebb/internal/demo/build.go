@@ -16,18 +16,31 @@ import (
 	"github.com/ebbscale/ebb/internal/localcluster"
 )
 
-// ensureControlPlane builds the control plane's binaries when the tools
-// folder lacks them — the first run on a machine — and shows the build's
-// progress on out. The build's own output goes to a log file in the tools
-// folder.
-func ensureControlPlane(ctx context.Context, out io.Writer) error {
+// ensureControlPlane builds the control plane's binaries, and with node
+// the node's, when the tools folder lacks them — the first run on a machine
+// — and shows the build's progress on out. The build's own output goes to a
+// log file in the tools folder.
+func ensureControlPlane(ctx context.Context, out io.Writer, node bool) error {
 	dir := localcluster.ToolsDir()
 	missing := localcluster.MissingBinaries(dir)
+	var opts []localcluster.BuildOption
+	if node {
+		missing = append(missing, missingNodeBinaries(dir)...)
+		opts = append(opts, localcluster.WithNodeBinaries())
+	}
 	if len(missing) == 0 {
 		return nil
 	}
-	fmt.Fprintf(out, "Building the local control plane (%s) from the Go module proxy into %s:\n"+
-		"first run only, about 7 minutes on 2 cores, then cached.\n", strings.Join(missing, ", "), dir)
+	about := "about 7 minutes on 2 cores"
+	if node {
+		about = "about 7 minutes on 2 cores for the control plane and about 5 more for the node's"
+	}
+	what := "control plane"
+	if node {
+		what = "cluster"
+	}
+	fmt.Fprintf(out, "Building the local %s (%s) from the Go module proxy into %s:\n"+
+		"first run only, %s, then cached.\n", what, strings.Join(missing, ", "), dir, about)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("build the control plane: %w", err)
 	}
@@ -38,7 +51,7 @@ func ensureControlPlane(ctx context.Context, out io.Writer) error {
 	}
 	defer log.Close()
 	p := newBuildProgress(out)
-	if err := localcluster.BuildTools(ctx, dir, p.show, log); err != nil {
+	if err := localcluster.BuildTools(ctx, dir, p.show, log, opts...); err != nil {
 		return fmt.Errorf("%w (build log: %s)", err, logPath)
 	}
 	return nil

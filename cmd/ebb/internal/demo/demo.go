@@ -9,7 +9,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/cmd/ebb/internal/demo/work"
 	"github.com/ebbscale/ebb/internal/localcluster"
+	"github.com/ebbscale/ebb/internal/ociimage"
 )
 
 // Namespace holds the demo's Deployment and ScaledObject.
@@ -72,6 +76,11 @@ type Options struct {
 	// Plot, when set, is the path of a PNG chart written at the end.
 	Plot string
 
+	// Cluster runs the worker as real pods on a real node (containerd,
+	// runc, the kubelet; root needed) instead of a simulated consumer: each
+	// ready pod consumes Rate items per second. Sources: ClusterSources.
+	Cluster bool
+
 	// LibraryLog, when set, points the libraries' process-wide loggers
 	// (klog, controller-runtime's root logger), which the caller owns, at
 	// the run's log file while it runs.
@@ -109,6 +118,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if !validSource(o.Source) {
 		errs = append(errs, fmt.Errorf("--source %q: want one of %s", o.Source, strings.Join(Sources, ", ")))
+	}
+	if o.Cluster && validSource(o.Source) && !slices.Contains(ClusterSources, o.Source) {
+		errs = append(errs, fmt.Errorf("--source %s: not supported with --cluster yet (%s are)", o.Source, strings.Join(ClusterSources, ", ")))
 	}
 	if o.Records < 1 {
 		errs = append(errs, fmt.Errorf("--records %d: want at least 1", o.Records))
@@ -171,8 +183,26 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 		return nil, err
 	}
 
-	if err := ensureControlPlane(ctx, out); err != nil {
+	if o.Cluster {
+		if err := checkClusterHost(os.Geteuid(), exec.LookPath, os.Stat); err != nil {
+			return nil, err
+		}
+	}
+	if err := ensureControlPlane(ctx, out, o.Cluster); err != nil {
 		return fail(err)
+	}
+	var (
+		node      *localcluster.NodeOptions
+		workerRef string
+	)
+	if o.Cluster {
+		im, err := buildImages(ctx, out)
+		if err != nil {
+			return fail(err)
+		}
+		defer im.remove()
+		node = &localcluster.NodeOptions{PauseImage: ociimage.PauseRef, PauseImageTar: im.pauseTar, Images: []string{im.workerTar}}
+		workerRef = im.workerRef
 	}
 	fmt.Fprintf(out, "Starting the event source (%s)...\n", o.Source)
 	src, err := newSource(ctx, o)
@@ -181,8 +211,14 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 	}
 	defer func() { retErr = errors.Join(retErr, src.Close()) }()
 
-	fmt.Fprintln(out, "Starting a local control plane: etcd, kube-apiserver (with the aggregation layer), kube-controller-manager...")
-	cp, err := localcluster.New(ctx, localcluster.Options{ControllerManager: true, Aggregator: true})
+	if node == nil {
+		fmt.Fprintln(out, "Starting a local control plane: etcd, kube-apiserver (with the aggregation layer), kube-controller-manager...")
+	} else {
+		fmt.Fprintln(out, "Starting a local control plane (etcd, kube-apiserver, kube-controller-manager) and a node:\n"+
+			"containerd and runc, the CNI bridge "+localcluster.NodeBridge+", kubelet, kube-proxy, kube-scheduler, CoreDNS\n"+
+			"(one node runs on a machine at a time: this waits for another one to stop)...")
+	}
+	cp, err := localcluster.New(ctx, localcluster.Options{ControllerManager: true, Aggregator: true, Node: node})
 	if err != nil {
 		return fail(err)
 	}
@@ -227,7 +263,13 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 		return fail(err)
 	}
 
-	so, err := createObjects(ctx, cp.Client, src, o)
+	pod, podObjs := simulatedPod(), []client.Object(nil)
+	if o.Cluster {
+		if pod, podObjs, err = workerPod(src, o, workerRef, cp.Node.Expose); err != nil {
+			return fail(err)
+		}
+	}
+	so, err := createObjects(ctx, cp.Client, src, o, pod, podObjs)
 	if err != nil {
 		return fail(err)
 	}
@@ -237,18 +279,26 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 	}
 
 	fmt.Fprintf(out, "\nkubeconfig:  %s\n", cp.Kubeconfig)
-	fmt.Fprintf(out, "Watch it:    kubectl --kubeconfig %s get ebbso,hpa,deploy -n %s\n", cp.Kubeconfig, Namespace)
+	if o.Cluster {
+		fmt.Fprintf(out, "Watch it:    kubectl --kubeconfig %s get ebbso,hpa,deploy,pods -n %s\n", cp.Kubeconfig, Namespace)
+	} else {
+		fmt.Fprintf(out, "Watch it:    kubectl --kubeconfig %s get ebbso,hpa,deploy -n %s\n", cp.Kubeconfig, Namespace)
+	}
 	fmt.Fprintf(out, "Source:      %s\n", src.Describe())
 	fmt.Fprintf(out, "Scaling:     Deployment %s/%s, ScaledObject %s (%s trigger, target %d per replica, max %d replicas,\n"+
 		"             polling every %s, cooldown %s) and its HPA %s\n",
 		Namespace, workerName, so.Name, so.Spec.Triggers[0].Type, o.Target, o.MaxReplicas,
 		o.PollingInterval, o.Cooldown, hpa.Name)
 	unit := src.Unit()
-	fmt.Fprintf(out, "Work:        %s at once; each replica consumes %g %s/s (a stand-in for its pods)\n", unit.Of(o.Records), o.Rate, unit.Many)
+	if o.Cluster {
+		fmt.Fprintf(out, "Work:        %s at once; each worker pod (image %s, on node %s) consumes %g %s/s\n", unit.Of(o.Records), workerRef, localcluster.NodeName, o.Rate, unit.Many)
+	} else {
+		fmt.Fprintf(out, "Work:        %s at once; each replica consumes %g %s/s (a stand-in for its pods)\n", unit.Of(o.Records), o.Rate, unit.Many)
+	}
 	fmt.Fprintf(out, "Operator log: %s (removed with the control plane at the end)\n\n", logPath)
 
 	res := &Result{}
-	sc := scale{records: o.Records, target: hpaTarget(hpa), maxReplicas: o.MaxReplicas}
+	sc := scale{records: o.Records, target: hpaTarget(hpa), maxReplicas: o.MaxReplicas, pods: o.Cluster}
 	disp := newDisplay(out, sc)
 	res.Finished, res.Samples = runScenario(ctx, cp.Client, src, o, hpa, disp)
 	disp.close()
@@ -282,6 +332,8 @@ func runScenario(ctx context.Context, c client.Client, src source, o Options, hp
 		deploy:  types.NamespacedName{Namespace: Namespace, Name: workerName},
 		hpa:     client.ObjectKeyFromObject(hpa),
 		printed: map[types.UID]int32{},
+		pods:    o.Cluster,
+		ready:   map[string]bool{},
 	}
 	// Events of the setup (the HPA's creation, ...) are not the story.
 	_, _ = w.newEvents(ctx)
@@ -289,12 +341,16 @@ func runScenario(ctx context.Context, c client.Client, src source, o Options, hp
 	wctx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
 	errs := make(chan error, 1)
-	cons := &consumer{c: c, deploy: w.deploy, src: src, rate: o.Rate, every: 200 * time.Millisecond}
 	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		cons.run(wctx, errs)
-	}()
+	if o.Cluster {
+		close(consumed) // the pods consume
+	} else {
+		cons := &consumer{c: c, deploy: w.deploy, src: src, rate: o.Rate, every: 200 * time.Millisecond}
+		go func() {
+			defer close(consumed)
+			cons.run(wctx, errs)
+		}()
+	}
 	defer func() {
 		stopWork()
 		<-consumed
@@ -346,6 +402,9 @@ func runScenario(ctx context.Context, c client.Client, src source, o Options, hp
 		if len(samples) > 1 && s.Replicas >= 0 && prev.Replicas >= 0 && s.Replicas != prev.Replicas {
 			disp.event(s.At, fmt.Sprintf("replicas %d → %d", prev.Replicas, s.Replicas))
 		}
+		for _, l := range w.podLines {
+			disp.event(s.At, l)
+		}
 		if now.After(nextEvents) {
 			nextEvents = now.Add(time.Second)
 			if lines, err := w.newEvents(ctx); err == nil {
@@ -361,7 +420,8 @@ func runScenario(ctx context.Context, c client.Client, src source, o Options, hp
 		}
 		disp.update(s)
 		prev = s
-		if burst && sum.Done() {
+		// With pods, done is also every pod gone.
+		if burst && sum.Done() && s.Pods <= 0 {
 			// A short tail: the chart ends flat at zero, and the Events of
 			// the last step have time to arrive.
 			if doneAt.IsZero() {
@@ -394,49 +454,26 @@ type consumer struct {
 }
 
 func (cs *consumer) run(ctx context.Context, errs chan<- error) {
-	tick := time.NewTicker(cs.every)
-	defer tick.Stop()
-	last := time.Now()
-	budget := 0.0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			dt := min(now.Sub(last), 2*time.Second).Seconds()
-			last = now
+	work.Pace(ctx, cs.every,
+		func(ctx context.Context) (float64, bool) {
 			var d appsv1.Deployment
 			if err := cs.c.Get(ctx, cs.deploy, &d); err != nil {
-				continue
+				return 0, false
 			}
-			replicas := ptr.Deref(d.Spec.Replicas, 1)
-			if replicas <= 0 {
-				budget = 0
-				continue
+			return float64(ptr.Deref(d.Spec.Replicas, 1)) * cs.rate, true
+		},
+		cs.src.Consume,
+		func(err error) {
+			select {
+			case errs <- err:
+			default:
 			}
-			budget += float64(replicas) * cs.rate * dt
-			n := int(budget)
-			if n == 0 {
-				continue
-			}
-			took, err := cs.src.Consume(ctx, n)
-			budget -= float64(took)
-			if took < n {
-				budget = 0 // nothing waits: idle capacity is not saved up
-			}
-			if err != nil && ctx.Err() == nil {
-				select {
-				case errs <- err:
-				default:
-				}
-			}
-		}
-	}
+		})
 }
 
 // createObjects makes namespace demo, Deployment worker at 0 replicas, the
 // source's credentials and ScaledObject worker.
-func createObjects(ctx context.Context, c client.Client, src source, o Options) (*v1alpha1.ScaledObject, error) {
+func createObjects(ctx context.Context, c client.Client, src source, o Options, pod corev1.PodSpec, podObjs []client.Object) (*v1alpha1.ScaledObject, error) {
 	labels := map[string]string{"app": workerName}
 	trig, auth := src.Trigger(Namespace, o.Target)
 	so := &v1alpha1.ScaledObject{
@@ -465,12 +502,12 @@ func createObjects(ctx context.Context, c client.Client, src source, o Options) 
 				Selector: &metav1.LabelSelector{MatchLabels: labels},
 				Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					// Never runs: there is no scheduler and no kubelet.
-					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: workerName, Image: "registry.invalid/worker:1"}}},
+					Spec:       pod,
 				},
 			},
 		},
 	}
+	objs = append(objs, podObjs...)
 	objs = append(objs, auth...)
 	objs = append(objs, so)
 	for _, obj := range objs {
@@ -479,6 +516,12 @@ func createObjects(ctx context.Context, c client.Client, src source, o Options) 
 		}
 	}
 	return so, nil
+}
+
+// simulatedPod is the worker's pod spec without --cluster: it never runs,
+// there is no scheduler and no kubelet.
+func simulatedPod() corev1.PodSpec {
+	return corev1.PodSpec{Containers: []corev1.Container{{Name: workerName, Image: "registry.invalid/worker:1"}}}
 }
 
 // waitReady waits until the operator has made the ScaledObject's HPA and

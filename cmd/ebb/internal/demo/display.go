@@ -28,6 +28,7 @@ type scale struct {
 	records     int     // the burst
 	target      float64 // the HPA's target per replica; NaN if unknown
 	maxReplicas int32
+	pods        bool // the Deployment's pods run (--cluster)
 }
 
 // newDisplay is a live, refreshing display when out is a terminal, and one
@@ -108,7 +109,7 @@ func blockLines(s Sample, sc scale) []string {
 	if s.Replicas >= 0 && sc.maxReplicas > 0 {
 		repBar = strings.Repeat("■ ", int(min(s.Replicas, sc.maxReplicas))) + strings.Repeat("□ ", int(max(sc.maxReplicas-s.Replicas, 0)))
 	}
-	return []string{
+	lines := []string{
 		"  " + strings.Repeat("─", 64),
 		fmt.Sprintf("  %-13s %s", "time", signedSeconds(s.At)),
 		fmt.Sprintf("  %-13s %6s  %s", "lag", count(s.Lag), lagBar),
@@ -116,6 +117,15 @@ func blockLines(s Sample, sc scale) []string {
 		fmt.Sprintf("  %-13s %6s", "HPA desired", count(int64(s.Desired))),
 		fmt.Sprintf("  %-13s %6s  %s", "replicas", count(int64(s.Replicas)), strings.TrimSpace(repBar)),
 	}
+	if sc.pods {
+		readyBar := ""
+		if s.Ready >= 0 && s.Pods >= 0 {
+			readyBar = strings.Repeat("● ", int(s.Ready)) + strings.Repeat("○ ", int(max(s.Pods-s.Ready, 0)))
+		}
+		lines = append(lines, fmt.Sprintf("  %-13s %6s  %s  (%s pods, %s Running)", "pods Ready", count(int64(s.Ready)),
+			strings.TrimSpace(readyBar), count(int64(s.Pods)), count(int64(s.Running))))
+	}
+	return lines
 }
 
 // lineDisplay prints event lines as they come and the latest sample once
@@ -144,8 +154,12 @@ func (d *lineDisplay) close() {}
 
 // statusLine is s on one line.
 func statusLine(s Sample, sc scale) string {
-	return fmt.Sprintf("lag %s · HPA metric %s · HPA desired %s · replicas %s",
+	line := fmt.Sprintf("lag %s · HPA metric %s · HPA desired %s · replicas %s",
 		count(s.Lag), metricText(s, sc.target), count(int64(s.Desired)), count(int64(s.Replicas)))
+	if sc.pods {
+		line += fmt.Sprintf(" · pods %s (Running %s, Ready %s)", count(int64(s.Pods)), count(int64(s.Running)), count(int64(s.Ready)))
+	}
+	return line
 }
 
 // metricText is the HPA's view: per replica against its target, and in all.

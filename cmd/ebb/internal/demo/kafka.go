@@ -35,6 +35,9 @@ type kafkaSource struct {
 	ends      []int64 // log end offset per partition
 	committed []int64 // committed offset per partition
 	next      int     // partition the next consumed record comes from
+	// remote says the group's members are pods (ebb demo --cluster): the
+	// committed offsets are read from the broker, not kept here.
+	remote bool
 }
 
 func newKafkaSource(ctx context.Context, partitions int32) (_ *kafkaSource, retErr error) {
@@ -142,9 +145,16 @@ func (s *kafkaSource) Consume(ctx context.Context, n int) (int, error) {
 	return took, nil
 }
 
-func (s *kafkaSource) Depth(context.Context) (int64, error) {
+func (s *kafkaSource) Depth(ctx context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.remote {
+		committed, err := s.fetchCommitted(ctx)
+		if err != nil {
+			return 0, err
+		}
+		s.committed = committed
+	}
 	var lag int64
 	for p := range s.ends {
 		lag += s.ends[p] - s.committed[p]
@@ -180,6 +190,35 @@ func (s *kafkaSource) commit(ctx context.Context, offsets []int64) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// fetchCommitted reads the group's committed offsets from the broker, one
+// per partition (a partition without one counts as 0).
+func (s *kafkaSource) fetchCommitted(ctx context.Context) ([]int64, error) {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = s.group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic = s.topic
+	for p := range s.ends {
+		rt.Partitions = append(rt.Partitions, int32(p))
+	}
+	req.Topics = append(req.Topics, rt)
+	res, err := req.RequestWith(ctx, s.cl)
+	if err != nil {
+		return nil, fmt.Errorf("read the offsets of group %s: %w", s.group, err)
+	}
+	if err := kerr.ErrorForCode(res.ErrorCode); err != nil {
+		return nil, fmt.Errorf("read the offsets of group %s: %w", s.group, err)
+	}
+	out := make([]int64, len(s.ends))
+	for _, t := range res.Topics {
+		for _, p := range t.Partitions {
+			if t.Topic == s.topic && int(p.Partition) < len(out) && p.Offset > 0 {
+				out[p.Partition] = p.Offset
+			}
+		}
+	}
+	return out, nil
 }
 
 func (s *kafkaSource) Close() error {

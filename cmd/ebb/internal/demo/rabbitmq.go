@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/cmd/ebb/internal/demo/work"
 )
 
 // DefaultRabbitMQURL is the RabbitMQ that --source rabbitmq uses.
@@ -99,19 +100,7 @@ func (s *rabbitSource) Produce(ctx context.Context, n int) error {
 func (s *rabbitSource) Consume(ctx context.Context, n int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for took := range n {
-		if ctx.Err() != nil {
-			return took, ctx.Err()
-		}
-		_, ok, err := s.ch.Get(s.queue, true)
-		if err != nil {
-			return took, fmt.Errorf("get from %s: %w", s.queue, err)
-		}
-		if !ok {
-			return took, nil
-		}
-	}
-	return n, nil
+	return work.GetMessages(ctx, s.ch, s.queue, n)
 }
 
 func (s *rabbitSource) Depth(context.Context) (int64, error) {

@@ -28,6 +28,11 @@ type Sample struct {
 	// Replicas is the Deployment's replica count (spec.replicas); -1 when
 	// unknown.
 	Replicas int32
+	// Pods, Running and Ready count the Deployment's pods (terminating ones
+	// too), those in phase Running, and those whose Ready condition is
+	// True, as the kubelet reports them: with --cluster only; -1 otherwise
+	// or when unknown.
+	Pods, Running, Ready int32
 }
 
 // Moment is a time since the first record, if it came.
@@ -55,6 +60,10 @@ type Summary struct {
 	Drained Moment
 	// BackToZero: the Deployment was back at zero replicas.
 	BackToZero Moment
+	// FirstReady: a pod was Ready (--cluster only). PeakReady is the most
+	// pods Ready at once.
+	FirstReady Moment
+	PeakReady  int32
 }
 
 // Summarize reads the timeline from samples in time order: only samples at
@@ -78,6 +87,10 @@ func Summarize(samples []Sample) Summary {
 		if sawLag && !s.Drained.Seen && x.Lag == 0 {
 			s.Drained = Moment{x.At, true}
 		}
+		if !s.FirstReady.Seen && x.Ready >= 1 {
+			s.FirstReady = Moment{x.At, true}
+		}
+		s.PeakReady = max(s.PeakReady, x.Ready)
 		if s.FirstReplica.Seen && !s.BackToZero.Seen && x.Replicas == 0 {
 			s.BackToZero = Moment{x.At, true}
 		}
@@ -97,6 +110,10 @@ func (s Summary) Print(w io.Writer, n int, unit Unit) {
 		fmt.Fprintf(w, "  %-31s %d (at %s)\n", "peak replicas", s.Peak, s.PeakAt)
 	} else {
 		fmt.Fprintf(w, "  %-31s 0\n", "peak replicas")
+	}
+	if s.FirstReady.Seen {
+		fmt.Fprintf(w, "  %-31s %s\n", first+" → first pod Ready", s.FirstReady)
+		fmt.Fprintf(w, "  %-31s %d\n", "peak pods Ready", s.PeakReady)
 	}
 	fmt.Fprintf(w, "  %-31s %s (%s)\n", first+" → drained", s.Drained, unit.Of(n))
 	if s.Drained.Seen && s.BackToZero.Seen && s.BackToZero.After >= s.Drained.After {

@@ -4,8 +4,11 @@ package demo
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +31,13 @@ type watcher struct {
 	hpa    types.NamespacedName
 	// printed holds the Events already shown, with the count they had.
 	printed map[types.UID]int32
+	// pods says the Deployment's pods run (--cluster): sample counts them.
+	pods bool
+	// ready holds the pods seen, by name, and whether they were Ready;
+	// podLines are the lines of the last sample that tell a pod turned
+	// Ready or went.
+	ready    map[string]bool
+	podLines []string
 }
 
 // sample reads the source, the HPA and the Deployment once.
@@ -45,7 +55,56 @@ func (w *watcher) sample(ctx context.Context, at time.Duration) Sample {
 		s.Desired = h.Status.DesiredReplicas
 		s.Metric, s.MetricTotal = hpaMetric(&h)
 	}
+	s.Pods, s.Running, s.Ready = -1, -1, -1
+	w.podLines = w.podLines[:0]
+	if w.pods {
+		var pods corev1.PodList
+		if err := w.c.List(ctx, &pods, client.InNamespace(w.deploy.Namespace), client.MatchingLabels{"app": w.deploy.Name}); err == nil {
+			s.Pods, s.Running, s.Ready, w.podLines = countPods(pods.Items, w.ready)
+		}
+	}
 	return s
+}
+
+// countPods counts pods, those Running and those Ready (their Ready
+// condition, which the kubelet sets from the readiness probe), and says in
+// lines which pods turned Ready and which went since seen, which it
+// records in seen (pod name → Ready).
+func countPods(pods []corev1.Pod, seen map[string]bool) (total, running, ready int32, lines []string) {
+	now := map[string]bool{}
+	for i := range pods {
+		p := &pods[i]
+		total++
+		if p.Status.Phase == corev1.PodRunning {
+			running++
+		}
+		isReady := podReady(p)
+		if isReady {
+			ready++
+			if !seen[p.Name] {
+				lines = append(lines, fmt.Sprintf("pod %s Ready on %s (%s)", p.Name, p.Spec.NodeName, p.Status.PodIP))
+			}
+		}
+		now[p.Name] = true
+		seen[p.Name] = seen[p.Name] || isReady
+	}
+	for _, name := range slices.Sorted(maps.Keys(seen)) {
+		if !now[name] {
+			lines = append(lines, "pod "+name+" gone")
+			delete(seen, name)
+		}
+	}
+	return total, running, ready, lines
+}
+
+// podReady says whether p's Ready condition is True.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // hpaMetric is the value the HPA last read for its first external metric,
