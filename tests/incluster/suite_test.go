@@ -181,10 +181,14 @@ func missingPrerequisites() []string {
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (the node mounts, makes a bridge and iptables rules)")
 	}
+	var progs []string
 	for _, b := range localcluster.HostBinaries {
 		if _, err := exec.LookPath(b); err != nil {
-			missing = append(missing, b+" on PATH (Debian containerd, runc, iptables, iproute2)")
+			progs = append(progs, b)
 		}
+	}
+	if len(progs) > 0 {
+		missing = append(missing, strings.Join(progs, ", ")+" on PATH (Debian containerd, runc, iptables, iproute2)")
 	}
 	if _, err := os.Stat(filepath.Join(localcluster.CNIBinDir, "bridge")); err != nil {
 		missing = append(missing, "the CNI bridge plugin in "+localcluster.CNIBinDir+" (Debian containernetworking-plugins)")
