@@ -198,7 +198,6 @@ func httpGet(t *testing.T, url string) string {
 	return ""
 }
 
-
 // TestANodeKilledIsCleanedUpByTheNext kills (SIGKILL) a process whose node
 // runs a pod, as a go test -timeout or a crash would, and starts a node
 // again: the containers, shims and components the killed one left are
