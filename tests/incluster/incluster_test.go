@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
+	"github.com/ebbscale/ebb/tests/cluster"
 )
 
 // The objects the chart makes that the tests look at.
@@ -61,7 +62,7 @@ func TestAPIServiceAvailableThroughTheService(t *testing.T) {
 	ctx := t.Context()
 	as := &unstructured.Unstructured{}
 	as.SetGroupVersionKind(apiServiceGVK)
-	waitFor(t, 2*time.Minute, "the APIService Available", func() (bool, string) {
+	cluster.WaitFor(t, 2*time.Minute, "the APIService Available", func() (bool, string) {
 		if err := s.c.Client.Get(ctx, client.ObjectKey{Name: apiServiceName}, as); err != nil {
 			return false, err.Error()
 		}
@@ -87,7 +88,7 @@ func TestAPIServiceAvailableThroughTheService(t *testing.T) {
 	}
 	// Every replica serves the adapter, the follower too: both are Ready
 	// endpoints of the Service.
-	waitFor(t, time.Minute, "both operator replicas ready endpoints of "+adapterService, func() (bool, string) {
+	cluster.WaitFor(t, time.Minute, "both operator replicas ready endpoints of "+adapterService, func() (bool, string) {
 		n, err := readyEndpoints(ctx, s.c.Client, releaseNamespace, adapterService)
 		if err != nil {
 			return false, err.Error()
@@ -143,7 +144,7 @@ func TestWebhookRejectsABadScaledObject(t *testing.T) {
 	// start: until then the call fails with a TLS error, which is not the
 	// refusal this test is about.
 	var err error
-	waitFor(t, time.Minute, "the webhook to answer", func() (bool, string) {
+	cluster.WaitFor(t, time.Minute, "the webhook to answer", func() (bool, string) {
 		err = s.c.Client.Create(ctx, bad.DeepCopy())
 		if err == nil {
 			t.Fatal("the ScaledObject with mode QueueLenght was accepted")
@@ -178,7 +179,7 @@ func TestWorkerScalesOnAQueue(t *testing.T) {
 
 	w.publish(t, 150)
 	var hpa autoscalingv2.HorizontalPodAutoscaler
-	waitFor(t, 3*time.Minute, fmt.Sprintf("%d Ready worker pods, scaled by the HPA", max), func() (bool, string) {
+	cluster.WaitFor(t, 3*time.Minute, fmt.Sprintf("%d Ready worker pods, scaled by the HPA", max), func() (bool, string) {
 		pods, err := readyPods(ctx, s.c.Client, w.ns, w.labels)
 		if err != nil {
 			return false, err.Error()
@@ -199,7 +200,7 @@ func TestWorkerScalesOnAQueue(t *testing.T) {
 		t.Errorf("the HPA's ScalingActive condition: %+v, want True (it reads the metric)", c)
 	}
 
-	waitFor(t, 3*time.Minute, "the queue drained and the worker back to 0 replicas", func() (bool, string) {
+	cluster.WaitFor(t, 3*time.Minute, "the queue drained and the worker back to 0 replicas", func() (bool, string) {
 		var d appsv1.Deployment
 		if err := s.c.Client.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "worker"}, &d); err != nil {
 			return false, err.Error()
@@ -286,7 +287,7 @@ func TestInterceptorWakesTheBackend(t *testing.T) {
 	var status int
 	var body string
 	var held time.Duration
-	waitFor(t, 3*time.Minute, "the interceptor to answer "+host+" from the backend", func() (bool, string) {
+	cluster.WaitFor(t, 3*time.Minute, "the interceptor to answer "+host+" from the backend", func() (bool, string) {
 		start := time.Now()
 		var err error
 		status, body, err = get(ctx, url, host, 2*time.Minute)
@@ -334,7 +335,7 @@ func TestLeaderFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	var next string
-	waitFor(t, 2*time.Minute, "another operator pod to take the Lease", func() (bool, string) {
+	cluster.WaitFor(t, 2*time.Minute, "another operator pod to take the Lease", func() (bool, string) {
 		var l coordinationv1.Lease
 		if err := s.c.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: leaseName}, &l); err != nil {
 			return false, err.Error()
@@ -347,7 +348,7 @@ func TestLeaderFailover(t *testing.T) {
 	w := newWorker(t, s, "failover", 2)
 	waitScaledObjectReady(t, s, w.ns, "worker")
 	w.publish(t, 20)
-	waitFor(t, 2*time.Minute, "a Ready worker pod after the failover", func() (bool, string) {
+	cluster.WaitFor(t, 2*time.Minute, "a Ready worker pod after the failover", func() (bool, string) {
 		pods, err := readyPods(ctx, s.c.Client, w.ns, w.labels)
 		if err != nil {
 			return false, err.Error()
@@ -398,7 +399,7 @@ func TestUpgradeAndUninstall(t *testing.T) {
 		}
 		as := &unstructured.Unstructured{}
 		as.SetGroupVersionKind(apiServiceGVK)
-		waitFor(t, time.Minute, "the APIService Available after the upgrade", func() (bool, string) {
+		cluster.WaitFor(t, time.Minute, "the APIService Available after the upgrade", func() (bool, string) {
 			if err := s.c.Client.Get(ctx, client.ObjectKey{Name: apiServiceName}, as); err != nil {
 				return false, err.Error()
 			}
@@ -424,7 +425,7 @@ func TestUpgradeAndUninstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range objs {
-		waitFor(t, time.Minute, describe(o)+" deleted", func() (bool, string) {
+		cluster.WaitFor(t, time.Minute, describe(o)+" deleted", func() (bool, string) {
 			err := s.c.Client.Get(ctx, client.ObjectKeyFromObject(o), o.DeepCopy())
 			return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
 		})
@@ -432,7 +433,7 @@ func TestUpgradeAndUninstall(t *testing.T) {
 	// Nothing of Ebb is left cluster-wide, and in the release namespace only
 	// what the operator makes at run time, which Helm does not know of.
 	var left []string
-	waitFor(t, 2*time.Minute, "nothing of the release left in "+releaseNamespace+" or cluster-wide", func() (bool, string) {
+	cluster.WaitFor(t, 2*time.Minute, "nothing of the release left in "+releaseNamespace+" or cluster-wide", func() (bool, string) {
 		var err error
 		if left, err = leftovers(ctx, s); err != nil {
 			return false, err.Error()
@@ -677,7 +678,7 @@ func create(t *testing.T, s *suite, objs ...client.Object) {
 
 func waitScaledObjectReady(t *testing.T, s *suite, ns, name string) {
 	t.Helper()
-	waitFor(t, time.Minute, "ScaledObject "+ns+"/"+name+" Ready", func() (bool, string) {
+	cluster.WaitFor(t, time.Minute, "ScaledObject "+ns+"/"+name+" Ready", func() (bool, string) {
 		var so v1alpha1.ScaledObject
 		if err := s.c.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &so); err != nil {
 			return false, err.Error()
@@ -694,7 +695,7 @@ func waitScaledObjectReady(t *testing.T, s *suite, ns, name string) {
 
 func waitDeploymentAvailable(t *testing.T, s *suite, name string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "Deployment "+name+" available", func() (bool, string) {
+	cluster.WaitFor(t, timeout, "Deployment "+name+" available", func() (bool, string) {
 		var d appsv1.Deployment
 		if err := s.c.Client.Get(t.Context(), client.ObjectKey{Namespace: releaseNamespace, Name: name}, &d); err != nil {
 			return false, err.Error()
@@ -733,7 +734,7 @@ func readyEndpoints(ctx context.Context, c client.Client, ns, service string) (i
 func leaderPod(t *testing.T, s *suite) string {
 	t.Helper()
 	var leader string
-	waitFor(t, time.Minute, "a leader", func() (bool, string) {
+	cluster.WaitFor(t, time.Minute, "a leader", func() (bool, string) {
 		var l coordinationv1.Lease
 		if err := s.c.Client.Get(t.Context(), client.ObjectKey{Namespace: releaseNamespace, Name: leaseName}, &l); err != nil {
 			return false, err.Error()

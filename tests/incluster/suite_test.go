@@ -281,24 +281,3 @@ func deploymentAvailable(d *appsv1.Deployment) (bool, string) {
 	return st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == want &&
 		st.AvailableReplicas == want && st.Replicas == want, msg
 }
-
-// waitFor polls cond every 200 ms until it holds, failing the test after
-// timeout with cond's last word.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s: %s", timeout, what, last)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("waiting for %s: %v", what, t.Context().Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
