@@ -33,7 +33,7 @@ type Dialer struct {
 	// Timeout bounds a connect; zero: 5 s.
 	Timeout time.Duration
 	// RefusedRetry is how long a refused connect is tried again, every
-	// 100 ms; zero: 3 s, negative: never. A Service's EndpointSlice turns
+	// 100 ms; zero: 10 s, negative: never. A Service's EndpointSlice turns
 	// ready before kube-proxy has written the rules that send its cluster
 	// IP to the new pod: until then the node rejects the connect. A held
 	// request released in that gap would otherwise get a 502. A refused
@@ -62,7 +62,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	window := d.RefusedRetry
 	if window == 0 {
-		window = 3 * time.Second
+		window = 10 * time.Second
 	}
 	deadline := time.Now().Add(window)
 	for {
