@@ -6,7 +6,7 @@
 #   make test       everything CI runs: vet, gofmt, generation check, go test -race
 #   make generate   regenerate deepcopy code, CRDs (deploy/crds) and gRPC code (make proto)
 #   make tools      build etcd, kube-apiserver, kube-controller-manager, controller-gen, and the
-#                   node's kubelet, kube-scheduler, kube-proxy and CoreDNS (cached)
+#                   node's kubelet, kube-scheduler, kube-proxy, CoreDNS and metrics-server (cached)
 #   make manifests  render the Helm chart into plain manifests (deploy/manifests)
 #   make image      build the operator, interceptor and pause images as OCI
 #                   image tars in bin/images, without Docker; REGISTRY=<host/path>

@@ -327,6 +327,15 @@ func NewScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
+// ClientCAFile is the PEM CA that signs the certificates of the control
+// plane's users (Config's among them): a kubelet that trusts it accepts
+// them.
+func (cp *ControlPlane) ClientCAFile() string {
+	// envtest's certificate authentication keeps it in the API server's
+	// certificate folder under this name.
+	return filepath.Join(cp.env.ControlPlane.APIServer.CertDir, "client-cert-auth-ca.crt")
+}
+
 // URL is the API server's address, https://127.0.0.1:<port>.
 func (cp *ControlPlane) URL() string { return strings.TrimSuffix(cp.Config.Host, "/") }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -53,9 +54,10 @@ const NodeDir = "/var/lib/ebb-node"
 // runcRoot is runc's state folder for the node's containers.
 const runcRoot = NodeDir + "/runc"
 
-// NodeBinaries are the programs a node runs besides the control plane's,
+// NodeBinaries are the programs a node runs besides the control plane's
+// (metrics-server included, as most clusters have it),
 // as tests/tools/build.sh names them (with EBB_TOOLS_NODE=1).
-var NodeBinaries = []string{"kube-scheduler", "kubelet", "kube-proxy", "coredns"}
+var NodeBinaries = []string{"kube-scheduler", "kubelet", "kube-proxy", "coredns", "metrics-server"}
 
 // NodeControllers are the kube-controller-manager controllers of a control
 // plane with a node: those of ControllerManagerControllers and the garbage
@@ -93,16 +95,20 @@ type Node struct {
 	// ContainerdSocket is containerd's address, for ctr.
 	ContainerdSocket string
 
-	lock     *os.File
-	children []*child
-	fwdMu    sync.Mutex
-	fwds     []net.Listener
+	lock          *os.File
+	children      []*child
+	metricsServer LoopbackAPIService
+	fwdMu         sync.Mutex
+	fwds          []net.Listener
 }
 
 // acquireNode takes the machine's node lock (waiting for another node to
 // stop), cleans up whatever a node killed before left behind, and makes the
 // bridge the API server binds to.
 func acquireNode(ctx context.Context) (_ *Node, retErr error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("a node needs root: containerd, runc and the kubelet create namespaces, cgroups, mounts and a bridge")
+	}
 	for _, b := range HostBinaries {
 		if _, err := exec.LookPath(b); err != nil {
 			return nil, fmt.Errorf("a node needs %s on PATH (Debian packages containerd, runc, "+
@@ -398,6 +404,9 @@ func (n *Node) start(ctx context.Context, cp *ControlPlane, o *NodeOptions, bins
 	if err := n.startKubeProxy(ctx, cp, bins["kube-proxy"]); err != nil {
 		return err
 	}
+	if err := n.startMetricsServer(ctx, cp, bins["metrics-server"]); err != nil {
+		return err
+	}
 	return n.waitFor(ctx, cp.Client, "Ready", func(node *corev1.Node) (bool, string) {
 		for _, cond := range node.Status.Conditions {
 			if cond.Type == corev1.NodeReady {
@@ -622,6 +631,8 @@ authentication:
     enabled: false
   webhook:
     enabled: true
+  x509:
+    clientCAFile: %[6]s
 authorization:
   mode: Webhook
 clusterDNS: [%[2]s]
@@ -640,7 +651,7 @@ syncFrequency: 5s
 fileCheckFrequency: 5s
 nodeStatusUpdateFrequency: 2s
 localStorageCapacityIsolation: false
-`, n.ContainerdSocket, NodeIP, healthPort, ClusterDomain, filepath.Join(n.Dir, "pod-logs"))
+`, n.ContainerdSocket, NodeIP, healthPort, ClusterDomain, filepath.Join(n.Dir, "pod-logs"), cp.ClientCAFile())
 	path := filepath.Join(n.Dir, "kubelet.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("kubelet configuration: %w", err)
@@ -658,6 +669,49 @@ localStorageCapacityIsolation: false
 		return err
 	}
 	return c.waitFor(ctx, "healthy", httpHealthy(fmt.Sprintf("http://127.0.0.1:%d/healthz", healthPort)))
+}
+
+// MetricsServerAPIService is how the node's metrics-server is registered:
+// metrics.k8s.io/v1beta1, through the Service kube-system/metrics-server.
+func (n *Node) MetricsServerAPIService() LoopbackAPIService { return n.metricsServer }
+
+// startMetricsServer runs metrics-server on loopback, reading the kubelet's
+// resource metrics (authenticated by the admin's client certificate, which
+// the kubelet trusts through the API server's client CA), and registers it
+// as the metrics.k8s.io APIService, as a cluster's metrics-server add-on is.
+func (n *Node) startMetricsServer(ctx context.Context, cp *ControlPlane, bin string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	c, err := n.run("metrics-server", bin,
+		"--kubeconfig="+cp.Kubeconfig,
+		"--authentication-kubeconfig="+cp.Kubeconfig,
+		"--authorization-kubeconfig="+cp.Kubeconfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(port),
+		"--cert-dir="+filepath.Join(n.Dir, "metrics-server"),
+		// The kubelet serves with a certificate it made itself.
+		"--kubelet-insecure-tls",
+		"--kubelet-preferred-address-types=InternalIP",
+		"--metric-resolution=10s",
+		"--kubelet-request-timeout=5s",
+		"--v=2",
+	)
+	if err != nil {
+		return err
+	}
+	if err := c.waitFor(ctx, "healthy", httpsHealthy(fmt.Sprintf("https://127.0.0.1:%d/livez", port))); err != nil {
+		return err
+	}
+	n.metricsServer = LoopbackAPIService{
+		GroupVersion:          schema.GroupVersion{Group: "metrics.k8s.io", Version: "v1beta1"},
+		Namespace:             "kube-system",
+		Service:               "metrics-server",
+		Port:                  port,
+		InsecureSkipTLSVerify: true,
+	}
+	return n.metricsServer.Register(ctx, cp.Client)
 }
 
 // httpHealthy is httpsHealthy for a plain-HTTP health endpoint.
@@ -781,7 +835,7 @@ func (n *Node) release() {
 // Logs is the last lines of each of the node's component logs.
 func (n *Node) Logs(lines int) string {
 	var b strings.Builder
-	for _, name := range []string{"containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns"} {
+	for _, name := range []string{"containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns", "metrics-server"} {
 		tailFile(&b, n.logPath(name), name+".log", lines)
 	}
 	return b.String()

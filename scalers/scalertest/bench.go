@@ -14,10 +14,14 @@ import (
 
 // ReadRounds is the body of a "many triggers on one source" benchmark: b.N
 // rounds, each reading every scaler at once and waiting for all. It resets
-// the timer first and stops it at the end, and returns the allocations per
-// read. Read the source's own counters (connections, queries) before and
-// after it.
-func ReadRounds(b *testing.B, scs []scalers.Scaler) (allocsPerRead float64) {
+// the timer first and stops it at the end. A benchmark op is one round of
+// len(scs) reads, so ns/op is per round; ReadRounds also reports the cost per
+// read, divided by the benchmark rather than by hand: "reads/op" (len(scs)),
+// "ns/read" (wall time of the rounds over all their reads), "B/read" and
+// "allocs/read" (heap bytes and allocations over all the reads, the
+// benchmark's goroutine per read included). Read the source's own counters
+// (connections, queries) before and after it.
+func ReadRounds(b *testing.B, scs []scalers.Scaler) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -39,5 +43,9 @@ func ReadRounds(b *testing.B, scs []scalers.Scaler) (allocsPerRead float64) {
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
-	return float64(after.Mallocs-before.Mallocs) / float64(b.N*len(scs))
+	reads := float64(b.N * len(scs))
+	b.ReportMetric(float64(len(scs)), "reads/op")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/reads, "ns/read")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/reads, "B/read")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/reads, "allocs/read")
 }

@@ -3,12 +3,17 @@
 package cluster_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +21,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,10 +34,11 @@ import (
 )
 
 // TestNodeRunsPods proves the node: a Deployment's pod runs a locally built
-// image as its unprivileged user and turns Ready through its readiness
-// probe; another pod reaches it by the Service's DNS name (CoreDNS,
-// kube-proxy, the bridge); the host reaches it at the Service's cluster IP;
-// and a pod reaches a loopback service of the host through Expose.
+// image and turns Ready through its readiness probe; another pod reaches it
+// by the Service's DNS name (CoreDNS, kube-proxy, the bridge); the host
+// reaches it at the Service's cluster IP; metrics-server serves its usage,
+// read from the kubelet, through the aggregator; and a pod reaches a
+// loopback service of the host through Expose.
 func TestNodeRunsPods(t *testing.T) {
 	ctx := t.Context()
 	c := cluster.Start(t)
@@ -107,16 +115,31 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics-server serves the pod's CPU and memory from the kubelet", func(t *testing.T) {
+		waitFor(t, 90*time.Second, "PodMetrics of the web pod", func() (bool, string) {
+			var pm unstructured.Unstructured
+			pm.SetAPIVersion("metrics.k8s.io/v1beta1")
+			pm.SetKind("PodMetrics")
+			if err := c.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: pod.Name}, &pm); err != nil {
+				return false, err.Error()
+			}
+			containers, _, _ := unstructured.NestedSlice(pm.Object, "containers")
+			if len(containers) != 1 {
+				return false, fmt.Sprintf("containers %v", containers)
+			}
+			usage, _, _ := unstructured.NestedStringMap(containers[0].(map[string]any), "usage")
+			mem, err := resource.ParseQuantity(usage["memory"])
+			if err != nil || mem.Value() < 1<<20 {
+				return false, fmt.Sprintf("usage %v", usage)
+			}
+			_, err = resource.ParseQuantity(usage["cpu"])
+			return err == nil, fmt.Sprintf("usage %v", usage)
+		})
+	})
+
 	t.Run("a pod reaches a loopback service of the host through Expose", func(t *testing.T) {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			io.WriteString(w, "host\n")
-		}))
-		t.Cleanup(srv.Close)
-		addr, err := c.Node.Expose(srv.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		runJob(t, c, image, "get-host", "http://"+addr+"/")
+		port := mustExpose(t, c)
+		runJob(t, c, image, "get-host", "http://"+net.JoinHostPort(localcluster.NodeIP, strconv.Itoa(port))+"/")
 	})
 }
 
@@ -190,4 +213,138 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// TestANodeKilledIsCleanedUpByTheNext kills (SIGKILL) a process whose node
+// runs a pod, as a go test -timeout or a crash would, and starts a node
+// again: the containers, shims and components the killed one left are
+// gone, and the new node runs pods.
+func TestANodeKilledIsCleanedUpByTheNext(t *testing.T) {
+	if os.Getenv(orphanEnv) != "" {
+		runOrphan(t)
+		return
+	}
+	// The child may wait long for the node lock when other packages' nodes
+	// run: its timeout is the whole suite's.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestANodeKilledIsCleanedUpByTheNext$", "-test.timeout=40m")
+	cmd.Env = append(os.Environ(), orphanEnv+"="+t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The child prints the pid of its pod's process once the pod runs.
+	var podPid int
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "pod-pid "); ok {
+			podPid, _ = strconv.Atoi(rest)
+			break
+		}
+	}
+	if podPid == 0 {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatal("the child never reported its pod running")
+	}
+	shims := processesNamed(t, "containerd-shim")
+	if len(shims) == 0 {
+		t.Fatal("no containerd shim runs while the child's pod runs")
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if !alive(podPid) {
+		t.Fatalf("the pod's process %d died with its owner: nothing left to clean up, the test proves nothing", podPid)
+	}
+
+	c := cluster.Start(t)
+	for _, pid := range append(shims, podPid) {
+		if alive(pid) {
+			t.Errorf("process %d of the killed node still runs after a new node started", pid)
+		}
+	}
+	image, err := c.LoadImage(t.Context(), ociimage.Spec{Package: "./tests/cluster/testdata/probe", Ref: "ebb.local/probe:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runJob(t, c, image, "after", "http://"+net.JoinHostPort(localcluster.NodeIP, strconv.Itoa(mustExpose(t, c)))+"/")
+}
+
+const orphanEnv = "EBB_TEST_ORPHAN_NODE"
+
+// runOrphan is the child of TestANodeKilledIsCleanedUpByTheNext: it starts
+// a node with a running pod, prints the pod's process id and waits to be
+// killed.
+func runOrphan(t *testing.T) {
+	ctx := t.Context()
+	c, err := cluster.New(ctx, os.Getenv(orphanEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "orphan", Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "pause", Image: ociimage.PauseRef, ImagePullPolicy: corev1.PullNever,
+		}}},
+	}
+	if err := c.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the orphan pod running", func() (bool, string) {
+		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return false, err.Error()
+		}
+		return pod.Status.Phase == corev1.PodRunning, string(pod.Status.Phase)
+	})
+	pids := processesNamed(t, "pause")
+	if len(pids) == 0 {
+		t.Fatal("no pause process runs")
+	}
+	fmt.Printf("pod-pid %d\n", pids[len(pids)-1])
+	select {} // killed by the parent
+}
+
+func mustExpose(t *testing.T, c *cluster.Cluster) int {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "host\n")
+	}))
+	t.Cleanup(srv.Close)
+	addr, err := c.Node.Expose(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	return p
+}
+
+// processesNamed lists the processes whose command name (comm) starts with
+// prefix.
+func processesNamed(t *testing.T, prefix string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err == nil && strings.HasPrefix(strings.TrimSpace(string(comm)), prefix) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func alive(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	return err == nil && !strings.Contains(string(stat), ") Z ")
 }

@@ -2,7 +2,8 @@
 # Builds the test control plane (etcd, kube-apiserver, kube-controller-manager)
 # and controller-gen from the Go module proxy into a cache folder, once.
 # With EBB_TOOLS_NODE=1 it also builds what a real node of tests/cluster runs
-# beside containerd: kubelet, kube-scheduler, kube-proxy and a small CoreDNS.
+# beside containerd: kubelet, kube-scheduler, kube-proxy, a small CoreDNS and
+# metrics-server.
 #
 #   tests/tools/build.sh [DIR]      default DIR: $EBB_TOOLS_DIR or ~/.cache/ebb/tools-v1.37.2
 #
@@ -59,6 +60,7 @@ if [[ "${EBB_TOOLS_NODE:-}" == 1 ]]; then
 	build kube kubelet k8s.io/kubernetes/cmd/kubelet "$kube_ldflags"
 	build kube kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$kube_ldflags"
 	build coredns coredns github.com/ebbscale/ebb/tests/tools/coredns
+	build metrics-server metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server
 fi
 
 echo "$dir"

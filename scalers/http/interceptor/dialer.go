@@ -4,6 +4,7 @@ package interceptor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -31,7 +32,17 @@ type Dialer struct {
 	Pins map[string]string
 	// Timeout bounds a connect; zero: 5 s.
 	Timeout time.Duration
+	// RefusedRetry is how long a refused connect is tried again, every
+	// 100 ms; zero: 3 s, negative: never. A Service's EndpointSlice turns
+	// ready before kube-proxy has written the rules that send its cluster
+	// IP to the new pod: until then the node rejects the connect. A held
+	// request released in that gap would otherwise get a 502. A refused
+	// connect has sent nothing, so trying again is safe for any request.
+	RefusedRetry time.Duration
 }
+
+// refusedRetryEvery is the pause between two connects tried again.
+const refusedRetryEvery = 100 * time.Millisecond
 
 // metadataV6 is the IPv6 address of the AWS instance metadata service.
 var metadataV6 = netip.MustParseAddr("fd00:ec2::254")
@@ -45,10 +56,28 @@ func Refused(ip netip.Addr) bool {
 
 // DialContext dials addr (host:port) on network.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	nd, to := d.net(d.Guard), addr
 	if pin, ok := d.Pins[pinKey(addr)]; ok {
-		return d.net(false).DialContext(ctx, network, pin)
+		nd, to = d.net(false), pin
 	}
-	return d.net(d.Guard).DialContext(ctx, network, addr)
+	window := d.RefusedRetry
+	if window == 0 {
+		window = 3 * time.Second
+	}
+	deadline := time.Now().Add(window)
+	for {
+		conn, err := nd.DialContext(ctx, network, to)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().Add(refusedRetryEvery).After(deadline) {
+			return conn, err
+		}
+		t := time.NewTimer(refusedRetryEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
 }
 
 func (d *Dialer) net(guard bool) *net.Dialer {

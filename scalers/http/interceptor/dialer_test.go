@@ -3,10 +3,14 @@
 package interceptor
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A guarded Dialer refuses loopback, link-local (cloud metadata),
@@ -42,6 +46,49 @@ func TestAGuardedDialerRefusesLoopbackAndMetadata(t *testing.T) {
 	}
 	if _, body := f.get(t, c, "web.example", "/x"); body != "web /x" {
 		t.Errorf("the pinned backend answered %q", body)
+	}
+}
+
+// A refused connect is tried again for RefusedRetry: a Service whose
+// endpoint just turned ready may still be rejected by the node until
+// kube-proxy has written its rules.
+func TestADialerTriesARefusedConnectAgain(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // refused from now on, until the listener comes back
+
+	back := make(chan net.Listener, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen again on %s: %v", addr, err)
+			close(back)
+			return
+		}
+		back <- l
+	}()
+	conn, err := (&Dialer{}).DialContext(t.Context(), "tcp", addr)
+	if err != nil {
+		t.Fatalf("a connect refused for 300 ms then accepted: %v", err)
+	}
+	conn.Close()
+	if l, ok := <-back; ok {
+		l.Close()
+	}
+
+	start := time.Now()
+	_, err = (&Dialer{RefusedRetry: -1}).DialContext(t.Context(), "tcp", addr)
+	if !errors.Is(err, syscall.ECONNREFUSED) || time.Since(start) > time.Second {
+		t.Errorf("RefusedRetry -1: %v after %s, want refused at once", err, time.Since(start))
+	}
+	start = time.Now()
+	_, err = (&Dialer{RefusedRetry: 500 * time.Millisecond}).DialContext(t.Context(), "tcp", addr)
+	if !errors.Is(err, syscall.ECONNREFUSED) || time.Since(start) < 300*time.Millisecond || time.Since(start) > 2*time.Second {
+		t.Errorf("RefusedRetry 500ms: %v after %s, want refused after about 500 ms", err, time.Since(start))
 	}
 }
 
