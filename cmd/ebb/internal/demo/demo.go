@@ -215,7 +215,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 		fmt.Fprintln(out, "Starting a local control plane: etcd, kube-apiserver (with the aggregation layer), kube-controller-manager...")
 	} else {
 		fmt.Fprintln(out, "Starting a local control plane (etcd, kube-apiserver, kube-controller-manager) and a node:\n"+
-			"containerd and runc, the CNI bridge "+localcluster.NodeBridge+", kubelet, kube-proxy, kube-scheduler, CoreDNS\n"+
+			"containerd and runc, the CNI bridge "+localcluster.NodeBridge+", kubelet, kube-proxy, kube-scheduler, CoreDNS, metrics-server\n"+
 			"(one node runs on a machine at a time: this waits for another one to stop)...")
 	}
 	cp, err := localcluster.New(ctx, localcluster.Options{ControllerManager: true, Aggregator: true, Node: node})
