@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/internal/ociimage"
@@ -98,4 +99,21 @@ func buildImage(ctx context.Context, dir string, spec ociimage.Spec) (string, er
 		return "", fmt.Errorf("write the image %s: %w", spec.Ref, err)
 	}
 	return path, nil
+}
+
+// WaitFor polls cond every 200 ms until it holds, failing the test after
+// timeout with what and cond's last word.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s: %s", timeout, what, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -80,7 +80,7 @@ func TestNodeRunsPods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 90*time.Second, "the web Deployment available", func() (bool, string) {
+	cluster.WaitFor(t, 90*time.Second, "the web Deployment available", func() (bool, string) {
 		var d appsv1.Deployment
 		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(dep), &d); err != nil {
 			return false, err.Error()
@@ -116,7 +116,7 @@ func TestNodeRunsPods(t *testing.T) {
 	})
 
 	t.Run("metrics-server serves the pod's CPU and memory from the kubelet", func(t *testing.T) {
-		waitFor(t, 90*time.Second, "PodMetrics of the web pod", func() (bool, string) {
+		cluster.WaitFor(t, 90*time.Second, "PodMetrics of the web pod", func() (bool, string) {
 			var pm unstructured.Unstructured
 			pm.SetAPIVersion("metrics.k8s.io/v1beta1")
 			pm.SetKind("PodMetrics")
@@ -163,7 +163,7 @@ func runJob(t *testing.T, c *cluster.Cluster, image, name, url string) {
 	if err := c.Client.Create(ctx, job); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 90*time.Second, "the Job "+name+" to succeed", func() (bool, string) {
+	cluster.WaitFor(t, 90*time.Second, "the Job "+name+" to succeed", func() (bool, string) {
 		var j batchv1.Job
 		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(job), &j); err != nil {
 			return false, err.Error()
@@ -196,23 +196,6 @@ func httpGet(t *testing.T, url string) string {
 	}
 	t.Fatalf("GET %s: %v", url, last)
 	return ""
-}
-
-// waitFor polls cond every 200 ms until it holds, failing the test after
-// timeout with cond's last word.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s: %s", timeout, what, last)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // TestANodeKilledIsCleanedUpByTheNext kills (SIGKILL) a process whose node
@@ -293,7 +276,7 @@ func runOrphan(t *testing.T) {
 	if err := c.Client.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the orphan pod running", func() (bool, string) {
+	cluster.WaitFor(t, 60*time.Second, "the orphan pod running", func() (bool, string) {
 		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
 			return false, err.Error()
 		}
