@@ -313,7 +313,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 	}
 	res.Summary.Print(out, o.Records, unit)
 	if o.Plot != "" {
-		if err := WritePlot(o.Plot, res.Samples, PlotTitle{Source: o.Source, Unit: unit, Records: o.Records, Rate: o.Rate, Target: o.Target, MaxReplicas: o.MaxReplicas}); err != nil {
+		if err := WritePlot(o.Plot, res.Samples, PlotTitle{Source: o.Source, Unit: unit, Records: o.Records, Rate: o.Rate, Target: o.Target, MaxReplicas: o.MaxReplicas, Pods: o.Cluster}); err != nil {
 			return res, err
 		}
 		fmt.Fprintf(out, "Chart:  %s\n", o.Plot)
