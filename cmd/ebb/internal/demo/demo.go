@@ -215,7 +215,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 		fmt.Fprintln(out, "Starting a local control plane: etcd, kube-apiserver (with the aggregation layer), kube-controller-manager...")
 	} else {
 		fmt.Fprintln(out, "Starting a local control plane (etcd, kube-apiserver, kube-controller-manager) and a node:\n"+
-			"containerd and runc, the CNI bridge "+localcluster.NodeBridge+", kubelet, kube-proxy, kube-scheduler, CoreDNS\n"+
+			"containerd and runc, the CNI bridge "+localcluster.NodeBridge+", kubelet, kube-proxy, kube-scheduler, CoreDNS, metrics-server\n"+
 			"(one node runs on a machine at a time: this waits for another one to stop)...")
 	}
 	cp, err := localcluster.New(ctx, localcluster.Options{ControllerManager: true, Aggregator: true, Node: node})
@@ -313,7 +313,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (_ *Result, retErr error
 	}
 	res.Summary.Print(out, o.Records, unit)
 	if o.Plot != "" {
-		if err := WritePlot(o.Plot, res.Samples, PlotTitle{Source: o.Source, Unit: unit, Records: o.Records, Rate: o.Rate, Target: o.Target, MaxReplicas: o.MaxReplicas}); err != nil {
+		if err := WritePlot(o.Plot, res.Samples, PlotTitle{Source: o.Source, Unit: unit, Records: o.Records, Rate: o.Rate, Target: o.Target, MaxReplicas: o.MaxReplicas, Pods: o.Cluster}); err != nil {
 			return res, err
 		}
 		fmt.Fprintf(out, "Chart:  %s\n", o.Plot)

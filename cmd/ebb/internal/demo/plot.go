@@ -22,6 +22,9 @@ type PlotTitle struct {
 	Rate        float64
 	Target      int
 	MaxReplicas int32
+	// Pods says the worker ran as pods (--cluster): the chart shows the
+	// pods Ready too.
+	Pods bool
 }
 
 var (
@@ -29,16 +32,18 @@ var (
 	metricColor   = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
 	replicasColor = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
 	desiredColor  = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	readyColor    = color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
 )
 
 // WritePlot writes a PNG chart of samples to path: the lag and the value
 // the HPA saw on top, the Deployment's replicas and the HPA's desired count
-// below, on one time axis (seconds since the first record).
+// below (and the pods Ready, with t.Pods), on one time axis (seconds since
+// the first record).
 func WritePlot(path string, samples []Sample, t PlotTitle) error {
 	if len(samples) == 0 {
 		return fmt.Errorf("plot %s: no samples", path)
 	}
-	var lag, metric, replicas, desired plotter.XYs
+	var lag, metric, replicas, desired, ready plotter.XYs
 	for _, s := range samples {
 		x := s.At.Seconds()
 		if s.Lag >= 0 {
@@ -52,6 +57,9 @@ func WritePlot(path string, samples []Sample, t PlotTitle) error {
 		}
 		if s.Desired >= 0 {
 			desired = append(desired, plotter.XY{X: x, Y: float64(s.Desired)})
+		}
+		if t.Pods && s.Ready >= 0 {
+			ready = append(ready, plotter.XY{X: x, Y: float64(s.Ready)})
 		}
 	}
 	xmin, xmax := samples[0].At.Seconds(), samples[len(samples)-1].At.Seconds()
@@ -87,6 +95,9 @@ func WritePlot(path string, samples []Sample, t PlotTitle) error {
 		return err
 	}
 	if err := chart.AddStepLine(bottom, desired, "HPA desired", desiredColor, []vg.Length{vg.Points(4), vg.Points(4)}, 1.5); err != nil {
+		return err
+	}
+	if err := chart.AddStepLine(bottom, ready, "pods Ready (kubelet)", readyColor, []vg.Length{vg.Points(1), vg.Points(2)}, 2); err != nil {
 		return err
 	}
 	bottom.Legend.Top = true

@@ -64,6 +64,23 @@ func TestWritePlot(t *testing.T) {
 			t.Errorf("%s: %d pixels of its colour, want a drawn line", name, n)
 		}
 	}
+	if n := countColor(img, readyColor); n > 0 {
+		t.Errorf("%d pixels of the pods Ready's colour in a run without pods", n)
+	}
+}
+
+func TestWritePlotShowsPodsReadyWithCluster(t *testing.T) {
+	samples := recordedRun()
+	for i := range samples {
+		samples[i].Ready = max(samples[i].Replicas-1, 0) // a pod behind
+	}
+	path := filepath.Join(t.TempDir(), "demo.png")
+	if err := WritePlot(path, samples, PlotTitle{Source: "kafka", Unit: Unit{"record", "records"}, Records: 1000, Rate: 10, Target: 20, MaxReplicas: 8, Pods: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countColor(decodePNG(t, path), readyColor); n < 50 {
+		t.Errorf("%d pixels of the pods Ready's colour, want a drawn line", n)
+	}
 }
 
 func TestWritePlotWithoutSamples(t *testing.T) {

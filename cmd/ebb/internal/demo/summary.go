@@ -112,7 +112,7 @@ func (s Summary) Print(w io.Writer, n int, unit Unit) {
 		fmt.Fprintf(w, "  %-31s 0\n", "peak replicas")
 	}
 	if s.FirstReady.Seen {
-		fmt.Fprintf(w, "  %-31s %s\n", first+" → first pod Ready", s.FirstReady)
+		fmt.Fprintf(w, "  %-31s %s\n", first+" → pod Ready", s.FirstReady)
 		fmt.Fprintf(w, "  %-31s %d\n", "peak pods Ready", s.PeakReady)
 	}
 	fmt.Fprintf(w, "  %-31s %s (%s)\n", first+" → drained", s.Drained, unit.Of(n))
