@@ -66,6 +66,12 @@ func baseFiles(caBundle []byte) []file {
 func layerTar(files []file, mtime time.Time) ([]byte, error) {
 	files = append([]file(nil), files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+	return orderedTar(files, mtime)
+}
+
+// orderedTar writes files as a tar stream in the order given, every entry
+// with mtime, its uid and gid, and no user or group names.
+func orderedTar(files []file, mtime time.Time) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {

@@ -3,7 +3,6 @@
 package ociimage
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -158,33 +157,9 @@ func layoutTar(imgs []Image) ([]byte, error) {
 	for _, d := range digests {
 		files = append(files, file{name: blobPath(d), mode: 0o644, data: blobs[d]})
 	}
-	return layoutFilesTar(files, mtime)
-}
-
-// layoutFilesTar writes files in the order given (oci-layout and
-// index.json first, then the blobs in digest order).
-func layoutFilesTar(files []file, mtime time.Time) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range files {
-		h := &tar.Header{Name: f.name, Mode: f.mode, ModTime: mtime, Format: tar.FormatPAX}
-		if f.dir() {
-			h.Typeflag = tar.TypeDir
-		} else {
-			h.Typeflag = tar.TypeReg
-			h.Size = int64(len(f.data))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	// In the order given: oci-layout and index.json first, then the blobs
+	// in digest order; every entry owned by 0:0.
+	return orderedTar(files, mtime)
 }
 
 func mustHash(digest string) v1.Hash {
