@@ -38,7 +38,10 @@ mkdir -p "$dir"
 # One build at a time: a second caller waits for the first and then finds the
 # binaries built.
 exec 9>"$dir/.lock"
-flock 9
+if ! flock -n 9; then
+	echo "ebb-tools: waiting for another build in $dir to finish" >&2
+	flock 9
+fi
 
 trap 'rm -rf "$dir"/.build.$$.*' EXIT
 
@@ -81,6 +84,7 @@ tool() {
 	present "$2" && return 0
 	CGO_ENABLED=0 gobuild "$here/$1" "$2" -trimpath -ldflags "-s -w" -- "$3"
 	mv "$out/$(basename "$3")" "$dir/$2"
+	rm -rf "$out"
 }
 
 # multicall <package> <name>...: a program of Ebb's module that is each of
@@ -106,6 +110,7 @@ multicall() {
 		mv "$out/ebb" "$EBB_TOOLS_CLI"
 		EBB_TOOLS_CLI=""
 	fi
+	rm -rf "$out"
 }
 
 # link <program> <name>...: each name in dir runs program (names already
@@ -131,6 +136,7 @@ if [[ -n "${EBB_TOOLS_CLI:-}" ]]; then
 	# The control plane was there: the CLI alone.
 	gobuild "$root" ebb -- ./cmd/ebb
 	mv "$out/ebb" "$EBB_TOOLS_CLI"
+	rm -rf "$out"
 fi
 tool gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
 if [[ "${EBB_TOOLS_NODE:-}" == 1 ]]; then
