@@ -62,8 +62,10 @@ type scaleClient struct {
 func (c scaleClient) GetScale(ctx context.Context, ns string, t Target) (Scale, error) {
 	sc, err := c.s.Scales(ns).Get(ctx, t.Resource.GroupResource(), t.Name, metav1.GetOptions{})
 	if err != nil {
+		// A kind without /scale: a 404 from the API server, or no scale
+		// kind in discovery for the client.
 		var st apierrors.APIStatus
-		if !errors.As(err, &st) && c.noScale(t.Resource) {
+		if (apierrors.IsNotFound(err) || !errors.As(err, &st)) && c.noScale(t.Resource) {
 			return Scale{}, fmt.Errorf("%s: %w", t.Resource.GroupResource(), ErrNoScaleSubresource)
 		}
 		return Scale{}, err
