@@ -26,7 +26,11 @@ func TestAMissingTargetIsReportedThenFound(t *testing.T) {
 	mq := newRabbit(t)
 	q := mq.queue()
 	e.startOperator("", 0)
-	e.create(e.scaledObject("orders", "worker", rabbitTrigger(rabbitURL, q, "10")))
+	// minReplicaCount 2, so that nothing moves the Deployment created below
+	// at 2 replicas.
+	so := e.scaledObject("orders", "worker", rabbitTrigger(rabbitURL, q, "10"))
+	so.Spec.MinReplicaCount = ptr.To[int32](2)
+	e.create(so)
 	got := e.waitCondition("orders", v1alpha1.ConditionReady, metav1.ConditionFalse, controller.ReasonTargetNotFound, 30*time.Second)
 	if c := findCond(got, v1alpha1.ConditionReady); !strings.Contains(c.Message, `Deployment "worker" not found`) {
 		t.Errorf("Ready message = %q, want it to name the missing Deployment", c.Message)
@@ -35,10 +39,10 @@ func TestAMissingTargetIsReportedThenFound(t *testing.T) {
 		t.Errorf("Event = %q, want it to name the missing Deployment", ev)
 	}
 
-	// At 2 replicas, with minReplicaCount 2 so that nothing moves it.
+	created := time.Now()
 	e.deployment("worker", 2)
-	e.update(got, func() { got.Spec.MinReplicaCount = ptr.To[int32](2) })
 	e.waitCondition("orders", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 30*time.Second)
+	t.Logf("Ready %s after the Deployment was created (the retry of a missing target is 15 s away; the watch's create event comes first)", time.Since(created).Round(time.Millisecond))
 	e.waitFor(30*time.Second, "status.currentReplicas 2", func() (bool, error) {
 		return e.get("orders").Status.CurrentReplicas == 2, nil
 	})

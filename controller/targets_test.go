@@ -13,10 +13,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 )
@@ -189,4 +192,29 @@ func (f *versionedScales) lastVersion() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.lastRV
+}
+
+// The creation of a Deployment reconciles the ScaledObjects on it, and only
+// those.
+func TestATargetsCreationReconcilesItsScaledObjects(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	on := func(name, target, kind string) *v1alpha1.ScaledObject {
+		return &v1alpha1.ScaledObject{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
+			Spec: v1alpha1.ScaledObjectSpec{ScaleTargetRef: v1alpha1.ScaleTarget{APIVersion: "apps/v1", Kind: kind, Name: target}}}
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithIndex(&v1alpha1.ScaledObject{}, indexSOTarget, func(o client.Object) []string {
+			ref := o.(*v1alpha1.ScaledObject).Spec.ScaleTargetRef
+			return []string{targetKey(ref.APIVersion, ref.Kind, ref.Name)}
+		}).
+		WithObjects(on("orders", "worker", "Deployment"), on("other", "api", "Deployment"), on("db", "worker", "StatefulSet")).
+		Build()
+	r := &Reconciler{Client: c}
+	got := r.scaledObjectsOn(t.Context(), "apps", "Deployment", "shop", "worker")
+	if len(got) != 1 || got[0].Name != "orders" {
+		t.Errorf("Deployment shop/worker created: requests %v, want shop/orders only", got)
+	}
 }
