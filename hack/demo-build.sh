@@ -91,7 +91,7 @@ while :; do
 			;;
 		"ebb-tools: built "*)
 			finish "${line#ebb-tools: } ($(clock) since start)"
-			label="" current="" shown=-1
+			label="" current="" shown=$((modules / 25))
 			;;
 		*)
 			if [[ -n "$label" ]] && is_package "$line"; then

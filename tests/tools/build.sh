@@ -66,7 +66,7 @@ gobuild() {
 		shift
 	done
 	shift
-	say "building $label (first run only; several minutes on 2 cores)"
+	say "building $label${first_run:-}"
 	local start=$SECONDS verbose=()
 	if [[ "${EBB_TOOLS_PROGRESS:-}" == 1 ]]; then
 		say "packages $label $(cd "$mod" && go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' "$@" | grep -c .)"
@@ -82,7 +82,7 @@ gobuild() {
 # from a module of its own, built static.
 tool() {
 	present "$2" && return 0
-	CGO_ENABLED=0 gobuild "$here/$1" "$2" -trimpath -ldflags "-s -w" -- "$3"
+	first_run=" (first run only)" CGO_ENABLED=0 gobuild "$here/$1" "$2" -trimpath -ldflags "-s -w" -- "$3"
 	mv "$out/$(basename "$3")" "$dir/$2"
 	rm -rf "$out"
 }
@@ -103,7 +103,7 @@ multicall() {
 	if [[ -n "${EBB_TOOLS_CLI:-}" ]]; then
 		pkgs=(./cmd/ebb "$pkg") label="ebb and $bin"
 	fi
-	gobuild "$root" "$label" -ldflags "-s -w $kube_ldflags" -- "${pkgs[@]}"
+	first_run=" (first run only; several minutes on 2 cores)" gobuild "$root" "$label" -ldflags "-s -w $kube_ldflags" -- "${pkgs[@]}"
 	mv "$out/$bin" "$dir/$bin"
 	link "$bin" "$@"
 	if [[ -n "${EBB_TOOLS_CLI:-}" ]]; then
