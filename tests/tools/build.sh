@@ -20,7 +20,8 @@
 #
 # A program already present is not rebuilt. Prints DIR on stdout when done.
 #
-# With EBB_TOOLS_CLI=<path> it also builds the ebb CLI to path, in the same
+# With EBB_TOOLS_GEN=0 it leaves controller-gen out (the demo does not need
+# it). With EBB_TOOLS_CLI=<path> it also builds the ebb CLI to path, in the same
 # go build as ebb-kube when that is built: `make demo` (hack/demo-build.sh).
 #
 # With EBB_TOOLS_PROGRESS=1 it also reports, on stderr, for each binary it
@@ -44,6 +45,12 @@ if ! flock -n 9; then
 fi
 
 trap 'rm -rf "$dir"/.build.$$.*' EXIT
+
+# The compiler spends less time collecting garbage with a larger heap: GOGC=400
+# compiles about 8 % faster on 2 cores (k8s.io/api and client-go: 91.6 s
+# against 99.3 s) for about 0.2 GB more per compile. GOGC is not part of the
+# build cache's keys, so the packages compiled are the same.
+export GOGC="${GOGC:-400}"
 
 say() { echo "ebb-tools: $*" >&2; }
 
@@ -138,7 +145,9 @@ if [[ -n "${EBB_TOOLS_CLI:-}" ]]; then
 	mv "$out/ebb" "$EBB_TOOLS_CLI"
 	rm -rf "$out"
 fi
-tool gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
+if [[ "${EBB_TOOLS_GEN:-1}" != 0 ]]; then
+	tool gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
+fi
 if [[ "${EBB_TOOLS_NODE:-}" == 1 ]]; then
 	multicall ./internal/localcluster/cmd/ebb-kube-node kubelet kube-scheduler kube-proxy
 	tool coredns coredns github.com/ebbscale/ebb/tests/tools/coredns
