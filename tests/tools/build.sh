@@ -63,7 +63,9 @@ present() {
 }
 
 # gobuild <module folder> <label> <go build flags>... -- <package>...: builds
-# the packages' programs into $out (a fresh folder in dir) in one go build.
+# the packages' programs in one go build into $out, a fresh folder in dir,
+# unless $dest names the output (a single program, built in place: go build
+# then skips the link when the program is up to date).
 gobuild() {
 	local mod="$1" label="$2"
 	shift 2
@@ -81,7 +83,7 @@ gobuild() {
 	fi
 	out="$dir/.build.$$.$RANDOM"
 	mkdir "$out"
-	(cd "$mod" && go build "${verbose[@]}" "${flags[@]}" -o "$out/" "$@")
+	(cd "$mod" && go build "${verbose[@]}" "${flags[@]}" -o "${dest:-$out/}" "$@")
 	say "built $label in $((SECONDS - start)) s"
 }
 
@@ -141,8 +143,7 @@ done
 multicall ./internal/localcluster/cmd/ebb-kube etcd kube-apiserver kube-controller-manager
 if [[ -n "${EBB_TOOLS_CLI:-}" ]]; then
 	# The control plane was there: the CLI alone.
-	gobuild "$root" ebb -- ./cmd/ebb
-	mv "$out/ebb" "$EBB_TOOLS_CLI"
+	dest="$EBB_TOOLS_CLI" gobuild "$root" ebb -- ./cmd/ebb
 	rm -rf "$out"
 fi
 if [[ "${EBB_TOOLS_GEN:-1}" != 0 ]]; then
