@@ -42,6 +42,8 @@ type HostClaims struct {
 	// Grants are the administrator's host grants, as the interceptors have
 	// them.
 	Grants hostclaims.Grants
+	// Owners are the ConfigMap's owner references when it is made.
+	Owners []metav1.OwnerReference
 	Log    logr.Logger
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
@@ -146,7 +148,7 @@ func (h *HostClaims) Sync(ctx context.Context) (time.Duration, error) {
 	switch {
 	case !found:
 		cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: hostclaims.Name,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "ebb-operator"}}, Data: data}
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "ebb-operator"}, OwnerReferences: h.Owners}, Data: data}
 		if err := h.Writer.Create(ctx, &cm); err != nil {
 			return 0, fmt.Errorf("create ConfigMap %s: %w", key, err)
 		}

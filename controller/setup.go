@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/scale"
@@ -49,6 +50,9 @@ type Options struct {
 type HostClaimsOptions struct {
 	Grace  time.Duration
 	Grants hostclaims.Grants
+	// Owners are the owner references of the ConfigMap when it is made
+	// (package internal/owner).
+	Owners []metav1.OwnerReference
 }
 
 // Setup wires the reconciler, the scale loop, the ScaledJob reconciler and
@@ -111,7 +115,7 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	}
 	if hc := o.HostClaims; hc != nil {
 		if err := mgr.Add(&HostClaims{Objects: mgr.GetClient(), Informers: mgr.GetCache(), Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Namespace: o.OperatorNamespace,
-			Grace: hc.Grace, Grants: hc.Grants, Log: mgr.GetLogger().WithName("hostclaims")}); err != nil {
+			Grace: hc.Grace, Grants: hc.Grants, Owners: hc.Owners, Log: mgr.GetLogger().WithName("hostclaims")}); err != nil {
 			return nil, err
 		}
 	}

@@ -24,8 +24,8 @@ const (
 // serving certificate with the same CA and the APIService's one caBundle
 // trusts them all, also across restarts. Two replicas starting at once
 // both try to create it; the loser reads the winner's. The Secret is read
-// with GETs only.
-func sharedAuthority(ctx context.Context, kc kubernetes.Interface, namespace, name string, now time.Time) (*authority, error) {
+// with GETs only. A Secret it makes gets owners as its owner references.
+func sharedAuthority(ctx context.Context, kc kubernetes.Interface, namespace, name string, owners []metav1.OwnerReference, now time.Time) (*authority, error) {
 	secrets := kc.CoreV1().Secrets(namespace)
 	for range 3 {
 		sec, err := secrets.Get(ctx, name, metav1.GetOptions{})
@@ -48,9 +48,10 @@ func sharedAuthority(ctx context.Context, kc kubernetes.Interface, namespace, na
 			return nil, err
 		}
 		_, err = secrets.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": "ebb"}},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{caSecretCertKey: ca.pem, caSecretKeyKey: key},
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": "ebb"},
+				OwnerReferences: owners},
+			Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{caSecretCertKey: ca.pem, caSecretKeyKey: key},
 		}, metav1.CreateOptions{FieldManager: "ebb-operator"})
 		if err == nil {
 			return ca, nil

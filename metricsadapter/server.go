@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
@@ -69,6 +70,9 @@ type ServerOptions struct {
 	// CA, shared by the replicas and kept across restarts; empty: a new CA
 	// in memory at each start (one replica only). Unused with CertDir.
 	CASecret string
+	// CASecretOwners are its owner references when it is made (package
+	// internal/owner).
+	CASecretOwners []metav1.OwnerReference
 
 	// Registerer receives the adapter's request metrics; nil: none.
 	Registerer prometheus.Registerer
@@ -138,7 +142,7 @@ func NewServer(cfg *rest.Config, src Source, o ServerOptions) (*Server, error) {
 		}
 		if o.CASecret != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			ca, err = sharedAuthority(ctx, kc, o.ServiceNamespace, o.CASecret, time.Now())
+			ca, err = sharedAuthority(ctx, kc, o.ServiceNamespace, o.CASecret, o.CASecretOwners, time.Now())
 			cancel()
 			if err != nil {
 				return nil, err

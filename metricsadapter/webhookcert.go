@@ -26,6 +26,9 @@ type WebhookCertOptions struct {
 	// first replica (as the adapter's, see sharedAuthority).
 	Namespace string
 	CASecret  string
+	// Owners are the owner references of the CA Secret when it is made
+	// (package internal/owner).
+	Owners []metav1.OwnerReference
 	// ServiceName is the webhook's Service in Namespace: the certificate is
 	// made for <name>.<namespace>.svc and the other names of it.
 	ServiceName string
@@ -58,7 +61,7 @@ func NewWebhookCert(ctx context.Context, kc kubernetes.Interface, o WebhookCertO
 	if o.Namespace == "" || o.CASecret == "" {
 		return nil, fmt.Errorf("webhook certificate: the CA Secret and its namespace are required")
 	}
-	ca, err := sharedAuthority(ctx, kc, o.Namespace, o.CASecret, time.Now())
+	ca, err := sharedAuthority(ctx, kc, o.Namespace, o.CASecret, o.Owners, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("webhook certificate: %w", err)
 	}

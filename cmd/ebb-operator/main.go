@@ -33,6 +33,7 @@ import (
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/cmd/internal/triggers"
 	"github.com/ebbscale/ebb/controller"
+	"github.com/ebbscale/ebb/internal/owner"
 	"github.com/ebbscale/ebb/metricsadapter"
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/http/hostclaims"
@@ -72,6 +73,7 @@ type config struct {
 	webhookCertDir string
 	// The generated webhook certificate (no --webhook-cert-dir).
 	webhookCASecret      string
+	ownerDeployment      string
 	webhookServiceName   string
 	webhookConfiguration string
 	webhookCertValidity  time.Duration
@@ -125,6 +127,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.webhookHost, "webhook-host", "", "address the admission webhook listens on; all when empty")
 	fs.StringVar(&c.webhookCertDir, "webhook-cert-dir", "", "folder with tls.crt and tls.key for the webhook (cert-manager's, say); "+
 		"when empty the operator makes a serving certificate signed by the CA in --webhook-ca-secret and puts the CA into --webhook-configuration")
+	fs.StringVar(&c.ownerDeployment, "owner-deployment", "", "the operator's Deployment in --namespace, made the owner of what the operator makes there at run time (its CA Secrets, the interceptor's token, the host claims, the leader Lease), so that they go with it; empty: they have no owner")
 	fs.StringVar(&c.webhookCASecret, "webhook-ca-secret", "ebb-webhook-ca", "Secret in --namespace that keeps the webhook's generated CA, shared by the replicas and kept across restarts")
 	fs.StringVar(&c.webhookServiceName, "webhook-service-name", "ebb-webhook", "name of the webhook's Service in --namespace; a generated certificate is made for <name>.<namespace>.svc")
 	fs.StringVar(&c.webhookConfiguration, "webhook-configuration", "ebb-operator", "ValidatingWebhookConfiguration whose caBundle the operator keeps equal to its generated CA; empty: none")
@@ -264,6 +267,15 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	if err != nil {
 		return fmt.Errorf("creating a client: %w", err)
 	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	owners, err := owner.Deployment(octx, kc, c.namespace, c.ownerDeployment)
+	if err == nil && c.leaderElect {
+		err = ensureLease(octx, kc, c.namespace, opts.LeaderElectionID, owners)
+	}
+	cancel()
+	if err != nil {
+		return err
+	}
 	var webhookCert *metricsadapter.WebhookCert
 	if c.webhook {
 		wo := webhook.Options{Host: c.webhookHost, Port: c.webhookPort, CertDir: c.webhookCertDir}
@@ -273,7 +285,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 		if c.webhookCertDir == "" {
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			webhookCert, err = metricsadapter.NewWebhookCert(sctx, kc, metricsadapter.WebhookCertOptions{
-				Namespace: c.namespace, CASecret: c.webhookCASecret, ServiceName: c.webhookServiceName,
+				Namespace: c.namespace, CASecret: c.webhookCASecret, Owners: owners, ServiceName: c.webhookServiceName,
 				Configuration: c.webhookConfiguration, Validity: c.webhookCertValidity, Log: ctrl.Log.WithName("webhook"),
 			})
 			cancel()
@@ -286,7 +298,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 	}
 	if c.interceptorTokenSecret != "" {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		created, err := ensureInterceptorToken(tctx, kc, c.namespace, c.interceptorTokenSecret)
+		created, err := ensureInterceptorToken(tctx, kc, c.namespace, c.interceptorTokenSecret, owners)
 		cancel()
 		if err != nil {
 			return err
@@ -323,7 +335,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 		DisableScaledJobs:       !c.scaledJobs,
 	}
 	if c.hostClaims {
-		copts.HostClaims = &controller.HostClaimsOptions{Grace: c.hostClaimsGrace, Grants: c.hostGrants}
+		copts.HostClaims = &controller.HostClaimsOptions{Grace: c.hostClaimsGrace, Grants: c.hostGrants, Owners: owners}
 	}
 	loop, err := controller.Setup(mgr, copts)
 	if err != nil {
@@ -344,6 +356,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 			ServiceNamespace: c.namespace,
 			APIService:       c.adapterAPIService,
 			CASecret:         c.adapterCASecret,
+			CASecretOwners:   owners,
 			Registerer:       ctrlmetrics.Registry,
 			Log:              ctrl.Log.WithName("adapter"),
 		})

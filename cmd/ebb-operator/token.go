@@ -24,8 +24,9 @@ const interceptorTokenKey = "token"
 // and GitOps tools do not rotate the token on every sync). A Secret that
 // exists is left as it is: its token is kept across upgrades and restarts,
 // and an operator may set their own. Replicas racing to make it agree: the
-// loser's create fails and the winner's token stays.
-func ensureInterceptorToken(ctx context.Context, kc kubernetes.Interface, namespace, name string) (created bool, err error) {
+// loser's create fails and the winner's token stays. A Secret it makes gets
+// owners as its owner references.
+func ensureInterceptorToken(ctx context.Context, kc kubernetes.Interface, namespace, name string, owners []metav1.OwnerReference) (created bool, err error) {
 	secrets := kc.CoreV1().Secrets(namespace)
 	if _, err := secrets.Get(ctx, name, metav1.GetOptions{}); err == nil {
 		return false, nil
@@ -34,7 +35,8 @@ func ensureInterceptorToken(ctx context.Context, kc kubernetes.Interface, namesp
 	}
 	_, err = secrets.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{
-			"app.kubernetes.io/managed-by": "ebb", "app.kubernetes.io/component": "interceptor"}},
+			"app.kubernetes.io/managed-by": "ebb", "app.kubernetes.io/component": "interceptor"},
+			OwnerReferences: owners},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{interceptorTokenKey: []byte(rand.Text() + rand.Text())},
 	}, metav1.CreateOptions{FieldManager: "ebb-operator"})

@@ -420,6 +420,22 @@ func TestUpgradeAndUninstall(t *testing.T) {
 	}
 	slices.Sort(made)
 	t.Logf("the release made %d objects:\n  %s", len(made), strings.Join(made, "\n  "))
+	t.Run("what the operator made at run time is owned by its Deployment", func(t *testing.T) {
+		var dep appsv1.Deployment
+		if err := s.c.Client.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: operatorDeployment}, &dep); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range runtimeObjects() {
+			if err := s.c.Client.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {
+				t.Errorf("%s: %v", describe(o), err)
+				continue
+			}
+			refs := o.GetOwnerReferences()
+			if len(refs) != 1 || refs[0].Kind != "Deployment" || refs[0].UID != dep.UID {
+				t.Errorf("%s is owned by %+v, want the Deployment %s (uid %s)", describe(o), refs, operatorDeployment, dep.UID)
+			}
+		}
+	})
 
 	if err := s.helm.uninstall(); err != nil {
 		t.Fatal(err)
@@ -430,23 +446,16 @@ func TestUpgradeAndUninstall(t *testing.T) {
 			return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
 		})
 	}
-	// Nothing of Ebb is left cluster-wide, and in the release namespace only
-	// what the operator makes at run time, which Helm does not know of.
-	var left []string
+	// Nothing of Ebb is left cluster-wide or in the release namespace: what
+	// the operator made at run time, which Helm does not know of, goes with
+	// the operator's Deployment (the garbage collector).
 	cluster.WaitFor(t, 2*time.Minute, "nothing of the release left in "+releaseNamespace+" or cluster-wide", func() (bool, string) {
-		var err error
-		if left, err = leftovers(ctx, s); err != nil {
+		left, err := leftovers(ctx, s)
+		if err != nil {
 			return false, err.Error()
 		}
-		var unexpected []string
-		for _, o := range left {
-			if !slices.Contains(runtimeObjects, o) {
-				unexpected = append(unexpected, o)
-			}
-		}
-		return len(unexpected) == 0, "left: " + strings.Join(unexpected, ", ")
+		return len(left) == 0, "left: " + strings.Join(left, ", ")
 	})
-	t.Logf("made by the operator at run time and left in %s until the namespace is deleted: %s", releaseNamespace, strings.Join(left, ", "))
 	var crd apiextensionsv1.CustomResourceDefinition
 	if err := s.c.Client.Get(ctx, client.ObjectKey{Name: "scaledobjects.ebb.dev"}, &crd); err != nil {
 		t.Errorf("the ScaledObject CRD (the chart's crds/, which Helm keeps): %v", err)
@@ -455,13 +464,20 @@ func TestUpgradeAndUninstall(t *testing.T) {
 
 // runtimeObjects are what the operator makes at run time in the release
 // namespace, not rendered by the chart (so that `helm template` renders no
-// key material and upgrades keep them): helm uninstall leaves them.
-var runtimeObjects = []string{
-	"Secret " + releaseNamespace + "/ebb-interceptor-token",
-	"Secret " + releaseNamespace + "/ebb-metrics-adapter-ca",
-	"Secret " + releaseNamespace + "/ebb-webhook-ca",
-	"ConfigMap " + releaseNamespace + "/ebb-host-claims",
-	"Lease " + releaseNamespace + "/" + leaseName,
+// key material and upgrades keep them), owned by the operator's Deployment.
+func runtimeObjects() []client.Object {
+	key := func(o client.Object, name string) client.Object {
+		o.SetNamespace(releaseNamespace)
+		o.SetName(name)
+		return o
+	}
+	return []client.Object{
+		key(&corev1.Secret{}, "ebb-interceptor-token"),
+		key(&corev1.Secret{}, "ebb-metrics-adapter-ca"),
+		key(&corev1.Secret{}, "ebb-webhook-ca"),
+		key(&corev1.ConfigMap{}, "ebb-host-claims"),
+		key(&coordinationv1.Lease{}, leaseName),
+	}
 }
 
 // leftovers lists the objects in the release namespace other than those
