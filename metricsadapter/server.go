@@ -70,6 +70,10 @@ type ServerOptions struct {
 	// in memory at each start (one replica only). Unused with CertDir.
 	CASecret string
 
+	// Delegate, when set, answers the reads no ScaledObject serves, and its
+	// metrics are listed with Ebb's (see Provider.SetDelegate).
+	Delegate Delegator
+
 	// Registerer receives the adapter's request metrics; nil: none.
 	Registerer prometheus.Registerer
 	// Log is the adapter's logger.
@@ -95,6 +99,9 @@ func NewServer(cfg *rest.Config, src Source, o ServerOptions) (*Server, error) {
 	prov, err := NewProvider(src, o.Registerer, o.Log.WithName("provider"))
 	if err != nil {
 		return nil, err
+	}
+	if o.Delegate != nil {
+		prov.SetDelegate(o.Delegate)
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "ebb-operator/metrics-adapter"
