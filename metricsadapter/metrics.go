@@ -33,7 +33,7 @@ func newRequestMetrics(reg prometheus.Registerer) (*requestMetrics, error) {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: RequestDurationName,
 			Help: "Time the metrics adapter took to answer an external metric read (GetExternalMetric), by result: " +
-				"ok, not_found, unavailable (the trigger cannot be read and is not in fallback), error, "+
+				"ok, not_found, unavailable (the trigger cannot be read and is not in fallback), error, " +
 				"and for reads no ScaledObject serves sent to the delegated adapter, delegated or delegate_error.",
 			// From a store read (tens of microseconds) to a slow source read.
 			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
