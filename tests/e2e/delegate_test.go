@@ -267,6 +267,9 @@ func TestAnotherAdaptersMetricsAreServedThroughEbbsAdapter(t *testing.T) {
 	otherWorker := worker(ns, nil)
 	otherWorker.Name = "other-worker"
 	otherWorker.Spec.Replicas = ptr.To[int32](1)
+	otherLabels := map[string]string{"app": "other-worker"}
+	otherWorker.Spec.Selector = &metav1.LabelSelector{MatchLabels: otherLabels}
+	otherWorker.Spec.Template.Labels = otherLabels
 	if err := c.Create(ctx, otherWorker); err != nil {
 		t.Fatal(err)
 	}
@@ -337,6 +340,9 @@ func TestAnotherAdaptersMetricsAreServedThroughEbbsAdapter(t *testing.T) {
 	as := func(t *testing.T, name string) kubernetes.Interface {
 		cfg := rest.CopyConfig(cp.Config)
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: name, Groups: []string{"team-a", "system:authenticated"}, Extra: map[string][]string{"ticket": {"MIG-7"}}}
+		// JSON, as kubectl get --raw reads: the errors are Status objects
+		// in JSON.
+		cfg.ContentType, cfg.AcceptContentTypes = "application/json", "application/json"
 		k, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -358,9 +364,11 @@ func TestAnotherAdaptersMetricsAreServedThroughEbbsAdapter(t *testing.T) {
 		if !slices.Contains(seen.groups, "team-a") || !slices.Equal(seen.extra["ticket"], []string{"MIG-7"}) {
 			t.Errorf("the other adapter saw alice in groups %v with extra %v, want team-a and ticket=MIG-7", seen.groups, seen.extra)
 		}
-		_, err := readExternal(ctx, as(t, refusedUser), ns, otherMetric, "app=other")
-		if !isStatus(err, http.StatusForbidden) || !strings.Contains(err.Error(), "the other adapter does not serve "+refusedUser) {
-			t.Errorf("mallory's read: %v, want the other adapter's own Forbidden", err)
+		// Do, not DoRaw: the Status in the body becomes the error.
+		err := as(t, refusedUser).CoreV1().RESTClient().Get().AbsPath("/apis/external.metrics.k8s.io/v1beta1/namespaces", ns, otherMetric).
+			Param("labelSelector", "app=other").Timeout(10 * time.Second).Do(ctx).Error()
+		if !isStatus(err, http.StatusForbidden) || !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "the other adapter does not serve "+refusedUser) {
+			t.Errorf("mallory's read: %v, want the other adapter's own Forbidden with its message", err)
 		}
 		if _, ok := other.saw(refusedUser); !ok {
 			t.Error("mallory's read never reached the other adapter")
