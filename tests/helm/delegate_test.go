@@ -114,8 +114,10 @@ func TestInstallOverAnotherAdapterDelegatesAndUninstallRestoresIt(t *testing.T) 
 			}
 		}
 		api := apiService(t)
-		if svc, _, _ := unstructured.NestedStringMap(api.Object, "spec", "service"); svc["namespace"] != namespace || svc["name"] != "ebb-metrics-adapter" {
-			t.Errorf("%s: the APIService points at %v, not Ebb's adapter", when, svc)
+		svcNS, _, _ := unstructured.NestedString(api.Object, "spec", "service", "namespace")
+		svcName, _, _ := unstructured.NestedString(api.Object, "spec", "service", "name")
+		if svcNS != namespace || svcName != "ebb-metrics-adapter" {
+			t.Errorf("%s: the APIService points at %s/%s, not Ebb's adapter", when, svcNS, svcName)
 		}
 		if api.GetAnnotations()["meta.helm.sh/release-name"] != "ebb" {
 			t.Errorf("%s: the APIService's annotations %v", when, api.GetAnnotations())
