@@ -110,6 +110,7 @@ func TestCorpusCoversEveryKEDAField(t *testing.T) {
 		"metadata.finalizers", "metadata.uid", "metadata.resourceVersion", "metadata.managedFields",
 		"metadata.annotations.autoscaling.keda.sh/paused", "metadata.annotations.autoscaling.keda.sh/paused-replicas",
 		"metadata.annotations.autoscaling.keda.sh/paused-scale-in", "metadata.annotations.autoscaling.keda.sh/paused-scale-out",
+		"metadata.annotations.autoscaling.keda.sh/force-activation",
 		"metadata.annotations.scaledobject.keda.sh/transfer-hpa-ownership", "metadata.annotations.validations.keda.sh/hpa-ownership",
 		"spec.scaleTargetRef.apiVersion", "spec.scaleTargetRef.kind", "spec.scaleTargetRef.name", "spec.scaleTargetRef.envSourceContainerName",
 		"spec.pollingInterval", "spec.initialCooldownPeriod", "spec.cooldownPeriod", "spec.idleReplicaCount",

@@ -25,6 +25,7 @@ const (
 	kedaPausedReplicas       = "autoscaling.keda.sh/paused-replicas"
 	kedaPausedScaleIn        = "autoscaling.keda.sh/paused-scale-in"
 	kedaPausedScaleOut       = "autoscaling.keda.sh/paused-scale-out"
+	kedaForceActivation      = "autoscaling.keda.sh/force-activation"
 	kedaTransferHPAOwnership = "scaledobject.keda.sh/transfer-hpa-ownership"
 	kedaHPAOwnership         = "validations.keda.sh/hpa-ownership"
 )
@@ -118,18 +119,28 @@ func (o *objctx) admission(so *v1alpha1.ScaledObject, field func(path string) (s
 	}
 }
 
+// kedaSwitches are KEDA's true/false annotations of a ScaledObject: Ebb's
+// name for each, and what holds without it.
+var kedaSwitches = map[string]struct{ ebb, unset string }{
+	kedaPaused:          {v1alpha1.AnnotationPaused, "the object is not paused"},
+	kedaPausedScaleIn:   {v1alpha1.AnnotationPausedScaleIn, "the target may scale in"},
+	kedaPausedScaleOut:  {v1alpha1.AnnotationPausedScaleOut, "the target may scale out"},
+	kedaForceActivation: {v1alpha1.AnnotationForceActivation, "activation follows the triggers"},
+}
+
 // scaledObjectAnnotation maps KEDA's ScaledObject annotations.
 func (o *objctx) scaledObjectAnnotation(n *node, key, value string, out map[string]string) bool {
 	field := n.field("annotations") + "[" + key + "]"
 	switch key {
-	case kedaPaused:
+	case kedaPaused, kedaPausedScaleIn, kedaPausedScaleOut, kedaForceActivation:
+		sw := kedaSwitches[key]
 		b, err := strconv.ParseBool(strings.TrimSpace(value))
 		if err != nil {
-			o.report(Changed, field, "is %q; expected true or false: left out, so the object is not paused", value)
+			o.report(Changed, field, "is %q; expected true or false: left out, so %s", truncateValue(value), sw.unset)
 			return true
 		}
-		out[v1alpha1.AnnotationPaused] = strconv.FormatBool(b)
-		o.report(Note, field, "written as %s", v1alpha1.AnnotationPaused)
+		out[sw.ebb] = strconv.FormatBool(b)
+		o.report(Note, field, "written as %s", sw.ebb)
 	case kedaPausedReplicas:
 		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
 		if err != nil || n < 0 || n > math.MaxInt32 {
@@ -138,8 +149,6 @@ func (o *objctx) scaledObjectAnnotation(n *node, key, value string, out map[stri
 		}
 		out[v1alpha1.AnnotationPausedReplicas] = strconv.FormatInt(n, 10)
 		o.report(Note, field, "written as %s", v1alpha1.AnnotationPausedReplicas)
-	case kedaPausedScaleIn, kedaPausedScaleOut:
-		o.report(Dropped, field, "Ebb pauses all scaling (%s) but not one direction: left out, so the target scales both ways", v1alpha1.AnnotationPaused)
 	case kedaTransferHPAOwnership:
 		o.report(Dropped, field, "Ebb makes its own HPA and refuses a target that another HPA scales: left out; delete the existing HPA before applying")
 	case kedaHPAOwnership:
@@ -148,6 +157,14 @@ func (o *objctx) scaledObjectAnnotation(n *node, key, value string, out map[stri
 		return false
 	}
 	return true
+}
+
+// truncateValue bounds an annotation's value quoted in a finding.
+func truncateValue(v string) string {
+	if len(v) <= 64 {
+		return v
+	}
+	return strings.ToValidUTF8(v[:64], "") + "…"
 }
 
 var fallbackBehaviors = []string{
@@ -287,6 +304,10 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 		}
 		n := newNode(o, path, m)
 		typ, _ := n.str("type")
+		apache := typ == kedaApacheKafka
+		if apache {
+			typ = "kafka"
+		}
 		var t v1alpha1.Trigger
 		t.Type = typ
 		t.Name, _ = n.str("name")
@@ -343,8 +364,21 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 			}
 			o.c.refs = append(o.c.refs, authRef{obj: o, field: n.field("authenticationRef"), key: key})
 		}
-		s.Triggers = append(s.Triggers, t)
-		inputIndex = append(inputIndex, i)
+		split := []v1alpha1.Trigger{t}
+		if apache {
+			var sum *v1alpha1.ScalingModifiers
+			alone := len(list) == 1 && o.kind == "ScaledObject" && (s.Advanced == nil || s.Advanced.ScalingModifiers == nil)
+			if split, sum = o.apacheKafka(n, t, alone); sum != nil {
+				if s.Advanced == nil {
+					s.Advanced = &v1alpha1.AdvancedConfig{}
+				}
+				s.Advanced.ScalingModifiers = sum
+			}
+		}
+		for _, t := range split {
+			s.Triggers = append(s.Triggers, t)
+			inputIndex = append(inputIndex, i)
+		}
 	}
 	return inputIndex
 }
