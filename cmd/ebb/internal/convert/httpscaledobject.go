@@ -538,7 +538,7 @@ func (c *converter) writeInterceptorAuth() {
 	c.res.Documents = append(c.res.Documents[:at], append([][]byte{doc}, c.res.Documents[at:]...)...)
 	for _, o := range use.objs {
 		o.report(Note, "", "its triggers name ClusterTriggerAuthentication %s, written once in this output: it gives them bearerToken, ebb-interceptor's admin token, from the chart's Secret %s in Ebb's namespace, "+
-			"to the namespaces of this input's HTTPScaledObjects (spec.allowedNamespaces: %s; add any other namespace that needs it) and only for %s (spec.allowedEndpoints; change both if Ebb runs elsewhere)",
+			"to the namespaces of the ScaledObjects this input's HTTP routes became (spec.allowedNamespaces: %s; add any other namespace that needs it) and only for %s (spec.allowedEndpoints; change both if Ebb runs elsewhere)",
 			interceptorAuthName, interceptorTokenSecret, strings.Join(namespaces, ", "), interceptorAdminURL)
 	}
 }

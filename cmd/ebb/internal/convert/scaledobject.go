@@ -295,14 +295,27 @@ func (n *node) decimal(key string) string {
 // trigger, its index in the input.
 func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 	var inputIndex []int
+	// alone: one trigger in a ScaledObject without a formula, so a trigger
+	// that becomes several may have them added up by one.
+	alone := len(list) == 1 && o.kind == "ScaledObject" && (s.Advanced == nil || s.Advanced.ScalingModifiers == nil)
+	add := func(i int, ts []v1alpha1.Trigger, sum *v1alpha1.ScalingModifiers) {
+		if sum != nil {
+			if s.Advanced == nil {
+				s.Advanced = &v1alpha1.AdvancedConfig{}
+			}
+			s.Advanced.ScalingModifiers = sum
+		}
+		for _, t := range ts {
+			s.Triggers = append(s.Triggers, t)
+			inputIndex = append(inputIndex, i)
+		}
+	}
 	for i, item := range list {
-		path := fmt.Sprintf("spec.triggers[%d]", i)
-		m, ok := item.(map[string]any)
-		if !ok {
-			o.report(Dropped, path, "expected a mapping, found %s: left out", describe(item))
+		n := o.mapping(item, fmt.Sprintf("spec.triggers[%d]", i))
+		if n == nil {
 			continue
 		}
-		n := newNode(o, path, m)
+		path := n.path
 		typ, _ := n.str("type")
 		apache := typ == kedaApacheKafka
 		if apache {
@@ -342,6 +355,12 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 			o.report(Dropped, path, "has no type: trigger left out")
 			continue
 		}
+		if o.kind == "ScaledObject" && (typ == "external-push" || typ == "external") && md[interceptorRouteKey] != "" {
+			if ts, sum, ok := o.routeTrigger(n, md, s, alone); ok {
+				add(i, ts, sum)
+				continue
+			}
+		}
 		st, ok := o.c.reg.Lookup(typ)
 		if !ok {
 			o.report(Dropped, path, "Ebb has no %s scaler (it has %s): trigger left out", typ, strings.Join(o.c.reg.Names(), ", "))
@@ -364,23 +383,25 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 			}
 			o.c.refs = append(o.c.refs, authRef{obj: o, field: n.field("authenticationRef"), key: key})
 		}
-		split := []v1alpha1.Trigger{t}
 		if apache {
-			var sum *v1alpha1.ScalingModifiers
-			alone := len(list) == 1 && o.kind == "ScaledObject" && (s.Advanced == nil || s.Advanced.ScalingModifiers == nil)
-			if split, sum = o.apacheKafka(n, t, alone); sum != nil {
-				if s.Advanced == nil {
-					s.Advanced = &v1alpha1.AdvancedConfig{}
-				}
-				s.Advanced.ScalingModifiers = sum
-			}
+			ts, sum := o.apacheKafka(n, t, alone)
+			add(i, ts, sum)
+			continue
 		}
-		for _, t := range split {
-			s.Triggers = append(s.Triggers, t)
-			inputIndex = append(inputIndex, i)
-		}
+		add(i, []v1alpha1.Trigger{t}, nil)
 	}
 	return inputIndex
+}
+
+// mapping returns the mapping item at path as a node, or nil (reporting an
+// item that is not a mapping as dropped).
+func (o *objctx) mapping(item any, path string) *node {
+	m, ok := item.(map[string]any)
+	if !ok {
+		o.report(Dropped, path, "expected a mapping, found %s: left out", describe(item))
+		return nil
+	}
+	return newNode(o, path, m)
 }
 
 func (o *objctx) authenticationRef(n *node) *v1alpha1.AuthenticationRef {
