@@ -277,13 +277,13 @@ type fakeScales struct {
 	replicas int32
 }
 
-func (f *fakeScales) GetReplicas(context.Context, string, Target) (int32, error) {
+func (f *fakeScales) GetScale(context.Context, string, Target) (Scale, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.replicas, nil
+	return Scale{Replicas: f.replicas}, nil
 }
 
-func (f *fakeScales) SetReplicas(_ context.Context, _ string, _ Target, n int32) error {
+func (f *fakeScales) SetReplicas(_ context.Context, _ string, _ Target, n int32, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.replicas = n

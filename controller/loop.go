@@ -43,8 +43,10 @@ type ObjectState struct {
 	// Resources are the metrics of the resource triggers (cpu, memory),
 	// which the HPA reads by itself: the loop only keeps them for the HPA.
 	Resources []scalers.MetricSpec
-	// Current is the target's replica count as the reconciler just read it.
-	Current int32
+	// Current is the target's replica count as the reconciler just took it:
+	// read from /scale when ScaleRead, else from the target watch.
+	Current   int32
+	ScaleRead bool
 	// Base is the reconciler's part of the status (Ready, HPA name, ...).
 	Base StatusBase
 }
@@ -54,8 +56,11 @@ type ObjectState struct {
 // paused counts), records events and writes status. It is a
 // controller-runtime Runnable that runs on the leader only.
 type ScaleLoop struct {
-	Status  StatusWriter
-	Scales  ScaleClient
+	Status StatusWriter
+	Scales ScaleClient
+	// Targets, when set, gives the counts of the targets it covers: a poll
+	// takes the count there instead of re-reading /scale (targets.go).
+	Targets TargetCounts
 	Events  record.EventRecorder
 	Store   *Store
 	Clock   clock.WithTicker
@@ -96,6 +101,7 @@ type loopObject struct {
 	composite *loopTrigger
 	current   int32
 	readAt    time.Time // when current was last read from /scale
+	readRV    string    // the target's resourceVersion at that read
 	fullAt    time.Time // when the triggers were last read (not probed)
 	lastAct   *time.Time
 	written   *v1alpha1.ScaledObjectStatus // the status last written
@@ -189,7 +195,10 @@ func (l *ScaleLoop) NeedLeaderElection() bool { return true }
 func (l *ScaleLoop) Upsert(st ObjectState) {
 	l.init()
 	key := types.NamespacedName{Namespace: st.Object.Namespace, Name: st.Object.Name}
-	o := &loopObject{key: key, state: st, current: st.Current, readAt: l.Clock.Now()}
+	o := &loopObject{key: key, state: st, current: st.Current}
+	if st.ScaleRead {
+		o.readAt = l.Clock.Now()
+	}
 	interval := st.Object.Spec.PollingIntervalDuration()
 	keep := st.Triggers
 	if st.Composite != nil {
@@ -410,9 +419,12 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	}
 
 	now = l.Clock.Now()
-	if now.Sub(o.readAt) >= o.countRefresh(interval) {
-		if n, err := l.Scales.GetReplicas(ctx, key.Namespace, o.state.Target); err == nil {
-			o.current, o.readAt = n, now
+	if n, found, _ := l.targetCount(o); found {
+		// The target watch's count: no request.
+		o.current = n
+	} else if now.Sub(o.readAt) >= o.countRefresh(interval) {
+		if s, err := l.Scales.GetScale(ctx, key.Namespace, o.state.Target); err == nil {
+			o.current, o.readAt, o.readRV = s.Replicas, now, s.ResourceVersion
 		} else {
 			log.Error(err, "Reading the target's replica count")
 		}
@@ -420,22 +432,31 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	in := o.inputs(now, health)
 	d := Decide(in)
 	if d.Replicas != nil && o.readAt != now {
-		// Decide on a fresh count before moving the target.
-		n, err := l.Scales.GetReplicas(ctx, key.Namespace, o.state.Target)
+		// Decide on a fresh count before moving the target: read from
+		// /scale, whatever the watch said.
+		s, err := l.Scales.GetScale(ctx, key.Namespace, o.state.Target)
 		if err != nil {
 			log.Error(err, "Reading the target's replica count")
 			return l.nextPoll(o, d, interval), true
 		}
-		o.current, o.readAt = n, now
-		in.Current = n
+		o.current, o.readAt, o.readRV = s.Replicas, now, s.ResourceVersion
+		in.Current = s.Replicas
 		d = Decide(in)
 	}
 	o.lastAct = d.LastActive
 	desired := o.current
 	if d.Replicas != nil {
 		from := o.current
-		err := l.Scales.SetReplicas(ctx, key.Namespace, o.state.Target, *d.Replicas)
+		// Only at the version just read: a target changed since (by hand,
+		// by the HPA) is decided again on its new count.
+		err := l.Scales.SetReplicas(ctx, key.Namespace, o.state.Target, *d.Replicas, o.readRV)
 		l.Metrics.decision(key, from, *d.Replicas, d.Reason, err)
+		if apierrors.IsConflict(err) {
+			log.V(1).Info("The target changed since its count was read; deciding again", "replicas", *d.Replicas)
+			o.readAt = time.Time{}
+			o.noteCurrent()
+			return conflictRetry, true
+		}
 		if err != nil {
 			log.Error(err, "Scaling the target", "replicas", *d.Replicas)
 			l.Events.Eventf(so, corev1.EventTypeWarning, "ScaleFailed", "scaling %s %s from %d to %d failed: %s", o.state.Target.Kind, o.state.Target.Name, from, *d.Replicas, apiReason(err))
@@ -448,6 +469,19 @@ func (l *ScaleLoop) poll(ctx context.Context, key types.NamespacedName) (time.Du
 	o.noteCurrent()
 	l.writeStatus(ctx, o, d, desired, now)
 	return l.nextPoll(o, d, interval), true
+}
+
+// conflictRetry is how soon a poll whose move met a target changed since its
+// read runs again, to decide on the new count.
+const conflictRetry = 100 * time.Millisecond
+
+// targetCount is the target's count from the target watch (Targets), when
+// it covers the target.
+func (l *ScaleLoop) targetCount(o *loopObject) (n int32, found, watched bool) {
+	if l.Targets == nil {
+		return 0, false, false
+	}
+	return l.Targets.Replicas(o.key.Namespace, o.state.Target)
 }
 
 // countRefresh is how stale the cached replica count may get before a poll

@@ -131,7 +131,7 @@ func (m *mirror) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 		m.forget(req.NamespacedName)
 		return reconcile.Result{}, nil // the leader reports it in status
 	}
-	st, digest, err := m.r.build(ctx, &so, target, so.Status.CurrentReplicas, resolved)
+	st, digest, err := m.r.build(ctx, &so, target, so.Status.CurrentReplicas, false, resolved)
 	if err != nil {
 		m.forget(req.NamespacedName)
 		return result, nil // likewise

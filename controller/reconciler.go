@@ -5,6 +5,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -61,6 +62,9 @@ type Reconciler struct {
 	// Mapper resolves scale targets' kinds to resources.
 	Mapper meta.RESTMapper
 	Scales ScaleClient
+	// Targets, when set, gives the counts of the targets it watches
+	// (targets.go), so that building an object on one reads no /scale.
+	Targets *TargetWatch
 	// Registry builds scalers; Auth resolves their credentials by GET.
 	Registry *scalers.Registry
 	Auth     *scalers.AuthResolver
@@ -148,7 +152,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	r.keyer = newAuthKeyer()
 	r.recheckQueue = make(chan event.GenericEvent, 1024)
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Targets != nil {
+		// A target created after its ScaledObject makes it Ready at once.
+		b = b.WatchesRawSource(r.Targets.Source(r.scaledObjectsOn))
+	}
+	return b.
 		Named("scaledobject").
 		For(&v1alpha1.ScaledObject{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -255,16 +264,7 @@ func (r *Reconciler) scaledObjectsOfTarget(ctx context.Context, o client.Object)
 	if !ok || metav1.GetControllerOf(h) != nil && metav1.GetControllerOf(h).Kind == "ScaledObject" {
 		return nil
 	}
-	var list v1alpha1.ScaledObjectList
-	key := targetKey(h.Spec.ScaleTargetRef.APIVersion, h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name)
-	if err := r.Client.List(ctx, &list, client.InNamespace(h.Namespace), client.MatchingFields{indexSOTarget: key}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, len(list.Items))
-	for i, so := range list.Items {
-		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: so.Namespace, Name: so.Name}}
-	}
-	return reqs
+	return r.requestsForTarget(ctx, h.Namespace, targetKey(h.Spec.ScaleTargetRef.APIVersion, h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name))
 }
 
 // Reconcile brings one ScaledObject to its desired state.
@@ -304,7 +304,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	target, err := r.resolveTarget(&so)
 	if err != nil {
-		return r.notReady(ctx, &so, base, ReasonTargetNotFound, err.Error(), 30*time.Second)
+		return r.targetNotFound(ctx, &so, base, err.Error(), 30*time.Second)
 	}
 	base.ScaleTargetKind = target.Resource.GroupVersion().WithKind(target.Kind).String()
 
@@ -356,22 +356,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	// The target's replica count: for the loop and the original count when
 	// (re)building; otherwise only when a paused HPA must be rewritten at the
 	// current count, so that a pass with nothing to do costs no request.
+	// Taken from the target watch where it covers the target, else read
+	// from /scale (scaleRead).
 	var current int32
-	haveCurrent := false
+	haveCurrent, scaleRead := false, false
 	getCurrent := func() (int32, error) {
 		if !haveCurrent {
-			n, err := r.Scales.GetReplicas(ctx, so.Namespace, target)
+			n, fromScale, err := r.currentReplicas(ctx, so.Namespace, target)
 			if err != nil {
 				return 0, err
 			}
-			current, haveCurrent = n, true
+			current, haveCurrent, scaleRead = n, true, fromScale
 		}
 		return current, nil
 	}
 	if rebuild {
 		if _, err := getCurrent(); err != nil {
-			if apierrors.IsNotFound(err) {
-				return r.notReady(ctx, &so, base, ReasonTargetNotFound, fmt.Sprintf("%s %q not found", target.Kind, target.Name), 15*time.Second)
+			switch {
+			case apierrors.IsNotFound(err):
+				return r.targetNotFound(ctx, &so, base, fmt.Sprintf("%s %q not found", target.Kind, target.Name), 15*time.Second)
+			case errors.Is(err, ErrNoScaleSubresource):
+				return r.targetNotFound(ctx, &so, base, fmt.Sprintf("%s %q cannot be scaled: %s has no /scale subresource", target.Kind, target.Name, target.Resource.GroupResource()), time.Minute)
 			}
 			return reconcile.Result{}, err
 		}
@@ -382,7 +387,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 	var st ObjectState
 	if rebuild {
-		st, auth.digest, err = r.build(ctx, &so, target, current, resolved)
+		st, auth.digest, err = r.build(ctx, &so, target, current, scaleRead, resolved)
 		if resolved == nil {
 			auth.resolvedAt = time.Now()
 		}
@@ -453,12 +458,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // build resolves each trigger's parameters (unless resolved holds them
 // already) and builds its scaler. It returns the digest of the resolved
 // credentials.
-func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, target Target, current int32, resolved []scalers.Resolved) (ObjectState, authDigest, error) {
+func (r *Reconciler) build(ctx context.Context, so *v1alpha1.ScaledObject, target Target, current int32, scaleRead bool, resolved []scalers.Resolved) (ObjectState, authDigest, error) {
 	// The loop keeps this copy as long as it scales the object: without the
 	// managed fields, which it never reads.
 	obj := so.DeepCopy()
 	obj.ManagedFields = nil
-	st := ObjectState{Object: obj, Target: target, Current: current}
+	st := ObjectState{Object: obj, Target: target, Current: current, ScaleRead: scaleRead}
 	names := make([]string, len(so.Spec.Triggers))
 	for i := range so.Spec.Triggers {
 		names[i] = so.Spec.TriggerName(i)
@@ -626,6 +631,28 @@ func (r *Reconciler) ensureHPA(ctx context.Context, so *v1alpha1.ScaledObject, t
 	return out.Generation, nil
 }
 
+// currentReplicas is the target's replica count: from the target watch when
+// it covers the target's kind and holds the target, else (another kind, or a
+// target created a moment ago or missing) from /scale, which fromScale says.
+// A target missing from both is a NotFound error.
+func (r *Reconciler) currentReplicas(ctx context.Context, namespace string, t Target) (n int32, fromScale bool, err error) {
+	if n, found, _ := r.Targets.Replicas(namespace, t); found {
+		return n, false, nil
+	}
+	s, err := r.Scales.GetScale(ctx, namespace, t)
+	return s.Replicas, true, err
+}
+
+// targetNotFound records Ready=False (reason TargetNotFound) like notReady,
+// with a Warning Event when the condition says something new.
+func (r *Reconciler) targetNotFound(ctx context.Context, so *v1alpha1.ScaledObject, base StatusBase, msg string, retry time.Duration) (reconcile.Result, error) {
+	msg = sanitize(msg, 1024)
+	if c := meta.FindStatusCondition(so.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Reason != ReasonTargetNotFound || c.Message != msg || c.ObservedGeneration != so.Generation {
+		r.Events.Event(so, corev1.EventTypeWarning, ReasonTargetNotFound, msg)
+	}
+	return r.notReady(ctx, so, base, ReasonTargetNotFound, msg, retry)
+}
+
 // notReady records Ready=False and stops the loop for the object.
 func (r *Reconciler) notReady(ctx context.Context, so *v1alpha1.ScaledObject, base StatusBase, reason, msg string, retry time.Duration) (reconcile.Result, error) {
 	key := types.NamespacedName{Namespace: so.Namespace, Name: so.Name}
@@ -687,7 +714,7 @@ func (r *Reconciler) finalize(ctx context.Context, so *v1alpha1.ScaledObject) er
 	if a := so.Spec.Advanced; a != nil && a.RestoreToOriginalReplicaCount && so.Status.OriginalReplicaCount != nil {
 		if t, err := r.resolveTarget(so); err == nil {
 			n := *so.Status.OriginalReplicaCount
-			if err := r.Scales.SetReplicas(ctx, so.Namespace, t, n); err != nil && !apierrors.IsNotFound(err) {
+			if err := r.Scales.SetReplicas(ctx, so.Namespace, t, n, ""); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 			r.Events.Eventf(so, corev1.EventTypeNormal, "RestoredReplicas", "%s %s restored to its original %d replicas", t.Kind, t.Name, n)

@@ -64,13 +64,18 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scale client: %w", err)
 	}
-	scales := NewScaleClient(sc)
+	scales := NewScaleClient(sc, dc)
+	targets, err := NewTargetWatch(cfg)
+	if err != nil {
+		return nil, err
+	}
 	status := NewStatusWriter(mgr.GetClient())
 	// Every Event goes through the sanitizer status text goes through.
 	events := NewEventRecorder(mgr.GetEventRecorderFor("ebb"))
 	loop := &ScaleLoop{
 		Status:        status,
 		Scales:        scales,
+		Targets:       targets,
 		Events:        events,
 		Workers:       o.PollWorkers,
 		HPASyncPeriod: o.HPASyncPeriod,
@@ -83,6 +88,7 @@ func Setup(mgr ctrl.Manager, o Options) (*ScaleLoop, error) {
 		Client:                  mgr.GetClient(),
 		Mapper:                  mgr.GetRESTMapper(),
 		Scales:                  scales,
+		Targets:                 targets,
 		Registry:                o.Registry,
 		Auth:                    &scalers.AuthResolver{Reader: mgr.GetAPIReader(), OperatorNamespace: o.OperatorNamespace, ClusterAuthOpenByDefault: o.CTAOpenByDefault},
 		Loop:                    loop,

@@ -98,7 +98,7 @@ func (b *buildProgress) show(p localcluster.BuildProgress) {
 
 // buildLine is one binary's progress, e.g.
 //
-//	kube-apiserver           [██████░░░░░░░░░░░░░░]  812/2431 packages  1m12s
+//	ebb-kube                 [██████░░░░░░░░░░░░░░]  812/2431 packages  1m12s
 func buildLine(p localcluster.BuildProgress) string {
 	if p.Done {
 		return fmt.Sprintf("  %-24s built in %s", p.Binary, p.Elapsed.Round(time.Second))
