@@ -384,9 +384,10 @@ func (c *controlsCase) holdAtMost(n int32) *bound {
 
 func (c *controlsCase) watch(ok func(int32) bool, what string) *bound {
 	b := &bound{t: c.t, stop: make(chan struct{}), done: make(chan string, 1)}
-	ctx := c.t.Context()
+	ctx, stop := c.t.Context(), b.stop
 	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
+		// Once a second: the test's client is shared and rate-limited.
+		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
 			var d appsv1.Deployment
@@ -397,7 +398,7 @@ func (c *controlsCase) watch(ok func(int32) bool, what string) *bound {
 				}
 			}
 			select {
-			case <-b.stop:
+			case <-stop:
 				b.done <- ""
 				return
 			case <-ctx.Done():
