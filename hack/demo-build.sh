@@ -71,7 +71,7 @@ is_package() { # a line of go build -v naming a non-standard package
 }
 
 echo "Building bin/ebb (and, the first time, the local Kubernetes control plane; details in bin/build.log)"
-exec 3< <(EBB_TOOLS_PROGRESS=1 EBB_TOOLS_CLI="$root/bin/ebb" bash "$root/tests/tools/build.sh" 2>&1 >/dev/null)
+exec 3< <(EBB_TOOLS_PROGRESS=1 EBB_TOOLS_GEN=0 EBB_TOOLS_CLI="$root/bin/ebb" bash "$root/tests/tools/build.sh" 2>&1 >/dev/null)
 builder=$!
 draw
 while :; do

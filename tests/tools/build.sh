@@ -20,7 +20,8 @@
 #
 # A program already present is not rebuilt. Prints DIR on stdout when done.
 #
-# With EBB_TOOLS_CLI=<path> it also builds the ebb CLI to path, in the same
+# With EBB_TOOLS_GEN=0 it leaves controller-gen out (the demo does not need
+# it). With EBB_TOOLS_CLI=<path> it also builds the ebb CLI to path, in the same
 # go build as ebb-kube when that is built: `make demo` (hack/demo-build.sh).
 #
 # With EBB_TOOLS_PROGRESS=1 it also reports, on stderr, for each binary it
@@ -45,6 +46,12 @@ fi
 
 trap 'rm -rf "$dir"/.build.$$.*' EXIT
 
+# The compiler spends less time collecting garbage with a larger heap: GOGC=400
+# compiles about 8 % faster on 2 cores (k8s.io/api and client-go: 91.6 s
+# against 99.3 s) for about 0.2 GB more per compile. GOGC is not part of the
+# build cache's keys, so the packages compiled are the same.
+export GOGC="${GOGC:-400}"
+
 say() { echo "ebb-tools: $*" >&2; }
 
 # present <name>...: all the named programs are in dir and runnable.
@@ -56,7 +63,9 @@ present() {
 }
 
 # gobuild <module folder> <label> <go build flags>... -- <package>...: builds
-# the packages' programs into $out (a fresh folder in dir) in one go build.
+# the packages' programs in one go build into $out, a fresh folder in dir,
+# unless $dest names the output (a single program, built in place: go build
+# then skips the link when the program is up to date).
 gobuild() {
 	local mod="$1" label="$2"
 	shift 2
@@ -74,7 +83,7 @@ gobuild() {
 	fi
 	out="$dir/.build.$$.$RANDOM"
 	mkdir "$out"
-	(cd "$mod" && go build "${verbose[@]}" "${flags[@]}" -o "$out/" "$@")
+	(cd "$mod" && go build "${verbose[@]}" "${flags[@]}" -o "${dest:-$out/}" "$@")
 	say "built $label in $((SECONDS - start)) s"
 }
 
@@ -134,11 +143,12 @@ done
 multicall ./internal/localcluster/cmd/ebb-kube etcd kube-apiserver kube-controller-manager
 if [[ -n "${EBB_TOOLS_CLI:-}" ]]; then
 	# The control plane was there: the CLI alone.
-	gobuild "$root" ebb -- ./cmd/ebb
-	mv "$out/ebb" "$EBB_TOOLS_CLI"
+	dest="$EBB_TOOLS_CLI" gobuild "$root" ebb -- ./cmd/ebb
 	rm -rf "$out"
 fi
-tool gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
+if [[ "${EBB_TOOLS_GEN:-1}" != 0 ]]; then
+	tool gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
+fi
 if [[ "${EBB_TOOLS_NODE:-}" == 1 ]]; then
 	multicall ./internal/localcluster/cmd/ebb-kube-node kubelet kube-scheduler kube-proxy
 	tool coredns coredns github.com/ebbscale/ebb/tests/tools/coredns
