@@ -7,7 +7,6 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
-RUN go mod download
 COPY apis apis
 COPY controller controller
 COPY metricsadapter metricsadapter

@@ -127,12 +127,13 @@ test: tools fmt-check license-check vet verify-generated services
 test-unit:
 	go test $(PKGS)
 
-# ebb demo builds the control plane itself on first use, showing its progress.
+# hack/demo-build.sh builds bin/ebb, and the control plane on first use, in one
+# go build showing its progress from the first second.
 demo:
-	go build -o bin/ebb ./cmd/ebb
+	@hack/demo-build.sh
 	bin/ebb demo
 
 # The same with the worker as real pods on a local node (root; see README).
 demo-cluster:
-	go build -o bin/ebb ./cmd/ebb
+	@hack/demo-build.sh
 	bin/ebb demo --cluster

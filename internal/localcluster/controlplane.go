@@ -238,6 +238,12 @@ func New(ctx context.Context, o Options) (_ *ControlPlane, retErr error) {
 		args := api.Configure()
 		args.Set("advertise-address", NodeIP)
 		args.Set("service-cluster-ip-range", ServiceCIDR)
+		// Pod logs, exec and port-forward: the API server reaches the
+		// kubelet at the node's InternalIP (its hostname resolves nowhere)
+		// with a certificate the kubelet trusts (writeNodeAPIServerCerts).
+		args.Set("kubelet-client-certificate", filepath.Join(api.CertDir, kubeletClientCert))
+		args.Set("kubelet-client-key", filepath.Join(api.CertDir, kubeletClientKey))
+		args.Set("kubelet-preferred-address-types", "InternalIP")
 		// envtest turns the ServiceAccount admission plugin off; pods need
 		// it for their tokens.
 		args.Disable("disable-admission-plugins")

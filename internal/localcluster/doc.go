@@ -18,8 +18,12 @@
 //
 // The binaries come from the tools cache that `make tools` fills
 // (tests/tools/build.sh): $KUBEBUILDER_ASSETS, else $EBB_TOOLS_DIR, else
-// ~/.cache/ebb/tools-v1.37.2. When they are missing, New fails and says to
-// run `make tools`.
+// ~/.cache/ebb/tools-v1.37.2. etcd, kube-apiserver and
+// kube-controller-manager there are links to one program, ebb-kube
+// (cmd/ebb-kube), and the kubelet, kube-scheduler and kube-proxy links to
+// ebb-kube-node (cmd/ebb-kube-node): both are built from Ebb's own module, so
+// they share the Go build cache with the CLI. When they are missing, New
+// fails and says to run `make tools`.
 //
 // Everything a ControlPlane starts is stopped by Stop. A small guard process
 // kills the process groups left behind if the owning process dies without

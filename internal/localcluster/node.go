@@ -613,6 +613,17 @@ func (n *Node) startKubelet(ctx context.Context, cp *ControlPlane, bin string) e
 	if err != nil {
 		return err
 	}
+	// The kubelet trusts the control plane's users (metrics-server among
+	// them) and the API server's own client certificate, which the API
+	// server's CA signs.
+	users, err := os.ReadFile(cp.ClientCAFile())
+	if err != nil {
+		return fmt.Errorf("kubelet client CAs: %w", err)
+	}
+	clientCAs := filepath.Join(n.Dir, "kubelet-client-ca.crt")
+	if err := os.WriteFile(clientCAs, append(append(users, '\n'), cp.env.ControlPlane.GetAPIServer().SecureServing.CA...), 0o600); err != nil {
+		return fmt.Errorf("kubelet client CAs: %w", err)
+	}
 	conf := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false
@@ -651,7 +662,7 @@ syncFrequency: 5s
 fileCheckFrequency: 5s
 nodeStatusUpdateFrequency: 2s
 localStorageCapacityIsolation: false
-`, n.ContainerdSocket, NodeIP, healthPort, ClusterDomain, filepath.Join(n.Dir, "pod-logs"), cp.ClientCAFile())
+`, n.ContainerdSocket, NodeIP, healthPort, ClusterDomain, filepath.Join(n.Dir, "pod-logs"), clientCAs)
 	path := filepath.Join(n.Dir, "kubelet.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("kubelet configuration: %w", err)

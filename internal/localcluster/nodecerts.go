@@ -19,8 +19,10 @@ import (
 // what envtest would make there itself, but for a server that pods reach
 // too: a serving certificate valid for loopback, NodeIP, the kubernetes
 // Service's cluster IP and its DNS names, and the service-account signing
-// key. It returns the CA's PEM, which clients (and pods, through the
-// kube-root-ca.crt ConfigMap) trust.
+// key, and the client certificate the API server shows the kubelet (for
+// logs, exec and port-forward; group system:masters), which the kubelet
+// trusts through the same CA. It returns the CA's PEM, which clients (and
+// pods, through the kube-root-ca.crt ConfigMap) trust.
 func writeNodeAPIServerCerts(dir string) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("API server certificates: %w", err)
@@ -36,6 +38,14 @@ func writeNodeAPIServerCerts(dir string) ([]byte, error) {
 		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc." + ClusterDomain},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(NodeIP), net.ParseIP(KubernetesServiceIP)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	kubeletClientPEM, kubeletClientKeyPEM, err := ca.sign(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
 		return nil, err
@@ -56,6 +66,9 @@ func writeNodeAPIServerCerts(dir string) ([]byte, error) {
 		"apiserver.key": keyPEM,
 		"sa-signer.crt": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPub}),
 		"sa-signer.key": pemKey(saKey),
+		// Ebb's own names.
+		kubeletClientCert: kubeletClientPEM,
+		kubeletClientKey:  kubeletClientKeyPEM,
 	}
 	for name, data := range files {
 		if data == nil {
@@ -67,3 +80,10 @@ func writeNodeAPIServerCerts(dir string) ([]byte, error) {
 	}
 	return caPEM, nil
 }
+
+// The files of the API server's client certificate for kubelets, in its
+// certificate folder.
+const (
+	kubeletClientCert = "kubelet-client.crt"
+	kubeletClientKey  = "kubelet-client.key"
+)

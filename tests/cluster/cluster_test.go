@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -100,8 +101,25 @@ func TestNodeRunsPods(t *testing.T) {
 		t.Fatalf("web pod on node %q with IP %q; want node %s and an IP in %s", pod.Spec.NodeName, pod.Status.PodIP, localcluster.NodeName, localcluster.PodCIDR)
 	}
 
-	t.Run("a pod reaches the Service by its DNS name", func(t *testing.T) {
+	t.Run("a pod reaches the Service by its DNS name, and its log is read through the API server", func(t *testing.T) {
 		runJob(t, c, image, "get-web", "http://web.default.svc."+localcluster.ClusterDomain+"/")
+		// The log comes from the kubelet, which the API server reaches with
+		// its kubelet client certificate (what kubectl logs does).
+		var jobPods corev1.PodList
+		if err := c.Client.List(ctx, &jobPods, client.InNamespace("default"), client.MatchingLabels{"job-name": "get-web"}); err != nil || len(jobPods.Items) != 1 {
+			t.Fatalf("the Job's pods: %d (%v), want 1", len(jobPods.Items), err)
+		}
+		cs, err := kubernetes.NewForConfig(c.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, err := cs.CoreV1().Pods("default").GetLogs(jobPods.Items[0].Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err != nil {
+			t.Fatalf("the Job pod's log through the API server: %v", err)
+		}
+		if !strings.HasPrefix(string(logs), "ok web-") {
+			t.Fatalf("the Job pod's log: %q, want what it printed (ok web-...)", logs)
+		}
 	})
 
 	t.Run("the host reaches the Service's cluster IP", func(t *testing.T) {

@@ -31,9 +31,12 @@ func ensureControlPlane(ctx context.Context, out io.Writer, node bool) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	about := "about 7 minutes on 2 cores"
+	// Measured on 2 cores from empty Go caches (docs/benchmarks.md); much
+	// less when the Go build cache holds the Kubernetes libraries already,
+	// e.g. after `make demo` built bin/ebb.
+	about := "up to about 9 minutes on 2 cores"
 	if node {
-		about = "about 7 minutes on 2 cores for the control plane and about 5 more for the node's"
+		about = "up to about 9 minutes on 2 cores for the control plane and several more for the node's (kubelet, CoreDNS, metrics-server)"
 	}
 	what := "control plane"
 	if node {
@@ -98,7 +101,7 @@ func (b *buildProgress) show(p localcluster.BuildProgress) {
 
 // buildLine is one binary's progress, e.g.
 //
-//	kube-apiserver           [██████░░░░░░░░░░░░░░]  812/2431 packages  1m12s
+//	ebb-kube                 [██████░░░░░░░░░░░░░░]  812/2431 packages  1m12s
 func buildLine(p localcluster.BuildProgress) string {
 	if p.Done {
 		return fmt.Sprintf("  %-24s built in %s", p.Binary, p.Elapsed.Round(time.Second))
