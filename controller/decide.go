@@ -37,6 +37,9 @@ type Inputs struct {
 
 	Paused         bool
 	PausedReplicas *int32
+	// Controls are the directional annotations (ControlsOf); a full pause
+	// wins over them.
+	Controls Controls
 
 	// Current is the target's replica count (its /scale spec.replicas).
 	Current    int32
@@ -44,14 +47,30 @@ type Inputs struct {
 	Triggers   []TriggerHealth
 }
 
+// Controls are the annotations that hold a ScaledObject's scaling in one
+// direction or force it active (ControlsOf).
+type Controls struct {
+	// PausedScaleIn: the replica count may rise but never falls.
+	PausedScaleIn bool
+	// PausedScaleOut: the replica count may fall but never rises.
+	PausedScaleOut bool
+	// ForceActivation: the ScaledObject is active whatever its triggers
+	// read, so the target is never at zero (or idle).
+	ForceActivation bool
+}
+
 // Reasons of scale decisions; they are the reasons of the Events too.
 const (
-	ReasonScaledFromZero = "ScaledFromZero"
-	ReasonScaledToZero   = "ScaledToZero"
-	ReasonScaledToIdle   = "ScaledToIdle"
-	ReasonBelowMinimum   = "ScaledToMinimum"
-	ReasonFallback       = "FallbackReplicas"
-	ReasonPausedReplicas = "PausedReplicas"
+	// ReasonForcedActivation: woken from zero (or idle) by the annotation
+	// ebb.dev/force-activation with no trigger active. It is the Active
+	// condition's reason then too.
+	ReasonForcedActivation = "ForcedActivation"
+	ReasonScaledFromZero   = "ScaledFromZero"
+	ReasonScaledToZero     = "ScaledToZero"
+	ReasonScaledToIdle     = "ScaledToIdle"
+	ReasonBelowMinimum     = "ScaledToMinimum"
+	ReasonFallback         = "FallbackReplicas"
+	ReasonPausedReplicas   = "PausedReplicas"
 )
 
 // Decision is what the scale loop should do now and record in status.
@@ -76,6 +95,14 @@ type Decision struct {
 	InFallback       bool
 	FallbackReplicas int32
 	Paused           bool
+	// Forced says the ScaledObject is active by the force-activation
+	// annotation alone: no trigger is.
+	Forced bool
+	// PausedScaleIn and PausedScaleOut are the directional pauses in
+	// effect (not under a full pause). Held says one of them withheld a
+	// move; Message then says which.
+	PausedScaleIn, PausedScaleOut bool
+	Held                          bool
 	// CooldownRemaining is how long until the target may go to zero (or
 	// idle), when it is waiting for that.
 	CooldownRemaining time.Duration
@@ -99,6 +126,9 @@ func Decide(in Inputs) Decision {
 	}
 	d.Active = len(active) > 0
 	d.NoneKnown = len(in.Triggers) > 0 && len(unknown) == len(in.Triggers)
+	if in.Controls.ForceActivation && !d.Active {
+		d.Active, d.Forced = true, true
+	}
 	d.LastActive = in.LastActive
 	if d.Active {
 		now := in.Now
@@ -121,6 +151,7 @@ func Decide(in Inputs) Decision {
 		d.Message = "paused by annotation " + v1alpha1.AnnotationPaused
 		return d
 	}
+	d.PausedScaleIn, d.PausedScaleOut = in.Controls.PausedScaleIn, in.Controls.PausedScaleOut
 
 	if fb := in.Fallback; fb != nil {
 		var failing []string
@@ -137,6 +168,9 @@ func Decide(in Inputs) Decision {
 			case in.Current == 0 && d.FallbackReplicas > 0,
 				d.FallbackReplicas == 0 && in.Current > 0 && !d.Active:
 				n := d.FallbackReplicas
+				if d.hold(in, n, why) {
+					return d
+				}
 				d.Replicas = &n
 				d.Reason = ReasonFallback
 				d.Message = fmt.Sprintf("%s: holding the fallback of %d replicas", why, n)
@@ -154,15 +188,26 @@ func Decide(in Inputs) Decision {
 	working := max(in.Min, 1)
 
 	if d.Active && in.Current <= rest && in.Current < working {
+		why := fmt.Sprintf("%s active (value %s)", triggerList(active), formatValue(activeValue))
+		reason := ReasonScaledFromZero
+		if d.Forced {
+			why, reason = "active by annotation "+v1alpha1.AnnotationForceActivation, ReasonForcedActivation
+		}
+		if d.hold(in, working, why) {
+			return d
+		}
 		d.Replicas = &working
-		d.Reason = ReasonScaledFromZero
+		d.Reason = reason
 		if in.Current > 0 {
 			d.Reason = ReasonBelowMinimum
 		}
-		d.Message = fmt.Sprintf("%s active (value %s): scaling from %d to %d", triggerList(active), formatValue(activeValue), in.Current, working)
+		d.Message = fmt.Sprintf("%s: scaling from %d to %d", why, in.Current, working)
 		return d
 	}
 	if in.Current == 0 && rest > 0 {
+		if d.hold(in, rest, "below minReplicaCount") {
+			return d
+		}
 		d.Replicas = &rest
 		d.Reason = ReasonBelowMinimum
 		d.Message = fmt.Sprintf("below minReplicaCount: scaling from 0 to %d", rest)
@@ -173,6 +218,9 @@ func Decide(in Inputs) Decision {
 	}
 
 	// Inactive and above the resting count: may it go down to rest?
+	if d.hold(in, rest, "no trigger active") {
+		return d
+	}
 	if len(unknown) > 0 {
 		d.Message = fmt.Sprintf("%s unknown: not scaling to %d while it cannot be read", triggerList(unknown), rest)
 		return d
@@ -200,6 +248,35 @@ func Decide(in Inputs) Decision {
 	}
 	d.Message = fmt.Sprintf("no trigger active for %s (cooldown): scaling from %d to %d", in.Cooldown, in.Current, rest)
 	return d
+}
+
+// hold says whether a directional pause forbids the move from in.Current to
+// n; then it records why in d (Held and Message), why being what asked for
+// the move.
+func (d *Decision) hold(in Inputs, n int32, why string) bool {
+	var dir, annotation string
+	switch {
+	case n > in.Current && in.Controls.PausedScaleOut:
+		dir, annotation = "scale-out", v1alpha1.AnnotationPausedScaleOut
+	case n < in.Current && in.Controls.PausedScaleIn:
+		dir, annotation = "scale-in", v1alpha1.AnnotationPausedScaleIn
+	default:
+		return false
+	}
+	d.Held = true
+	d.Message = fmt.Sprintf("%s: not scaling from %d to %d, %s is paused by annotation %s", why, in.Current, n, dir, annotation)
+	return true
+}
+
+// ControlsOf reads the directional annotations of so. A value other than
+// "true" is false here; admission rejects anything but "true" and "false".
+func ControlsOf(so *v1alpha1.ScaledObject) Controls {
+	a := so.Annotations
+	return Controls{
+		PausedScaleIn:   a[v1alpha1.AnnotationPausedScaleIn] == "true",
+		PausedScaleOut:  a[v1alpha1.AnnotationPausedScaleOut] == "true",
+		ForceActivation: a[v1alpha1.AnnotationForceActivation] == "true",
+	}
 }
 
 // FallbackReplicas is the replica count that holds while fb is in effect

@@ -106,20 +106,7 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := Decide(tt.in)
-			switch {
-			case tt.want == nil && d.Replicas != nil:
-				t.Errorf("Replicas = %d (%s: %s), want no change", *d.Replicas, d.Reason, d.Message)
-			case tt.want != nil && d.Replicas == nil:
-				t.Errorf("no change (%s), want %d", d.Message, *tt.want)
-			case tt.want != nil && *d.Replicas != *tt.want:
-				t.Errorf("Replicas = %d, want %d", *d.Replicas, *tt.want)
-			}
-			if d.Reason != tt.reason {
-				t.Errorf("Reason = %q, want %q", d.Reason, tt.reason)
-			}
-			if !strings.Contains(d.Message, tt.msg) {
-				t.Errorf("Message = %q, want it to contain %q", d.Message, tt.msg)
-			}
+			checkMove(t, d, tt.want, tt.reason, tt.msg)
 			if d.InFallback != tt.fallback {
 				t.Errorf("InFallback = %v, want %v", d.InFallback, tt.fallback)
 			}
@@ -130,6 +117,26 @@ func TestDecide(t *testing.T) {
 				t.Errorf("CooldownRemaining = %s, want %s", d.CooldownRemaining, tt.cooldownIn)
 			}
 		})
+	}
+}
+
+// checkMove checks a decision's move (nil: none), its reason and that its
+// message contains msg.
+func checkMove(t *testing.T, d Decision, want *int32, reason, msg string) {
+	t.Helper()
+	switch {
+	case want == nil && d.Replicas != nil:
+		t.Errorf("Replicas = %d (%s: %s), want no change", *d.Replicas, d.Reason, d.Message)
+	case want != nil && d.Replicas == nil:
+		t.Errorf("no change (%s), want %d", d.Message, *want)
+	case want != nil && *d.Replicas != *want:
+		t.Errorf("Replicas = %d, want %d", *d.Replicas, *want)
+	}
+	if d.Reason != reason {
+		t.Errorf("Reason = %q, want %q", d.Reason, reason)
+	}
+	if !strings.Contains(d.Message, msg) {
+		t.Errorf("Message = %q, want it to contain %q", d.Message, msg)
 	}
 }
 

@@ -22,7 +22,10 @@ const LabelManagedBy = "app.kubernetes.io/managed-by"
 // the selector ebb.dev/scaledobject=<name>, a Resource (or ContainerResource)
 // metric per cpu or memory trigger, behavior passed through. While
 // paused, minReplicas = maxReplicas = frozen (at least 1), so the HPA holds
-// the count; at zero replicas the HPA is inactive by itself.
+// the count; at zero replicas the HPA is inactive by itself. Otherwise a
+// directional pause (ControlsOf) sets the selectPolicy of that direction's
+// behavior to Disabled: paused-scale-in its scaleDown, paused-scale-out its
+// scaleUp; the rest of the behavior is the user's.
 func DesiredHPA(so *v1alpha1.ScaledObject, t Target, metrics []scalers.MetricSpec, frozen *int32) *autoscalingv2.HorizontalPodAutoscaler {
 	spec := &so.Spec
 	minR := max(spec.MinReplicas(), 1)
@@ -47,7 +50,9 @@ func DesiredHPA(so *v1alpha1.ScaledObject, t Target, metrics []scalers.MetricSpe
 			MaxReplicas:    maxR,
 		},
 	}
-	if a := spec.Advanced; a != nil && a.HorizontalPodAutoscalerConfig != nil && a.HorizontalPodAutoscalerConfig.Behavior != nil {
+	if frozen == nil {
+		hpa.Spec.Behavior = HPABehavior(so)
+	} else if a := spec.Advanced; a != nil && a.HorizontalPodAutoscalerConfig != nil && a.HorizontalPodAutoscalerConfig.Behavior != nil {
 		hpa.Spec.Behavior = a.HorizontalPodAutoscalerConfig.Behavior.DeepCopy()
 	}
 	selector := &metav1.LabelSelector{MatchLabels: map[string]string{v1alpha1.LabelScaledObject: so.Name}}
@@ -69,6 +74,39 @@ func DesiredHPA(so *v1alpha1.ScaledObject, t Target, metrics []scalers.MetricSpe
 		})
 	}
 	return hpa
+}
+
+// HPABehavior is the behavior of the HPA Ebb owns for so when it is not
+// fully paused: the user's (a copy; nil when none), with the selectPolicy of
+// each direction a directional pause holds (ControlsOf) set to Disabled. The
+// API server fills in the fields of a direction's rules left unset with the
+// defaults, so the rest of that direction is unchanged.
+func HPABehavior(so *v1alpha1.ScaledObject) *autoscalingv2.HorizontalPodAutoscalerBehavior {
+	var b *autoscalingv2.HorizontalPodAutoscalerBehavior
+	if a := so.Spec.Advanced; a != nil && a.HorizontalPodAutoscalerConfig != nil && a.HorizontalPodAutoscalerConfig.Behavior != nil {
+		b = a.HorizontalPodAutoscalerConfig.Behavior.DeepCopy()
+	}
+	c := ControlsOf(so)
+	if !c.PausedScaleIn && !c.PausedScaleOut {
+		return b
+	}
+	if b == nil {
+		b = &autoscalingv2.HorizontalPodAutoscalerBehavior{}
+	}
+	disabled := autoscalingv2.DisabledPolicySelect
+	if c.PausedScaleIn {
+		if b.ScaleDown == nil {
+			b.ScaleDown = &autoscalingv2.HPAScalingRules{}
+		}
+		b.ScaleDown.SelectPolicy = &disabled
+	}
+	if c.PausedScaleOut {
+		if b.ScaleUp == nil {
+			b.ScaleUp = &autoscalingv2.HPAScalingRules{}
+		}
+		b.ScaleUp.SelectPolicy = &disabled
+	}
+	return b
 }
 
 // resourceMetric is a resource trigger's metric as the HPA takes it: a

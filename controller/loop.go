@@ -502,7 +502,7 @@ func (o *loopObject) countRefresh(interval time.Duration) time.Duration {
 func (l *ScaleLoop) nextPoll(o *loopObject, d Decision, interval time.Duration) time.Duration {
 	next := interval
 	spec := &o.state.Object.Spec
-	if o.current == 0 && !d.Paused {
+	if o.current == 0 && !d.Paused && !d.PausedScaleOut {
 		next = min(next, spec.ActivationProbeInterval())
 	}
 	if d.CooldownRemaining > 0 && d.CooldownRemaining < next {
@@ -554,6 +554,7 @@ func (o *loopObject) inputs(now time.Time, health []TriggerHealth) Inputs {
 		in.ScaleToZero = spec.Advanced.ScaleToZero
 	}
 	in.Paused, in.PausedReplicas = PauseOf(so)
+	in.Controls = ControlsOf(so)
 	return in
 }
 

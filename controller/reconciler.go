@@ -733,7 +733,10 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Unlock()
 }
 
-// pauseKey captures the annotations that change scaling.
+// pauseKey captures the annotations that change scaling (the HPA or the
+// scale loop's decisions).
 func pauseKey(so *v1alpha1.ScaledObject) string {
-	return so.Annotations[v1alpha1.AnnotationPaused] + "|" + so.Annotations[v1alpha1.AnnotationPausedReplicas]
+	a := so.Annotations
+	return a[v1alpha1.AnnotationPaused] + "|" + a[v1alpha1.AnnotationPausedReplicas] + "|" +
+		a[v1alpha1.AnnotationPausedScaleIn] + "|" + a[v1alpha1.AnnotationPausedScaleOut] + "|" + a[v1alpha1.AnnotationForceActivation]
 }

@@ -5,6 +5,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -76,6 +77,8 @@ const (
 	ReasonNoFallback      = "NoFallback"
 	ReasonPaused          = "Paused"
 	ReasonNotPaused       = "NotPaused"
+	ReasonScaleInPaused   = "ScaleInPaused"
+	ReasonScaleOutPaused  = "ScaleOutPaused"
 	ReasonConflict        = "Conflict"
 	ReasonTargetNotFound  = "TargetNotFound"
 	ReasonScalerError     = "ScalerError"
@@ -132,6 +135,8 @@ func (o *loopObject) loopStatus(d Decision, desired int32, now time.Time) *v1alp
 
 	active := metav1.Condition{Type: v1alpha1.ConditionActive, ObservedGeneration: gen}
 	switch {
+	case d.Forced:
+		active.Status, active.Reason, active.Message = metav1.ConditionTrue, ReasonForcedActivation, "no trigger is active; active by annotation "+v1alpha1.AnnotationForceActivation
 	case d.Active:
 		active.Status, active.Reason, active.Message = metav1.ConditionTrue, ReasonTriggerActive, activeMessage(o)
 	case d.NoneKnown:
@@ -147,14 +152,7 @@ func (o *loopObject) loopStatus(d Decision, desired int32, now time.Time) *v1alp
 	}
 	meta.SetStatusCondition(&conds, fb)
 
-	pc := metav1.Condition{Type: v1alpha1.ConditionPaused, ObservedGeneration: gen, Status: metav1.ConditionFalse, Reason: ReasonNotPaused, Message: "scaling is not paused"}
-	if d.Paused {
-		pc.Status, pc.Reason, pc.Message = metav1.ConditionTrue, ReasonPaused, d.Message
-		if d.Message == "" {
-			pc.Message = "paused by annotation"
-		}
-	}
-	meta.SetStatusCondition(&conds, pc)
+	meta.SetStatusCondition(&conds, pausedCondition(d, gen))
 	for i := range conds {
 		if conds[i].LastTransitionTime.IsZero() {
 			conds[i].LastTransitionTime = metav1.Time{Time: now.Truncate(time.Second)}
@@ -162,6 +160,34 @@ func (o *loopObject) loopStatus(d Decision, desired int32, now time.Time) *v1alp
 	}
 	st.Conditions = conds
 	return st
+}
+
+// pausedCondition is the Paused condition of a decision: True under a full
+// pause (reason Paused) and under a directional one (ScaleInPaused,
+// ScaleOutPaused, or Paused when both directions are), with the move a
+// directional pause withheld, if any, in the message.
+func pausedCondition(d Decision, gen int64) metav1.Condition {
+	pc := metav1.Condition{Type: v1alpha1.ConditionPaused, ObservedGeneration: gen, Status: metav1.ConditionFalse, Reason: ReasonNotPaused, Message: "scaling is not paused"}
+	switch {
+	case d.Paused:
+		pc.Status, pc.Reason, pc.Message = metav1.ConditionTrue, ReasonPaused, d.Message
+		if d.Message == "" {
+			pc.Message = "paused by annotation"
+		}
+	case d.PausedScaleIn && d.PausedScaleOut:
+		pc.Status, pc.Reason = metav1.ConditionTrue, ReasonPaused
+		pc.Message = fmt.Sprintf("scale-in and scale-out paused by annotations %s and %s: the replica count holds", v1alpha1.AnnotationPausedScaleIn, v1alpha1.AnnotationPausedScaleOut)
+	case d.PausedScaleIn:
+		pc.Status, pc.Reason = metav1.ConditionTrue, ReasonScaleInPaused
+		pc.Message = "scale-in paused by annotation " + v1alpha1.AnnotationPausedScaleIn + ": the target may grow but does not shrink"
+	case d.PausedScaleOut:
+		pc.Status, pc.Reason = metav1.ConditionTrue, ReasonScaleOutPaused
+		pc.Message = "scale-out paused by annotation " + v1alpha1.AnnotationPausedScaleOut + ": the target may shrink but does not grow"
+	}
+	if d.Held && !d.Paused {
+		pc.Message += "; " + d.Message
+	}
+	return pc
 }
 
 func activeMessage(o *loopObject) string {

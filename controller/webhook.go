@@ -137,7 +137,8 @@ func validateSpec(reg *scalers.Registry, so *v1alpha1.ScaledObject, pins []*scal
 			errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationPausedReplicas), v, "expected a whole number of replicas, 0 or more"))
 		}
 	}
-	errs = append(errs, validatePaused(so.Annotations)...)
+	errs = append(errs, validateBoolAnnotations(so.Annotations, v1alpha1.AnnotationPaused,
+		v1alpha1.AnnotationPausedScaleIn, v1alpha1.AnnotationPausedScaleOut, v1alpha1.AnnotationForceActivation)...)
 	return errs
 }
 
@@ -178,10 +179,20 @@ func validateName(name string) field.ErrorList {
 }
 
 func validatePaused(annotations map[string]string) field.ErrorList {
-	if v, ok := annotations[v1alpha1.AnnotationPaused]; ok && v != "true" && v != "false" {
-		return field.ErrorList{field.Invalid(field.NewPath("metadata", "annotations").Key(v1alpha1.AnnotationPaused), v, `expected "true" or "false"`)}
+	return validateBoolAnnotations(annotations, v1alpha1.AnnotationPaused)
+}
+
+// validateBoolAnnotations refuses each of keys whose value is set and is not
+// "true" or "false", naming the annotation. The value is quoted back
+// bounded: an annotation may be 256 KiB.
+func validateBoolAnnotations(annotations map[string]string, keys ...string) field.ErrorList {
+	var errs field.ErrorList
+	for _, k := range keys {
+		if v, ok := annotations[k]; ok && v != "true" && v != "false" {
+			errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Key(k), sanitize(v, 64), `expected "true" or "false"`))
+		}
 	}
-	return nil
+	return errs
 }
 
 // clusterAuths checks the ClusterTriggerAuthentication each trigger names

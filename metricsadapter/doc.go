@@ -4,7 +4,7 @@
 // metric store, so that the HPAs Ebb makes read the values the scale loop
 // keeps, in the same process and without a network hop to the controller.
 //
-// It owns three things:
+// It owns these:
 //   - Provider, the ExternalMetricsProvider of sigs.k8s.io/custom-metrics-apiserver:
 //     it answers by metric name and by the ebb.dev/scaledobject label
 //     selector, turns the store's errors into API errors that carry no
@@ -17,6 +17,10 @@
 //     made by the operator from a CA it keeps in a Secret (shared by the
 //     replicas and kept across restarts), renewed before it expires, with
 //     the CA put into the APIService's caBundle;
+//   - Delegate, which answers the reads no ScaledObject serves from another
+//     adapter (the one whose APIService Ebb took over, KEDA's say), with the
+//     caller's identity in the front-proxy headers and its errors passed
+//     back bounded, and merges that adapter's metric list into discovery;
 //   - WebhookCert, the same kind of certificate for the admission webhook
 //     (its own CA Secret), with the CA put into the
 //     ValidatingWebhookConfiguration's caBundle: the Helm chart renders no

@@ -50,11 +50,30 @@ var _ Source = (*controller.ScaleLoop)(nil)
 // <name>} of every ScaledObject in the namespace that serves the metric, and
 // the answer lists one value per match.
 type Provider struct {
-	src     Source
-	clock   clock.PassiveClock
-	metrics *requestMetrics
-	log     logr.Logger
+	src      Source
+	delegate Delegator // nil: no delegation
+	clock    clock.PassiveClock
+	metrics  *requestMetrics
+	log      logr.Logger
 }
+
+// Delegator answers the reads no ScaledObject serves: another metrics
+// adapter (Delegate). Called from many goroutines at once.
+type Delegator interface {
+	// GetExternalMetric reads one metric for the caller in ctx; errors are
+	// API errors.
+	GetExternalMetric(ctx context.Context, namespace string, selector labels.Selector, metric string) (*external_metrics.ExternalMetricValueList, error)
+	// ListExternalMetrics lists the metric names it serves, from memory:
+	// called on every discovery request.
+	ListExternalMetrics() []string
+}
+
+var _ Delegator = (*Delegate)(nil)
+
+// SetDelegate sends the reads that no ScaledObject serves (those Ebb would
+// answer NotFound) to d, and adds its metrics to the list; call before
+// serving.
+func (p *Provider) SetDelegate(d Delegator) { p.delegate = d }
 
 var _ provider.ExternalMetricsProvider = (*Provider)(nil)
 
@@ -72,15 +91,33 @@ func NewProvider(src Source, reg prometheus.Registerer, log logr.Logger) (*Provi
 // API errors: NotFound when no ScaledObject in the namespace serves the
 // metric for the selector, ServiceUnavailable when a matching trigger cannot
 // be read now and is not in fallback. They name the namespace, the
-// ScaledObject and the metric, never the source's own error.
+// ScaledObject and the metric, never the source's own error. With a
+// delegate, a read no ScaledObject serves is the delegate's answer or error.
 func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, selector labels.Selector, info provider.ExternalMetricInfo) (*external_metrics.ExternalMetricValueList, error) {
 	start := p.clock.Now()
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	list, err := p.get(ctx, namespace, selector, info.Metric)
-	p.metrics.observe(resultOf(err), p.clock.Since(start))
+	result := resultOf(err)
+	if p.delegate != nil && errors.Is(err, errNotOurs) {
+		list, err = p.delegate.GetExternalMetric(ctx, namespace, selector, info.Metric)
+		result = ResultDelegated
+		if err != nil {
+			result = ResultDelegateError
+		}
+	}
+	p.metrics.observe(result, p.clock.Since(start))
 	return list, err
 }
+
+// errNotOurs marks the NotFound of a read that no ScaledObject serves.
+var errNotOurs = errors.New("no ScaledObject serves this read")
+
+// notOursError is that NotFound: an API error that is also errNotOurs.
+type notOursError struct{ *apierrors.StatusError }
+
+func (notOursError) Is(target error) bool { return target == errNotOurs }
+func (e notOursError) Unwrap() error      { return e.StatusError }
 
 func (p *Provider) get(ctx context.Context, namespace string, selector labels.Selector, metric string) (*external_metrics.ExternalMetricValueList, error) {
 	if selector == nil {
@@ -109,6 +146,9 @@ func (p *Provider) get(ctx context.Context, namespace string, selector labels.Se
 		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
 			err = fmt.Errorf("%w: not a finite number", controller.ErrMetricUnavailable)
 		}
+		if errors.Is(err, controller.ErrMetricNotFound) {
+			return nil, notOursError{notFoundStatus(fmt.Sprintf("no ScaledObject %s/%s serves external metric %q", ref.Namespace, ref.ScaledObject, ref.Metric))}
+		}
 		if err != nil {
 			return nil, p.apiError(ctx, err, ref)
 		}
@@ -120,19 +160,24 @@ func (p *Provider) get(ctx context.Context, namespace string, selector labels.Se
 		})
 	}
 	if len(out.Items) == 0 {
-		return nil, notFound(namespace, metric, selector)
+		return nil, notOursError{notFound(namespace, metric, selector)}
 	}
 	return out, nil
 }
 
 // ListAllExternalMetrics lists the names of the metrics served now, each
-// once, sorted.
+// once, sorted: the ScaledObjects' and, with a delegate, the delegate's.
 func (p *Provider) ListAllExternalMetrics() []provider.ExternalMetricInfo {
 	refs := p.src.ListMetrics()
-	names := make([]string, 0, len(refs))
+	var delegated []string
+	if p.delegate != nil {
+		delegated = p.delegate.ListExternalMetrics()
+	}
+	names := make([]string, 0, len(refs)+len(delegated))
 	for _, r := range refs {
 		names = append(names, r.Metric)
 	}
+	names = append(names, delegated...)
 	slices.Sort(names)
 	names = slices.Compact(names)
 	out := make([]provider.ExternalMetricInfo, len(names))
@@ -152,8 +197,6 @@ func objectLabels(scaledObject string) labels.Set {
 func (p *Provider) apiError(ctx context.Context, err error, ref controller.MetricRef) error {
 	what := fmt.Sprintf("external metric %q of ScaledObject %s/%s", ref.Metric, ref.Namespace, ref.ScaledObject)
 	switch {
-	case errors.Is(err, controller.ErrMetricNotFound):
-		return notFoundStatus(fmt.Sprintf("no ScaledObject %s/%s serves external metric %q", ref.Namespace, ref.ScaledObject, ref.Metric))
 	case errors.Is(err, controller.ErrMetricUnavailable):
 		p.log.V(1).Info("Serving an external metric failed", "scaledObject", ref.Namespace+"/"+ref.ScaledObject, "metric", ref.Metric, "error", err.Error())
 		return apierrors.NewServiceUnavailable(what + " cannot be read now and is not in fallback; see the ScaledObject's status")
@@ -165,7 +208,7 @@ func (p *Provider) apiError(ctx context.Context, err error, ref controller.Metri
 	}
 }
 
-func notFound(namespace, metric string, selector labels.Selector) error {
+func notFound(namespace, metric string, selector labels.Selector) *apierrors.StatusError {
 	msg := fmt.Sprintf("no ScaledObject in namespace %q serves external metric %q", namespace, metric)
 	if !selector.Empty() {
 		msg += fmt.Sprintf(" for selector %q", selector.String())
@@ -173,7 +216,7 @@ func notFound(namespace, metric string, selector labels.Selector) error {
 	return notFoundStatus(msg)
 }
 
-func notFoundStatus(msg string) error {
+func notFoundStatus(msg string) *apierrors.StatusError {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status:  metav1.StatusFailure,
 		Code:    http.StatusNotFound,

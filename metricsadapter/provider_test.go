@@ -159,8 +159,8 @@ func TestRequestMetricsByResult(t *testing.T) {
 	get("broken", "s0-kafka-events")
 	get("odd", "s0-postgresql-rows")
 
-	if n := testutil.CollectAndCount(reg, RequestDurationName); n != 4 {
-		t.Errorf("%d series of %s, want one per result (4)", n, RequestDurationName)
+	if n := testutil.CollectAndCount(reg, RequestDurationName); n != 6 {
+		t.Errorf("%d series of %s, want one per result (6)", n, RequestDurationName)
 	}
 	counts := map[string]uint64{}
 	mfs, err := reg.Gather()
@@ -172,7 +172,7 @@ func TestRequestMetricsByResult(t *testing.T) {
 			counts[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
 		}
 	}
-	if fmt.Sprint(counts) != fmt.Sprint(map[string]uint64{ResultOK: 2, ResultNotFound: 1, ResultUnavailable: 1, ResultError: 1}) {
+	if fmt.Sprint(counts) != fmt.Sprint(map[string]uint64{ResultOK: 2, ResultNotFound: 1, ResultUnavailable: 1, ResultError: 1, ResultDelegated: 0, ResultDelegateError: 0}) {
 		t.Errorf("requests by result = %v", counts)
 	}
 }

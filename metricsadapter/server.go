@@ -74,6 +74,10 @@ type ServerOptions struct {
 	// internal/owner).
 	CASecretOwners []metav1.OwnerReference
 
+	// Delegate, when set, answers the reads no ScaledObject serves, and its
+	// metrics are listed with Ebb's (see Provider.SetDelegate).
+	Delegate Delegator
+
 	// Registerer receives the adapter's request metrics; nil: none.
 	Registerer prometheus.Registerer
 	// Log is the adapter's logger.
@@ -99,6 +103,9 @@ func NewServer(cfg *rest.Config, src Source, o ServerOptions) (*Server, error) {
 	prov, err := NewProvider(src, o.Registerer, o.Log.WithName("provider"))
 	if err != nil {
 		return nil, err
+	}
+	if o.Delegate != nil {
+		prov.SetDelegate(o.Delegate)
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "ebb-operator/metrics-adapter"

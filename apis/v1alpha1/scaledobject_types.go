@@ -13,6 +13,19 @@ const (
 	AnnotationPaused = "ebb.dev/paused"
 	// AnnotationPausedReplicas set to a whole number scales the target to it and freezes it.
 	AnnotationPausedReplicas = "ebb.dev/paused-replicas"
+	// AnnotationPausedScaleIn set to "true" lets the target grow but never
+	// shrink: the HPA's scale-down is disabled, and Ebb neither scales it to
+	// zero (or idle) nor lowers it to a fallback count.
+	AnnotationPausedScaleIn = "ebb.dev/paused-scale-in"
+	// AnnotationPausedScaleOut set to "true" lets the target shrink but never
+	// grow: the HPA's scale-up is disabled, and Ebb neither wakes it from
+	// zero (or idle) nor raises it to a minimum or fallback count.
+	AnnotationPausedScaleOut = "ebb.dev/paused-scale-out"
+	// AnnotationForceActivation set to "true" treats the ScaledObject as
+	// active whatever its triggers read: the target is woken from zero (or
+	// idle) and never scaled back there while it is set. The HPA still
+	// scales between 1 and N on the triggers' values.
+	AnnotationForceActivation = "ebb.dev/force-activation"
 )
 
 // LabelScaledObject labels what Ebb makes for a ScaledObject (its HPA) and is

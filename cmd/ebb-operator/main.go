@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -95,6 +96,14 @@ type config struct {
 	adapterAPIService   string
 	adapterCASecret     string
 
+	// Delegation of the external metrics no ScaledObject serves.
+	delegateAddress    string
+	delegateServerName string
+	delegateCAFile     string
+	delegateInsecure   bool
+	delegateClientCert string
+	delegateTimeout    time.Duration
+
 	// The egress policy of the scalers' connections.
 	egressAllow          []string
 	egressDeny           []string
@@ -152,6 +161,15 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.adapterAPIService, "adapter-apiservice", metricsadapter.DefaultAPIService, "APIService whose caBundle the operator keeps equal to its generated CA; empty: none")
 	fs.StringVar(&c.adapterCASecret, "adapter-ca-secret", "ebb-metrics-adapter-ca", "Secret in --namespace that keeps the generated CA, shared by the replicas and kept across restarts; "+
 		"empty: a new CA in memory at each start (one replica only)")
+	fs.StringVar(&c.delegateAddress, "adapter-delegate-address", "", "host:port of another external metrics adapter (the backend of the APIService Ebb replaced, KEDA's metrics server say, "+
+		"at <service>.<namespace>.svc:<port>) that answers every external metric no ScaledObject serves, and whose metrics are listed with Ebb's (docs/migrating-from-keda.md); empty: none")
+	fs.StringVar(&c.delegateServerName, "adapter-delegate-server-name", "", "name the delegated adapter's serving certificate is checked against; empty: the host of --adapter-delegate-address")
+	fs.StringVar(&c.delegateCAFile, "adapter-delegate-ca-file", "", "PEM CA bundle that verifies the delegated adapter (the caBundle of its APIService)")
+	fs.BoolVar(&c.delegateInsecure, "adapter-delegate-insecure-skip-tls-verify", false, "do not verify the delegated adapter's certificate (when its APIService had insecureSkipTLSVerify)")
+	fs.StringVar(&c.delegateClientCert, "adapter-delegate-client-cert-dir", "", "folder with tls.crt and tls.key: a client certificate signed by the API server's front-proxy CA with a name in --requestheader-allowed-names; "+
+		"the caller's identity then goes to the delegated adapter in the front-proxy headers, so its authorization applies to the caller. "+
+		"Empty: the operator's ServiceAccount token, and the delegated adapter sees the operator")
+	fs.DurationVar(&c.delegateTimeout, "adapter-delegate-timeout", metricsadapter.DefaultDelegateTimeout, "bound on one read from the delegated adapter")
 	fs.BoolVar(&c.ctaOpenByDefault, "cta-open-by-default", false, "let every namespace use a ClusterTriggerAuthentication that sets neither spec.allowedNamespaces nor spec.namespaceSelector (KEDA's behaviour); "+
 		"off, such a ClusterTriggerAuthentication serves no namespace")
 	fs.Func("egress-allow", "destinations the scalers may connect to, comma-separated, repeatable: CIDRs, IP addresses, host names, *.suffix; "+
@@ -172,6 +190,12 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.delegateAddress == "" && (c.delegateCAFile != "" || c.delegateInsecure || c.delegateClientCert != "" || c.delegateServerName != "") {
+		return c, errors.New("the --adapter-delegate-... flags need --adapter-delegate-address")
+	}
+	if c.delegateTimeout <= 0 || c.delegateTimeout >= 25*time.Second {
+		return c, fmt.Errorf("--adapter-delegate-timeout must be positive and below the adapter's own 25 s bound, not %s", c.delegateTimeout)
 	}
 	if c.hpaSyncPeriod <= 0 {
 		return c, fmt.Errorf("--hpa-sync-period must be positive, not %s", c.hpaSyncPeriod)
@@ -347,7 +371,27 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 		return fmt.Errorf("registering the metrics: %w", err)
 	}
 	if c.adapter {
-		adapter, err := metricsadapter.NewServer(restCfg, loop, metricsadapter.ServerOptions{
+		var delegate *metricsadapter.Delegate
+		if c.delegateAddress != "" {
+			do := metricsadapter.DelegateOptions{
+				Address: c.delegateAddress, ServerName: c.delegateServerName,
+				CAFile: c.delegateCAFile, InsecureSkipTLSVerify: c.delegateInsecure,
+				BearerToken: restCfg.BearerToken, BearerTokenFile: restCfg.BearerTokenFile,
+				Timeout: c.delegateTimeout, Log: ctrl.Log.WithName("adapter").WithName("delegate"),
+			}
+			if c.delegateClientCert != "" {
+				do.ClientCertFile, do.ClientKeyFile = filepath.Join(c.delegateClientCert, "tls.crt"), filepath.Join(c.delegateClientCert, "tls.key")
+				do.BearerToken, do.BearerTokenFile = "", ""
+			}
+			if delegate, err = metricsadapter.NewDelegate(do); err != nil {
+				return err
+			}
+			if err := mgr.Add(delegate); err != nil {
+				return err
+			}
+			log.Info("Delegating the external metrics no ScaledObject serves", "address", c.delegateAddress, "callerIdentity", delegate.ForwardsIdentity())
+		}
+		so := metricsadapter.ServerOptions{
 			BindAddress:      c.adapterBindAddress,
 			Port:             c.adapterPort,
 			CertDir:          c.adapterCertDir,
@@ -359,7 +403,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, restCfg *rest.Con
 			CASecretOwners:   owners,
 			Registerer:       ctrlmetrics.Registry,
 			Log:              ctrl.Log.WithName("adapter"),
-		})
+		}
+		if delegate != nil {
+			so.Delegate = delegate
+		}
+		adapter, err := metricsadapter.NewServer(restCfg, loop, so)
 		if err != nil {
 			return err
 		}

@@ -599,6 +599,50 @@ var options = []option{
 			t.Error("a ClusterRole for an interceptor restricted to a namespace")
 		}
 	}},
+	{"adapter.delegate names another adapter with its CA and a front-proxy client certificate", delegateValues, func(t *testing.T, r *helm.Rendered) {
+		a := args(t, r)
+		for _, want := range []string{"--adapter-delegate-address=keda-operator-metrics-apiserver.keda.svc:443", "--adapter-delegate-server-name=keda-operator-metrics-apiserver.keda.svc",
+			"--adapter-delegate-ca-file=/etc/ebb/delegate/ca.crt", "--adapter-delegate-client-cert-dir=/certs/delegate-client", "--adapter-delegate-timeout=5s"} {
+			if !slices.Contains(a, want) {
+				t.Errorf("args %v lack %s", a, want)
+			}
+		}
+		cm := findNS(t, r, "ConfigMap", "ebb-metrics-delegate", namespace)
+		if data, _, _ := unstructured.NestedStringMap(cm.Object, "data"); data["ca.crt"] != testCAPEM || data["service"] != "keda/keda-operator-metrics-apiserver:443" || data["apiservice.json"] != "" {
+			t.Errorf("ConfigMap data = %v", data)
+		}
+		vols, _, _ := unstructured.NestedSlice(find(t, r, "Deployment", "ebb-operator").Object, "spec", "template", "spec", "volumes")
+		if got := fmt.Sprint(vols); !strings.Contains(got, "secretName:ebb-front-proxy-client") || !strings.Contains(got, "name:ebb-metrics-delegate") {
+			t.Errorf("volumes = %v", vols)
+		}
+		// The caller's identity goes with the certificate: the operator
+		// needs no right to read external metrics itself.
+		for _, ru := range rules(find(t, r, "ClusterRole", "ebb-operator")) {
+			if slices.Contains(ru.APIGroups, "external.metrics.k8s.io") {
+				t.Errorf("the operator may read external metrics: %+v", ru)
+			}
+		}
+		if lookup(r, "APIService", "v1beta1.external.metrics.k8s.io").GetAnnotations()["helm.sh/hook"] != "" {
+			t.Error("nothing was taken over, yet a restoring hook is rendered")
+		}
+	}},
+	{"adapter.delegate without a client certificate: the operator's token, and the right to read external metrics", map[string]any{"adapter": map[string]any{"delegate": map[string]any{
+		"service": map[string]any{"namespace": "keda", "name": "keda-metrics", "port": 6443}, "insecureSkipTLSVerify": true,
+	}}}, func(t *testing.T, r *helm.Rendered) {
+		a := args(t, r)
+		for _, want := range []string{"--adapter-delegate-address=keda-metrics.keda.svc:6443", "--adapter-delegate-insecure-skip-tls-verify"} {
+			if !slices.Contains(a, want) {
+				t.Errorf("args %v lack %s", a, want)
+			}
+		}
+		found := false
+		for _, ru := range rules(find(t, r, "ClusterRole", "ebb-operator")) {
+			found = found || slices.Contains(ru.APIGroups, "external.metrics.k8s.io") && slices.Equal(ru.Verbs, []string{"get", "list"})
+		}
+		if !found {
+			t.Error("the operator may not read external metrics from the other adapter")
+		}
+	}},
 	{"image, logs and tuning", map[string]any{"image": map[string]any{"repository": "registry.local/ebb", "tag": "v9"}, "logLevel": 1, "kubeAPI": map[string]any{"qps": 50, "burst": 100}, "pollWorkers": 8, "hpaSyncPeriod": "30s"}, func(t *testing.T, r *helm.Rendered) {
 		if img := container(t, r)["image"]; img != "registry.local/ebb:v9" {
 			t.Errorf("image = %v", img)
@@ -610,6 +654,23 @@ var options = []option{
 			}
 		}
 	}},
+}
+
+// testCAPEM stands for the CA of the adapter Ebb delegates to.
+const testCAPEM = "-----BEGIN CERTIFICATE-----\nMIIBdummy\n-----END CERTIFICATE-----\n"
+
+var delegateValues = map[string]any{"adapter": map[string]any{"delegate": map[string]any{
+	"service":  map[string]any{"namespace": "keda", "name": "keda-operator-metrics-apiserver"},
+	"caBundle": testCAPEM, "clientCertSecret": "ebb-front-proxy-client", "timeout": "5s",
+}}}
+
+func findNS(t *testing.T, r *helm.Rendered, kind, name, ns string) *unstructured.Unstructured {
+	t.Helper()
+	if o := lookupNS(r, kind, name, ns); o != nil {
+		return o
+	}
+	t.Fatalf("no %s %s/%s rendered", kind, ns, name)
+	return nil
 }
 
 // interceptorFromClusterValues take the routes from the ScaledObjects of one

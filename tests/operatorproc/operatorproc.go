@@ -239,8 +239,12 @@ func Eventually(t testing.TB, p *Process, timeout time.Duration, what string, co
 				return false, fmt.Errorf("ebb-operator exited: %v", err)
 			}
 		}
-		var ok bool
-		ok, last = cond(ctx)
+		ok, word := cond(ctx)
+		// A check cut short by the deadline says only that; the one
+		// before it says where things stood.
+		if ctx.Err() == nil || last == "" {
+			last = word
+		}
 		return ok, nil
 	})
 	if err != nil {

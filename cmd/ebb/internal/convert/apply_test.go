@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -62,6 +63,11 @@ func TestConvertedObjectsApply(t *testing.T) {
 				namespaces[ns] = true
 			}
 			if err := cp.Client.Create(ctx, u, client.FieldValidation(metav1.FieldValidationStrict)); err != nil {
+				if apierrors.IsAlreadyExists(err) && u.GetNamespace() == "" {
+					// The interceptor's ClusterTriggerAuthentication, which
+					// each corpus file with HTTP routes writes alike.
+					continue
+				}
 				t.Errorf("%s: the API server refuses it: %v", id, err)
 				continue
 			}

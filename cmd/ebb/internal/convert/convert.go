@@ -181,9 +181,11 @@ func Convert(inputs []Input, o Options) *Result {
 	if c.reg == nil {
 		c.reg, _ = scalers.NewRegistry()
 	}
+	c.collectRoutes(inputs)
 	for _, in := range inputs {
 		c.input(in)
 	}
+	c.finishRoutes()
 	c.writeInterceptorAuth()
 	c.checkReferences()
 	slices.SortStableFunc(c.res.Findings, func(a, b Finding) int {

@@ -103,13 +103,15 @@ func golden(t *testing.T, path string, got []byte) {
 // The corpus sets every field of KEDA's ScaledObject, ScaledJob,
 // TriggerAuthentication and ClusterTriggerAuthentication at least once (the fields of KEDA 2.x, listed
 // out here by hand), every field of the HTTP add-on's HTTPScaledObject (v0.8 to
-// v0.10, and those added since), and every KEDA annotation Ebb maps or reports.
+// v0.10, and those added since), every field of its InterceptorRoute (v0.14
+// on), and every KEDA annotation Ebb maps or reports.
 func TestCorpusCoversEveryKEDAField(t *testing.T) {
 	scaledObject := []string{
 		"metadata.name", "metadata.namespace", "metadata.labels", "metadata.annotations",
 		"metadata.finalizers", "metadata.uid", "metadata.resourceVersion", "metadata.managedFields",
 		"metadata.annotations.autoscaling.keda.sh/paused", "metadata.annotations.autoscaling.keda.sh/paused-replicas",
 		"metadata.annotations.autoscaling.keda.sh/paused-scale-in", "metadata.annotations.autoscaling.keda.sh/paused-scale-out",
+		"metadata.annotations.autoscaling.keda.sh/force-activation",
 		"metadata.annotations.scaledobject.keda.sh/transfer-hpa-ownership", "metadata.annotations.validations.keda.sh/hpa-ownership",
 		"spec.scaleTargetRef.apiVersion", "spec.scaleTargetRef.kind", "spec.scaleTargetRef.name", "spec.scaleTargetRef.envSourceContainerName",
 		"spec.pollingInterval", "spec.initialCooldownPeriod", "spec.cooldownPeriod", "spec.idleReplicaCount",
@@ -173,6 +175,20 @@ func TestCorpusCoversEveryKEDAField(t *testing.T) {
 		"spec.placeholderConfig",
 		"status",
 	}
+	interceptorRoute := []string{
+		"metadata.name", "metadata.namespace", "metadata.labels",
+		"spec.target.service", "spec.target.port", "spec.target.portName",
+		"spec.rules[].hosts[]", "spec.rules[].paths[].value", "spec.rules[].headers[].name", "spec.rules[].headers[].value",
+		"spec.scalingMetric.concurrency.targetValue", "spec.scalingMetric.requestRate.targetValue",
+		"spec.scalingMetric.requestRate.window", "spec.scalingMetric.requestRate.granularity",
+		"spec.coldStart.fallback.service.name", "spec.coldStart.fallback.service.port", "spec.coldStart.fallback.service.portName",
+		"spec.coldStart.placeholder.response.statusCode", "spec.coldStart.placeholder.response.body",
+		"spec.coldStart.placeholder.response.bodyFromConfigMap.name", "spec.coldStart.placeholder.response.bodyFromConfigMap.key",
+		"spec.coldStart.placeholder.response.headers",
+		"spec.timeouts.readiness", "spec.timeouts.request", "spec.timeouts.responseHeader",
+		"spec.staticRoutes[].rules[].paths[].value", "spec.staticRoutes[].response.statusCode", "spec.staticRoutes[].responseMode",
+		"status",
+	}
 	scaledJob := []string{
 		"metadata.name", "metadata.namespace", "metadata.labels", "metadata.annotations",
 		"metadata.uid", "metadata.resourceVersion", "metadata.annotations.autoscaling.keda.sh/paused",
@@ -190,6 +206,7 @@ func TestCorpusCoversEveryKEDAField(t *testing.T) {
 	want := map[string][]string{
 		"ScaledJob":                    scaledJob,
 		"HTTPScaledObject":             httpScaledObject,
+		"InterceptorRoute":             interceptorRoute,
 		"ScaledObject":                 scaledObject,
 		"TriggerAuthentication":        triggerAuthentication,
 		"ClusterTriggerAuthentication": append(slices.Clone(authSpec[:6]), "spec.env[].parameter", "spec.env[].name", "metadata.namespace"),
@@ -420,6 +437,65 @@ func TestConvert(t *testing.T) {
 			wantFindings: []string{"spec.scaleTargetRef.name: skipped: is missing"},
 			lossy:        true,
 		},
+		{
+			sentence:     "KEDA's directional pauses and force-activation map to Ebb's annotations",
+			input:        so("", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1"}}`, `autoscaling.keda.sh/paused-scale-out: "TRUE"`, `autoscaling.keda.sh/force-activation: "true"`),
+			wantOut:      []string{`ebb.dev/paused-scale-out: "true"`, `ebb.dev/force-activation: "true"`},
+			noOut:        []string{"keda.sh"},
+			wantFindings: []string{"note: written as ebb.dev/paused-scale-out", "note: written as ebb.dev/force-activation"},
+		},
+		{
+			sentence:     "a force-activation that is not true or false is reported and left out, its value bounded",
+			input:        so("", `- {type: rabbitmq, metadata: {queueName: a, hostFromEnv: H, value: "1"}}`, `autoscaling.keda.sh/force-activation: "`+strings.Repeat("y", 200)+`"`),
+			noOut:        []string{"force-activation"},
+			wantFindings: []string{"changed: is \"" + strings.Repeat("y", 64) + "…\"; expected true or false: left out, so activation follows the triggers"},
+			noFindings:   []string{strings.Repeat("y", 65)},
+			lossy:        true,
+		},
+		{
+			sentence:     "an apache-kafka trigger with one topic is Ebb's kafka trigger, unchanged otherwise",
+			input:        so("", `- {type: apache-kafka, metadata: {bootstrapServers: "k:9092", consumerGroup: g, topic: " t ", lagThreshold: "5"}}`),
+			wantOut:      []string{"type: kafka\n", "topic: t\n", `lagThreshold: "5"`},
+			noOut:        []string{"apache-kafka"},
+			wantFindings: []string{"spec.triggers[0].type: note: written as kafka"},
+		},
+		{
+			sentence:     "an apache-kafka trigger's topic list, alone in its object, is one trigger per topic added up by a formula",
+			input:        so("", `- {type: apache-kafka, metadata: {bootstrapServers: "k:9092", consumerGroup: g, topic: "a,b,a"}}`),
+			wantOut:      []string{"formula: kafkaa + kafkab", `target: "10"`, "topic: a\n", "topic: b\n", "name: kafkaa", "name: kafkab"},
+			wantFindings: []string{"lists 2 topics (a, b)", "added up by advanced.scalingModifiers"},
+			lossy:        true,
+		},
+		{
+			sentence:     "an apache-kafka topic list beside another trigger is not added up, and says so",
+			input:        so("", `- {type: apache-kafka, metadata: {bootstrapServers: "k:9092", consumerGroup: g, topic: "a,b"}}`+"\n"+`- {type: rabbitmq, metadata: {queueName: q, hostFromEnv: H, value: "1"}}`),
+			wantOut:      []string{"name: kafka-a", "name: kafka-b"},
+			noOut:        []string{"formula"},
+			wantFindings: []string{"the HPA follows the largest of their lags, not their total"},
+			lossy:        true,
+		},
+		{
+			sentence:     "an InterceptorRoute after its ScaledObject becomes its http trigger; both metrics of one host are two triggers",
+			input:        so("", `- {type: external-push, metadata: {scalerAddress: "s:9090", interceptorRoute: r}}`) + "---\n" + route("r", "rules: [{hosts: [a.example]}]\n  scalingMetric: {concurrency: {targetValue: 5}, requestRate: {targetValue: 50}}"),
+			wantOut:      []string{"name: a-example-concurrency", "name: a-example-rate", `targetConcurrency: "5"`, `targetRequestRate: "50"`, "host: a.example", `port: "80"`, "service: r", "kind: ClusterTriggerAuthentication"},
+			noOut:        []string{"InterceptorRoute", "formula", "external-push", "scalerAddress"},
+			wantFindings: []string{"replaced by 2 http triggers built from InterceptorRoute r", "InterceptorRoute ns/r: note: not written: it became the http triggers of ScaledObject ns/x"},
+			lossy:        true,
+		},
+		{
+			sentence:     "an InterceptorRoute of another namespace is not the one a ScaledObject names",
+			input:        route("r", "rules: [{hosts: [a.example]}]\n  scalingMetric: {concurrency: {targetValue: 5}}") + "---\n" + strings.Replace(so("", `- {type: external-push, metadata: {scalerAddress: "s:9090", interceptorRoute: r}}`), "namespace: ns", "namespace: other", 1),
+			wantOut:      []string{"type: external-push", "interceptorRoute: r"},
+			wantFindings: []string{"InterceptorRoute that is not in this input", "InterceptorRoute ns/r: skipped: no ScaledObject of the input reads it"},
+			lossy:        true,
+		},
+		{
+			sentence:     "a route's hosts and paths of several rules are one trigger each, added up",
+			input:        route("r", "rules: [{hosts: [a.example, b.example], paths: [{value: /x}]}, {hosts: [a.example], paths: [{value: /x/}, {value: /y}]}]\n  scalingMetric: {requestRate: {targetValue: 7, window: 2m}}") + "---\n" + so("", `- {type: external-push, metadata: {interceptorRoute: r}}`),
+			wantOut:      []string{"formula: aexamplex + bexamplex + aexampley", `target: "7"`, "pathPrefix: /y", "window: 2m"},
+			wantFindings: []string{"replaced by 3 http triggers", "window: changed: is longer than the span ebb-interceptor counts over"},
+			lossy:        true,
+		},
 	} {
 		t.Run(tc.sentence, func(t *testing.T) {
 			res := convertFile(t, "in.yaml", []byte(tc.input))
@@ -478,6 +554,12 @@ func so(spec, triggers string, annotations ...string) string {
 		b.WriteString("  " + l + "\n")
 	}
 	return b.String()
+}
+
+// route writes an InterceptorRoute in namespace ns for Service name, port
+// 80, with spec lines.
+func route(name, spec string) string {
+	return "apiVersion: http.keda.sh/v1beta1\nkind: InterceptorRoute\nmetadata:\n  name: " + name + "\n  namespace: ns\nspec:\n  target: {service: " + name + ", port: 80}\n  " + spec + "\n"
 }
 
 // hso writes an HTTPScaledObject in namespace web with spec lines and

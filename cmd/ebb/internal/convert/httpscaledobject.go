@@ -238,42 +238,9 @@ func (o *objctx) httpMetric(spec *node) httpMetric {
 			}
 			o.report(Dropped, rate.path, "the add-on refuses concurrency and requestRate together; concurrency is converted: left out")
 		}
-		m := httpMetric{key: "targetConcurrency", target: def, fields: map[string]string{"targetConcurrency": conc.field("targetValue")}}
-		if v := conc.int32("targetValue", 1, Changed, why); v != nil {
-			m.target = strconv.Itoa(int(*v))
-		} else if _, set := conc.m["targetValue"]; !set {
-			o.report(Note, conc.field("targetValue"), "not set: the add-on's default, 100, written out (Ebb requires a target)")
-		}
-		conc.rest("not a field of concurrency")
-		return m
+		return o.concurrencyMetric(conc)
 	case rate != nil:
-		m := httpMetric{key: "targetRequestRate", target: def, fields: map[string]string{"targetRequestRate": rate.field("targetValue"), "window": rate.field("window")}}
-		if v := rate.int32("targetValue", 1, Changed, why); v != nil {
-			m.target = strconv.Itoa(int(*v))
-		} else if _, set := rate.m["targetValue"]; !set {
-			o.report(Note, rate.field("targetValue"), "not set: the add-on's default, 100, written out (Ebb requires a target)")
-		}
-		if w, ok := rate.str("window"); ok {
-			d, err := time.ParseDuration(strings.TrimSpace(w))
-			switch {
-			case err != nil:
-				o.report(Changed, rate.field("window"), "expected a duration such as 1m: left out; 1m applies (the add-on's default and Ebb's)")
-			case d > chartInterceptorWindow:
-				m.window = strings.TrimSpace(w)
-				o.report(Changed, rate.field("window"), "is longer than the span ebb-interceptor counts over (its --window, the chart's interceptor.window, 1m), which caps it: raise interceptor.window to match")
-			default:
-				m.window = strings.TrimSpace(w)
-			}
-		}
-		if g, ok := rate.str("granularity"); ok {
-			if d, err := time.ParseDuration(strings.TrimSpace(g)); err == nil && d == interceptorBucket {
-				o.report(Note, rate.field("granularity"), "1s, the slice ebb-interceptor counts in (its --bucket, one value for all routes): left out")
-			} else {
-				o.report(Dropped, rate.field("granularity"), "ebb-interceptor counts every route in slices of its --bucket (1s by default), not per route: left out")
-			}
-		}
-		rate.rest("not a field of requestRate")
-		return m
+		return o.rateMetric(rate)
 	}
 	m := httpMetric{key: "targetConcurrency", target: def, fields: map[string]string{"targetConcurrency": "spec.targetPendingRequests"}}
 	if hasPending {
@@ -288,43 +255,121 @@ func (o *objctx) httpMetric(spec *node) httpMetric {
 	return m
 }
 
+// concurrencyMetric reads the add-on's scalingMetric.concurrency.
+func (o *objctx) concurrencyMetric(conc *node) httpMetric {
+	const why = "; the add-on's default, 100, applies"
+	m := httpMetric{key: "targetConcurrency", target: strconv.Itoa(addonTargetValue), fields: map[string]string{"targetConcurrency": conc.field("targetValue")}}
+	if v := conc.int32("targetValue", 1, Changed, why); v != nil {
+		m.target = strconv.Itoa(int(*v))
+	} else if _, set := conc.m["targetValue"]; !set {
+		o.report(Note, conc.field("targetValue"), "not set: the add-on's default, 100, written out (Ebb requires a target)")
+	}
+	conc.rest("not a field of concurrency")
+	return m
+}
+
+// rateMetric reads the add-on's scalingMetric.requestRate.
+func (o *objctx) rateMetric(rate *node) httpMetric {
+	const why = "; the add-on's default, 100, applies"
+	m := httpMetric{key: "targetRequestRate", target: strconv.Itoa(addonTargetValue), fields: map[string]string{"targetRequestRate": rate.field("targetValue"), "window": rate.field("window")}}
+	if v := rate.int32("targetValue", 1, Changed, why); v != nil {
+		m.target = strconv.Itoa(int(*v))
+	} else if _, set := rate.m["targetValue"]; !set {
+		o.report(Note, rate.field("targetValue"), "not set: the add-on's default, 100, written out (Ebb requires a target)")
+	}
+	if w, ok := rate.str("window"); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(w))
+		switch {
+		case err != nil:
+			o.report(Changed, rate.field("window"), "expected a duration such as 1m: left out; 1m applies (the add-on's default and Ebb's)")
+		case d > chartInterceptorWindow:
+			m.window = strings.TrimSpace(w)
+			o.report(Changed, rate.field("window"), "is longer than the span ebb-interceptor counts over (its --window, the chart's interceptor.window, 1m), which caps it: raise interceptor.window to match")
+		default:
+			m.window = strings.TrimSpace(w)
+		}
+	}
+	if g, ok := rate.str("granularity"); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(g)); err == nil && d == interceptorBucket {
+			o.report(Note, rate.field("granularity"), "1s, the slice ebb-interceptor counts in (its --bucket, one value for all routes): left out")
+		} else {
+			o.report(Dropped, rate.field("granularity"), "ebb-interceptor counts every route in slices of its --bucket (1s by default), not per route: left out")
+		}
+	}
+	rate.rest("not a field of requestRate")
+	return m
+}
+
+// routeItem is a host or path prefix of a route, and the input field it
+// comes from.
+type routeItem struct{ value, field string }
+
+// routeHost normalizes one of the add-on's hosts as its interceptor matches
+// it (no case, no port; "" and "*" any host), reporting what changes;
+// seen holds the hosts taken so far (ok false: a duplicate).
+func (o *objctx) routeHost(v any, f string, seen map[string]string) (routeItem, bool) {
+	h, ok := v.(string)
+	if !ok {
+		o.report(Dropped, f, "expected a string, found %s: left out", describe(v))
+		return routeItem{}, false
+	}
+	h = strings.ToLower(strings.TrimSpace(h))
+	host, _, err := net.SplitHostPort(h)
+	hasPort := err == nil
+	if hasPort {
+		h = host
+	}
+	switch {
+	case h == "" || h == "*":
+		h = "*"
+	case strings.HasPrefix(h, "*."):
+		o.report(Changed, f, "a wildcard subdomain: Ebb's interceptor serves a host glob only in a namespace an administrator grants it (the chart's interceptor.hostGrants), and matches one label (a.example.com for *.example.com, not a.b.example.com)")
+	}
+	if first, dup := seen[h]; dup {
+		o.report(Note, f, "the same host as %s, as the add-on matches hosts (without case or port): one route", first)
+		return routeItem{}, false
+	}
+	if hasPort {
+		o.report(Note, f, "has a port; the add-on, like Ebb's interceptor, matches the host without it: written without")
+	}
+	seen[h] = f
+	return routeItem{h, f}, true
+}
+
+// routePrefix normalizes one of the add-on's path prefixes as its
+// interceptor matches it (one leading '/', no trailing one); seen holds the
+// prefixes taken so far (ok false: a duplicate).
+func (o *objctx) routePrefix(v any, f string, seen map[string]string) (routeItem, bool) {
+	p, ok := v.(string)
+	if !ok {
+		o.report(Dropped, f, "expected a string, found %s: left out", describe(v))
+		return routeItem{}, false
+	}
+	norm := "/" + strings.Trim(strings.TrimSpace(p), "/")
+	if first, dup := seen[norm]; dup {
+		o.report(Note, f, "the same path prefix as %s, as the add-on matches prefixes (without leading or trailing '/'): one route", first)
+		return routeItem{}, false
+	}
+	if norm != p {
+		o.report(Note, f, "written with one leading '/' and no trailing '/': the add-on matched it so, by whole path segments, as Ebb's interceptor does")
+	}
+	seen[norm] = f
+	return routeItem{norm, f}, true
+}
+
 // httpRoutes reads hosts and pathPrefixes: one route for each pair, as the
 // add-on matches them.
 func (o *objctx) httpRoutes(spec *node) []httpRoute {
-	type item struct{ value, field string }
-	var hosts, prefixes []item
+	var hosts, prefixes []routeItem
 	seen := map[string]string{}
 	dropped := 0
 	if l, ok := spec.list("hosts"); ok {
 		for i, v := range l {
-			f := fmt.Sprintf("spec.hosts[%d]", i)
-			h, ok := v.(string)
-			if !ok {
-				o.report(Dropped, f, "expected a string, found %s: left out", describe(v))
+			if h, ok := o.routeHost(v, fmt.Sprintf("spec.hosts[%d]", i), seen); ok {
+				hosts = append(hosts, h)
+			} else if _, isString := v.(string); !isString {
 				dropped++
-				continue
 			}
-			h = strings.ToLower(strings.TrimSpace(h))
-			host, _, err := net.SplitHostPort(h)
-			hasPort := err == nil
-			if hasPort {
-				h = host
-			}
-			switch {
-			case h == "" || h == "*":
-				h = "*"
-			case strings.HasPrefix(h, "*."):
-				o.report(Changed, f, "a wildcard subdomain: Ebb's interceptor serves a host glob only in a namespace an administrator grants it (the chart's interceptor.hostGrants), and matches one label (a.example.com for *.example.com, not a.b.example.com)")
-			}
-			if first, dup := seen[h]; dup {
-				o.report(Note, f, "the same host as %s, as the add-on matches hosts (without case or port): one route", first)
-				continue
-			}
-			if hasPort {
-				o.report(Note, f, "has a port; the add-on, like Ebb's interceptor, matches the host without it: written without")
-			}
-			seen[h] = f
-			hosts = append(hosts, item{h, f})
 		}
 	}
 	if len(hosts) == 0 {
@@ -333,31 +378,18 @@ func (o *objctx) httpRoutes(spec *node) []httpRoute {
 		} else {
 			o.report(Changed, "spec.hosts", "not set (or empty): the add-on then serves any host; written as host \"*\", which Ebb refuses from a ScaledObject (a host belongs to one namespace): set the hosts")
 		}
-		hosts = []item{{"*", "spec.hosts"}}
+		hosts = []routeItem{{"*", "spec.hosts"}}
 	}
 	seen = map[string]string{}
 	if l, ok := spec.list("pathPrefixes"); ok {
 		for i, v := range l {
-			f := fmt.Sprintf("spec.pathPrefixes[%d]", i)
-			p, ok := v.(string)
-			if !ok {
-				o.report(Dropped, f, "expected a string, found %s: left out", describe(v))
-				continue
+			if p, ok := o.routePrefix(v, fmt.Sprintf("spec.pathPrefixes[%d]", i), seen); ok {
+				prefixes = append(prefixes, p)
 			}
-			norm := "/" + strings.Trim(strings.TrimSpace(p), "/")
-			if first, dup := seen[norm]; dup {
-				o.report(Note, f, "the same path prefix as %s, as the add-on matches prefixes (without leading or trailing '/'): one route", first)
-				continue
-			}
-			if norm != p {
-				o.report(Note, f, "written with one leading '/' and no trailing '/': the add-on matched it so, by whole path segments, as Ebb's interceptor does")
-			}
-			seen[norm] = f
-			prefixes = append(prefixes, item{norm, f})
 		}
 	}
 	if len(prefixes) == 0 {
-		prefixes = []item{{"/", "spec.pathPrefixes"}}
+		prefixes = []routeItem{{"/", "spec.pathPrefixes"}}
 	}
 	var routes []httpRoute
 	for _, h := range hosts {
@@ -506,7 +538,7 @@ func (c *converter) writeInterceptorAuth() {
 	c.res.Documents = append(c.res.Documents[:at], append([][]byte{doc}, c.res.Documents[at:]...)...)
 	for _, o := range use.objs {
 		o.report(Note, "", "its triggers name ClusterTriggerAuthentication %s, written once in this output: it gives them bearerToken, ebb-interceptor's admin token, from the chart's Secret %s in Ebb's namespace, "+
-			"to the namespaces of this input's HTTPScaledObjects (spec.allowedNamespaces: %s; add any other namespace that needs it) and only for %s (spec.allowedEndpoints; change both if Ebb runs elsewhere)",
+			"to the namespaces of the ScaledObjects this input's HTTP routes became (spec.allowedNamespaces: %s; add any other namespace that needs it) and only for %s (spec.allowedEndpoints; change both if Ebb runs elsewhere)",
 			interceptorAuthName, interceptorTokenSecret, strings.Join(namespaces, ", "), interceptorAdminURL)
 	}
 }

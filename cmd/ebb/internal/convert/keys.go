@@ -33,6 +33,8 @@ func triggerKeys(t scalers.Type) map[string]keySource {
 var keyHints = map[string]string{
 	"metricName":  "KEDA's deprecated metric name; Ebb names each trigger's metric itself",
 	"cortexOrgID": "removed from KEDA; use customHeaders: X-Scope-OrgID=<org>",
+	"awsRegion":   "a key of AWS MSK IAM authentication (sasl aws_msk_iam), which Ebb's kafka trigger does not have",
+	"awsEndpoint": "a key of AWS MSK IAM authentication (sasl aws_msk_iam), which Ebb's kafka trigger does not have",
 }
 
 // openMetadata is implemented by trigger types that pass the metadata keys

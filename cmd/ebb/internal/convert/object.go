@@ -33,6 +33,10 @@ type converter struct {
 	// ClusterTriggerAuthentications (KEDA's or Ebb's) the inputs hold.
 	interceptorAuth *interceptorAuthUse
 	clusterAuths    map[string]bool
+
+	// routes are the add-on's InterceptorRoutes of the inputs, found
+	// before the conversion pass (interceptorroute.go).
+	routes map[routeKey]*routeDoc
 }
 
 // authKey names an authentication object as a trigger refers to it; the
@@ -153,6 +157,8 @@ func (c *converter) object(pos Position, m map[string]any, raw string) {
 		if so := c.httpScaledObject(o, m); so != nil {
 			out = so
 		}
+	case group == "http.keda.sh" && kind == kindInterceptorRoute:
+		c.interceptorRoute(o, apiVersion)
 	default:
 		o.report(Skipped, "", "%s %s has no Ebb equivalent: not converted", apiVersion, kind)
 	}

@@ -25,6 +25,7 @@ const (
 	kedaPausedReplicas       = "autoscaling.keda.sh/paused-replicas"
 	kedaPausedScaleIn        = "autoscaling.keda.sh/paused-scale-in"
 	kedaPausedScaleOut       = "autoscaling.keda.sh/paused-scale-out"
+	kedaForceActivation      = "autoscaling.keda.sh/force-activation"
 	kedaTransferHPAOwnership = "scaledobject.keda.sh/transfer-hpa-ownership"
 	kedaHPAOwnership         = "validations.keda.sh/hpa-ownership"
 )
@@ -118,18 +119,28 @@ func (o *objctx) admission(so *v1alpha1.ScaledObject, field func(path string) (s
 	}
 }
 
+// kedaSwitches are KEDA's true/false annotations of a ScaledObject: Ebb's
+// name for each, and what holds without it.
+var kedaSwitches = map[string]struct{ ebb, unset string }{
+	kedaPaused:          {v1alpha1.AnnotationPaused, "the object is not paused"},
+	kedaPausedScaleIn:   {v1alpha1.AnnotationPausedScaleIn, "the target may scale in"},
+	kedaPausedScaleOut:  {v1alpha1.AnnotationPausedScaleOut, "the target may scale out"},
+	kedaForceActivation: {v1alpha1.AnnotationForceActivation, "activation follows the triggers"},
+}
+
 // scaledObjectAnnotation maps KEDA's ScaledObject annotations.
 func (o *objctx) scaledObjectAnnotation(n *node, key, value string, out map[string]string) bool {
 	field := n.field("annotations") + "[" + key + "]"
 	switch key {
-	case kedaPaused:
+	case kedaPaused, kedaPausedScaleIn, kedaPausedScaleOut, kedaForceActivation:
+		sw := kedaSwitches[key]
 		b, err := strconv.ParseBool(strings.TrimSpace(value))
 		if err != nil {
-			o.report(Changed, field, "is %q; expected true or false: left out, so the object is not paused", value)
+			o.report(Changed, field, "is %q; expected true or false: left out, so %s", truncateValue(value), sw.unset)
 			return true
 		}
-		out[v1alpha1.AnnotationPaused] = strconv.FormatBool(b)
-		o.report(Note, field, "written as %s", v1alpha1.AnnotationPaused)
+		out[sw.ebb] = strconv.FormatBool(b)
+		o.report(Note, field, "written as %s", sw.ebb)
 	case kedaPausedReplicas:
 		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
 		if err != nil || n < 0 || n > math.MaxInt32 {
@@ -138,8 +149,6 @@ func (o *objctx) scaledObjectAnnotation(n *node, key, value string, out map[stri
 		}
 		out[v1alpha1.AnnotationPausedReplicas] = strconv.FormatInt(n, 10)
 		o.report(Note, field, "written as %s", v1alpha1.AnnotationPausedReplicas)
-	case kedaPausedScaleIn, kedaPausedScaleOut:
-		o.report(Dropped, field, "Ebb pauses all scaling (%s) but not one direction: left out, so the target scales both ways", v1alpha1.AnnotationPaused)
 	case kedaTransferHPAOwnership:
 		o.report(Dropped, field, "Ebb makes its own HPA and refuses a target that another HPA scales: left out; delete the existing HPA before applying")
 	case kedaHPAOwnership:
@@ -148,6 +157,14 @@ func (o *objctx) scaledObjectAnnotation(n *node, key, value string, out map[stri
 		return false
 	}
 	return true
+}
+
+// truncateValue bounds an annotation's value quoted in a finding.
+func truncateValue(v string) string {
+	if len(v) <= 64 {
+		return v
+	}
+	return strings.ToValidUTF8(v[:64], "") + "…"
 }
 
 var fallbackBehaviors = []string{
@@ -278,15 +295,32 @@ func (n *node) decimal(key string) string {
 // trigger, its index in the input.
 func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 	var inputIndex []int
+	// alone: one trigger in a ScaledObject without a formula, so a trigger
+	// that becomes several may have them added up by one.
+	alone := len(list) == 1 && o.kind == "ScaledObject" && (s.Advanced == nil || s.Advanced.ScalingModifiers == nil)
+	add := func(i int, ts []v1alpha1.Trigger, sum *v1alpha1.ScalingModifiers) {
+		if sum != nil {
+			if s.Advanced == nil {
+				s.Advanced = &v1alpha1.AdvancedConfig{}
+			}
+			s.Advanced.ScalingModifiers = sum
+		}
+		for _, t := range ts {
+			s.Triggers = append(s.Triggers, t)
+			inputIndex = append(inputIndex, i)
+		}
+	}
 	for i, item := range list {
-		path := fmt.Sprintf("spec.triggers[%d]", i)
-		m, ok := item.(map[string]any)
-		if !ok {
-			o.report(Dropped, path, "expected a mapping, found %s: left out", describe(item))
+		n := o.mapping(item, fmt.Sprintf("spec.triggers[%d]", i))
+		if n == nil {
 			continue
 		}
-		n := newNode(o, path, m)
+		path := n.path
 		typ, _ := n.str("type")
+		apache := typ == kedaApacheKafka
+		if apache {
+			typ = "kafka"
+		}
 		var t v1alpha1.Trigger
 		t.Type = typ
 		t.Name, _ = n.str("name")
@@ -321,6 +355,12 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 			o.report(Dropped, path, "has no type: trigger left out")
 			continue
 		}
+		if o.kind == "ScaledObject" && (typ == "external-push" || typ == "external") && md[interceptorRouteKey] != "" {
+			if ts, sum, ok := o.routeTrigger(n, md, s, alone); ok {
+				add(i, ts, sum)
+				continue
+			}
+		}
 		st, ok := o.c.reg.Lookup(typ)
 		if !ok {
 			o.report(Dropped, path, "Ebb has no %s scaler (it has %s): trigger left out", typ, strings.Join(o.c.reg.Names(), ", "))
@@ -343,10 +383,25 @@ func (o *objctx) triggers(s *v1alpha1.ScaledObjectSpec, list []any) []int {
 			}
 			o.c.refs = append(o.c.refs, authRef{obj: o, field: n.field("authenticationRef"), key: key})
 		}
-		s.Triggers = append(s.Triggers, t)
-		inputIndex = append(inputIndex, i)
+		if apache {
+			ts, sum := o.apacheKafka(n, t, alone)
+			add(i, ts, sum)
+			continue
+		}
+		add(i, []v1alpha1.Trigger{t}, nil)
 	}
 	return inputIndex
+}
+
+// mapping returns the mapping item at path as a node, or nil (reporting an
+// item that is not a mapping as dropped).
+func (o *objctx) mapping(item any, path string) *node {
+	m, ok := item.(map[string]any)
+	if !ok {
+		o.report(Dropped, path, "expected a mapping, found %s: left out", describe(item))
+		return nil
+	}
+	return newNode(o, path, m)
 }
 
 func (o *objctx) authenticationRef(n *node) *v1alpha1.AuthenticationRef {

@@ -116,6 +116,7 @@ func inputs(so *v1alpha1.ScaledObject, current int32, now time.Time) controller.
 		in.ScaleToZero = spec.Advanced.ScaleToZero
 	}
 	in.Paused, in.PausedReplicas = controller.PauseOf(so)
+	in.Controls = controller.ControlsOf(so)
 	if la := so.Status.LastActiveTime; la != nil {
 		t := la.Time
 		in.LastActive = &t
@@ -487,6 +488,10 @@ func verdict(r *Report, so *v1alpha1.ScaledObject, d controller.Decision) string
 	if fb := r.Fallback; fb.Active {
 		why := failingTriggers(r.Triggers, fb.FailureThreshold)
 		return fmt.Sprintf("%s: %s; the fallback of %d %s holds until it reads again", has, why, fb.HoldReplicas, plural(fb.HoldReplicas, "replica", "replicas"))
+	}
+	if d.Held {
+		// A directional pause annotation withholds the move Ebb would make.
+		return has + ": " + d.Message
 	}
 	if n == 0 {
 		return has + ": " + atRest(r, d)

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-
 	"github.com/ebbscale/ebb/apis/v1alpha1"
 	"github.com/ebbscale/ebb/cmd/ebb/internal/simulate/hpamodel"
 	"github.com/ebbscale/ebb/controller"
@@ -191,10 +189,9 @@ func Run(sc *Scenario, cl Cluster, until time.Duration) (*Result, error) {
 		}
 	}
 	hpaMin := max(spec.MinReplicas(), 1)
-	var behavior *autoscalingv2.HorizontalPodAutoscalerBehavior
-	if a := spec.Advanced; a != nil && a.HorizontalPodAutoscalerConfig != nil {
-		behavior = a.HorizontalPodAutoscalerConfig.Behavior
-	}
+	// The behavior Ebb writes into the HPA: the user's, with a direction
+	// held by a directional pause annotation disabled.
+	behavior := controller.HPABehavior(so)
 	hpa, err := hpamodel.New(hpamodel.Config{
 		Min: hpaMin, Max: max(spec.MaxReplicas(), hpaMin), Metrics: metrics, Behavior: behavior,
 		Tolerance: tolerance(cl.Tolerance), DownscaleStabilization: cl.DownscaleStabilization,
@@ -212,6 +209,7 @@ func Run(sc *Scenario, cl Cluster, until time.Duration) (*Result, error) {
 		Min:     spec.MinReplicas(), Max: spec.MaxReplicas(), Idle: spec.IdleReplicaCount,
 		Cooldown: spec.CooldownPeriodDuration(), InitialCooldown: spec.InitialCooldownPeriodDuration(),
 		Fallback: spec.Fallback, Paused: paused, PausedReplicas: pausedReplicas,
+		Controls: controller.ControlsOf(so),
 	}
 	if spec.Advanced != nil {
 		in.ScaleToZero = spec.Advanced.ScaleToZero
