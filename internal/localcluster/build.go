@@ -20,9 +20,15 @@ import (
 var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager"}
 
 // MissingBinaries lists the Binaries that dir lacks.
-func MissingBinaries(dir string) []string {
+func MissingBinaries(dir string) []string { return missingOf(dir, Binaries) }
+
+// MissingNodeBinaries lists the NodeBinaries that dir lacks.
+func MissingNodeBinaries(dir string) []string { return missingOf(dir, NodeBinaries) }
+
+// missingOf lists the programs of names that dir lacks.
+func missingOf(dir string, names []string) []string {
 	var missing []string
-	for _, n := range Binaries {
+	for _, n := range names {
 		if !isExecutable(filepath.Join(dir, n)) {
 			missing = append(missing, n)
 		}

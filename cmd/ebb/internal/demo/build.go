@@ -25,7 +25,7 @@ func ensureControlPlane(ctx context.Context, out io.Writer, node bool) error {
 	missing := localcluster.MissingBinaries(dir)
 	var opts []localcluster.BuildOption
 	if node {
-		missing = append(missing, missingNodeBinaries(dir)...)
+		missing = append(missing, localcluster.MissingNodeBinaries(dir)...)
 		opts = append(opts, localcluster.WithNodeBinaries())
 	}
 	if len(missing) == 0 {

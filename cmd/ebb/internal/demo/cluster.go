@@ -83,18 +83,6 @@ func checkClusterHost(euid int, lookPath func(string) (string, error), stat func
 	return nil
 }
 
-// missingNodeBinaries lists the localcluster.NodeBinaries that dir lacks.
-func missingNodeBinaries(dir string) []string {
-	var missing []string
-	for _, n := range localcluster.NodeBinaries {
-		fi, err := os.Stat(filepath.Join(dir, n))
-		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			missing = append(missing, n)
-		}
-	}
-	return missing
-}
-
 // images are the layout tarballs of the node's images.
 type images struct {
 	dir                 string

@@ -161,7 +161,7 @@ func requireNode(t *testing.T) {
 	dir := localcluster.ToolsDir()
 	if err := checkClusterHost(os.Geteuid(), exec.LookPath, os.Stat); err != nil {
 		why = err.Error()
-	} else if missing := append(localcluster.MissingBinaries(dir), missingNodeBinaries(dir)...); len(missing) > 0 {
+	} else if missing := append(localcluster.MissingBinaries(dir), localcluster.MissingNodeBinaries(dir)...); len(missing) > 0 {
 		why = fmt.Sprintf("the tools folder %s lacks %v: run `make tools`", dir, missing)
 	}
 	if why == "" {
