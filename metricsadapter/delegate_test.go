@@ -86,6 +86,16 @@ func (a *otherAdapter) last(t *testing.T) (*http.Request, int) {
 	return a.requests[len(a.requests)-1], a.certs
 }
 
+// withClientCert gives o a front-proxy client certificate (a new pair in a
+// test folder), so that the delegate forwards the caller's identity.
+func withClientCert(t *testing.T, o DelegateOptions) DelegateOptions {
+	t.Helper()
+	certDir := t.TempDir()
+	writePair(t, certDir)
+	o.ClientCertFile, o.ClientKeyFile = filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")
+	return o
+}
+
 func (a *otherAdapter) options() DelegateOptions {
 	return DelegateOptions{Address: a.srv.Listener.Addr().String(), ServerName: "example.com", CAFile: a.caFile, Log: logr.Discard()}
 }
@@ -124,11 +134,7 @@ func caller(ctx context.Context) context.Context {
 
 func TestDelegateForwardsTheCallersIdentityWithTheFrontProxyCertificate(t *testing.T) {
 	a := newOtherAdapter(t, true)
-	o := a.options()
-	certDir := t.TempDir()
-	writePair(t, certDir)
-	o.ClientCertFile, o.ClientKeyFile = filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")
-	d, err := NewDelegate(o)
+	d, err := NewDelegate(withClientCert(t, a.options()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,11 +344,7 @@ func TestDelegatedMetricsAreListedWithEbbsAndServedWhenEbbHasNone(t *testing.T) 
 		res := []metav1.APIResource{{Name: "keda-queue"}, {Name: "s0-rabbitmq-orders"}, {Name: "bad/name"}, {Name: strings.Repeat("x", 300)}, {Name: "keda-queue"}}
 		_ = json.NewEncoder(w).Encode(metav1.APIResourceList{GroupVersion: "external.metrics.k8s.io/v1beta1", APIResources: res})
 	})
-	o := a.options()
-	certDir := t.TempDir()
-	writePair(t, certDir)
-	o.ClientCertFile, o.ClientKeyFile = filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")
-	d, err := NewDelegate(o)
+	d, err := NewDelegate(withClientCert(t, a.options()))
 	if err != nil {
 		t.Fatal(err)
 	}
